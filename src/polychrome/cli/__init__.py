@@ -1,0 +1,20 @@
+"""The `polychrome` command line: one typer app; each command is a thin wrapper over library code."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="polychrome",
+    help="Colorize black-and-white photos; prepare data, train and evaluate colorization models.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def main() -> None:
+    # Commands register themselves on import; import here so `import polychrome.cli` stays cheap.
+    from polychrome.cli import commands  # noqa: F401
+
+    app()
