@@ -13,6 +13,12 @@ app = typer.Typer(
 )
 
 
+@app.callback()
+def _root() -> None:
+    """Colorize black-and-white photos; prepare data, train and evaluate colorization models."""
+    # A callback keeps `polychrome COMMAND ...` a group even while only one command is registered.
+
+
 def main() -> None:
     # Commands register themselves on import; import here so `import polychrome.cli` stays cheap.
     from polychrome.cli import commands  # noqa: F401

@@ -1,0 +1,102 @@
+"""Adjustments a user reaches for when colors look wrong: saturation, warm/cool, and gamut fitting.
+
+All of them keep the lightness L unchanged, so a colorized photo keeps every detail of the original.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from polychrome.color.lab import lab_to_rgb, rgb_to_lab
+
+
+def scale_chroma(ab: torch.Tensor, factor: float) -> torch.Tensor:
+    """Multiply chroma by ``factor`` (hue kept): 0 is gray, 1 unchanged, above 1 more saturated."""
+    if factor < 0:
+        raise ValueError(f"saturation factor must be >= 0, got {factor}")
+    return ab * factor
+
+
+def monotone_curve(x: torch.Tensor, knots_x: list[float], knots_y: list[float]) -> torch.Tensor:
+    """Evaluate the monotone cubic (Fritsch-Carlson / PCHIP) curve through the given anchors.
+
+    The curve passes exactly through every anchor and never overshoots between them, unlike the smoothing
+    spline the seed used, which missed its own anchors. ``x`` outside the anchors is clamped to the ends.
+    """
+    kx = torch.tensor(knots_x, dtype=torch.float64)
+    ky = torch.tensor(knots_y, dtype=torch.float64)
+    if kx.numel() != ky.numel() or kx.numel() < 2 or not bool((kx[1:] > kx[:-1]).all()):
+        raise ValueError("anchors need at least two points with strictly increasing x")
+    h = kx[1:] - kx[:-1]
+    delta = (ky[1:] - ky[:-1]) / h
+    slopes = torch.zeros_like(ky)
+    slopes[0], slopes[-1] = delta[0], delta[-1]
+    for i in range(1, kx.numel() - 1):
+        if delta[i - 1] * delta[i] > 0:  # weighted harmonic mean keeps the curve monotone
+            w1, w2 = 2 * h[i] + h[i - 1], h[i] + 2 * h[i - 1]
+            slopes[i] = (w1 + w2) / (w1 / delta[i - 1] + w2 / delta[i])
+    kx, ky, slopes, h = (t.to(x.device, x.dtype) for t in (kx, ky, slopes, h))
+    xc = x.clamp(kx[0], kx[-1])
+    seg = torch.bucketize(xc, kx[1:-1])  # segment index 0..n-2
+    t = (xc - kx[seg]) / h[seg]
+    t2, t3 = t * t, t * t * t
+    return (
+        (2 * t3 - 3 * t2 + 1) * ky[seg]
+        + (t3 - 2 * t2 + t) * h[seg] * slopes[seg]
+        + (-2 * t3 + 3 * t2) * ky[seg + 1]
+        + (t3 - t2) * h[seg] * slopes[seg + 1]
+    )
+
+
+_TEMPERATURE_X = [0.0, 0.25, 0.5, 0.75, 1.0]
+_TEMPERATURE_LIFT = [0.0, 0.06, 0.08, 0.06, 0.0]  # at strength 1; black and white stay put
+
+
+def temperature_curves(strength: float) -> tuple[list[float], list[float], list[float]]:
+    """Anchor x and the red and blue anchor y of the warm (strength > 0) or cool (< 0) tone curves."""
+    if not -1.0 <= strength <= 1.0:
+        raise ValueError(f"temperature must be in -1..1, got {strength}")
+    red = [x + strength * d for x, d in zip(_TEMPERATURE_X, _TEMPERATURE_LIFT, strict=True)]
+    blue = [x - strength * d for x, d in zip(_TEMPERATURE_X, _TEMPERATURE_LIFT, strict=True)]
+    return _TEMPERATURE_X, red, blue
+
+
+def adjust_temperature(lab: torch.Tensor, strength: float) -> torch.Tensor:
+    """Warm (``strength`` > 0) or cool (< 0) a ``(*, 3, H, W)`` Lab image; L is returned unchanged.
+
+    The red and blue channels pass through monotone tone curves; only the resulting ab is kept.
+    """
+    if strength == 0:
+        return lab
+    knots, red, blue = temperature_curves(strength)
+    rgb = lab_to_rgb(lab)
+    r, g, b = rgb.unbind(-3)
+    shifted = torch.stack((monotone_curve(r, knots, red), g, monotone_curve(b, knots, blue)), dim=-3)
+    return torch.cat((lab[..., :1, :, :], rgb_to_lab(shifted)[..., 1:, :, :]), dim=-3)
+
+
+def fit_to_gamut(lab: torch.Tensor, iterations: int = 10, tolerance: float = 1e-4) -> torch.Tensor:
+    """Pull out-of-gamut colors toward gray along their hue until sRGB can show them; L and hue are kept.
+
+    Clipping RGB instead would change lightness, so the output's L would no longer match the photo's.
+    Only pixels outside the gamut are searched (bisection on the chroma scale), so in-gamut images cost
+    one conversion.
+    """
+    rgb = lab_to_rgb(lab, clip=False)
+    outside = ((rgb < -tolerance) | (rgb > 1 + tolerance)).any(dim=-3)  # (*, H, W)
+    if not bool(outside.any()):
+        return lab
+    flat = lab.movedim(-3, -1)[outside]  # (N, 3)
+    lo = torch.zeros(flat.shape[0], 1, dtype=lab.dtype, device=lab.device)
+    hi = torch.ones_like(lo)
+    for _ in range(iterations):
+        mid = (lo + hi) / 2
+        trial = torch.cat((flat[:, :1], flat[:, 1:] * mid), dim=1)
+        rgb_trial = lab_to_rgb(trial.T.reshape(1, 3, -1, 1), clip=False).reshape(3, -1).T
+        ok = ((rgb_trial >= -tolerance) & (rgb_trial <= 1 + tolerance)).all(dim=1, keepdim=True)
+        lo = torch.where(ok, mid, lo)
+        hi = torch.where(ok, hi, mid)
+    fitted = torch.cat((flat[:, :1], flat[:, 1:] * lo), dim=1)
+    out = lab.movedim(-3, -1).clone()
+    out[outside] = fitted
+    return out.movedim(-1, -3)

@@ -1,0 +1,174 @@
+"""Quantized ab space: the bins a classification colorizer predicts over, and the class statistics it trains with.
+
+Zhang et al. (2016) quantize the ab plane on a grid of 10 and keep the cells that sRGB colors reach.
+We derive those cells ourselves (:func:`in_gamut_ab_bins`) instead of shipping their table: every 8-bit sRGB
+color is converted to Lab and the grid cell its ab falls in is kept. With a grid of 10 this gives 261 bins.
+Zhang's ``pts_in_hull.npy`` has 313: all 261 of ours, plus 52 cells that lie inside the *convex hull* of the
+gamut's ab footprint but that no sRGB color reaches (e.g. a = -70, b = 0). A network never sees a target
+in those 52, so they only dilute the softmax; we leave them out.
+
+Encoding is vectorised over a look-up table of the grid, so a soft encoding costs O(pixels x 25), not
+O(pixels x bins).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import torch
+
+from polychrome.color.lab import rgb_to_lab
+
+AB_LIMIT = 110.0  # |a|, |b| of every sRGB color is below this
+
+
+@lru_cache(maxsize=8)
+def _in_gamut_bins_numpy(grid: int) -> np.ndarray:
+    levels = torch.arange(256, dtype=torch.float32) / 255.0
+    offset = int(np.ceil(AB_LIMIT / grid))
+    size = 2 * offset + 1
+    reached = torch.zeros(size * size, dtype=torch.bool)
+    g, b = torch.meshgrid(levels, levels, indexing="ij")
+    for red in levels:  # one red level at a time keeps memory small (65,536 colors a step)
+        rgb = torch.stack((torch.full_like(g, float(red)), g, b)).unsqueeze(0)
+        cell = torch.round(rgb_to_lab(rgb)[0, 1:] / grid).to(torch.int64) + offset
+        reached |= torch.bincount((cell[0] * size + cell[1]).reshape(-1), minlength=size * size) > 0
+    index = torch.nonzero(reached).squeeze(1)
+    cells = torch.stack((index // size, index % size), dim=1) - offset  # sorted by a, then b
+    return cells.numpy() * grid
+
+
+def in_gamut_ab_bins(grid: int = 10) -> torch.Tensor:
+    """Centres of the ab grid cells reached by 8-bit sRGB colors, ``(Q, 2)`` float32 in Lab units.
+
+    Sorted by a then b, so bin indices are stable. ``grid=10`` gives Q = 261.
+    """
+    if grid <= 0:
+        raise ValueError(f"grid must be positive, got {grid}")
+    return torch.from_numpy(_in_gamut_bins_numpy(int(grid)).astype(np.float32))
+
+
+@dataclass(frozen=True)
+class AbGrid:
+    """A set of ab bin centres and the look-up table that finds a color's nearest bins fast.
+
+    Args:
+        centers: ``(Q, 2)`` bin centres in Lab units. For the regular grid they lie on multiples of ``grid``;
+            any other palette (e.g. K-means centres) still works through the exact slow path.
+        grid: spacing of the regular grid the centres lie on.
+    """
+
+    centers: torch.Tensor
+    grid: int = 10
+
+    @classmethod
+    def default(cls, grid: int = 10) -> AbGrid:
+        return cls(in_gamut_ab_bins(grid), grid)
+
+    @property
+    def num_bins(self) -> int:
+        return int(self.centers.shape[0])
+
+    def _lookup(self, device: torch.device) -> tuple[torch.Tensor, int, int]:
+        """Table mapping grid cell (ia, ib) -> bin index or -1, padded by 2 cells on every side."""
+        cells = torch.round(self.centers / self.grid).to(torch.int64)
+        if not torch.allclose(cells.to(self.centers.dtype) * self.grid, self.centers):
+            raise ValueError("centers do not lie on the grid; use nearest_bins_exact")
+        offset = int(round(AB_LIMIT / self.grid)) + 2
+        size = 2 * offset + 1
+        table = torch.full((size, size), -1, dtype=torch.int64)
+        table[cells[:, 0] + offset, cells[:, 1] + offset] = torch.arange(self.num_bins)
+        return table.to(device), offset, size
+
+    def nearest_bins(self, ab: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The k nearest bins of each pixel.
+
+        Args:
+            ab: ``(B, 2, H, W)`` in Lab units.
+            k: how many neighbours, at most 25.
+
+        Returns:
+            ``(indices, sq_distances)``, each ``(B, k, H, W)``, nearest first.
+        """
+        if ab.dim() != 4 or ab.shape[1] != 2:
+            raise ValueError(f"ab must have shape (B, 2, H, W), got {tuple(ab.shape)}")
+        if not 1 <= k <= 25:
+            raise ValueError(f"k must be in 1..25, got {k}")
+        table, offset, size = self._lookup(ab.device)
+        ab = ab.float().clamp(-AB_LIMIT, AB_LIMIT)
+        centre = torch.round(ab / self.grid).to(torch.int64) + offset  # (B, 2, H, W)
+        steps = torch.arange(-2, 3, device=ab.device)
+        da, db = torch.meshgrid(steps, steps, indexing="ij")
+        ia = (centre[:, 0:1] + da.reshape(1, 25, 1, 1)).clamp(0, size - 1)
+        ib = (centre[:, 1:2] + db.reshape(1, 25, 1, 1)).clamp(0, size - 1)
+        candidates = table[ia, ib]  # (B, 25, H, W)
+        centers = self.centers.to(ab.device)
+        safe = candidates.clamp(min=0)
+        dist = (centers[safe, 0] - ab[:, 0:1]) ** 2 + (centers[safe, 1] - ab[:, 1:2]) ** 2
+        dist = torch.where(candidates >= 0, dist, torch.full_like(dist, float("inf")))
+        sq_dist, order = torch.topk(dist, k, dim=1, largest=False)
+        indices = torch.gather(safe, 1, order)
+        # A color far outside every bin's 5x5 window (not an sRGB color) falls back to the exact search.
+        lost = ~torch.isfinite(sq_dist[:, 0])
+        if lost.any():
+            exact_idx, exact_dist = self.nearest_bins_exact(ab, k)
+            indices = torch.where(lost.unsqueeze(1), exact_idx, indices)
+            sq_dist = torch.where(lost.unsqueeze(1), exact_dist, sq_dist)
+        return indices, sq_dist
+
+    def nearest_bins_exact(self, ab: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Brute-force version of :meth:`nearest_bins` for any set of centres (O(pixels x Q) memory)."""
+        b, _, h, w = ab.shape
+        flat = ab.float().permute(0, 2, 3, 1).reshape(-1, 2)
+        dist = torch.cdist(flat, self.centers.to(ab.device)) ** 2
+        sq_dist, idx = torch.topk(dist, k, dim=1, largest=False)
+        reshape = lambda t: t.reshape(b, h, w, k).permute(0, 3, 1, 2)  # noqa: E731
+        return reshape(idx), reshape(sq_dist)
+
+    def encode_hard(self, ab: torch.Tensor) -> torch.Tensor:
+        """Index of the nearest bin, ``(B, 2, H, W)`` -> ``(B, H, W)`` int64."""
+        return self.nearest_bins(ab, 1)[0][:, 0]
+
+    def encode_soft(self, ab: torch.Tensor, k: int = 5, sigma: float = 5.0) -> torch.Tensor:
+        """Zhang et al.'s soft encoding: Gaussian weights (``sigma`` in Lab units) on the k nearest bins.
+
+        Returns a ``(B, Q, H, W)`` distribution summing to 1 over bins.
+        """
+        indices, sq_dist = self.nearest_bins(ab, k)
+        weights = torch.softmax(-sq_dist / (2 * sigma**2), dim=1)
+        target = torch.zeros(ab.shape[0], self.num_bins, *ab.shape[2:], device=ab.device)
+        return target.scatter_(1, indices, weights)
+
+
+def bin_histogram(bins: torch.Tensor, num_bins: int, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Counts of each bin index in ``bins`` (any shape), optionally only where ``mask`` is true."""
+    flat = bins.reshape(-1) if mask is None else bins[mask]
+    return torch.bincount(flat.to(torch.int64), minlength=num_bins).to(torch.float64)
+
+
+def smooth_priors(counts: torch.Tensor, centers: torch.Tensor, sigma: float = 5.0) -> torch.Tensor:
+    """Empirical bin distribution smoothed with a Gaussian of ``sigma`` Lab units over the ab plane.
+
+    Each bin spreads its mass to its neighbours with weights normalised per source bin, so no mass is lost
+    at the gamut rim. Returns probabilities summing to 1.
+    """
+    p = counts.double() / counts.sum().clamp(min=1)
+    c = centers.double()
+    kernel = torch.exp(-(torch.cdist(c, c) ** 2) / (2 * sigma**2))
+    kernel = kernel / kernel.sum(dim=0, keepdim=True)
+    smoothed = kernel @ p
+    return smoothed / smoothed.sum()
+
+
+def rebalance_weights(priors: torch.Tensor, lam: float = 0.5) -> torch.Tensor:
+    """Class weights w = ((1 - lam) p + lam / Q)^-1, scaled so that the expected weight E_p[w] is 1.
+
+    ``lam = 1`` gives uniform weights; ``lam = 0`` fully inverts the prior.
+    """
+    if not 0.0 <= lam <= 1.0:
+        raise ValueError(f"lam must be in [0, 1], got {lam}")
+    p = priors.double() / priors.sum()
+    w = 1.0 / ((1.0 - lam) * p + lam / p.numel())
+    return (w / (p * w).sum()).float()

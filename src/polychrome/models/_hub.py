@@ -1,0 +1,73 @@
+"""Saving and loading models as ``model.safetensors`` + ``config.json`` (no pickles)."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from safetensors.torch import load_file, save_file
+
+from polychrome import __version__
+from polychrome.models._registry import create_model
+from polychrome.models.base import ColorizationModel
+
+WEIGHTS_NAME = "model.safetensors"
+CONFIG_NAME = "config.json"
+
+
+def _atomic_write(path: Path, write) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_pretrained(
+    model: ColorizationModel, directory: str | Path, extra: dict[str, Any] | None = None
+) -> Path:
+    """Write the model's weights and everything needed to rebuild it; each file is written atomically."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    _atomic_write(directory / WEIGHTS_NAME, lambda tmp: save_file(state, tmp))
+    config = {
+        "architecture": model.architecture,
+        "init_args": model.init_args,
+        "polychrome_version": __version__,
+        **(extra or {}),
+    }
+    text = json.dumps(config, indent=2, sort_keys=True) + "\n"
+    _atomic_write(directory / CONFIG_NAME, lambda tmp: Path(tmp).write_text(text))
+    return directory
+
+
+def read_config(directory: str | Path) -> dict[str, Any]:
+    path = Path(directory) / CONFIG_NAME
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"{path}: no such file; a model folder holds {CONFIG_NAME} and {WEIGHTS_NAME}"
+        )
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not valid JSON ({err})") from None
+
+
+def load_pretrained(directory: str | Path) -> ColorizationModel:
+    """Rebuild a model saved by :func:`save_pretrained`, in eval mode, fp32, on the CPU."""
+    directory = Path(directory)
+    config = read_config(directory)
+    model = create_model(config["architecture"], pretrained_encoder=False, **config.get("init_args", {}))
+    weights = directory / WEIGHTS_NAME
+    if not weights.is_file():
+        raise FileNotFoundError(f"{weights}: no such file")
+    state = load_file(weights)
+    model.load_state_dict(state, strict=True)
+    return model.eval()

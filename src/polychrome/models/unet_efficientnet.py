@@ -1,0 +1,141 @@
+"""U-Net on an EfficientNet-Lite0 encoder: L in, ab out, as a distribution over ab bins or by regression.
+
+The encoder starts from ImageNet weights, which already know what a dog or a sky looks like in gray; the
+light decoder (one 1x1 fuse and one 3x3 conv per level) brings the prediction back to half the input
+resolution, which is fine for ab: chroma carries far less detail than lightness, and the full-resolution L
+of the photo is kept as it is.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from polychrome.color.decode import decode
+from polychrome.color.quantize import in_gamut_ab_bins
+from polychrome.models._registry import register_model
+from polychrome.models.base import ColorizationModel
+from polychrome.models.efficientnet_lite import EfficientNetLite0Encoder, load_imagenet_weights
+from polychrome.models.layers import ConvBnAct, UpBlock
+
+AB_RANGE = 110.0  # regression output bound, in Lab units
+
+
+class EfficientUNet(ColorizationModel):
+    """EfficientNet-Lite0 encoder + U-Net decoder with a classification or regression head.
+
+    Args:
+        head: ``"classification"`` (logits over in-gamut ab bins, decoded by annealed mean) or ``"regression"``.
+        decoder_channels: channels at strides 16, 8, 4 and 2.
+        ab_grid: spacing of the ab bin grid (classification).
+        num_bins: number of bins; given when rebuilding a saved model (the bin centres then come from its
+            weights), left ``None`` to derive the bins from ``ab_grid``.
+        decode_method, decode_temperature, decode_k: default decoding of the bin distribution.
+    """
+
+    input_multiple = 32
+    output_stride = 2
+
+    def __init__(
+        self,
+        head: str = "classification",
+        decoder_channels: tuple[int, int, int, int] = (192, 128, 64, 32),
+        ab_grid: int = 10,
+        num_bins: int | None = None,
+        decode_method: str = "annealed_mean",
+        decode_temperature: float = 0.38,
+        decode_k: int = 5,
+    ) -> None:
+        super().__init__()
+        if head not in ("classification", "regression"):
+            raise ValueError(f"head must be 'classification' or 'regression', got {head!r}")
+        self.head_type = head
+        self.encoder = EfficientNetLite0Encoder()
+        enc = self.encoder.channels
+        c16, c8, c4, c2 = decoder_channels
+        self.bridge = ConvBnAct(enc[4], c16, kernel=1)
+        self.up16 = UpBlock(c16, enc[3], c16)
+        self.up8 = UpBlock(c16, enc[2], c8)
+        self.up4 = UpBlock(c8, enc[1], c4)
+        self.up2 = UpBlock(c4, enc[0], c2)
+        if head == "classification":
+            centers = in_gamut_ab_bins(ab_grid) if num_bins is None else torch.zeros(num_bins, 2)
+            num_bins = int(centers.shape[0])
+            self.register_buffer("ab_centers", centers)
+            self.head = nn.Conv2d(c2, num_bins, 1)
+        else:
+            self.register_buffer("ab_centers", torch.zeros(0, 2))
+            self.head = nn.Conv2d(c2, 2, 1)
+        self.decode_options: dict[str, Any] = {"method": decode_method}
+        if decode_method == "annealed_mean":
+            self.decode_options["temperature"] = decode_temperature
+        elif decode_method == "topk_mean":
+            self.decode_options["k"] = decode_k
+        self.init_args = {
+            "head": head,
+            "decoder_channels": list(decoder_channels),
+            "ab_grid": ab_grid,
+            "num_bins": num_bins if head == "classification" else None,
+            "decode_method": decode_method,
+            "decode_temperature": decode_temperature,
+            "decode_k": decode_k,
+        }
+
+    def forward(self, lightness: torch.Tensor) -> torch.Tensor:
+        """Raw head output at half resolution: logits ``(B, Q, H/2, W/2)`` or normalised ab in -1..1."""
+        f2, f4, f8, f16, f32 = self.encoder(lightness / 100.0)
+        x = self.bridge(f32)
+        x = self.up16(x, f16)
+        x = self.up8(x, f8)
+        x = self.up4(x, f4)
+        x = self.up2(x, f2)
+        out = self.head(x)
+        return out if self.head_type == "classification" else torch.tanh(out)
+
+    def predict_ab(self, lightness: torch.Tensor, **decode_options: Any) -> torch.Tensor:
+        raw = self.forward(lightness)
+        if self.head_type == "regression":
+            return raw.float() * AB_RANGE
+        options = {**self.decode_options, **decode_options}
+        method = options.pop("method")
+        if method != "annealed_mean":
+            options.pop("temperature", None)
+        if method != "topk_mean":
+            options.pop("k", None)
+        return decode(raw, self.ab_centers, method, **options)
+
+
+def _build(architecture: str, pretrained_encoder: bool, **kwargs: Any) -> EfficientUNet:
+    model = EfficientUNet(**kwargs)
+    model.architecture = architecture
+    if pretrained_encoder:
+        load_imagenet_weights(model.encoder)
+    return model
+
+
+@register_model
+def effunet_lite0_cls(pretrained_encoder: bool = False, **kwargs: Any) -> EfficientUNet:
+    """Classification over 261 ab bins, rebalanced cross-entropy, annealed-mean decoding."""
+    return _build("effunet_lite0_cls", pretrained_encoder, **{"head": "classification", **kwargs})
+
+
+@register_model
+def effunet_lite0_reg(pretrained_encoder: bool = False, **kwargs: Any) -> EfficientUNet:
+    """Regression of ab with a bounded (tanh) output."""
+    return _build("effunet_lite0_reg", pretrained_encoder, **{"head": "regression", **kwargs})
+
+
+@register_model
+def effunet_tiny_cls(pretrained_encoder: bool = False, **kwargs: Any) -> EfficientUNet:
+    """Narrow decoder for tests; same code path as the full model."""
+    defaults = {"head": "classification", "decoder_channels": (16, 16, 16, 16)}
+    return _build("effunet_tiny_cls", pretrained_encoder, **{**defaults, **kwargs})
+
+
+@register_model
+def effunet_tiny_reg(pretrained_encoder: bool = False, **kwargs: Any) -> EfficientUNet:
+    """Narrow regression decoder for tests."""
+    defaults = {"head": "regression", "decoder_channels": (16, 16, 16, 16)}
+    return _build("effunet_tiny_reg", pretrained_encoder, **{**defaults, **kwargs})
