@@ -1,4 +1,4 @@
-"""Quantized ab space: the bins a classification colorizer predicts over, and the class statistics it trains with.
+"""Quantized ab space: the bins a classification colorizer predicts over, and its class statistics.
 
 Zhang et al. (2016) quantize the ab plane on a grid of 10 and keep the cells that sRGB colors reach.
 We derive those cells ourselves (:func:`in_gamut_ab_bins`) instead of shipping their table: every 8-bit sRGB

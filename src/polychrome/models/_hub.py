@@ -55,7 +55,7 @@ def read_config(directory: str | Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise FileNotFoundError(
             f"{path}: no such file; a model folder holds {CONFIG_NAME} and {WEIGHTS_NAME}"
-        )
+        ) from None
     except json.JSONDecodeError as err:
         raise ValueError(f"{path}: not valid JSON ({err})") from None
 

@@ -27,7 +27,8 @@ class EfficientUNet(ColorizationModel):
     """EfficientNet-Lite0 encoder + U-Net decoder with a classification or regression head.
 
     Args:
-        head: ``"classification"`` (logits over in-gamut ab bins, decoded by annealed mean) or ``"regression"``.
+        head: ``"classification"`` (logits over in-gamut ab bins, decoded by annealed mean) or
+            ``"regression"``.
         decoder_channels: channels at strides 16, 8, 4 and 2.
         ab_grid: spacing of the ab bin grid (classification).
         num_bins: number of bins; given when rebuilding a saved model (the bin centres then come from its
