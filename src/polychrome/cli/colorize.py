@@ -1,0 +1,154 @@
+"""`polychrome colorize`: colorize photos, folders and glob patterns into an output folder (or one file)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any, Protocol
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from polychrome.cli import app
+from polychrome.pipelines.batch import BatchReport, Job, normalize_suffix, plan_jobs, run_jobs
+
+if TYPE_CHECKING:
+    import numpy as np
+
+
+class ArrayColorizer(Protocol):
+    """What the command needs from a colorizer: one float32 HxWx3 RGB image in 0..1 in, the same out."""
+
+    def colorize_array(self, rgb: np.ndarray, **options: Any) -> np.ndarray: ...
+
+
+def load_colorizer(model: str | None, device: str) -> ArrayColorizer:
+    """Build the colorizer; a module-level function so tests can swap in a fake without any weights."""
+    from polychrome.pipelines.image import Colorizer
+
+    return Colorizer.from_pretrained(model, device=device)
+
+
+def make_processor(
+    colorizer: ArrayColorizer, render_size: int, saturation: float, temperature: float
+) -> Callable[[Job], None]:
+    """The per-photo step for `run_jobs`: load, colorize, save (keeping any alpha channel)."""
+    from polychrome.images import load_image, save_image
+
+    def process(job: Job) -> None:
+        image = load_image(job.source)
+        rgb = colorizer.colorize_array(
+            image.rgb, render_size=render_size, saturation=saturation, temperature=temperature
+        )
+        save_image(job.output, rgb, image.alpha)
+
+    return process
+
+
+@app.command()
+def colorize(
+    inputs: Annotated[
+        list[str],
+        typer.Argument(
+            help="Photos, folders (walked recursively) or glob patterns such as 'scans/**/*.tif'."
+        ),
+    ],
+    output: Annotated[
+        str,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Output folder; with one input file, an output file name such as 'color.png' also works.",
+        ),
+    ],
+    model: Annotated[
+        str | None, typer.Option(help="Name or path of the model; the built-in model by default.")
+    ] = None,
+    render_size: Annotated[
+        int,
+        typer.Option(min=1, help="Side in pixels at which color is predicted; detail stays at full size."),
+    ] = 256,
+    saturation: Annotated[float, typer.Option(min=0.0, help="Color strength; 1 as predicted, 0 gray.")] = 1.0,
+    temperature: Annotated[
+        float, typer.Option(min=-1.0, max=1.0, help="White balance shift: negative cooler, positive warmer.")
+    ] = 0.0,
+    output_format: Annotated[
+        str | None,
+        typer.Option(
+            "--format", help="Output format such as png or jpg; by default each photo keeps its own."
+        ),
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite/--no-overwrite", help="Replace outputs that already exist.")
+    ] = False,
+    device: Annotated[str, typer.Option(help="Where the model runs: cpu, cuda, cuda:1, mps.")] = "cpu",
+) -> None:
+    """Colorize black-and-white photos.
+
+    A folder's structure is mirrored under the output folder; photos named directly or by a glob go into it.
+    Outputs that already exist are skipped unless --overwrite is given; an original is never overwritten.
+    A photo that cannot be read is reported, the others are still colorized, and the exit code is 1.
+    """
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    try:
+        suffix = None if output_format is None else normalize_suffix(output_format)
+        jobs, problems = plan_jobs(inputs, output, suffix=suffix)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+    for item, reason in problems:
+        err.print(f"[red]error:[/red] {escape(item)}: {escape(reason)}")
+    if not jobs:
+        err.print("nothing to colorize")
+        raise typer.Exit(1 if problems else 0)
+
+    process: Callable[[Job], None] = _never_called
+    if overwrite or not all(job.output.exists() for job in jobs):
+        try:
+            colorizer = load_colorizer(model, device)
+        except Exception as exc:
+            err.print(f"[red]error:[/red] could not load the model: {escape(str(exc) or type(exc).__name__)}")
+            raise typer.Exit(1) from None
+        process = make_processor(colorizer, render_size, saturation, temperature)
+
+    report = _run_with_progress(jobs, process, overwrite, err)
+
+    for reason in (reason for _, reason in report.failed):
+        err.print(f"[red]error:[/red] {escape(reason)}")
+    Console(highlight=False, soft_wrap=True).print(_summary(report, len(problems), overwrite), markup=False)
+    if problems or not report.ok:
+        raise typer.Exit(1)
+
+
+def _run_with_progress(
+    jobs: list[Job], process: Callable[[Job], None], overwrite: bool, console: Console
+) -> BatchReport:
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    )
+    with progress:
+        task = progress.add_task("colorizing", total=len(jobs))
+
+        def advance(job: Job, status: str) -> None:
+            progress.update(task, advance=1, description=escape(job.source.name))
+
+        return run_jobs(jobs, process, overwrite=overwrite, on_progress=advance)
+
+
+def _summary(report: BatchReport, planning_problems: int, overwrite: bool) -> str:
+    skipped = f"skipped {len(report.skipped)}"
+    if report.skipped and not overwrite:
+        skipped += " (already exist; use --overwrite)"
+    return f"colorized {len(report.done)}, {skipped}, failed {len(report.failed) + planning_problems}"
+
+
+def _never_called(job: Job) -> None:
+    # Every output already exists and is skipped, so the model is not even loaded.
+    raise AssertionError(f"unexpected work for {job.source}")

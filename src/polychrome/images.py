@@ -1,0 +1,340 @@
+"""Reading and writing user images, whatever PIL mode, bit depth or damage they arrive with.
+
+Everything leaves this module as float32 sRGB in 0..1 (scikit-image's dtype rules: uint8 is 0..255,
+uint16 is 0..65535, float is 0..1), so the colorizer never sees a PIL mode. Failures on user files become
+one-line :class:`ImageReadError` messages that a batch job can log and skip.
+
+Example:
+    >>> import numpy as np
+    >>> img = load_image(np.zeros((4, 6), dtype=np.uint8))
+    >>> img.rgb.shape, img.size, img.bit_depth
+    ((4, 6, 3), (6, 4), 8)
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import struct
+import threading
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+__all__ = [
+    "SUPPORTED_EXTENSIONS",
+    "ImageReadError",
+    "LoadedImage",
+    "load_image",
+    "save_image",
+    "to_uint8",
+]
+
+logger = logging.getLogger(__name__)
+
+SUPPORTED_EXTENSIONS: frozenset[str] = frozenset(
+    {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif"}
+)
+
+# Output formats by suffix, and which of them can carry an alpha channel.
+_SAVE_FORMATS: dict[str, str] = {
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".png": "PNG",
+    ".webp": "WEBP",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+    ".bmp": "BMP",
+}
+_ALPHA_FORMATS = frozenset({"PNG", "WEBP", "TIFF"})
+
+_SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16B", "I;16L", "I;16N", "I"})
+
+# What PIL decoders raise on damaged data; MemoryError is deliberately not here.
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error, zlib.error)
+
+# Image.MAX_IMAGE_PIXELS is process-global: we lift it only around the (lazy, header-only) open and
+# apply our own limit, under a lock so concurrent loads cannot restore each other's value.
+_PIL_LIMIT_LOCK = threading.Lock()
+
+
+class ImageReadError(Exception):
+    """A user image could not be read; the message is one line: ``"<file>: <reason>"``."""
+
+    def __init__(self, source: str, reason: str) -> None:
+        super().__init__(f"{source}: {reason}")
+        self.source = source
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[type[ImageReadError], tuple[str, str]]:
+        # Batch workers send these across processes; the default pickling would pass only the message.
+        return type(self), (self.source, self.reason)
+
+
+@dataclass(frozen=True, eq=False)
+class LoadedImage:
+    """A decoded image in the colorizer's units.
+
+    Attributes:
+        rgb: float32 ``(H, W, 3)`` sRGB in 0..1 (gray sources are replicated into three channels).
+        alpha: float32 ``(H, W)`` in 0..1, or None when the source has no transparency.
+        mode: the original PIL mode (for arrays, the mode PIL would have used, e.g. ``"L"``, ``"RGBA"``).
+        bit_depth: 8 for 1- and 8-bit sources, 16 for anything more precise (16-bit, 32-bit int, float).
+        source: the path it was read from, or None for in-memory inputs.
+    """
+
+    rgb: np.ndarray
+    alpha: np.ndarray | None
+    mode: str
+    bit_depth: int
+    source: str | None
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """``(width, height)`` in pixels, PIL's order."""
+        return int(self.rgb.shape[1]), int(self.rgb.shape[0])
+
+
+def to_uint8(x: np.ndarray) -> np.ndarray:
+    """Convert an image array to uint8 0..255: the single place floats become bytes.
+
+    Floats are taken as 0..1, clipped and rounded (not truncated, which would darken by half a level);
+    uint8 passes through unchanged; bool maps to 0/255.
+    """
+    x = np.asarray(x)
+    if x.dtype == np.uint8:
+        return x
+    if x.dtype == np.bool_:
+        return x.astype(np.uint8) * np.uint8(255)
+    if np.issubdtype(x.dtype, np.floating):
+        scaled = np.clip(np.nan_to_num(x, nan=0.0), 0.0, 1.0) * 255.0
+        return np.rint(scaled).astype(np.uint8)
+    raise ValueError(f"to_uint8 expects float in 0..1, uint8 or bool, got dtype {x.dtype}")
+
+
+def _to_float01(arr: np.ndarray) -> np.ndarray:
+    """Apply scikit-image's dtype rules, returning float32 in 0..1."""
+    if arr.dtype == np.uint8:
+        return arr.astype(np.float32) / np.float32(255.0)
+    if arr.dtype == np.uint16 or (arr.dtype.kind == "u" and arr.dtype.itemsize == 2):
+        return arr.astype(np.float32) / np.float32(65535.0)
+    if arr.dtype == np.bool_:
+        return arr.astype(np.float32)
+    if np.issubdtype(arr.dtype, np.floating):
+        if arr.size and not (np.all(np.isfinite(arr)) and arr.min() >= 0.0 and arr.max() <= 1.0):
+            raise ValueError(
+                f"float image values must lie in [0, 1], got range "
+                f"[{arr.min():.4g}, {arr.max():.4g}] (non-finite values are refused too)"
+            )
+        return arr.astype(np.float32)
+    raise ValueError(f"unsupported image dtype {arr.dtype}; use uint8, uint16, bool or float in 0..1")
+
+
+def _gray_to_rgb(gray: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(np.repeat(gray[:, :, None], 3, axis=2))
+
+
+def _from_array(arr: np.ndarray) -> LoadedImage:
+    if arr.ndim == 2:
+        channels = 1
+    elif arr.ndim == 3 and arr.shape[2] in (3, 4):
+        channels = arr.shape[2]
+    else:
+        raise ValueError(f"image array must be HxW, HxWx3 or HxWx4, got shape {arr.shape}")
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"image array is empty, shape {arr.shape}")
+    values = _to_float01(arr)
+    bit_depth = 8 if arr.dtype in (np.uint8, np.bool_) else 16
+    if channels == 1:
+        gray_mode = {np.dtype(np.uint8): "L", np.dtype(np.bool_): "1", np.dtype(np.uint16): "I;16"}
+        mode = gray_mode.get(arr.dtype, "F")
+        return LoadedImage(_gray_to_rgb(values), None, mode, bit_depth, None)
+    rgb = np.ascontiguousarray(values[:, :, :3])
+    alpha = np.ascontiguousarray(values[:, :, 3]) if channels == 4 else None
+    return LoadedImage(rgb, alpha, "RGBA" if channels == 4 else "RGB", bit_depth, None)
+
+
+def _decode(img: Image.Image) -> tuple[np.ndarray, np.ndarray | None, int]:
+    """Turn a loaded PIL image into ``(rgb, alpha, bit_depth)`` in our units."""
+    mode = img.mode
+    if mode in _SIXTEEN_BIT_MODES:
+        arr = np.asarray(img)
+        # 'I' is 32-bit signed, but PIL uses it for 16-bit PNG/TIFF data, so the 16-bit range applies.
+        arr = np.clip(arr, 0, 65535).astype(np.uint16)
+        return _gray_to_rgb(_to_float01(arr)), None, 16
+    if mode == "F":
+        arr = np.asarray(img, dtype=np.float32)
+        if arr.size and not (np.all(np.isfinite(arr)) and arr.min() >= 0.0 and arr.max() <= 1.0):
+            logger.warning("float image values outside [0, 1] were clipped")
+            arr = np.clip(np.nan_to_num(arr, nan=0.0), 0.0, 1.0)
+        return _gray_to_rgb(arr), None, 16
+    if mode == "1":
+        return _gray_to_rgb(_to_float01(np.asarray(img.convert("L")))), None, 8
+
+    has_alpha = mode in ("LA", "La", "PA", "RGBA", "RGBa") or "transparency" in img.info
+    if mode == "P" and img.palette is not None and img.palette.mode == "RGBA":
+        has_alpha = True
+    if mode in ("L", "LA", "La"):
+        if has_alpha:
+            arr = np.asarray(img.convert("LA"))
+            return _gray_to_rgb(_to_float01(arr[:, :, 0])), _to_float01(arr[:, :, 1]), 8
+        return _gray_to_rgb(_to_float01(np.asarray(img))), None, 8
+    if has_alpha:
+        # P/PA/RGB-with-tRNS/RGBa all go through RGBA so palette transparency becomes an alpha channel.
+        arr = _to_float01(np.asarray(img.convert("RGBA")))
+        return np.ascontiguousarray(arr[:, :, :3]), np.ascontiguousarray(arr[:, :, 3]), 8
+    # RGB, RGBX, CMYK, YCbCr, LAB, HSV, P: PIL's own conversions are colorimetrically right here.
+    rgb = img if mode == "RGB" else img.convert("RGB")
+    return _to_float01(np.asarray(rgb)), None, 8
+
+
+def _check_pixels(name: str, size: tuple[int, int], max_pixels: int | None) -> None:
+    width, height = size
+    if max_pixels is not None and width * height > max_pixels:
+        raise ImageReadError(
+            name,
+            f"image is {width}x{height} ({width * height / 1e6:.1f} MP), "
+            f"over the {max_pixels / 1e6:g} MP limit",
+        )
+
+
+def _finish(
+    img: Image.Image, name: str, max_pixels: int | None
+) -> tuple[str, np.ndarray, np.ndarray | None, int]:
+    """Check size, decode fully, apply EXIF orientation, convert; on a header-only (lazy) image."""
+    _check_pixels(name, img.size, max_pixels)
+    mode = img.mode
+    try:
+        img.load()
+        img = ImageOps.exif_transpose(img)
+        rgb, alpha, bit_depth = _decode(img)
+    except Image.DecompressionBombError as err:
+        raise ImageReadError(name, f"image is over the pixel limit ({err})") from err
+    except _DECODE_ERRORS as err:
+        raise ImageReadError(name, "truncated or corrupt image data") from err
+    return mode, rgb, alpha, bit_depth
+
+
+def _open_path(path: Path, max_pixels: int | None) -> LoadedImage:
+    name = str(path)
+    if not path.exists():
+        raise ImageReadError(name, "no such file")
+    if path.is_dir():
+        raise ImageReadError(name, "is a directory, not an image file")
+    try:
+        if path.stat().st_size == 0:
+            raise ImageReadError(name, "file is empty")
+        with _PIL_LIMIT_LOCK:
+            saved_limit = Image.MAX_IMAGE_PIXELS
+            Image.MAX_IMAGE_PIXELS = None
+            try:
+                img = Image.open(path)
+            finally:
+                Image.MAX_IMAGE_PIXELS = saved_limit
+    except UnidentifiedImageError as err:
+        raise ImageReadError(name, "not an image (cannot identify image file)") from err
+    except PermissionError as err:
+        raise ImageReadError(name, "permission denied") from err
+    except _DECODE_ERRORS as err:
+        raise ImageReadError(name, f"cannot open ({err})".replace("\n", " ")) from err
+    with img:
+        mode, rgb, alpha, bit_depth = _finish(img, name, max_pixels)
+    return LoadedImage(rgb, alpha, mode, bit_depth, name)
+
+
+def load_image(
+    source: str | os.PathLike[str] | Image.Image | np.ndarray, max_pixels: int | None = 200_000_000
+) -> LoadedImage:
+    """Load a user image as float32 sRGB in 0..1, with alpha if it has any.
+
+    Args:
+        source: a path; a PIL image (any mode); or a numpy array ``(H, W)``, ``(H, W, 3)`` or ``(H, W, 4)``
+            of uint8 (0..255), uint16 (0..65535), bool, or float (0..1).
+        max_pixels: refuse images with more pixels than this, judged from the header before decoding so a
+            hostile file costs no memory; None disables the check (PIL's own limit is replaced by this one).
+
+    Raises:
+        ImageReadError: a file is missing, empty, not an image, truncated/corrupt or over ``max_pixels``.
+        ValueError: an array has an unsupported shape or dtype, or float values outside [0, 1].
+
+    EXIF orientation is applied before anything else, so ``rgb`` is upright as a viewer would show it.
+
+    Example:
+        >>> img = load_image("photo.jpg")  # doctest: +SKIP
+        >>> img.rgb.dtype, img.rgb.shape[2]  # doctest: +SKIP
+        (dtype('float32'), 3)
+    """
+    if isinstance(source, np.ndarray):
+        return _from_array(source)
+    if isinstance(source, Image.Image):
+        mode, rgb, alpha, bit_depth = _finish(source, "<PIL image>", max_pixels)
+        return LoadedImage(rgb, alpha, mode, bit_depth, None)
+    if isinstance(source, str | os.PathLike):
+        return _open_path(Path(source), max_pixels)
+    raise TypeError(f"load_image expects a path, PIL image or numpy array, got {type(source).__name__}")
+
+
+def save_image(
+    path: str | os.PathLike[str], rgb: np.ndarray, alpha: np.ndarray | None = None, *, quality: int = 95
+) -> None:
+    """Write an image atomically, the format chosen by the file extension.
+
+    Args:
+        path: target file; parent directories are created. Suffix one of .jpg .jpeg .png .webp .tif
+            .tiff .bmp (any case).
+        rgb: ``(H, W, 3)`` float in 0..1 or uint8.
+        alpha: optional ``(H, W)`` float in 0..1 or uint8; kept for png/webp/tif, dropped with a warning
+            for jpg/bmp, which cannot store it.
+        quality: JPEG/WebP quality 1..100; ignored by lossless formats.
+
+    The image goes to a temporary file beside the target and is then ``os.replace``-d onto it, so an
+    interrupted save never leaves a half-written file or destroys the previous one.
+
+    Example:
+        >>> save_image("out/colorized.png", np.zeros((8, 8, 3), np.float32))  # doctest: +SKIP
+    """
+    path = Path(path)
+    fmt = _SAVE_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        known = ", ".join(sorted(_SAVE_FORMATS))
+        raise ValueError(f"cannot save {path.name!r}: unknown extension {path.suffix!r} (use one of {known})")
+    rgb = np.asarray(rgb)
+    if rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"rgb must have shape (H, W, 3), got {rgb.shape}")
+    pixels = to_uint8(rgb)
+    if alpha is not None:
+        alpha = np.asarray(alpha)
+        if alpha.shape != rgb.shape[:2]:
+            raise ValueError(f"alpha must have shape {rgb.shape[:2]}, got {alpha.shape}")
+        if fmt in _ALPHA_FORMATS:
+            pixels = np.dstack([pixels, to_uint8(alpha)])
+        else:
+            logger.warning("%s: %s cannot store transparency; alpha channel dropped", path, fmt)
+    image = Image.fromarray(np.ascontiguousarray(pixels), mode="RGBA" if pixels.shape[2] == 4 else "RGB")
+    options: dict[str, object] = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp_path, fd = _create_temp_beside(path)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            image.save(handle, format=fmt, **options)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_path, path)
+    except BaseException:
+        tmp_path.unlink(missing_ok=True)
+        raise
+
+
+def _create_temp_beside(path: Path) -> tuple[Path, int]:
+    """Create a hidden temp file next to ``path``; os.open with 0o666 lets the umask set its permissions."""
+    while True:
+        tmp_path = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            return tmp_path, os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue

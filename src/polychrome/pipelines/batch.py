@@ -1,0 +1,274 @@
+"""Plan and run a batch over the user's files: which output each photo goes to, and what happened to it.
+
+Planning and running are separate so that problems (a missing path, two photos that would write the same
+output, an output that would replace its own source) are all found before any work starts, and so that the
+loop works with any "process one file" callable: the CLI passes one that colorizes, tests pass fakes.
+
+>>> jobs, problems = plan_jobs(["photos"], "out", suffix=".png")  # doctest: +SKIP
+>>> report = run_jobs(jobs, process)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import os
+from collections.abc import Callable, Collection, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+# Mirrors polychrome.images.SUPPORTED_EXTENSIONS; kept here so planning never imports the image codecs.
+IMAGE_EXTENSIONS: frozenset[str] = frozenset(
+    {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif"}
+)
+
+# GIF is read (its first frame) but never written: a 256-color palette would throw the new colors away,
+# so a GIF becomes a PNG unless another format is asked for.
+WRITABLE_EXTENSIONS: frozenset[str] = IMAGE_EXTENSIONS - {".gif"}
+_FALLBACK_SUFFIX = ".png"
+
+_GLOB_CHARACTERS = frozenset("*?[")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One photo to process: read `source`, write `output`."""
+
+    source: Path
+    output: Path
+
+
+@dataclass
+class BatchReport:
+    """What `run_jobs` did; `failed` holds (path, one-line reason) pairs ready to show the user."""
+
+    done: list[Job] = field(default_factory=list)
+    skipped: list[Job] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+def normalize_suffix(suffix: str, extensions: Collection[str] = WRITABLE_EXTENSIONS) -> str:
+    """Turn 'png', '.PNG' or 'Png' into '.png'; raise ValueError for a format that cannot be written."""
+    normalized = "." + suffix.strip().lstrip(".").lower()
+    if normalized not in extensions:
+        raise ValueError(f"unsupported output format {suffix!r}; choose one of {_listing(extensions)}")
+    return normalized
+
+
+def plan_jobs(
+    inputs: Sequence[str | Path],
+    output: str | Path,
+    *,
+    suffix: str | None = None,
+    extensions: Collection[str] = IMAGE_EXTENSIONS,
+) -> tuple[list[Job], list[tuple[str, str]]]:
+    """Map input files, folders and glob patterns to output paths.
+
+    A folder is walked recursively (hidden files and folders skipped) and its structure is mirrored under
+    `output`; a file or a glob match goes straight into `output` by name. With exactly one input file and an
+    `output` that has an image extension, `output` is the output file; otherwise it is a folder. `suffix`
+    ('.png') sets the output format; by default each output keeps its source's extension (a GIF becomes a
+    PNG, since GIF is not written).
+
+    Problems with the inputs are returned as (input, reason) pairs rather than raised, so one bad path does
+    not stop the rest; an output that would replace its own source, or the output of another input, is such
+    a problem too. Only contradictory arguments raise ValueError (the caller's usage error).
+
+    >>> plan_jobs(["photos"], "out")  # photos/a/b.jpg -> out/a/b.jpg  # doctest: +SKIP
+    """
+    extensions = frozenset(extension.lower() for extension in extensions)
+    if suffix is not None:
+        suffix = normalize_suffix(suffix)
+    output = Path(output)
+    problems: list[tuple[str, str]] = []
+    candidates: list[Job] = []  # in the order the user gave the inputs
+
+    first = str(inputs[0]) if len(inputs) == 1 else ""
+    single = (
+        len(inputs) == 1
+        and output.suffix.lower() in extensions
+        and not output.is_dir()
+        and not Path(first).is_dir()
+        and not (_is_glob(first) and not Path(first).exists())
+    )
+    if single:
+        if suffix is not None and suffix != output.suffix.lower():
+            raise ValueError(f"output file {str(output)!r} does not end in {suffix}, the requested format")
+        normalize_suffix(output.suffix)  # an output file named .gif is refused before any work
+        source = Path(first)
+        if not source.exists():
+            problems.append((first, "no such file or directory"))
+        elif source.suffix.lower() not in extensions:
+            problems.append((first, _unsupported(source, extensions)))
+        else:
+            candidates.append(Job(source, output))
+    else:
+        if output.exists() and not output.is_dir():
+            raise ValueError(
+                f"output {str(output)!r} is an existing file; with these inputs it must be a folder"
+            )
+        for item in inputs:
+            found, problem = _expand(str(item), output, suffix, extensions)
+            candidates.extend(found)
+            if problem is not None:
+                problems.append((str(item), problem))
+
+    # Every source is an original to protect, not only the one that a given output comes from.
+    originals = {job.source.resolve(): job.source for job in candidates}
+    jobs: list[Job] = []
+    claimed: dict[Path, Job] = {}
+    for job in candidates:
+        key = job.output.resolve()
+        earlier = claimed.get(key)
+        if earlier is not None:
+            if earlier.source.resolve() != job.source.resolve():
+                problems.append(
+                    (str(job.source), f"would overwrite the output of {earlier.source} ({job.output})")
+                )
+            continue  # the same photo named twice (say, by a folder and a glob) is colorized once
+        if _same_file(job.source, job.output):
+            problems.append(
+                (str(job.source), "the output would replace this original; choose another output")
+            )
+            continue
+        if key in originals:
+            problems.append(
+                (str(job.source), f"would overwrite the original {originals[key]}; choose another output")
+            )
+            continue
+        claimed[key] = job
+        jobs.append(job)
+    return jobs, problems
+
+
+def run_jobs(
+    jobs: Iterable[Job],
+    process: Callable[[Job], None],
+    *,
+    overwrite: bool = False,
+    on_progress: Callable[[Job, str], None] | None = None,
+) -> BatchReport:
+    """Call `process(job)` for each job whose output does not exist yet (or for all with `overwrite`).
+
+    An exception from `process` fails that job only; the batch goes on and the reason is recorded as one
+    line that names the source file. A failed job leaves no new output behind, so that a later run does not
+    skip a half-written file as done. The output's parent folders are created before `process` is called.
+    `on_progress(job, status)` is called after each job with 'done', 'skipped' or 'failed'.
+    KeyboardInterrupt is not caught: Ctrl-C stops the batch.
+    """
+    report = BatchReport()
+    for job in jobs:
+        if job.output.exists() and not overwrite:
+            logger.debug("skipping %s: %s already exists", job.source, job.output)
+            report.skipped.append(job)
+            status = "skipped"
+        else:
+            existed = job.output.exists()
+            try:
+                job.output.parent.mkdir(parents=True, exist_ok=True)
+                process(job)
+            except Exception as exc:
+                logger.debug("failed on %s", job.source, exc_info=True)
+                if not existed:
+                    _remove_partial(job.output)
+                report.failed.append((str(job.source), _reason(job, exc)))
+                status = "failed"
+            else:
+                report.done.append(job)
+                status = "done"
+        if on_progress is not None:
+            on_progress(job, status)
+    return report
+
+
+def _expand(
+    text: str, output: Path, suffix: str | None, extensions: frozenset[str]
+) -> tuple[list[Job], str | None]:
+    """The jobs for one input into the output folder, or why there are none."""
+    path = Path(text)
+    if path.is_dir():
+        found = [
+            Job(source, _renamed(output / source.relative_to(path), suffix))
+            for source in _walk_images(path, extensions, skip=output)
+        ]
+        return found, None if found else f"folder contains no images ({_listing(extensions)})"
+    if path.is_file():
+        if path.suffix.lower() not in extensions:
+            return [], _unsupported(path, extensions)
+        return [Job(path, _renamed(output / path.name, suffix))], None
+    if _is_glob(text):
+        matches = sorted(glob.glob(text, recursive=True))
+        found = [
+            Job(Path(match), _renamed(output / Path(match).name, suffix))
+            for match in matches
+            if os.path.isfile(match) and Path(match).suffix.lower() in extensions
+        ]
+        return found, None if found else ("matched no image files" if matches else "matched nothing")
+    return [], "no such file or directory"
+
+
+def _walk_images(root: Path, extensions: frozenset[str], skip: Path) -> list[Path]:
+    """Image files under `root` in a stable order, leaving out hidden entries and the output folder."""
+    skip = skip.resolve()
+    found: list[Path] = []
+    for directory, folders, files in os.walk(root):
+        # Without this, colorizing `photos` into `photos/colorized` would pick up last run's outputs.
+        folders[:] = sorted(
+            name for name in folders if not name.startswith(".") and Path(directory, name).resolve() != skip
+        )
+        found.extend(
+            Path(directory, name)
+            for name in sorted(files)
+            if not name.startswith(".") and Path(name).suffix.lower() in extensions
+        )
+    return found
+
+
+def _is_glob(text: str) -> bool:
+    return bool(_GLOB_CHARACTERS & set(text))
+
+
+def _renamed(path: Path, suffix: str | None) -> Path:
+    if suffix is None and path.suffix.lower() not in WRITABLE_EXTENSIONS:
+        suffix = _FALLBACK_SUFFIX
+    return path if suffix is None else path.with_suffix(suffix)
+
+
+def _same_file(source: Path, output: Path) -> bool:
+    # samefile also catches hard links and case-insensitive file systems, where resolve() alone does not.
+    if source.resolve() == output.resolve():
+        return True
+    try:
+        return output.exists() and os.path.samefile(source, output)
+    except OSError:
+        return False
+
+
+def _unsupported(path: Path, extensions: Collection[str]) -> str:
+    kind = f"'{path.suffix}'" if path.suffix else "a file without an extension"
+    return f"not a supported image type ({kind}); supported: {_listing(extensions)}"
+
+
+def _listing(extensions: Collection[str]) -> str:
+    return ", ".join(sorted(extensions))
+
+
+def _reason(job: Job, exc: Exception) -> str:
+    """One line for the user; errors from the image loader already name the file, so don't repeat it."""
+    message = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip()) or type(exc).__name__
+    if job.source.name in message:
+        return message
+    return f"{job.source}: {message}"
+
+
+def _remove_partial(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:
+        logger.debug("could not remove partial output %s", path, exc_info=True)

@@ -1,0 +1,267 @@
+"""`polychrome colorize` end to end on tiny files, with a fake colorizer in place of a model."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import typer
+from PIL import Image
+from typer.testing import CliRunner, Result
+
+import polychrome.cli.colorize as colorize_cli
+from polychrome.cli import app
+
+needs_images = pytest.mark.skipif(
+    importlib.util.find_spec("polychrome.images") is None,
+    reason="polychrome.images is being written in parallel",
+)
+
+TINT = np.array([1.0, 0.5, 0.25], dtype=np.float32)
+
+
+class FakeColorizer:
+    """Tints instead of predicting, and remembers what it was asked."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, Any]] = []
+
+    def colorize_array(self, rgb: np.ndarray, **options: Any) -> np.ndarray:
+        self.calls.append(options)
+        return (rgb * TINT).astype(np.float32)
+
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch) -> FakeColorizer:
+    colorizer = FakeColorizer()
+    loads: list[tuple[str | None, str]] = []
+
+    def load(model: str | None, device: str) -> FakeColorizer:
+        loads.append((model, device))
+        return colorizer
+
+    monkeypatch.setattr(colorize_cli, "load_colorizer", load)
+    colorizer.loads = loads  # type: ignore[attr-defined]
+    return colorizer
+
+
+def _image(path: Path, value: int = 200) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("L", (6, 4), value).save(path)
+    return path
+
+
+def _invoke(*args: str | Path) -> Result:
+    # typer runs a lone command as the app itself; name it only once the app is a group of several.
+    is_group = hasattr(typer.main.get_command(app), "commands")
+    return CliRunner().invoke(app, [*(["colorize"] if is_group else []), *map(str, args)])
+
+
+def _is_tinted(path: Path) -> bool:
+    rgb = np.asarray(Image.open(path).convert("RGB"), dtype=np.float32)
+    return bool(rgb[..., 0].mean() > rgb[..., 1].mean() > rgb[..., 2].mean())
+
+
+@needs_images
+def test_folder_is_colorized_into_a_mirrored_tree(tmp_path: Path, fake: FakeColorizer) -> None:
+    for name in ["a.jpg", "sub/b.png", "sub/deeper/c.tif"]:
+        _image(tmp_path / "photos" / name)
+
+    result = _invoke(
+        tmp_path / "photos", "-o", tmp_path / "out", "--render-size", "128", "--saturation", "0.5"
+    )
+
+    assert result.exit_code == 0, result.output
+    for name in ["a.jpg", "sub/b.png", "sub/deeper/c.tif"]:
+        assert _is_tinted(tmp_path / "out" / name)
+    assert "colorized 3, skipped 0, failed 0" in result.stdout
+    assert fake.calls == [{"render_size": 128, "saturation": 0.5, "temperature": 0.0}] * 3
+
+
+@needs_images
+def test_glob_input(tmp_path: Path, fake: FakeColorizer) -> None:
+    _image(tmp_path / "scans" / "1.jpg")
+    _image(tmp_path / "scans" / "deep" / "2.jpg")
+    _image(tmp_path / "scans" / "deep" / "3.png")
+
+    result = _invoke(str(tmp_path / "scans" / "**" / "*.jpg"), "-o", tmp_path / "out")
+
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["1.jpg", "2.jpg"]
+
+
+@needs_images
+def test_single_file_to_output_file(tmp_path: Path, fake: FakeColorizer) -> None:
+    source = _image(tmp_path / "old.jpg")
+
+    result = _invoke(
+        source, "-o", tmp_path / "color.png", "--temperature", "-0.5", "--model", "m", "--device", "d"
+    )
+
+    assert result.exit_code == 0, result.output
+    assert _is_tinted(tmp_path / "color.png")
+    assert fake.calls[0]["temperature"] == -0.5
+    assert fake.loads == [("m", "d")]  # type: ignore[attr-defined]
+
+
+@needs_images
+def test_format_changes_the_output_suffix(tmp_path: Path, fake: FakeColorizer) -> None:
+    _image(tmp_path / "photos" / "a.jpg")
+
+    result = _invoke(tmp_path / "photos", "-o", tmp_path / "out", "--format", "png")
+
+    assert result.exit_code == 0, result.output
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["a.png"]
+    assert Image.open(tmp_path / "out" / "a.png").format == "PNG"
+
+
+@needs_images
+def test_existing_outputs_are_skipped_untouched_unless_overwrite(tmp_path: Path, fake: FakeColorizer) -> None:
+    _image(tmp_path / "photos" / "a.jpg")
+    _image(tmp_path / "photos" / "b.jpg")
+    existing = _image(tmp_path / "out" / "a.jpg", value=10)
+    before, old_time = existing.read_bytes(), 1_000_000_000
+    os.utime(existing, (old_time, old_time))
+
+    result = _invoke(tmp_path / "photos", "-o", tmp_path / "out")
+
+    assert result.exit_code == 0, result.output
+    assert "colorized 1, skipped 1 (already exist; use --overwrite), failed 0" in result.stdout
+    assert existing.read_bytes() == before and existing.stat().st_mtime == old_time
+    assert _is_tinted(tmp_path / "out" / "b.jpg")
+
+    result = _invoke(tmp_path / "photos", "-o", tmp_path / "out", "--overwrite")
+
+    assert result.exit_code == 0, result.output
+    assert "colorized 2, skipped 0, failed 0" in result.stdout
+    assert existing.read_bytes() != before
+
+
+def test_the_model_is_not_loaded_when_everything_is_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(model: str | None, device: str) -> None:
+        raise AssertionError("the model should not be loaded")
+
+    monkeypatch.setattr(colorize_cli, "load_colorizer", refuse)
+    _image(tmp_path / "photos" / "a.jpg")
+    _image(tmp_path / "out" / "a.jpg")
+
+    result = _invoke(tmp_path / "photos", "-o", tmp_path / "out")
+
+    assert result.exit_code == 0, result.output
+    assert "colorized 0, skipped 1" in result.stdout
+
+
+@needs_images
+def test_corrupt_file_fails_alone(tmp_path: Path, fake: FakeColorizer) -> None:
+    _image(tmp_path / "photos" / "a.jpg")
+    (tmp_path / "photos" / "broken.jpg").write_text("this is not a jpeg")
+    _image(tmp_path / "photos" / "c.jpg")
+
+    result = _invoke(tmp_path / "photos", "-o", tmp_path / "out")
+
+    assert result.exit_code == 1
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.jpg", "c.jpg"]
+    assert "colorized 2, skipped 0, failed 1" in result.stdout
+    errors = result.stderr.strip().splitlines()
+    assert len(errors) == 1
+    assert errors[0].startswith("error: ") and "broken.jpg" in errors[0]
+    assert errors[0].count("broken.jpg") == 1
+
+
+def test_missing_input_is_a_one_line_error(tmp_path: Path, fake: FakeColorizer) -> None:
+    missing = tmp_path / "nope.jpg"
+
+    result = _invoke(missing, "-o", tmp_path / "out")
+
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0] == f"error: {missing}: no such file or directory"
+    assert "nothing to colorize" in result.stderr
+    assert "Traceback" not in result.output
+    assert fake.loads == []  # type: ignore[attr-defined]
+
+
+@needs_images
+def test_missing_input_beside_good_ones_still_fails_the_run(tmp_path: Path, fake: FakeColorizer) -> None:
+    good = _image(tmp_path / "a.jpg")
+
+    result = _invoke(tmp_path / "nope.jpg", good, "-o", tmp_path / "out")
+
+    assert result.exit_code == 1
+    assert (tmp_path / "out" / "a.jpg").exists()
+    assert "colorized 1, skipped 0, failed 1" in result.stdout
+
+
+def test_output_equal_to_input_never_overwrites_the_original(tmp_path: Path, fake: FakeColorizer) -> None:
+    original = _image(tmp_path / "photos" / "a.jpg")
+    before = original.read_bytes()
+
+    for args in (["-o", tmp_path / "photos"], ["-o", tmp_path / "photos", "--overwrite"]):
+        result = _invoke(tmp_path / "photos", *args)
+        assert result.exit_code == 1
+        assert "would replace this original" in result.stderr
+        assert original.read_bytes() == before
+
+
+@needs_images
+def test_two_inputs_colliding_on_one_output_are_reported(tmp_path: Path, fake: FakeColorizer) -> None:
+    first = _image(tmp_path / "x" / "photo.jpg", value=50)
+    second = _image(tmp_path / "y" / "photo.jpg", value=250)
+
+    result = _invoke(first, second, "-o", tmp_path / "out")
+
+    assert result.exit_code == 1
+    assert f"error: {second}: would overwrite the output of {first}" in result.stderr
+    assert "colorized 1, skipped 0, failed 1" in result.stdout
+    assert np.asarray(Image.open(tmp_path / "out" / "photo.jpg").convert("L")).mean() < 100  # the first one
+
+
+def test_model_that_cannot_load_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(model: str | None, device: str) -> None:
+        raise FileNotFoundError(f"no model named {model!r}")
+
+    monkeypatch.setattr(colorize_cli, "load_colorizer", broken)
+    _image(tmp_path / "a.jpg")
+
+    result = _invoke(tmp_path / "a.jpg", "-o", tmp_path / "out", "--model", "nosuch")
+
+    assert result.exit_code == 1
+    assert result.stderr.strip() == "error: could not load the model: no model named 'nosuch'"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--format", "psd"],
+        ["--temperature", "2"],
+        ["--saturation", "-1"],
+    ],
+)
+def test_usage_errors_exit_2(tmp_path: Path, fake: FakeColorizer, args: list[str]) -> None:
+    _image(tmp_path / "a.jpg")
+    result = _invoke(tmp_path / "a.jpg", "-o", tmp_path / "out", *args)
+    assert result.exit_code == 2
+    assert not (tmp_path / "out").exists()
+
+
+def test_output_is_required(tmp_path: Path) -> None:
+    assert _invoke(tmp_path).exit_code == 2
+
+
+@needs_images
+def test_make_processor_keeps_alpha(tmp_path: Path) -> None:
+    source = tmp_path / "logo.png"
+    Image.new("LA", (5, 3), (100, 40)).save(source)
+    job = colorize_cli.Job(source, tmp_path / "out" / "logo.png")
+    job.output.parent.mkdir()
+
+    colorize_cli.make_processor(FakeColorizer(), 64, 1.0, 0.0)(job)
+
+    written = Image.open(job.output)
+    assert written.mode == "RGBA"
+    assert np.asarray(written)[..., 3].max() == 40

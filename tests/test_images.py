@@ -1,0 +1,360 @@
+"""Tests for polychrome.images: every PIL mode, damaged files, the pixel limit and atomic saving."""
+
+import logging
+import pickle
+import struct
+import tracemalloc
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from skimage.color import lab2rgb
+
+from polychrome.images import (
+    SUPPORTED_EXTENSIONS,
+    ImageReadError,
+    LoadedImage,
+    load_image,
+    save_image,
+    to_uint8,
+)
+
+U8 = np.float32(255.0)
+U16 = np.float32(65535.0)
+
+
+def _palette_image(transparency: int | None) -> Image.Image:
+    img = Image.new("P", (3, 1))
+    img.putpalette([0, 0, 0, 255, 0, 0, 0, 255, 0])
+    img.putdata([0, 1, 2])
+    if transparency is not None:
+        img.info["transparency"] = transparency
+    return img
+
+
+def _cmyk_expected(c: int, m: int, y: int, k: int) -> list[float]:
+    # Naive (profile-free) CMYK: each channel is (1 - ink) * (1 - black).
+    return [(1 - c / 255) * (1 - k / 255) for c in (c, m, y)]
+
+
+def _ycbcr_expected(y: float, cb: float, cr: float) -> list[float]:
+    # JFIF full-range YCbCr -> RGB, written out independently of PIL.
+    r = y + 1.402 * (cr - 128)
+    g = y - 0.344136 * (cb - 128) - 0.714136 * (cr - 128)
+    b = y + 1.772 * (cb - 128)
+    return [r / 255, g / 255, b / 255]
+
+
+def _write_png_with_size(path: Path, width: int, height: int) -> None:
+    """A valid 1x1 PNG whose IHDR is patched (with a correct CRC) to claim width x height."""
+    Image.new("RGB", (1, 1)).save(path)
+    data = bytearray(path.read_bytes())
+    assert data[12:16] == b"IHDR"
+    data[16:24] = struct.pack(">II", width, height)
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    path.write_bytes(bytes(data))
+
+
+# --- modes -------------------------------------------------------------------------------------------
+
+
+def test_mode_1():
+    img = Image.new("1", (2, 1))
+    img.putdata([0, 255])
+    out = load_image(img)
+    np.testing.assert_array_equal(out.rgb[0, :, 0], [0.0, 1.0])
+    assert out.mode == "1" and out.bit_depth == 8 and out.alpha is None
+
+
+def test_mode_L_replicates_gray():
+    img = Image.new("L", (3, 1))
+    img.putdata([0, 128, 255])
+    out = load_image(img)
+    assert out.rgb.shape == (1, 3, 3) and out.rgb.dtype == np.float32
+    np.testing.assert_array_equal(out.rgb[0], np.repeat(np.array([[0, 128, 255]], np.float32).T / U8, 3, 1))
+
+
+def test_mode_LA_keeps_alpha():
+    out = load_image(Image.new("LA", (2, 2), (10, 200)))
+    np.testing.assert_allclose(out.rgb, 10 / 255, atol=1e-7)
+    np.testing.assert_allclose(out.alpha, 200 / 255, atol=1e-7)
+    assert out.alpha.shape == (2, 2) and out.alpha.dtype == np.float32
+
+
+def test_mode_P_without_transparency():
+    out = load_image(_palette_image(None))
+    np.testing.assert_array_equal(out.rgb[0], [[0, 0, 0], [1, 0, 0], [0, 1, 0]])
+    assert out.alpha is None and out.mode == "P"
+
+
+def test_mode_P_with_transparency_yields_alpha(tmp_path):
+    path = tmp_path / "pal.png"
+    _palette_image(transparency=0).save(path)
+    for source in (_palette_image(transparency=0), path):
+        out = load_image(source)
+        np.testing.assert_array_equal(out.alpha[0], [0.0, 1.0, 1.0])
+        np.testing.assert_array_equal(out.rgb[0, 1], [1, 0, 0])
+
+
+def test_mode_RGB_and_RGBA():
+    out = load_image(Image.new("RGB", (2, 1), (255, 51, 0)))
+    np.testing.assert_allclose(out.rgb[0, 0], [1.0, 0.2, 0.0], atol=1e-7)
+    out = load_image(Image.new("RGBA", (2, 1), (0, 0, 255, 51)))
+    np.testing.assert_allclose(out.rgb[0, 0], [0, 0, 1], atol=1e-7)
+    np.testing.assert_allclose(out.alpha, 0.2, atol=1e-7)
+
+
+@pytest.mark.parametrize("cmyk", [(0, 255, 255, 0), (51, 102, 153, 64), (0, 0, 0, 255), (0, 0, 0, 0)])
+def test_mode_CMYK(tmp_path, cmyk):
+    path = tmp_path / "cmyk.tif"
+    Image.new("CMYK", (2, 2), cmyk).save(path)
+    out = load_image(path)
+    assert out.mode == "CMYK"
+    np.testing.assert_allclose(out.rgb[0, 0], _cmyk_expected(*cmyk), atol=1 / 255)
+
+
+@pytest.mark.parametrize("mode", ["I;16", "I;16B"])
+def test_16bit_gray_modes_are_not_reduced_to_8_bits(mode):
+    fmt = ">HHH" if mode == "I;16B" else "<HHH"
+    img = Image.frombytes(mode, (3, 1), struct.pack(fmt, 0, 1000, 65535))
+    out = load_image(img)
+    expected = np.array([0, 1000, 65535], np.float32) / U16
+    np.testing.assert_array_equal(out.rgb[0, :, 0], expected)
+    assert out.bit_depth == 16 and out.mode == mode
+
+
+def test_16bit_png_keeps_exact_values(tmp_path):
+    path = tmp_path / "deep.png"
+    Image.fromarray(np.array([[1000, 1001, 65535]], np.uint16)).save(path)
+    out = load_image(path)
+    np.testing.assert_array_equal(out.rgb[0, :, 1], np.array([1000, 1001, 65535], np.float32) / U16)
+    assert out.rgb[0, 0, 0] != out.rgb[0, 1, 0]  # one 16-bit level apart: lost if reduced to 8 bits
+    assert out.bit_depth == 16
+
+
+def test_mode_I_uses_16bit_range_and_clips():
+    out = load_image(Image.fromarray(np.array([[1000, 70000, -5]], np.int32)))
+    assert out.mode == "I"
+    np.testing.assert_array_equal(out.rgb[0, :, 0], np.array([1000, 65535, 0], np.float32) / U16)
+
+
+def test_mode_F():
+    out = load_image(Image.fromarray(np.array([[0.25, 0.75]], np.float32)))
+    np.testing.assert_array_equal(out.rgb[0, :, 2], [0.25, 0.75])
+    assert out.mode == "F" and out.bit_depth == 16
+
+
+def test_mode_YCbCr():
+    out = load_image(Image.new("YCbCr", (1, 1), (100, 150, 90)))
+    np.testing.assert_allclose(out.rgb[0, 0], _ycbcr_expected(100, 150, 90), atol=1.5 / 255)
+
+
+def test_mode_LAB_matches_skimage():
+    # PIL's LAB stores L* scaled to 0..255 and a*, b* offset by 128.
+    out = load_image(Image.new("LAB", (1, 1), (128, 148, 108)))
+    expected = lab2rgb(np.array([[[128 / 255 * 100, 20.0, -20.0]]]))[0, 0]
+    np.testing.assert_allclose(out.rgb[0, 0], expected, atol=3 / 255)
+
+
+def test_exif_rotated_jpeg_comes_back_upright(tmp_path):
+    pixels = np.zeros((16, 32, 3), np.uint8)
+    pixels[:, :16] = (255, 0, 0)  # left half red, right half blue
+    pixels[:, 16:] = (0, 0, 255)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 CW to display": the left edge becomes the top
+    path = tmp_path / "rotated.jpg"
+    Image.fromarray(pixels).save(path, exif=exif, quality=95)
+    out = load_image(path)
+    assert out.size == (16, 32) and out.rgb.shape == (32, 16, 3)
+    np.testing.assert_allclose(out.rgb[4, 8], [1, 0, 0], atol=0.05)
+    np.testing.assert_allclose(out.rgb[28, 8], [0, 0, 1], atol=0.05)
+    assert out.source == str(path)
+
+
+# --- numpy inputs ------------------------------------------------------------------------------------
+
+
+def test_numpy_inputs_follow_dtype_rules():
+    out = load_image(np.array([[0, 255]], np.uint8))
+    assert out.mode == "L" and out.bit_depth == 8 and out.source is None
+    np.testing.assert_array_equal(out.rgb[0, 1], [1, 1, 1])
+
+    rgb16 = np.full((2, 2, 3), 1000, np.uint16)
+    out = load_image(rgb16)
+    assert out.bit_depth == 16
+    np.testing.assert_array_equal(out.rgb, np.float32(1000) / U16)
+
+    rgba = np.random.default_rng(0).random((3, 4, 4))
+    out = load_image(rgba)
+    assert out.size == (4, 3) and out.mode == "RGBA" and out.rgb.dtype == np.float32
+    np.testing.assert_allclose(out.alpha, rgba[..., 3], rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "array",
+    [
+        np.zeros((4, 4), np.int32),
+        np.zeros((4, 4, 2), np.uint8),
+        np.zeros((4,), np.uint8),
+        np.zeros((0, 4, 3), np.uint8),
+        np.full((2, 2, 3), 1.5, np.float32),
+        np.full((2, 2), -0.1),
+        np.full((2, 2), np.nan),
+    ],
+)
+def test_numpy_bad_inputs_raise_value_error(array):
+    with pytest.raises(ValueError):
+        load_image(array)
+
+
+# --- damaged and hostile files -----------------------------------------------------------------------
+
+
+def _assert_read_error(source, reason_fragment: str, **kwargs) -> ImageReadError:
+    with pytest.raises(ImageReadError) as info:
+        load_image(source, **kwargs)
+    message = str(info.value)
+    assert Path(source).name in message
+    assert reason_fragment in message
+    assert "\n" not in message
+    return info.value
+
+
+def test_missing_file(tmp_path):
+    _assert_read_error(tmp_path / "nope.jpg", "no such file")
+
+
+def test_directory(tmp_path):
+    (tmp_path / "album.jpg").mkdir()
+    _assert_read_error(tmp_path / "album.jpg", "directory")
+
+
+def test_zero_byte_file(tmp_path):
+    (tmp_path / "x.jpg").write_bytes(b"")
+    _assert_read_error(tmp_path / "x.jpg", "file is empty")
+
+
+def test_text_file_named_jpg(tmp_path):
+    (tmp_path / "old.jpg").write_text("this is not a photo\n")
+    _assert_read_error(tmp_path / "old.jpg", "not an image (cannot identify image file)")
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".png"])
+def test_truncated_file(tmp_path, suffix):
+    noise = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    path = tmp_path / f"scan{suffix}"
+    Image.fromarray(noise).save(path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    _assert_read_error(path, "truncated or corrupt image data")
+
+
+def test_max_pixels_limit(tmp_path):
+    path = tmp_path / "big.png"
+    Image.new("RGB", (20, 10)).save(path)
+    err = _assert_read_error(path, "image is 20x10 (0.0 MP), over the 0.0001 MP limit", max_pixels=100)
+    assert err.reason.startswith("image is 20x10")
+    assert str(pickle.loads(pickle.dumps(err))) == str(err)  # survives multiprocessing
+    assert load_image(path, max_pixels=200).size == (20, 10)
+    with pytest.raises(ImageReadError, match="over the"):
+        load_image(Image.new("L", (20, 10)), max_pixels=100)
+
+
+def test_huge_header_refused_fast_without_allocating(tmp_path):
+    path = tmp_path / "big.png"
+    _write_png_with_size(path, 40000, 40000)
+    tracemalloc.start()
+    try:
+        _assert_read_error(path, "image is 40000x40000 (1600.0 MP), over the 200 MP limit")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 10_000_000  # decoding would need 4.8 GB
+
+
+def test_our_limit_replaces_pils_and_pils_is_restored(tmp_path, monkeypatch):
+    path = tmp_path / "medium.png"
+    Image.new("L", (30, 30)).save(path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # PIL alone would call 900 px a bomb
+    assert load_image(path).size == (30, 30)
+    assert Image.MAX_IMAGE_PIXELS == 100
+
+
+# --- saving ------------------------------------------------------------------------------------------
+
+
+def test_to_uint8_rounds_and_clips():
+    x = np.array([0.0, 0.4 / 255, 0.6 / 255, 1.0, 1.2, -0.1, np.nan], np.float32)
+    np.testing.assert_array_equal(to_uint8(x), [0, 0, 1, 255, 255, 0, 0])
+    same = np.array([3, 200], np.uint8)
+    assert to_uint8(same) is same
+    with pytest.raises(ValueError):
+        to_uint8(np.array([1], np.int64))
+
+
+@pytest.mark.parametrize("suffix", [".png", ".webp", ".tif", ".tiff"])
+def test_save_keeps_alpha_where_supported(tmp_path, suffix):
+    rng = np.random.default_rng(1)
+    rgb = rng.integers(0, 256, (5, 7, 3), dtype=np.uint8)
+    alpha = rng.random((5, 7)).astype(np.float32)
+    path = tmp_path / f"out{suffix}"
+    save_image(path, rgb, alpha)
+    out = load_image(path)
+    np.testing.assert_array_equal(to_uint8(out.alpha), to_uint8(alpha))
+    if suffix != ".webp":  # the others are lossless
+        np.testing.assert_array_equal(to_uint8(out.rgb), rgb)
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".JPEG", ".bmp"])
+def test_save_drops_alpha_with_warning(tmp_path, suffix, caplog):
+    rgb = np.full((8, 8, 3), [0.2, 0.5, 0.8], np.float32)
+    path = tmp_path / f"out{suffix}"
+    with caplog.at_level(logging.WARNING, logger="polychrome.images"):
+        save_image(path, rgb, np.ones((8, 8), np.float32))
+    assert "alpha" in caplog.text
+    out = load_image(path)
+    assert out.alpha is None
+    np.testing.assert_allclose(out.rgb, rgb, atol=3 / 255)
+
+
+def test_save_float_png_round_trip_is_exact_to_one_level(tmp_path):
+    rgb = np.random.default_rng(2).random((6, 4, 3)).astype(np.float32)
+    path = tmp_path / "nested" / "dirs" / "out.png"
+    save_image(path, rgb)
+    out = load_image(path)
+    np.testing.assert_allclose(out.rgb, rgb, atol=0.5 / 255 + 1e-6)
+    assert out.alpha is None
+
+
+def test_save_unknown_extension(tmp_path):
+    with pytest.raises(ValueError, match=r"\.xyz"):
+        save_image(tmp_path / "out.xyz", np.zeros((2, 2, 3), np.float32))
+    with pytest.raises(ValueError, match="shape"):
+        save_image(tmp_path / "out.png", np.zeros((2, 2), np.float32))
+
+
+def test_save_is_atomic(tmp_path, monkeypatch):
+    path = tmp_path / "photo.png"
+    save_image(path, np.zeros((4, 4, 3), np.float32))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.png"]
+    save_image(path, np.ones((4, 4, 3), np.float32))  # success replaces
+    np.testing.assert_array_equal(load_image(path).rgb, 1.0)
+    before = path.read_bytes()
+
+    def failing_save(self, fp, *args, **kwargs):
+        fp.write(b"half a png")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Image.Image, "save", failing_save)
+    with pytest.raises(OSError, match="disk full"):
+        save_image(path, np.zeros((4, 4, 3), np.float32))
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.png"]
+
+
+def test_supported_extensions_and_loaded_image_size():
+    assert {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif"} == set(SUPPORTED_EXTENSIONS)
+    img = LoadedImage(np.zeros((3, 5, 3), np.float32), None, "RGB", 8, None)
+    assert img.size == (5, 3)
