@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import secrets
@@ -228,11 +229,18 @@ def _open_path(path: Path, max_pixels: int | None) -> LoadedImage:
     try:
         if path.stat().st_size == 0:
             raise ImageReadError(name, "file is empty")
+    except PermissionError as err:
+        raise ImageReadError(name, "permission denied") from err
+    return _open(path, name, max_pixels)
+
+
+def _open(fp: Path | io.BytesIO, name: str, max_pixels: int | None) -> LoadedImage:
+    try:
         with _PIL_LIMIT_LOCK:
             saved_limit = Image.MAX_IMAGE_PIXELS
             Image.MAX_IMAGE_PIXELS = None
             try:
-                img = Image.open(path)
+                img = Image.open(fp)
             finally:
                 Image.MAX_IMAGE_PIXELS = saved_limit
     except UnidentifiedImageError as err:
@@ -244,6 +252,14 @@ def _open_path(path: Path, max_pixels: int | None) -> LoadedImage:
     with img:
         mode, rgb, alpha, bit_depth = _finish(img, name, max_pixels)
     return LoadedImage(rgb, alpha, mode, bit_depth, name)
+
+
+def load_image_bytes(data: bytes, name: str, max_pixels: int | None = 200_000_000) -> LoadedImage:
+    """:func:`load_image` for an encoded image held in memory (a tar member, an upload); ``name`` is what
+    error messages call it."""
+    if not data:
+        raise ImageReadError(name, "file is empty")
+    return _open(io.BytesIO(data), name, max_pixels)
 
 
 def load_image(

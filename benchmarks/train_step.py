@@ -1,0 +1,68 @@
+"""Training throughput of a registered model: images/s of forward+backward+AdamW on synthetic data.
+
+Usage: python benchmarks/train_step.py --model effunet_lite0_cls --batch 48 --crop 192 [--device cuda]
+Prints one table row; run two at once (`&`) to see how two jobs share one GPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+import torch.nn.functional as F
+
+from polychrome.color.lab import rgb_to_lab
+from polychrome.color.quantize import AbGrid
+from polychrome.models import create_model
+from polychrome.train.losses import AbRegressionLoss, RebalancedCrossEntropy
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", default="effunet_lite0_cls")
+    parser.add_argument("--batch", type=int, default=48)
+    parser.add_argument("--crop", type=int, default=192)
+    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--precision", default="bf16-mixed")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    model = create_model(args.model).to(device).to(memory_format=torch.channels_last).train()
+    if model.head_type == "classification":
+        criterion = RebalancedCrossEntropy(AbGrid(model.ab_centers.cpu(), 10)).to(device)
+    else:
+        criterion = AbRegressionLoss("l1")
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    autocast = args.precision == "bf16-mixed" and device.type == "cuda"
+    rgb = torch.rand(args.batch, 3, args.crop, args.crop, device=device)
+
+    def step() -> None:
+        lab = rgb_to_lab(rgb)
+        lightness = lab[:, :1].contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+            out = model(lightness)
+        loss = criterion(out, F.avg_pool2d(lab[:, 1:], model.output_stride))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    for _ in range(10):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(args.steps):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    elapsed = time.perf_counter() - start
+    print(
+        f"| {args.model} | {args.batch}x{args.crop} | {args.precision} | "
+        f"{args.steps / elapsed:.1f} steps/s | {args.steps * args.batch / elapsed:.0f} img/s |",
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    main()

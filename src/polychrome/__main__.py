@@ -1,0 +1,3 @@
+from polychrome.cli import main
+
+main()

@@ -1,0 +1,69 @@
+"""`polychrome train`: train a colorization model from a YAML recipe with key=value overrides."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from polychrome.cli import app
+
+err_console = Console(stderr=True)
+
+
+@app.command()
+def train(
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML recipe (see configs/).")] = None,
+    run_dir: Annotated[
+        Path, typer.Option("--run-dir", "-r", help="Folder for checkpoints, logs, model.")
+    ] = Path("runs/default"),
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", "-s", help="Override a config field, e.g. --set optim.lr=3e-4 (repeatable)."),
+    ] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --run-dir exactly.")] = False,
+) -> None:
+    """Train a model. Data is decoded once into memory, validated each epoch, checkpointed atomically."""
+    from polychrome.train.config import load_config
+    from polychrome.train.loop import NonFiniteLoss
+    from polychrome.train.loop import train as run_training
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(message)s", handlers=[RichHandler(console=err_console, show_path=False)]
+    )
+    try:
+        cfg = load_config(config, set_ or [])
+    except (FileNotFoundError, ValueError) as err:
+        err_console.print(f"error: {err}", markup=False, highlight=False)
+        raise typer.Exit(2) from None
+    progress = Progress(
+        TextColumn("step {task.completed}/{task.total}"),
+        BarColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=False,
+    )
+    with progress:
+        task = progress.add_task("train", total=cfg.steps, info="preparing data")
+
+        def on_progress(step: int, total: int, info: dict[str, float]) -> None:
+            text = f"loss {info['loss']:.4f}  lr {info['lr']:.2e}  {info['images_per_s']:.0f} img/s"
+            progress.update(task, completed=step, info=text)
+
+        try:
+            result = run_training(cfg, run_dir, resume=resume, on_progress=on_progress)
+        except (FileExistsError, FileNotFoundError, ValueError, NonFiniteLoss) as err:
+            err_console.print(f"error: {err}", markup=False, highlight=False)
+            raise typer.Exit(1) from None
+    state = "finished" if result.finished else "paused (resume with --resume)"
+    summary = ", ".join(f"{k} {v:.3f}" for k, v in result.metrics.items() if k.startswith("val/"))
+    typer.echo(f"{state} at step {result.step}; {summary}")
+    if result.finished:
+        typer.echo(f"model saved to {result.run_dir / 'model'}")

@@ -1,0 +1,136 @@
+"""Decode, filter and crop images once, in parallel, into a uint8 array that training reads from memory.
+
+Filters, each counted in :class:`PreparedImages.dropped`:
+- unreadable: not an image, truncated, empty (the reason is kept per file in ``failures``);
+- too small: shorter side below ``min_size`` pixels;
+- grayscale: mean chroma sqrt(a^2 + b^2) below ``gray_chroma`` Lab units (measured on the crop). A gray photo
+  saved as an RGB JPEG measures below 1 (JPEG noise); on the Imagenette and Tiny-ImageNet validation shards
+  2.5-3% of images do, and above that the values rise smoothly (5% below 2.5-3, 10% below 5, median 12-15).
+  The default of 2 drops gray and near-gray images (3.5-4% of those shards) and keeps faintly colored and
+  toned photos.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import Counter
+from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from PIL import Image
+
+from polychrome.color.lab import rgb_to_lab
+from polychrome.data.sources import Record
+from polychrome.images import ImageReadError, load_image, load_image_bytes
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_GRAY_CHROMA = 2.0
+
+
+def resize_shorter_side(image: Image.Image, size: int) -> Image.Image:
+    """Scale so the shorter side is ``size`` pixels, keeping the aspect ratio (never squashing)."""
+    w, h = image.size
+    scale = size / min(w, h)
+    new = (max(size, round(w * scale)), max(size, round(h * scale)))
+    return image if new == (w, h) else image.resize(new, Image.Resampling.LANCZOS, reducing_gap=3.0)
+
+
+def center_crop(image: Image.Image, size: int) -> Image.Image:
+    w, h = image.size
+    left, top = (w - size) // 2, (h - size) // 2
+    return image.crop((left, top, left + size, top + size))
+
+
+def mean_chroma(rgb_uint8: np.ndarray) -> float:
+    """Mean sqrt(a^2 + b^2) of an HxWx3 uint8 image, in Lab units (measured on at most 64x64 samples)."""
+    step = max(1, min(rgb_uint8.shape[:2]) // 64)
+    sample = torch.from_numpy(np.array(rgb_uint8[::step, ::step])).permute(2, 0, 1).float() / 255
+    ab = rgb_to_lab(sample)[1:]
+    return float(ab.square().sum(0).sqrt().mean())
+
+
+_Result = tuple[str, np.ndarray | None, str | None]
+
+
+@dataclass(frozen=True)
+class PrepareOptions:
+    image_size: int = 256
+    min_size: int = 64
+    gray_chroma: float = DEFAULT_GRAY_CHROMA
+
+
+def prepare_one(record: Record, options: PrepareOptions) -> _Result:
+    """(name, square uint8 image or None, reason it was dropped or None)."""
+    try:
+        if record.data is not None:
+            loaded = load_image_bytes(record.data, record.name)
+        else:
+            loaded = load_image(record.path)
+    except (ImageReadError, OSError, ValueError) as err:
+        return record.name, None, f"unreadable: {err}"
+    h, w = loaded.rgb.shape[:2]
+    if min(h, w) < options.min_size:
+        return record.name, None, "too small"
+    rgb = np.clip(np.rint(loaded.rgb * 255.0), 0, 255).astype(np.uint8)
+    image = center_crop(resize_shorter_side(Image.fromarray(rgb), options.image_size), options.image_size)
+    array = np.asarray(image, dtype=np.uint8)
+    if mean_chroma(array) < options.gray_chroma:
+        return record.name, None, "grayscale"
+    return record.name, array, None
+
+
+def _prepare_chunk(args: tuple[list[Record], PrepareOptions]) -> list[_Result]:
+    torch.set_num_threads(1)
+    records, options = args
+    return [prepare_one(r, options) for r in records]
+
+
+@dataclass
+class PreparedImages:
+    """Square uint8 images ``(N, S, S, 3)`` in the order of ``names``, and what was dropped and why."""
+
+    images: np.ndarray
+    names: list[str]
+    dropped: Counter = field(default_factory=Counter)
+    failures: list[tuple[str, str]] = field(default_factory=list)
+
+    def summary(self) -> str:
+        parts = [f"{len(self.names)} images kept"]
+        parts += [f"{n} {reason}" for reason, n in sorted(self.dropped.items())]
+        return ", ".join(parts)
+
+
+def prepare_images(
+    records: Iterable[Record], options: PrepareOptions, workers: int | None = None, chunk: int = 64
+) -> PreparedImages:
+    """Decode and filter every record, using ``workers`` processes (default: all cores)."""
+    workers = workers or os.cpu_count() or 1
+    chunks: list[list[Record]] = [[]]
+    for record in records:
+        if len(chunks[-1]) == chunk:
+            chunks.append([])
+        chunks[-1].append(record)
+    if workers == 1:
+        results = [_prepare_chunk((c, options)) for c in chunks]
+    else:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            results = list(pool.map(_prepare_chunk, [(c, options) for c in chunks]))
+    names, arrays, dropped, failures = [], [], Counter(), []
+    for name, array, reason in (item for result in results for item in result):
+        if array is None:
+            key = "unreadable" if reason.startswith("unreadable") else reason
+            dropped[key] += 1
+            if key == "unreadable":
+                failures.append((name, reason))
+                logger.warning("skipped %s: %s", name, reason)
+        else:
+            names.append(name)
+            arrays.append(array)
+    size = options.image_size
+    images = np.stack(arrays) if arrays else np.zeros((0, size, size, 3), np.uint8)
+    return PreparedImages(images, names, dropped, failures)

@@ -1,0 +1,82 @@
+"""Where training images come from: folders (recursive), globs, and WebDataset-style tar shards.
+
+Every source yields :class:`Record` s (a stable name and a way to get the encoded bytes), so the rest of the
+pipeline never cares where an image lives. Names are unique and stable (``shard.tar.gz/000123.jpg``), which
+is what makes seeded splits reproducible.
+"""
+
+from __future__ import annotations
+
+import glob
+import tarfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
+TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
+
+
+@dataclass(frozen=True)
+class Record:
+    """One image: ``name`` identifies it across runs, ``data`` holds its encoded bytes (or None for a file
+    path to be read in the worker, which keeps folders cheap to list)."""
+
+    name: str
+    path: str | None = None
+    data: bytes | None = None
+
+    def read(self) -> bytes:
+        if self.data is not None:
+            return self.data
+        assert self.path is not None
+        return Path(self.path).read_bytes()
+
+
+def is_tar(path: str | Path) -> bool:
+    return str(path).lower().endswith(TAR_SUFFIXES)
+
+
+def _iter_tar(path: Path) -> Iterator[Record]:
+    try:
+        with tarfile.open(path, mode="r:*") as archive:
+            for member in archive:
+                if not member.isfile() or Path(member.name).suffix.lower() not in IMAGE_SUFFIXES:
+                    continue
+                handle = archive.extractfile(member)
+                if handle is not None:
+                    yield Record(name=f"{path.name}/{member.name}", data=handle.read())
+    except (tarfile.TarError, EOFError, OSError) as err:
+        raise ValueError(f"{path}: unreadable tar archive ({err})") from None
+
+
+def _iter_folder(root: Path) -> Iterator[Record]:
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        if path.suffix.lower() in IMAGE_SUFFIXES and not any(part.startswith(".") for part in path.parts):
+            yield Record(name=str(path.relative_to(root.parent)), path=str(path))
+
+
+def expand_source(source: str | Path) -> list[Path]:
+    """The files or folders a source string names: a path as is, or the sorted matches of a glob."""
+    text = str(source)
+    if any(ch in text for ch in "*?["):
+        matches = sorted(Path(p) for p in glob.glob(text, recursive=True))
+        if not matches:
+            raise FileNotFoundError(f"{text}: the pattern matches no file")
+        return matches
+    path = Path(text)
+    if not path.exists():
+        raise FileNotFoundError(f"{text}: no such file or folder")
+    return [path]
+
+
+def iter_records(sources: list[str] | tuple[str, ...]) -> Iterator[Record]:
+    """Every image record of every source, in a deterministic order."""
+    for source in sources:
+        for path in expand_source(source):
+            if path.is_dir():
+                yield from _iter_folder(path)
+            elif is_tar(path):
+                yield from _iter_tar(path)
+            elif path.suffix.lower() in IMAGE_SUFFIXES:
+                yield Record(name=path.name, path=str(path))

@@ -1,0 +1,134 @@
+"""From a photo's lightness to a full-resolution color image: the shared core of inference and validation.
+
+The network runs at a *render size* (shorter side, aspect kept, padded to the network's stride); its ab is
+adjusted at that low resolution (cheap), upsampled bilinearly and merged with the photo's own full-resolution
+L. The merge runs in strips of rows so a 24-megapixel photo never needs more than a few strips of float
+buffers beside the input and output arrays.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from polychrome.color.adjust import adjust_temperature, fit_to_gamut, scale_chroma
+from polychrome.color.lab import lab_to_rgb, rgb_to_lightness
+from polychrome.models.base import ColorizationModel
+
+STRIP_PIXELS = 1 << 20  # about a megapixel per strip
+
+
+def render_shape(height: int, width: int, render_size: int) -> tuple[int, int]:
+    """Size the network sees: the shorter side becomes ``render_size`` (never larger than the photo)."""
+    if render_size < 16:
+        raise ValueError(f"render size must be at least 16, got {render_size}")
+    scale = min(1.0, render_size / min(height, width))
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def _pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    if ph or pw:
+        mode = "reflect" if ph < h and pw < w else "replicate"
+        x = F.pad(x, (0, pw, 0, ph), mode=mode)
+    return x, (h, w)
+
+
+def predict_ab_lowres(
+    model: ColorizationModel, lightness: torch.Tensor, autocast_dtype: torch.dtype | None = None, **decode
+) -> torch.Tensor:
+    """ab for L ``(B, 1, H, W)``, at the model's output resolution of the unpadded input.
+
+    Returns ``(B, 2, ceil(H / s), ceil(W / s))`` float32 for output stride ``s``.
+    """
+    padded, (h, w) = _pad_to_multiple(lightness, model.input_multiple)
+    device_type = padded.device.type
+    with torch.autocast(device_type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+        ab = model.predict_ab(padded, **decode).float()
+    s = model.output_stride
+    return ab[..., : math.ceil(h / s), : math.ceil(w / s)]
+
+
+def _bilinear_taps(n_out: int, n_in: int, scale: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Source indices and weights for bilinear resampling where output pixel i sits at input coordinate
+    ``(i + 0.5) * scale - 0.5`` (pixel centres; what ``F.interpolate(align_corners=False)`` does)."""
+    x = ((torch.arange(n_out, dtype=torch.float64) + 0.5) * scale - 0.5).clamp(0.0, n_in - 1)
+    i0 = x.floor().long()
+    i1 = (i0 + 1).clamp(max=n_in - 1)
+    return i0, i1, (x - i0).float()
+
+
+def _resample(ab: torch.Tensor, rows, cols) -> torch.Tensor:
+    (y0, y1, wy), (x0, x1, wx) = rows, cols
+    wy = wy.to(ab.device).unsqueeze(1)
+    wx = wx.to(ab.device)
+    t = ab[..., y0, :] * (1 - wy) + ab[..., y1, :] * wy
+    return t[..., x0] * (1 - wx) + t[..., x1] * wx
+
+
+def upsample_ab(
+    ab: torch.Tensor, size: tuple[int, int], covered: tuple[float, float] | None = None
+) -> torch.Tensor:
+    """Bilinear upsampling of ab ``(..., 2, h, w)`` to ``size``.
+
+    ``covered`` is how many low-resolution pixels the output spans (default: all of ``h`` and ``w``); a model
+    whose input was padded predicts ab for slightly more than the photo, and only that part is stretched.
+    """
+    h, w = ab.shape[-2:]
+    ch, cw = covered or (h, w)
+    rows = _bilinear_taps(size[0], h, ch / size[0])
+    cols = _bilinear_taps(size[1], w, cw / size[1])
+    return _resample(ab, rows, cols)
+
+
+def predict_ab(model: ColorizationModel, lightness: torch.Tensor, **decode) -> torch.Tensor:
+    """ab at the same resolution as ``lightness`` ``(B, 1, H, W)``; used by validation and evaluation."""
+    low = predict_ab_lowres(model, lightness, **decode)
+    h, w = lightness.shape[-2:]
+    s = model.output_stride
+    return upsample_ab(low, (h, w), (h / s, w / s))
+
+
+def adjust_ab(
+    lightness_low: torch.Tensor, ab: torch.Tensor, saturation: float, temperature: float
+) -> torch.Tensor:
+    """Apply the user's saturation and warm/cool controls to low-resolution ab (L given at ab's size)."""
+    if saturation != 1.0:
+        ab = scale_chroma(ab, saturation)
+    if temperature != 0.0:
+        ab = adjust_temperature(torch.cat((lightness_low, ab), dim=1), temperature)[:, 1:]
+    return ab
+
+
+def merge_full_resolution(
+    rgb: np.ndarray, ab_low: torch.Tensor, covered: tuple[float, float], strip_pixels: int = STRIP_PIXELS
+) -> np.ndarray:
+    """Combine the photo's own L with upsampled ab, strip by strip.
+
+    Args:
+        rgb: the photo, ``(H, W, 3)`` float32 in 0..1 (its luminance is what is kept).
+        ab_low: ``(2, h, w)`` ab predicted for a rendering of the photo.
+        covered: how many ab pixels the photo spans vertically and horizontally (render size / stride).
+
+    Returns:
+        ``(H, W, 3)`` float32 sRGB in 0..1 whose Lab lightness equals the photo's (out-of-gamut colors are
+        pulled toward gray, never clipped in RGB, so L is kept).
+    """
+    height, width = rgb.shape[:2]
+    ab_low = ab_low.float().cpu()
+    h, w = ab_low.shape[-2:]
+    y0, y1, wy = _bilinear_taps(height, h, covered[0] / height)
+    cols = _bilinear_taps(width, w, covered[1] / width)
+    out = np.empty(rgb.shape, dtype=np.float32)
+    step = max(1, strip_pixels // max(1, width))
+    for top in range(0, height, step):
+        bottom = min(height, top + step)
+        ab = _resample(ab_low, (y0[top:bottom], y1[top:bottom], wy[top:bottom]), cols)
+        strip = torch.from_numpy(np.ascontiguousarray(rgb[top:bottom])).permute(2, 0, 1)
+        lab = fit_to_gamut(torch.cat((rgb_to_lightness(strip), ab), dim=0))
+        out[top:bottom] = lab_to_rgb(lab).permute(1, 2, 0).numpy()
+    return out

@@ -1,0 +1,173 @@
+"""Training configuration: frozen dataclasses filled from defaults, a YAML recipe, then overrides.
+
+The resolved config is saved beside every run and every exported model, so a result can always be traced to
+exactly what produced it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_args, get_origin, get_type_hints
+
+import yaml
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """One image collection. Images are resized (shorter side) and centre-cropped to ``image_size`` once;
+    training takes random ``crop_size`` crops with horizontal flips, validation the whole centre crop."""
+
+    sources: tuple[str, ...] = ()
+    image_size: int = 256
+    crop_size: int = 224
+    min_size: int = 64
+    gray_chroma: float = 2.0
+    split: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    weight: float = 1.0  # share of training steps drawn from this collection, relative to the others
+    batch_size: int | None = None  # default: TrainConfig.batch_size (small images can take bigger batches)
+    max_images: int | None = None
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: str = "effunet_lite0_cls"
+    pretrained_encoder: bool = True
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    lr: float = 1e-3
+    encoder_lr_scale: float = 0.3  # the pretrained encoder moves more slowly than the fresh decoder
+    weight_decay: float = 1e-4
+    betas: tuple[float, float] = (0.9, 0.99)
+    warmup_steps: int = 500
+    min_lr_ratio: float = 0.02  # cosine decays to lr * min_lr_ratio
+    grad_clip: float = 1.0
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    regression: str = "l1"  # l1 | l2 | smooth_l1
+    rebalance_lambda: float = 0.5  # mix with uniform for class weights; 1 = no rebalancing
+    soft_k: int = 5
+    soft_sigma: float = 5.0
+    prior_sigma: float = 5.0
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    data: tuple[DataConfig, ...] = ()
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    batch_size: int = 32
+    steps: int = 10_000
+    steps_per_epoch: int | None = None  # default: one pass over the training images
+    precision: str = "bf16-mixed"  # fp32 | bf16-mixed (bf16 only takes effect on CUDA)
+    channels_last: bool = True
+    seed: int = 0
+    device: str = "auto"
+    workers: int | None = None  # processes for decoding; default all cores
+    max_minutes: float | None = None  # stop (with a checkpoint) after this long; resume later
+    val_max_images: int = 512
+    grid_images: int = 8
+    log_every: int = 50
+
+
+def _coerce(tp: Any, value: Any) -> Any:
+    """Turn YAML/CLI values into the declared field type (tuples, nested dataclasses, optionals)."""
+    origin = get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        if isinstance(value, tp):
+            return value
+        if not isinstance(value, dict):
+            raise ValueError(f"expected a mapping for {tp.__name__}, got {value!r}")
+        return from_dict(tp, value)
+    if origin is tuple:
+        args = get_args(tp)
+        items = list(value) if isinstance(value, list | tuple) else [value]
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(args[0], v) for v in items)
+        if len(items) != len(args):
+            raise ValueError(f"expected {len(args)} values, got {value!r}")
+        return tuple(_coerce(a, v) for a, v in zip(args, items, strict=True))
+    if origin is not None and type(None) in get_args(tp):  # X | None
+        if value is None:
+            return None
+        inner = [a for a in get_args(tp) if a is not type(None)][0]
+        return _coerce(inner, value)
+    if tp is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if tp is int and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if tp in (int, float, str, bool) and not isinstance(value, tp):
+        raise ValueError(f"expected {tp.__name__}, got {value!r}")
+    return value
+
+
+def from_dict(cls: type, values: dict[str, Any]) -> Any:
+    hints = get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(values) - names
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} field(s): {', '.join(sorted(unknown))}")
+    return cls(**{k: _coerce(hints[k], v) for k, v in values.items()})
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    def plain(v: Any) -> Any:
+        if isinstance(v, tuple | list):
+            return [plain(x) for x in v]
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        return v
+
+    return plain(dataclasses.asdict(config))
+
+
+def _set_dotted(tree: dict[str, Any], key: str, value: Any) -> None:
+    parts = key.split(".")
+    node: Any = tree
+    for i, part in enumerate(parts[:-1]):
+        nxt = node[int(part)] if isinstance(node, list) else node.setdefault(part, {})
+        if nxt is None:
+            raise ValueError(f"cannot set {key}: {'.'.join(parts[: i + 1])} is empty")
+        node = nxt
+    last = parts[-1]
+    if isinstance(node, list):
+        node[int(last)] = value
+    else:
+        node[last] = value
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
+    """Defaults, then the YAML recipe at ``path``, then ``key=value`` overrides (``optim.lr=3e-4``,
+    ``data.0.sources=[a.tar,b.tar]``; values are parsed as YAML)."""
+    tree = to_dict(TrainConfig())
+    if path is not None:
+        path = Path(path)
+        try:
+            recipe = yaml.safe_load(path.read_text()) or {}
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{path}: no such config file") from None
+        except yaml.YAMLError as err:
+            raise ValueError(f"{path}: not valid YAML ({err})".replace("\n", " ")) from None
+        if not isinstance(recipe, dict):
+            raise ValueError(f"{path}: a config must be a mapping of fields")
+        tree.update(recipe)
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"override {item!r} is not of the form key=value")
+        try:
+            _set_dotted(tree, key.strip(), yaml.safe_load(text))
+        except (IndexError, KeyError, TypeError, ValueError) as err:
+            raise ValueError(f"override {item!r}: {err}") from None
+    return from_dict(TrainConfig, tree)
+
+
+def save_config(config: TrainConfig, path: str | Path) -> None:
+    Path(path).write_text(yaml.safe_dump(to_dict(config), sort_keys=False))

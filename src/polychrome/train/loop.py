@@ -1,0 +1,389 @@
+"""The training loop: short enough to read in one sitting.
+
+Data is decoded once into uint8 arrays that live on the training device; each step draws random crops and
+flips from them on the device and converts to Lab there, so no loader process stands between the GPU and
+its data. Batch sampling is a pure function of (seed, step), which is what makes ``resume`` exact.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from polychrome.color.lab import lab_to_rgb, rgb_to_lab
+from polychrome.color.quantize import AbGrid, bin_histogram, rebalance_weights, smooth_priors
+from polychrome.data.prepare import PrepareOptions, prepare_images
+from polychrome.data.sources import iter_records
+from polychrome.data.split import split_indices
+from polychrome.evaluate.metrics import colorfulness, psnr
+from polychrome.models import ColorizationModel, create_model, save_pretrained
+from polychrome.pipelines.render import predict_ab
+from polychrome.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from polychrome.train.config import DataConfig, TrainConfig, save_config, to_dict
+from polychrome.train.losses import AbRegressionLoss, RebalancedCrossEntropy
+
+logger = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[int, int, dict[str, float]], None]
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+@dataclass
+class Collection:
+    """One data collection, split, as uint8 ``(N, S, S, 3)`` tensors on the training device."""
+
+    config: DataConfig
+    train: torch.Tensor
+    val: torch.Tensor
+    summary: str
+
+
+def load_collections(config: TrainConfig, device: torch.device) -> list[Collection]:
+    if not config.data:
+        raise ValueError("no training data: set data (a list of collections with sources) in the config")
+    collections = []
+    for spec in config.data:
+        if spec.crop_size > spec.image_size:
+            raise ValueError(f"crop_size {spec.crop_size} is larger than image_size {spec.image_size}")
+        records = iter_records(list(spec.sources))
+        if spec.max_images is not None:
+            records = (r for i, r in enumerate(records) if i < spec.max_images)
+        options = PrepareOptions(
+            image_size=spec.image_size, min_size=spec.min_size, gray_chroma=spec.gray_chroma
+        )
+        prepared = prepare_images(records, options, workers=config.workers)
+        if len(prepared.names) == 0:
+            raise ValueError(f"{', '.join(spec.sources)}: no usable images ({prepared.summary()})")
+        parts = split_indices(prepared.names, spec.split, seed=config.seed)
+        images = torch.from_numpy(prepared.images)
+        split = f"train {len(parts['train'])}, val {len(parts['val'])}"
+        summary = f"{', '.join(spec.sources)}: {prepared.summary()}; {split}"
+        logger.info(summary)
+        collections.append(
+            Collection(
+                spec,
+                images[torch.from_numpy(parts["train"])].to(device),
+                images[torch.from_numpy(parts["val"])].to(device),
+                summary,
+            )
+        )
+    return collections
+
+
+def _step_generator(seed: int, step: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed * 1_000_003 + step)
+
+
+def sample_batch(collections: list[Collection], batch_size: int, seed: int, step: int) -> torch.Tensor:
+    """Random crops with random horizontal flips, as float RGB ``(B, 3, c, c)`` in 0..1 on the device.
+
+    The collection is drawn with probability proportional to its ``weight``; the draw depends only on
+    ``(seed, step)``.
+    """
+    gen = _step_generator(seed, step)
+    weights = torch.tensor([c.config.weight for c in collections], dtype=torch.float64)
+    which = int(torch.multinomial(weights, 1, generator=gen)) if len(collections) > 1 else 0
+    coll = collections[which]
+    batch_size = coll.config.batch_size or batch_size
+    n, size = coll.train.shape[0], coll.train.shape[1]
+    crop = coll.config.crop_size
+    idx = torch.randint(n, (batch_size,), generator=gen)
+    oy = torch.randint(size - crop + 1, (batch_size,), generator=gen)
+    ox = torch.randint(size - crop + 1, (batch_size,), generator=gen)
+    flip = torch.rand(batch_size, generator=gen) < 0.5
+    span = torch.arange(crop)
+    rows = oy[:, None] + span
+    cols = ox[:, None] + span
+    cols = torch.where(flip[:, None], cols.flip(1), cols)
+    dev = coll.train.device
+    batch = coll.train[idx.to(dev)[:, None, None], rows.to(dev)[:, :, None], cols.to(dev)[:, None, :]]
+    return batch.permute(0, 3, 1, 2).float().div_(255.0)
+
+
+def measure_priors(collections: list[Collection], grid: AbGrid, stride: int, sigma: float) -> torch.Tensor:
+    """Smoothed ab-bin distribution of the training images, at the model's output resolution."""
+    counts = torch.zeros(grid.num_bins, dtype=torch.float64)
+    for coll in collections:
+        for start in range(0, len(coll.train), 256):
+            rgb = coll.train[start : start + 256].permute(0, 3, 1, 2).float() / 255.0
+            ab = F.avg_pool2d(rgb_to_lab(rgb)[:, 1:], stride)
+            counts += bin_histogram(grid.encode_hard(ab), grid.num_bins).cpu()
+    return smooth_priors(counts, grid.centers, sigma)
+
+
+def lr_factor(step: int, warmup: int, total: int, min_ratio: float) -> float:
+    """Linear warm-up, then cosine decay to ``min_ratio``."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def build_optimizer(model: ColorizationModel, config: TrainConfig) -> torch.optim.Optimizer:
+    encoder = [p for n, p in model.named_parameters() if n.startswith("encoder.")]
+    rest = [p for n, p in model.named_parameters() if not n.startswith("encoder.")]
+    o = config.optim
+    groups = [{"params": rest, "lr": o.lr}]
+    if encoder:
+        groups.append({"params": encoder, "lr": o.lr * o.encoder_lr_scale})
+    return torch.optim.AdamW(groups, lr=o.lr, betas=o.betas, weight_decay=o.weight_decay)
+
+
+@torch.no_grad()
+def validate(
+    model: ColorizationModel, collections: list[Collection], config: TrainConfig, autocast: torch.dtype | None
+) -> dict[str, float]:
+    """PSNR and colorfulness of predictions on each collection's validation images (whole centre crops)."""
+    was_training = model.training
+    model.eval()
+    metrics: dict[str, float] = {}
+    for i, coll in enumerate(collections):
+        val = coll.val[: config.val_max_images]
+        scores = {"psnr": [], "psnr_gray": [], "colorfulness": [], "colorfulness_truth": []}
+        for start in range(0, len(val), 64):
+            truth = val[start : start + 64].permute(0, 3, 1, 2).float() / 255.0
+            lab = rgb_to_lab(truth)
+            lightness = lab[:, :1]
+            ab = predict_ab(model, lightness, autocast_dtype=autocast)
+            pred = lab_to_rgb(torch.cat((lightness, ab), dim=1))
+            gray = lab_to_rgb(torch.cat((lightness, torch.zeros_like(ab)), dim=1))
+            scores["psnr"].append(psnr(pred, truth).clamp(max=100))
+            scores["psnr_gray"].append(psnr(gray, truth).clamp(max=100))
+            scores["colorfulness"].append(colorfulness(pred))
+            scores["colorfulness_truth"].append(colorfulness(truth))
+        for key, values in scores.items():
+            if values:
+                metrics[f"val{i}/{key}"] = float(torch.cat(values).mean())
+    keys = ("psnr", "psnr_gray", "colorfulness", "colorfulness_truth")
+    for key in keys:
+        values = [metrics[f"val{i}/{key}"] for i in range(len(collections)) if f"val{i}/{key}" in metrics]
+        if values:
+            metrics[f"val/{key}"] = float(np.mean(values))
+    model.train(was_training)
+    return metrics
+
+
+@torch.no_grad()
+def save_grid(
+    model: ColorizationModel, images: torch.Tensor, path: Path, autocast: torch.dtype | None = None
+) -> None:
+    """A PNG with one row per image: gray input | prediction | truth."""
+    was_training = model.training
+    model.eval()
+    truth = images.permute(0, 3, 1, 2).float() / 255.0
+    lab = rgb_to_lab(truth)
+    lightness = lab[:, :1]
+    pred = lab_to_rgb(torch.cat((lightness, predict_ab(model, lightness, autocast_dtype=autocast)), dim=1))
+    gray = lab_to_rgb(torch.cat((lightness, torch.zeros_like(lab[:, 1:])), dim=1))
+    rows = torch.cat((gray, pred, truth), dim=3)  # side by side
+    grid = torch.cat(list(rows), dim=1)  # stacked
+    array = (grid.permute(1, 2, 0).clamp(0, 1) * 255).round().byte().cpu().numpy()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array).save(path)
+    model.train(was_training)
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    step: int
+    finished: bool
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+class NonFiniteLoss(RuntimeError):
+    pass
+
+
+def train(
+    config: TrainConfig,
+    run_dir: str | Path,
+    resume: bool = False,
+    on_progress: ProgressCallback | None = None,
+) -> TrainResult:
+    """Train (or continue training) the model described by ``config``, writing everything into ``run_dir``.
+
+    ``run_dir`` receives ``config.yaml``, ``checkpoints/last.pt`` and ``best.pt`` (best validation PSNR),
+    ``metrics.csv``, ``grids/epoch_NNN.png`` and, when the run finishes, ``model/`` (safetensors + JSON).
+    """
+    started = time.monotonic()
+    run_dir = Path(run_dir)
+    last_path = run_dir / "checkpoints" / "last.pt"
+    if not resume and last_path.exists():
+        raise FileExistsError(f"{run_dir}: a run already exists there; pass --resume to continue it")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save_config(config, run_dir / "config.yaml")
+
+    device = resolve_device(config.device)
+    torch.manual_seed(config.seed)
+    autocast = torch.bfloat16 if (config.precision == "bf16-mixed" and device.type == "cuda") else None
+    if config.precision not in ("fp32", "bf16-mixed"):
+        raise ValueError(f"precision must be fp32 or bf16-mixed, got {config.precision!r}")
+
+    model = create_model(
+        config.model.name, pretrained_encoder=config.model.pretrained_encoder, **config.model.args
+    )
+    model.to(device)
+    if config.channels_last:
+        model.to(memory_format=torch.channels_last)
+    optimizer = build_optimizer(model, config)
+    o = config.optim
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: lr_factor(s, o.warmup_steps, config.steps, o.min_lr_ratio)
+    )
+
+    for spec in config.data:
+        if spec.crop_size % model.input_multiple:
+            raise ValueError(
+                f"crop_size {spec.crop_size} must be a multiple of {model.input_multiple} for this model"
+            )
+    collections = load_collections(config, device)
+    passes = sum(len(c.train) / (c.config.batch_size or config.batch_size) for c in collections)
+    steps_per_epoch = config.steps_per_epoch or max(1, math.ceil(passes))
+
+    step, best_psnr, priors = 0, -math.inf, None
+    if resume:
+        ckpt = load_checkpoint(last_path)
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        step, best_psnr, priors = ckpt["step"], ckpt["best_psnr"], ckpt.get("priors")
+        set_rng_state(ckpt["rng"])
+        logger.info("resumed from %s at step %d", last_path, step)
+
+    if model.head_type == "classification":
+        grid = AbGrid(model.ab_centers.cpu(), int(model.init_args["ab_grid"]))
+        if priors is None:
+            priors = measure_priors(collections, grid, model.output_stride, config.loss.prior_sigma)
+        weights = rebalance_weights(priors, config.loss.rebalance_lambda)
+        criterion: torch.nn.Module = RebalancedCrossEntropy(
+            grid, weights, k=config.loss.soft_k, sigma=config.loss.soft_sigma
+        ).to(device)
+    else:
+        criterion = AbRegressionLoss(config.loss.regression)
+
+    def checkpoint_state() -> dict[str, Any]:
+        return {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "step": step,
+            "best_psnr": best_psnr,
+            "priors": priors,
+            "rng": rng_state(),
+            "config": to_dict(config),
+        }
+
+    metrics_path = run_dir / "metrics.csv"
+    model.train()
+    metrics: dict[str, float] = {}
+    window_loss, window_n, window_start = torch.zeros((), device=device), 0, time.monotonic()
+    out_of_time = False
+    while step < config.steps:
+        rgb = sample_batch(collections, config.batch_size, config.seed, step)
+        lab = rgb_to_lab(rgb)
+        lightness, ab = lab[:, :1], lab[:, 1:]
+        target_ab = F.avg_pool2d(ab, model.output_stride) if model.output_stride > 1 else ab
+        if config.channels_last:
+            lightness = lightness.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device.type, dtype=autocast, enabled=autocast is not None):
+            output = model(lightness)
+        loss = criterion(output, target_ab)
+        if not torch.isfinite(loss):
+            raise NonFiniteLoss(
+                f"loss became {loss.item()} at step {step}; stopped. The last good checkpoint is {last_path}"
+            )
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if o.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), o.grad_clip)
+        optimizer.step()
+        scheduler.step()
+        step += 1
+        window_loss += loss.detach()  # summed on the device: no host sync per step
+        window_n += 1
+        if step % config.log_every == 0 and on_progress is not None:
+            elapsed = time.monotonic() - window_start
+            on_progress(
+                step,
+                config.steps,
+                {
+                    "loss": float(window_loss) / window_n,
+                    "lr": optimizer.param_groups[0]["lr"],
+                    "images_per_s": window_n * config.batch_size / max(elapsed, 1e-9),
+                },
+            )
+            window_loss, window_n, window_start = torch.zeros((), device=device), 0, time.monotonic()
+        out_of_time = config.max_minutes is not None and time.monotonic() - started > config.max_minutes * 60
+        if step % steps_per_epoch == 0 or step == config.steps or out_of_time:
+            epoch = math.ceil(step / steps_per_epoch)
+            metrics = validate(model, collections, config, autocast)
+            metrics.update({"step": step, "epoch": epoch, "loss": float(loss.detach())})
+            logger.info("step %d: %s", step, ", ".join(f"{k}={v:.3f}" for k, v in metrics.items()))
+            _append_csv(metrics_path, metrics)
+            grid_source = collections[0].val[: config.grid_images]
+            if len(grid_source):
+                save_grid(model, grid_source, run_dir / "grids" / f"epoch_{epoch:03d}.png", autocast)
+            if metrics.get("val/psnr", -math.inf) > best_psnr:
+                best_psnr = metrics["val/psnr"]
+                save_checkpoint(
+                    {**checkpoint_state(), "best_psnr": best_psnr}, run_dir / "checkpoints" / "best.pt"
+                )
+            save_checkpoint(checkpoint_state(), last_path)
+        if out_of_time:
+            logger.info(
+                "time budget of %.1f min reached at step %d; resume to continue", config.max_minutes, step
+            )
+            break
+
+    finished = step >= config.steps
+    if finished:
+        export_model(model, run_dir / "model", config, metrics, priors)
+    return TrainResult(run_dir, step, finished, metrics)
+
+
+def export_model(
+    model: ColorizationModel,
+    directory: Path,
+    config: TrainConfig,
+    metrics: dict[str, float],
+    priors: torch.Tensor | None,
+) -> Path:
+    """Save the model as safetensors + config.json, with the training config and final metrics inside."""
+    extra = {
+        "train_config": to_dict(config),
+        "metrics": metrics,
+        "class_priors": priors.tolist() if priors is not None else None,
+    }
+    model_cpu = model.to("cpu", memory_format=torch.contiguous_format)
+    return save_pretrained(model_cpu, directory, extra)
+
+
+def _append_csv(path: Path, row: dict[str, float]) -> None:
+    new = not path.exists()
+    existing = None
+    if not new:
+        with path.open() as f:
+            existing = next(csv.reader(f), None)
+    fields = existing or list(row)
+    with path.open("a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
