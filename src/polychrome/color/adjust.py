@@ -64,15 +64,18 @@ def temperature_curves(strength: float) -> tuple[list[float], list[float], list[
 def adjust_temperature(lab: torch.Tensor, strength: float) -> torch.Tensor:
     """Warm (``strength`` > 0) or cool (< 0) a ``(*, 3, H, W)`` Lab image; L is returned unchanged.
 
-    The red and blue channels pass through monotone tone curves; only the resulting ab is kept.
+    The red and blue channels of the (gamut-fitted) color pass through monotone tone curves, and the change
+    this makes to ab is added to the original ab. Applying it as a shift keeps the control continuous: a
+    small strength moves colors a little, also colors outside the sRGB gamut, which are never clipped here.
     """
     if strength == 0:
         return lab
     knots, red, blue = temperature_curves(strength)
-    rgb = lab_to_rgb(lab)
-    r, g, b = rgb.unbind(-3)
+    fitted = fit_to_gamut(lab)
+    r, g, b = lab_to_rgb(fitted).unbind(-3)
     shifted = torch.stack((monotone_curve(r, knots, red), g, monotone_curve(b, knots, blue)), dim=-3)
-    return torch.cat((lab[..., :1, :, :], rgb_to_lab(shifted)[..., 1:, :, :]), dim=-3)
+    ab_shift = rgb_to_lab(shifted)[..., 1:, :, :] - fitted[..., 1:, :, :]
+    return torch.cat((lab[..., :1, :, :], lab[..., 1:, :, :] + ab_shift), dim=-3)
 
 
 def fit_to_gamut(lab: torch.Tensor, iterations: int = 10, tolerance: float = 1e-4) -> torch.Tensor:

@@ -34,8 +34,8 @@ def decode_annealed_mean(
     _check(logits, centers)
     if temperature <= 0:
         raise ValueError(f"temperature must be positive, got {temperature}")
-    log_p = torch.log_softmax(logits.float(), dim=1)
-    return _expectation(torch.softmax(log_p / temperature, dim=1), centers)
+    # p^(1/T) renormalised is softmax(log p / T) = softmax(logits / T): the log-normaliser cancels.
+    return _expectation(torch.softmax(logits.float() / temperature, dim=1), centers)
 
 
 def decode_mode(logits: torch.Tensor, centers: torch.Tensor) -> torch.Tensor:

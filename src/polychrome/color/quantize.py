@@ -110,12 +110,20 @@ class AbGrid:
         dist = torch.where(candidates >= 0, dist, torch.full_like(dist, float("inf")))
         sq_dist, order = torch.topk(dist, k, dim=1, largest=False)
         indices = torch.gather(safe, 1, order)
-        # A color far outside every bin's 5x5 window (not an sRGB color) falls back to the exact search.
-        lost = ~torch.isfinite(sq_dist[:, 0])
-        if lost.any():
-            exact_idx, exact_dist = self.nearest_bins_exact(ab, k)
-            indices = torch.where(lost.unsqueeze(1), exact_idx, indices)
-            sq_dist = torch.where(lost.unsqueeze(1), exact_dist, sq_dist)
+        # Bins outside the 5x5 window lie at least 2.5 cells from the pixel, so the window's answer is exact
+        # when its k-th distance is within that; otherwise (at the gamut rim, or for ab far outside every
+        # bin) search those pixels exhaustively.
+        unsure = ~(sq_dist[:, -1] <= (2.5 * self.grid) ** 2)  # (B, H, W); also catches inf
+        if unsure.any():
+            where = unsure.nonzero(as_tuple=True)
+            points = ab.permute(0, 2, 3, 1)[where]  # (N, 2)
+            exact = torch.cdist(points, centers) ** 2
+            exact_dist, exact_idx = torch.topk(exact, k, dim=1, largest=False)
+            indices = indices.permute(0, 2, 3, 1).clone()
+            sq_dist = sq_dist.permute(0, 2, 3, 1).clone()
+            indices[where] = exact_idx
+            sq_dist[where] = exact_dist
+            indices, sq_dist = indices.permute(0, 3, 1, 2), sq_dist.permute(0, 3, 1, 2)
         return indices, sq_dist
 
     def nearest_bins_exact(self, ab: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -154,7 +162,9 @@ def smooth_priors(counts: torch.Tensor, centers: torch.Tensor, sigma: float = 5.
     Each bin spreads its mass to its neighbours with weights normalised per source bin, so no mass is lost
     at the gamut rim. Returns probabilities summing to 1.
     """
-    p = counts.double() / counts.sum().clamp(min=1)
+    if not bool((counts >= 0).all()) or float(counts.sum()) <= 0:
+        raise ValueError("bin counts must be non-negative with a positive total (no pixels were counted)")
+    p = counts.double() / counts.sum()
     c = centers.double()
     kernel = torch.exp(-(torch.cdist(c, c) ** 2) / (2 * sigma**2))
     kernel = kernel / kernel.sum(dim=0, keepdim=True)

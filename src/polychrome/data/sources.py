@@ -52,7 +52,8 @@ def _iter_tar(path: Path) -> Iterator[Record]:
 
 def _iter_folder(root: Path) -> Iterator[Record]:
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        if path.suffix.lower() in IMAGE_SUFFIXES and not any(part.startswith(".") for part in path.parts):
+        hidden = any(part.startswith(".") for part in path.relative_to(root).parts)  # below the root only
+        if path.suffix.lower() in IMAGE_SUFFIXES and not hidden:
             yield Record(name=str(path.relative_to(root.parent)), path=str(path))
 
 

@@ -1,0 +1,65 @@
+"""Validation quality of a model on the shared validation shards, next to gray output and the truth.
+
+Usage:
+    python benchmarks/evaluate_val.py [--model PATH_OR_NAME] [--data ../shared/data] [--limit N]
+        [--decode-temperature T] [--saturation S]
+
+Protocol (documented in polychrome.evaluate.quality): Imagenette val at 224 px and Tiny-ImageNet val at
+64 px centre crops, grayscale images (mean chroma < 2) left out as in training; the gray version of each
+photo is colorized at its own size (the default render size of 256 never upscales). Prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import torch
+
+from polychrome import Colorizer
+from polychrome.data.prepare import PrepareOptions, prepare_images
+from polychrome.data.sources import iter_records
+from polychrome.evaluate.quality import evaluate_colorizer
+
+SETS = {
+    "imagenette-val": ("imagenette-val-00.tar.gz", 224),
+    "tiny-imagenet-val": ("tiny-imagenet-val-00.tar.gz", 64),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", default=None)
+    parser.add_argument("--data", default=str(Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+    parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--decode-temperature", type=float, default=None)
+    parser.add_argument("--saturation", type=float, default=1.0)
+    args = parser.parse_args()
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    colorizer = Colorizer.from_pretrained(args.model)
+    options = {"saturation": args.saturation}
+    if args.decode_temperature is not None:
+        options["decode_temperature"] = args.decode_temperature
+    print(f"model: {args.model or 'built-in'}  options: {options}")
+    print("| set | images | PSNR | PSNR gray | SSIM | SSIM gray | colorfulness | truth CF | gap | s/img |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for name, (shard, size) in SETS.items():
+        records = iter_records([str(Path(args.data) / shard)])
+        prepared = prepare_images(records, PrepareOptions(image_size=size, min_size=32), workers=2)
+        images = prepared.images[: args.limit]
+        start = time.perf_counter()
+        report = evaluate_colorizer(lambda rgb: colorizer.colorize_array(rgb, **options), images)
+        per_image = (time.perf_counter() - start) / max(1, len(images))
+        s = report.summary()
+        print(
+            f"| {name} ({prepared.summary()}) | {int(s['images'])} | "
+            f"{s['psnr']:.2f} | {s['psnr_gray']:.2f} | "
+            f"{s['ssim']:.4f} | {s['ssim_gray']:.4f} | {s['colorfulness']:.1f} | "
+            f"{s['colorfulness_truth']:.1f} | {s['colorfulness_gap']:.1f} | {per_image:.3f} |",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+"""Choose a model's default decoding on its own validation split, never on the reported benchmark sets.
+
+Rebuilds the validation split of a training run (same recipe, seed and code as `polychrome train`, shards
+read from --data instead of the run's .data*/ folders) and scores a grid of settings: the annealed-mean
+temperature for classification models, a chroma gain for regression models.
+
+Usage: python benchmarks/tune_decode.py RUN_CONFIG.yaml MODEL_DIR [--data ../shared/data] [--limit 400]
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from polychrome import Colorizer
+from polychrome.data.prepare import PrepareOptions, prepare_images
+from polychrome.data.sources import iter_records
+from polychrome.data.split import split_indices
+from polychrome.evaluate.quality import evaluate_colorizer
+from polychrome.train.config import load_config
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("config", type=Path)
+    parser.add_argument("model", type=Path)
+    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
+    parser.add_argument("--limit", type=int, default=400)
+    args = parser.parse_args()
+    config = load_config(args.config)
+    val_sets = []
+    for spec in config.data:
+        sources = [str(args.data / Path(s).name) for s in spec.sources]
+        options = PrepareOptions(
+            image_size=spec.image_size, min_size=spec.min_size, gray_chroma=spec.gray_chroma
+        )
+        prepared = prepare_images(iter_records(sources), options, workers=2)
+        val = split_indices(prepared.names, spec.split, seed=config.seed)["val"]
+        rng = np.random.default_rng(0)
+        val_sets.append(prepared.images[np.sort(rng.permutation(val)[: args.limit])])
+        print(f"{spec.sources}: {len(val)} val images, scoring {len(val_sets[-1])}", flush=True)
+    colorizer = Colorizer.from_pretrained(args.model)
+    if colorizer.model.head_type == "classification":
+        grid = [("decode_temperature", t) for t in (0.2, 0.3, 0.38, 0.5, 0.6, 0.7, 0.85, 1.0)]
+    else:
+        grid = [("saturation", s) for s in (1.0, 1.15, 1.3, 1.45, 1.6)]
+    print("| setting | PSNR - gray (per set) | CF gap (per set) | mean PSNR gain | max CF gap |")
+    print("|---|---|---|---|---|")
+    for key, value in grid:
+        gains, gaps = [], []
+        for images in val_sets:
+            s = evaluate_colorizer(
+                lambda rgb, k=key, v=value: colorizer.colorize_array(rgb, **{k: v}), images
+            ).summary()
+            gains.append(s["psnr_gain_over_gray"])
+            gaps.append(s["colorfulness"] - s["colorfulness_truth"])
+        print(
+            f"| {key}={value} | {', '.join(f'{g:+.2f}' for g in gains)} | "
+            f"{', '.join(f'{g:+.1f}' for g in gaps)} "
+            f"| {np.mean(gains):+.2f} | {max(abs(g) for g in gaps):.1f} |",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()

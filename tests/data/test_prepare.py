@@ -1,0 +1,157 @@
+"""Decoding, filtering and cropping training images once, into a uint8 array."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from polychrome.data.prepare import (
+    PrepareOptions,
+    center_crop,
+    mean_chroma,
+    prepare_images,
+    resize_shorter_side,
+)
+from polychrome.data.sources import Record, iter_records
+
+
+def _colorful(height: int, width: int, seed: int = 0) -> np.ndarray:
+    """Smooth random color gradients, far from gray."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width] / max(height, width)
+    channels = [
+        np.sin(2 * np.pi * (rng.uniform(0.5, 1.5) * x + rng.uniform(0.5, 1.5) * y) + rng.uniform(0, 6.3))
+        for _ in range(3)
+    ]
+    return np.clip(127.5 + 120 * np.stack(channels, axis=-1), 0, 255).astype(np.uint8)
+
+
+def _encode(array: np.ndarray, fmt: str = "PNG") -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
+    return buffer.getvalue()
+
+
+def _uniform(color: tuple[int, int, int], size: int = 40) -> np.ndarray:
+    return np.broadcast_to(np.array(color, np.uint8), (size, size, 3)).copy()
+
+
+# --- resize and crop ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("size", "target", "expected"),
+    [
+        ((200, 100), 50, (100, 50)),
+        ((90, 300), 30, (30, 100)),
+        ((64, 64), 32, (32, 32)),
+        ((101, 77), 77, (101, 77)),
+    ],
+)
+def test_resize_shorter_side_keeps_aspect_ratio(
+    size: tuple[int, int], target: int, expected: tuple[int, int]
+) -> None:
+    resized = resize_shorter_side(Image.new("RGB", size), target)
+
+    assert resized.size == expected
+    assert min(resized.size) == target
+
+
+def test_resize_shorter_side_never_squashes_an_extreme_aspect() -> None:
+    resized = resize_shorter_side(Image.new("RGB", (1000, 10)), 32)
+
+    assert resized.size == (3200, 32)
+
+
+def test_center_crop_takes_the_middle() -> None:
+    array = np.zeros((10, 20, 3), np.uint8)
+    array[3:7, 8:12] = 255
+    cropped = center_crop(Image.fromarray(array), 4)
+
+    assert cropped.size == (4, 4)
+    assert np.all(np.asarray(cropped) == 255)
+
+
+# --- filters ------------------------------------------------------------------------------------------
+
+
+def test_prepare_drops_and_counts_gray_small_and_unreadable(tmp_path: Path) -> None:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(3):
+        (folder / f"color{i}.png").write_bytes(_encode(_colorful(48, 60, seed=i)))
+    gray = np.repeat(_colorful(48, 48)[:, :, :1], 3, axis=2)
+    (folder / "gray.jpg").write_bytes(_encode(gray, "JPEG"))
+    (folder / "small.png").write_bytes(_encode(_colorful(20, 60)))
+    (folder / "text.jpg").write_text("definitely not a JPEG")
+    jpeg = _encode(_colorful(48, 48, seed=9), "JPEG")
+    (folder / "truncated.jpg").write_bytes(jpeg[: len(jpeg) // 2])
+
+    prepared = prepare_images(
+        iter_records([str(folder)]), PrepareOptions(image_size=32, min_size=32), workers=1
+    )
+
+    assert prepared.names == ["photos/color0.png", "photos/color1.png", "photos/color2.png"]
+    assert prepared.images.shape == (3, 32, 32, 3)
+    assert prepared.images.dtype == np.uint8
+    assert dict(prepared.dropped) == {"grayscale": 1, "too small": 1, "unreadable": 2}
+    assert sorted(name for name, _ in prepared.failures) == ["photos/text.jpg", "photos/truncated.jpg"]
+    for name, reason in prepared.failures:
+        assert reason.startswith("unreadable") and name.rsplit("/", 1)[1] in reason
+    assert prepared.summary() == "3 images kept, 1 grayscale, 1 too small, 2 unreadable"
+
+
+def test_prepared_image_is_the_resized_center_crop(tmp_path: Path) -> None:
+    array = _colorful(40, 80)
+    expected = np.asarray(center_crop(resize_shorter_side(Image.fromarray(array), 20), 20))
+
+    prepared = prepare_images(
+        [Record("a.png", data=_encode(array))], PrepareOptions(image_size=20, min_size=16), workers=1
+    )
+
+    np.testing.assert_array_equal(prepared.images[0], expected)
+
+
+def test_grayscale_threshold_keeps_faint_color_and_drops_near_gray() -> None:
+    faint, near_gray = _uniform((131, 128, 125)), _uniform((130, 128, 126))
+    assert 2.0 < mean_chroma(faint) < 2.3
+    assert 1.0 < mean_chroma(near_gray) < 2.0
+    records = [Record("faint.png", data=_encode(faint)), Record("near_gray.png", data=_encode(near_gray))]
+
+    prepared = prepare_images(records, PrepareOptions(image_size=32, min_size=32), workers=1)
+
+    assert prepared.names == ["faint.png"]
+    assert dict(prepared.dropped) == {"grayscale": 1}
+    assert prepared.failures == []  # only unreadable files are listed
+
+
+def test_mean_chroma_of_gray_is_below_one() -> None:
+    gray = np.repeat(_colorful(96, 96)[:, :, :1], 3, axis=2)
+    gray_jpeg = np.asarray(Image.open(io.BytesIO(_encode(gray, "JPEG"))).convert("RGB"))
+
+    assert mean_chroma(gray) < 0.01  # float32 rounding only
+    assert mean_chroma(gray_jpeg) < 1.0
+    assert mean_chroma(_colorful(96, 96)) > 10.0
+
+
+def test_empty_input_gives_an_empty_array() -> None:
+    prepared = prepare_images([], PrepareOptions(image_size=16, min_size=16), workers=1)
+
+    assert prepared.images.shape == (0, 16, 16, 3) and prepared.names == []
+
+
+def test_one_and_two_workers_give_identical_results(tmp_path: Path) -> None:
+    records = [Record(f"{i:02d}.png", data=_encode(_colorful(40, 50, seed=i))) for i in range(7)]
+    records.insert(3, Record("bad.jpg", data=b"garbage"))
+    options = PrepareOptions(image_size=32, min_size=32)
+
+    one = prepare_images(records, options, workers=1, chunk=3)
+    two = prepare_images(records, options, workers=2, chunk=3)
+
+    assert one.names == two.names == [f"{i:02d}.png" for i in range(7)]
+    np.testing.assert_array_equal(one.images, two.images)
+    assert one.dropped == two.dropped and one.failures == two.failures

@@ -1,0 +1,155 @@
+"""Training config: defaults, then a YAML recipe, then dotted key=value overrides."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from polychrome.train.config import (
+    DataConfig,
+    ModelConfig,
+    OptimConfig,
+    TrainConfig,
+    load_config,
+    save_config,
+    to_dict,
+)
+
+CONFIGS = Path(__file__).parents[2] / "configs"
+
+
+def test_defaults() -> None:
+    config = load_config()
+
+    assert config == TrainConfig()
+    assert config.data == ()
+    assert config.model == ModelConfig(name="effunet_lite0_cls", pretrained_encoder=True, args={})
+    assert config.optim.lr == 1e-3 and config.optim.betas == (0.9, 0.99)
+    assert config.loss.regression == "l1"
+    assert config.precision == "bf16-mixed" and config.steps_per_epoch is None
+
+
+def test_yaml_recipe(tmp_path: Path) -> None:
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(
+        "model: {name: effunet_tiny_reg, pretrained_encoder: false, args: {decoder_channels: [8, 8, 8, 8]}}\n"
+        "data:\n"
+        "  - sources: [a.tar, b.tar]\n"
+        "    crop_size: 64\n"
+        "    split: [0.9, 0.1, 0]\n"
+        "optim: {lr: 3.0e-4, betas: [0.8, 0.9]}\n"
+        "steps: 100\n"
+        "max_minutes: 5\n"
+    )
+
+    config = load_config(recipe)
+
+    assert config.model.name == "effunet_tiny_reg" and config.model.pretrained_encoder is False
+    assert config.model.args == {"decoder_channels": [8, 8, 8, 8]}
+    assert config.data == (DataConfig(sources=("a.tar", "b.tar"), crop_size=64, split=(0.9, 0.1, 0.0)),)
+    assert isinstance(config.data[0].split[2], float)
+    assert config.optim == OptimConfig(lr=3e-4, betas=(0.8, 0.9))
+    assert config.steps == 100
+    assert config.max_minutes == 5.0 and isinstance(config.max_minutes, float)
+    assert config.batch_size == TrainConfig().batch_size  # untouched fields keep their defaults
+
+
+def test_overrides_nested_and_list_index(tmp_path: Path) -> None:
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("data:\n  - {sources: [a.tar]}\n  - {sources: [b.tar], crop_size: 64}\n")
+
+    config = load_config(
+        recipe,
+        [
+            "data.0.crop_size=32",
+            "data.1.sources=[c.tar, d.tar]",
+            "optim.lr=0.01",
+            "optim.weight_decay=1.0e-5",
+            "model.pretrained_encoder=false",
+            "steps=7",
+            "workers=null",
+        ],
+    )
+
+    assert config.data[0].crop_size == 32 and config.data[0].sources == ("a.tar",)
+    assert config.data[1].sources == ("c.tar", "d.tar") and config.data[1].crop_size == 64
+    assert config.optim.lr == 0.01 and config.optim.weight_decay == 1e-5
+    assert config.optim.warmup_steps == OptimConfig().warmup_steps
+    assert config.model.pretrained_encoder is False
+    assert config.steps == 7 and config.workers is None
+
+
+def test_override_accepts_exponent_without_a_dot() -> None:
+    assert load_config(overrides=["optim.lr=3e-4"]).optim.lr == 3e-4
+
+
+def test_override_can_set_the_whole_data_list() -> None:
+    config = load_config(
+        overrides=["data=[{sources: [x], image_size: 64, crop_size: 32}]", "model.args.head=regression"]
+    )
+
+    assert config.data == (DataConfig(sources=("x",), image_size=64, crop_size=32),)
+    assert config.model.args == {"head": "regression"}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        (["optim.learning_rate=0.1"], "learning_rate"),
+        (["nonsense=1"], "nonsense"),
+        (["data=[{sources: [x], colour: 3}]"], "colour"),
+    ],
+)
+def test_unknown_field_is_named(overrides: list[str], field: str) -> None:
+    with pytest.raises(ValueError, match=field):
+        load_config(overrides=overrides)
+
+
+def test_unknown_field_in_a_recipe_is_named(tmp_path: Path) -> None:
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("optim: {lr: 0.1, momentum: 0.9}\n")
+    with pytest.raises(ValueError, match="momentum"):
+        load_config(recipe)
+
+
+@pytest.mark.parametrize(
+    "override",
+    ["steps", "=3", "data.5.crop_size=32", "steps=many", "optim.betas=[0.9]", "batch_size=[1, 2]"],
+)
+def test_bad_overrides_raise_value_error(override: str) -> None:
+    with pytest.raises(ValueError):
+        load_config(overrides=[override])
+
+
+def test_missing_or_invalid_recipe(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="nope.yaml"):
+        load_config(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("steps: [unclosed\n")
+    with pytest.raises(ValueError, match="bad.yaml"):
+        load_config(bad)
+    listing = tmp_path / "list.yaml"
+    listing.write_text("- 1\n- 2\n")
+    with pytest.raises(ValueError, match="mapping"):
+        load_config(listing)
+
+
+def test_save_then_load_round_trip(tmp_path: Path) -> None:
+    config = load_config(overrides=["data=[{sources: [a.tar], crop_size: 32}]", "optim.lr=0.5", "seed=4"])
+    save_config(config, tmp_path / "config.yaml")
+
+    assert load_config(tmp_path / "config.yaml") == config
+    assert to_dict(load_config(tmp_path / "config.yaml")) == to_dict(config)
+
+
+@pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.name)
+def test_repository_configs_load(path: Path) -> None:
+    config = load_config(path)
+
+    assert config.data and all(spec.sources for spec in config.data)
+    assert all(spec.crop_size <= spec.image_size for spec in config.data)
+
+
+def test_there_are_repository_configs() -> None:
+    assert sorted(CONFIGS.glob("*.yaml"))

@@ -1,0 +1,284 @@
+"""The training loop end to end on CPU with a tiny model and two dozen tiny JPEGs."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from polychrome.models import create_model, load_pretrained
+from polychrome.train import loop
+from polychrome.train.checkpoint import load_checkpoint
+from polychrome.train.config import DataConfig, TrainConfig, load_config
+from polychrome.train.loop import Collection, NonFiniteLoss, TrainResult, lr_factor, sample_batch, train
+
+NUM_IMAGES = 24
+
+
+def _colorful(seed: int, size: int = 80) -> np.ndarray:
+    """Smooth random color gradients: every image clearly colored, no two alike."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:size, 0:size] / size
+    channels = [
+        np.sin(
+            2 * np.pi * (rng.uniform(-1.5, 1.5) * x + rng.uniform(-1.5, 1.5) * y) + rng.uniform(0, 2 * np.pi)
+        )
+        for _ in range(3)
+    ]
+    return np.clip(127.5 + 110 * np.stack(channels, axis=-1), 0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("photos")
+    for i in range(NUM_IMAGES):
+        Image.fromarray(_colorful(i)).save(folder / f"{i:03d}.jpg", quality=90)
+    return folder
+
+
+def _config(photos: Path, *overrides: str) -> TrainConfig:
+    collection = f"sources: ['{photos}'], image_size: 64, crop_size: 32, min_size: 32, split: [0.75, 0.25, 0]"
+    data = f"data=[{{{collection}}}]"
+    base = [
+        "model.name=effunet_tiny_cls",
+        "model.pretrained_encoder=false",
+        data,
+        "batch_size=4",
+        "steps=6",
+        "steps_per_epoch=3",
+        "workers=1",
+        "device=cpu",
+        "precision=fp32",
+        "log_every=2",
+        "optim.warmup_steps=2",
+    ]
+    return load_config(overrides=[*base, *overrides])
+
+
+@pytest.fixture(scope="module")
+def straight_run(photos: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[TrainResult, list[tuple]]:
+    """Run A: six steps in one go."""
+    calls: list[tuple[int, int, dict[str, float]]] = []
+    result = train(
+        _config(photos), tmp_path_factory.mktemp("runs") / "a", on_progress=lambda *a: calls.append(a)
+    )
+    return result, calls
+
+
+def _weights(model_dir: Path) -> dict[str, torch.Tensor]:
+    return load_pretrained(model_dir).state_dict()
+
+
+def test_run_writes_config_checkpoints_metrics_grids_and_model(
+    straight_run: tuple[TrainResult, list],
+) -> None:
+    result, _ = straight_run
+    run = result.run_dir
+
+    assert result.finished and result.step == 6
+    assert math.isfinite(result.metrics["val/psnr"])
+    assert load_config(run / "config.yaml").model.name == "effunet_tiny_cls"
+    assert (run / "checkpoints" / "last.pt").is_file() and (run / "checkpoints" / "best.pt").is_file()
+    last = load_checkpoint(run / "checkpoints" / "last.pt")
+    assert last["step"] == 6 and last["config"]["steps"] == 6
+
+    with (run / "metrics.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["step"]) for r in rows] == [3, 6]
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    assert {"val/psnr", "val/psnr_gray", "val/colorfulness", "val0/psnr", "loss"} <= set(rows[0])
+    assert all(math.isfinite(float(r["val/psnr"])) for r in rows)
+
+    n_val = round(NUM_IMAGES * 0.25)
+    for epoch in (1, 2):
+        with Image.open(run / "grids" / f"epoch_{epoch:03d}.png") as grid:
+            assert grid.size == (3 * 64, n_val * 64)  # gray | prediction | truth, one row per image
+
+    model_dir = run / "model"
+    assert sorted(p.name for p in model_dir.iterdir()) == ["config.json", "model.safetensors"]
+    saved = json.loads((model_dir / "config.json").read_text())
+    assert saved["architecture"] == "effunet_tiny_cls"
+    assert saved["train_config"]["steps"] == 6
+    assert len(saved["class_priors"]) == saved["init_args"]["num_bins"]
+    model = load_pretrained(model_dir)
+    with torch.no_grad():
+        ab = model.predict_ab(torch.full((1, 1, 32, 32), 50.0))
+    assert ab.shape == (1, 2, 16, 16) and torch.isfinite(ab).all()
+
+
+def test_training_changes_the_weights(straight_run: tuple[TrainResult, list]) -> None:
+    result, _ = straight_run
+    torch.manual_seed(0)
+    initial = create_model("effunet_tiny_cls").state_dict()
+    trained = _weights(result.run_dir / "model")
+
+    assert not torch.equal(initial["head.weight"], trained["head.weight"])
+
+
+def test_progress_callback_is_called_every_log_every_steps(straight_run: tuple[TrainResult, list]) -> None:
+    _, calls = straight_run
+
+    assert [(step, total) for step, total, _ in calls] == [(2, 6), (4, 6), (6, 6)]
+    for _, _, info in calls:
+        assert set(info) == {"loss", "lr", "images_per_s"}
+        assert math.isfinite(info["loss"]) and info["loss"] > 0 and info["lr"] > 0
+
+
+def test_starting_over_an_existing_run_raises(straight_run: tuple[TrainResult, list], photos: Path) -> None:
+    result, _ = straight_run
+    with pytest.raises(FileExistsError, match="resume"):
+        train(_config(photos), result.run_dir)
+
+
+def test_resume_is_exact(straight_run: tuple[TrainResult, list], photos: Path, tmp_path: Path) -> None:
+    result_a, _ = straight_run
+    run_b = tmp_path / "b"
+
+    # A time budget that is over after every step: each call trains one step, checkpoints and pauses.
+    paused = train(_config(photos, "max_minutes=1.0e-9"), run_b)
+    assert (paused.step, paused.finished) == (1, False)
+    assert not (run_b / "model").exists()
+    assert load_checkpoint(run_b / "checkpoints" / "last.pt")["step"] == 1
+
+    paused = train(_config(photos, "max_minutes=1.0e-9"), run_b, resume=True)
+    assert (paused.step, paused.finished) == (2, False)
+
+    finished = train(_config(photos), run_b, resume=True)
+    assert (finished.step, finished.finished) == (6, True)
+
+    weights_a, weights_b = _weights(result_a.run_dir / "model"), _weights(run_b / "model")
+    assert weights_a.keys() == weights_b.keys()
+    for key in weights_a:
+        assert torch.equal(weights_b[key], weights_a[key]), key
+    assert finished.metrics["val/psnr"] == pytest.approx(result_a.metrics["val/psnr"], abs=1e-4)
+    last_a = load_checkpoint(result_a.run_dir / "checkpoints" / "last.pt")
+    last_b = load_checkpoint(run_b / "checkpoints" / "last.pt")
+    assert last_a["scheduler"] == last_b["scheduler"]
+    torch.testing.assert_close(last_b["priors"], last_a["priors"], rtol=0, atol=0)
+
+
+def test_resume_of_a_finished_run_changes_nothing(
+    straight_run: tuple[TrainResult, list], photos: Path
+) -> None:
+    result, _ = straight_run
+    before = _weights(result.run_dir / "model")
+
+    again = train(_config(photos), result.run_dir, resume=True)
+
+    assert again.step == 6 and again.finished
+    after = _weights(result.run_dir / "model")
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_regression_variant_trains(photos: Path, tmp_path: Path) -> None:
+    result = train(
+        _config(photos, "model.name=effunet_tiny_reg", "steps=2", "steps_per_epoch=2"), tmp_path / "reg"
+    )
+
+    assert result.finished and result.step == 2
+    assert math.isfinite(result.metrics["val/psnr"])
+    saved = json.loads((tmp_path / "reg" / "model" / "config.json").read_text())
+    assert saved["architecture"] == "effunet_tiny_reg" and saved["class_priors"] is None
+    assert load_pretrained(tmp_path / "reg" / "model").head_type == "regression"
+
+
+def test_nan_loss_stops_with_the_checkpoint_named(
+    photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def nan_loss(self: Any, pred: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
+        return pred.float().sum() * float("nan")
+
+    monkeypatch.setattr(loop.AbRegressionLoss, "forward", nan_loss)
+
+    with pytest.raises(NonFiniteLoss, match=r"step 0.*last\.pt") as info:
+        train(_config(photos, "model.name=effunet_tiny_reg"), tmp_path / "nan")
+    assert str(tmp_path / "nan" / "checkpoints" / "last.pt") in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [("data.0.crop_size=48", "multiple of 32"), ("data.0.crop_size=96", "larger than image_size")],
+)
+def test_bad_crop_size_raises(photos: Path, tmp_path: Path, override: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        train(_config(photos, override), tmp_path / "bad")
+
+
+def test_no_data_raises(tmp_path: Path) -> None:
+    config = load_config(
+        overrides=["model.name=effunet_tiny_reg", "model.pretrained_encoder=false", "device=cpu"]
+    )
+    with pytest.raises(ValueError, match="no training data"):
+        train(config, tmp_path / "empty")
+
+
+# --- batch sampling and schedule ----------------------------------------------------------------------
+
+
+def _collections(batch_size: int | None = None, weights: tuple[float, ...] = (1.0,)) -> list[Collection]:
+    gen = torch.Generator().manual_seed(0)
+    result = []
+    for i, weight in enumerate(weights):
+        images = torch.randint(0, 256, (5, 16, 16, 3), generator=gen, dtype=torch.uint8)
+        spec = DataConfig(
+            sources=(f"c{i}",), image_size=16, crop_size=8, weight=weight, batch_size=batch_size
+        )
+        result.append(Collection(spec, images, images[:1], ""))
+    return result
+
+
+def _is_crop_of(crop: torch.Tensor, images: torch.Tensor) -> bool:
+    """Whether ``crop`` (3, c, c) is a (possibly mirrored) window of one of ``images`` (N, S, S, 3)."""
+    c = crop.shape[-1]
+    pixels = (crop * 255).round().to(torch.uint8).permute(1, 2, 0)
+    for image in images:
+        for y in range(image.shape[0] - c + 1):
+            for x in range(image.shape[1] - c + 1):
+                window = image[y : y + c, x : x + c]
+                if torch.equal(window, pixels) or torch.equal(window.flip(1), pixels):
+                    return True
+    return False
+
+
+def test_sample_batch_is_a_pure_function_of_seed_and_step() -> None:
+    collections = _collections()
+
+    first = sample_batch(collections, 6, seed=1, step=5)
+    torch.manual_seed(123)  # the global RNG plays no part
+    again = sample_batch(collections, 6, seed=1, step=5)
+
+    assert first.shape == (6, 3, 8, 8) and first.dtype == torch.float32
+    assert float(first.min()) >= 0.0 and float(first.max()) <= 1.0
+    assert torch.equal(first, again)
+    assert not torch.equal(first, sample_batch(collections, 6, seed=1, step=6))
+    assert not torch.equal(first, sample_batch(collections, 6, seed=2, step=5))
+    assert all(_is_crop_of(crop, collections[0].train) for crop in first)
+
+
+def test_sample_batch_uses_the_collection_batch_size_and_weights() -> None:
+    assert sample_batch(_collections(batch_size=3), 6, seed=0, step=0).shape[0] == 3
+    collections = _collections(weights=(0.0, 1.0))
+    for step in range(5):
+        batch = sample_batch(collections, 2, seed=0, step=step)
+        assert all(_is_crop_of(crop, collections[1].train) for crop in batch)
+
+
+def test_lr_factor_warms_up_linearly_then_decays_by_cosine() -> None:
+    warmup, total, floor = 10, 110, 0.1
+    factors = [lr_factor(s, warmup, total, floor) for s in range(total + 5)]
+
+    assert factors[:warmup] == pytest.approx([(s + 1) / warmup for s in range(warmup)])
+    assert factors[warmup] == pytest.approx(1.0)
+    assert factors[warmup + 50] == pytest.approx((1 + floor) / 2)
+    assert factors[total] == pytest.approx(floor)
+    assert factors[-1] == pytest.approx(floor)  # stays at the floor past the end
+    decay = factors[warmup:]
+    assert all(a >= b for a, b in zip(decay, decay[1:], strict=False))
+    assert lr_factor(0, 0, 10, 0.0) == pytest.approx(1.0)
