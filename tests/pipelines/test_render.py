@@ -34,8 +34,9 @@ def _ab_low(height: int, width: int, seed: int = 0) -> torch.Tensor:
     [
         ((1000, 500), 256, (512, 256)),
         ((500, 1000), 256, (256, 512)),
-        ((300, 20), 256, (300, 20)),  # never upscaled
-        ((100, 100), 256, (100, 100)),
+        ((300, 20), 256, (2048, 137)),  # small photos are scaled up; a long side is capped at 8x
+        ((100, 100), 256, (256, 256)),
+        ((64, 64), 256, (256, 256)),
         ((3000, 2000), 200, (300, 200)),
         ((37, 53), 16, (16, 23)),
     ],
@@ -45,10 +46,15 @@ def test_render_shape(size: tuple[int, int], render: int, expected: tuple[int, i
 
 
 def test_render_shape_keeps_the_aspect_ratio() -> None:
-    for height, width in [(1234, 567), (640, 480), (99, 1001)]:
+    for height, width in [(1234, 567), (640, 480), (99, 601), (30, 20)]:
         rh, rw = render_shape(height, width, 64)
         assert min(rh, rw) == 64
         assert rh / rw == pytest.approx(height / width, rel=0.02)
+
+
+def test_render_shape_caps_panoramas_at_eight_render_sizes() -> None:
+    rh, rw = render_shape(99, 1001, 64)
+    assert rw == 8 * 64 and rh == round(99 * 512 / 1001)
 
 
 def test_render_shape_refuses_tiny_render_sizes() -> None:

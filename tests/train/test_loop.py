@@ -282,3 +282,31 @@ def test_lr_factor_warms_up_linearly_then_decays_by_cosine() -> None:
     decay = factors[warmup:]
     assert all(a >= b for a, b in zip(decay, decay[1:], strict=False))
     assert lr_factor(0, 0, 10, 0.0) == pytest.approx(1.0)
+
+
+def test_init_from_starts_at_the_saved_weights(
+    straight_run: tuple[TrainResult, list], photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = straight_run[0].run_dir / "model"
+    seen: dict[str, torch.Tensor] = {}
+    original_step = torch.optim.AdamW.step
+
+    def spy(self, *args, **kwargs):  # capture the weights as the first optimizer step sees them
+        if not seen:
+            seen.update({n: p.detach().clone() for n, p in enumerate(self.param_groups[0]["params"])})
+        return original_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", spy)
+    result = train(
+        _config(photos, f"model.init_from='{source}'", "steps=1", "steps_per_epoch=1"), tmp_path / "ft"
+    )
+
+    assert result.finished
+    trained = load_pretrained(source)
+    decoder = [p for n, p in trained.named_parameters() if not n.startswith("encoder.")]
+    assert all(torch.equal(seen[i], p) for i, p in enumerate(decoder))
+
+
+def test_decoded_l1_option_trains(photos: Path, tmp_path: Path) -> None:
+    result = train(_config(photos, "loss.decoded_l1=1.0", "steps=2", "steps_per_epoch=2"), tmp_path / "dl1")
+    assert result.finished and math.isfinite(result.metrics["loss"])

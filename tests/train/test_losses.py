@@ -113,3 +113,15 @@ def test_l1_by_hand() -> None:
 def test_bad_regression_kind_raises() -> None:
     with pytest.raises(ValueError, match="huber"):
         AbRegressionLoss("huber")
+
+
+def test_decoded_l1_adds_the_l1_of_the_annealed_mean(grid: AbGrid) -> None:
+    from polychrome.color.decode import decode_annealed_mean
+
+    ab = _ab(3)
+    logits = torch.randn(2, grid.num_bins, 5, 7, generator=torch.Generator().manual_seed(4))
+    plain = RebalancedCrossEntropy(grid)(logits, ab)
+    with_l1 = RebalancedCrossEntropy(grid, decoded_l1=0.5, decode_temperature=0.38)(logits, ab)
+    expected = plain + 0.5 * F.l1_loss(decode_annealed_mean(logits, grid.centers, 0.38) / 110, ab / 110)
+    torch.testing.assert_close(with_l1, expected)
+    assert with_l1 > plain

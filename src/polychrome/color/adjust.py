@@ -78,17 +78,12 @@ def adjust_temperature(lab: torch.Tensor, strength: float) -> torch.Tensor:
     return torch.cat((lab[..., :1, :, :], lab[..., 1:, :, :] + ab_shift), dim=-3)
 
 
-def fit_to_gamut(lab: torch.Tensor, iterations: int = 10, tolerance: float = 1e-4) -> torch.Tensor:
-    """Pull out-of-gamut colors toward gray along their hue until sRGB can show them; L and hue are kept.
-
-    Clipping RGB instead would change lightness, so the output's L would no longer match the photo's.
-    Only pixels outside the gamut are searched (bisection on the chroma scale), so in-gamut images cost
-    one conversion.
-    """
+def _fit(lab: torch.Tensor, iterations: int, tolerance: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(gamut-fitted Lab, its sRGB unclipped); pixels already in gamut are converted once, not searched."""
     rgb = lab_to_rgb(lab, clip=False)
     outside = ((rgb < -tolerance) | (rgb > 1 + tolerance)).any(dim=-3)  # (*, H, W)
     if not bool(outside.any()):
-        return lab
+        return lab, rgb
     flat = lab.movedim(-3, -1)[outside]  # (N, 3)
     lo = torch.zeros(flat.shape[0], 1, dtype=lab.dtype, device=lab.device)
     hi = torch.ones_like(lo)
@@ -100,6 +95,23 @@ def fit_to_gamut(lab: torch.Tensor, iterations: int = 10, tolerance: float = 1e-
         lo = torch.where(ok, mid, lo)
         hi = torch.where(ok, hi, mid)
     fitted = torch.cat((flat[:, :1], flat[:, 1:] * lo), dim=1)
-    out = lab.movedim(-3, -1).clone()
-    out[outside] = fitted
-    return out.movedim(-1, -3)
+    lab_out = lab.movedim(-3, -1).clone()
+    lab_out[outside] = fitted
+    rgb_out = rgb.movedim(-3, -1).clone()
+    rgb_out[outside] = lab_to_rgb(fitted.T.reshape(1, 3, -1, 1), clip=False).reshape(3, -1).T
+    return lab_out.movedim(-1, -3), rgb_out.movedim(-1, -3)
+
+
+def fit_to_gamut(lab: torch.Tensor, iterations: int = 10, tolerance: float = 1e-4) -> torch.Tensor:
+    """Pull out-of-gamut colors toward gray along their hue until sRGB can show them; L and hue are kept.
+
+    Clipping RGB instead would change lightness, so the output's L would no longer match the photo's.
+    Only pixels outside the gamut are searched (bisection on the chroma scale), so in-gamut images cost
+    one conversion.
+    """
+    return _fit(lab, iterations, tolerance)[0]
+
+
+def lab_to_rgb_in_gamut(lab: torch.Tensor, iterations: int = 10, tolerance: float = 1e-4) -> torch.Tensor:
+    """:func:`fit_to_gamut` followed by the conversion to sRGB in 0..1, sharing the one conversion."""
+    return _fit(lab, iterations, tolerance)[1].clamp(0.0, 1.0)

@@ -96,8 +96,9 @@ class Colorizer:
         """Colorize one photo given as float32 ``(H, W, 3)`` sRGB in 0..1 (a gray photo has R = G = B).
 
         Args:
-            render_size: shorter side, in pixels, at which the network looks at the photo (never more than the
-                photo's own). Larger sees more detail, smaller sees more context and runs faster.
+            render_size: shorter side, in pixels, at which the network looks at the photo (small photos are
+                scaled up to it). The default matches the scale the built-in model was trained at; larger
+                sees finer detail, smaller sees more context and runs faster.
             saturation: chroma scale, 0 (gray) .. 1 (as predicted) .. 2.
             temperature: -1 (cool) .. 0 .. 1 (warm).
             decode: decoding options of classification models, e.g. ``method="annealed_mean"``,

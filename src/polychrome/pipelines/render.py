@@ -1,6 +1,7 @@
 """From a photo's lightness to a full-resolution color image: the shared core of inference and validation.
 
-The network runs at a *render size* (shorter side, aspect kept, padded to the network's stride); its ab is
+The network runs at a *render size* (shorter side, aspect kept, padded to the network's stride, the same scale
+for every photo); its ab is
 adjusted at that low resolution (cheap), upsampled bilinearly and merged with the photo's own full-resolution
 L. The merge runs in strips of rows so a 24-megapixel photo never needs more than a few strips of float
 buffers beside the input and output arrays.
@@ -14,18 +15,26 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from polychrome.color.adjust import adjust_temperature, fit_to_gamut, scale_chroma
-from polychrome.color.lab import lab_to_rgb, rgb_to_lightness
+from polychrome.color.adjust import adjust_temperature, lab_to_rgb_in_gamut, scale_chroma
+from polychrome.color.lab import rgb_to_lightness
 from polychrome.models.base import ColorizationModel
 
 STRIP_PIXELS = 1 << 20  # about a megapixel per strip
 
 
+MAX_RENDER_ASPECT = 8  # the longer rendered side is at most this many times the render size
+
+
 def render_shape(height: int, width: int, render_size: int) -> tuple[int, int]:
-    """Size the network sees: the shorter side becomes ``render_size`` (never larger than the photo)."""
+    """Size the network sees: the shorter side becomes ``render_size``, aspect kept.
+
+    Small photos are scaled up too: a network with batch normalisation has learned feature statistics at
+    one scale, and photos shown to it at that scale get the colors it learned (shown at a quarter of it, the
+    same network mis-colors badly). Very long panoramas are capped at ``MAX_RENDER_ASPECT`` render sizes.
+    """
     if render_size < 16:
         raise ValueError(f"render size must be at least 16, got {render_size}")
-    scale = min(1.0, render_size / min(height, width))
+    scale = min(render_size / min(height, width), MAX_RENDER_ASPECT * render_size / max(height, width))
     return max(1, round(height * scale)), max(1, round(width * scale))
 
 
@@ -129,6 +138,6 @@ def merge_full_resolution(
         bottom = min(height, top + step)
         ab = _resample(ab_low, (y0[top:bottom], y1[top:bottom], wy[top:bottom]), cols)
         strip = torch.from_numpy(np.ascontiguousarray(rgb[top:bottom])).permute(2, 0, 1)
-        lab = fit_to_gamut(torch.cat((rgb_to_lightness(strip), ab), dim=0))
-        out[top:bottom] = lab_to_rgb(lab).permute(1, 2, 0).numpy()
+        lab = torch.cat((rgb_to_lightness(strip), ab), dim=0)
+        out[top:bottom] = lab_to_rgb_in_gamut(lab).permute(1, 2, 0).numpy()
     return out

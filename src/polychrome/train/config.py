@@ -35,6 +35,7 @@ class ModelConfig:
     name: str = "effunet_lite0_cls"
     pretrained_encoder: bool = True
     args: dict[str, Any] = field(default_factory=dict)
+    init_from: str | None = None  # a saved model folder to start from (fine-tuning); its weights must fit
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class LossConfig:
     soft_k: int = 5
     soft_sigma: float = 5.0
     prior_sigma: float = 5.0
+    decoded_l1: float = 0.0  # classification: weight of L1 on the annealed-mean decoding
 
 
 @dataclass(frozen=True)

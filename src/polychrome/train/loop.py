@@ -27,7 +27,7 @@ from polychrome.data.prepare import PrepareOptions, prepare_images
 from polychrome.data.sources import iter_records
 from polychrome.data.split import split_indices
 from polychrome.evaluate.metrics import colorfulness, psnr
-from polychrome.models import ColorizationModel, create_model, save_pretrained
+from polychrome.models import ColorizationModel, create_model, load_pretrained, save_pretrained
 from polychrome.pipelines.render import predict_ab
 from polychrome.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from polychrome.train.config import DataConfig, TrainConfig, save_config, to_dict
@@ -239,6 +239,8 @@ def train(
     model = create_model(
         config.model.name, pretrained_encoder=config.model.pretrained_encoder, **config.model.args
     )
+    if config.model.init_from is not None:
+        model.load_state_dict(load_pretrained(config.model.init_from).state_dict())
     model.to(device)
     if config.channels_last:
         model.to(memory_format=torch.channels_last)
@@ -273,7 +275,12 @@ def train(
             priors = measure_priors(collections, grid, model.output_stride, config.loss.prior_sigma)
         weights = rebalance_weights(priors, config.loss.rebalance_lambda)
         criterion: torch.nn.Module = RebalancedCrossEntropy(
-            grid, weights, k=config.loss.soft_k, sigma=config.loss.soft_sigma
+            grid,
+            weights,
+            k=config.loss.soft_k,
+            sigma=config.loss.soft_sigma,
+            decoded_l1=config.loss.decoded_l1,
+            decode_temperature=float(model.init_args.get("decode_temperature", 0.38)),
         ).to(device)
     else:
         criterion = AbRegressionLoss(config.loss.regression)

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from polychrome.color.decode import decode_annealed_mean
 from polychrome.color.quantize import AbGrid
 
 
@@ -16,13 +17,25 @@ class RebalancedCrossEntropy(nn.Module):
     Args:
         grid: the ab bins.
         weights: ``(Q,)`` class weights (see :func:`polychrome.color.quantize.rebalance_weights`) or None.
+        decoded_l1: weight of an L1 term on the annealed-mean decoding (at ``decode_temperature``); 0 is
+            the plain classification loss.
     """
 
-    def __init__(self, grid: AbGrid, weights: torch.Tensor | None = None, k: int = 5, sigma: float = 5.0):
+    def __init__(
+        self,
+        grid: AbGrid,
+        weights: torch.Tensor | None = None,
+        k: int = 5,
+        sigma: float = 5.0,
+        decoded_l1: float = 0.0,
+        decode_temperature: float = 0.38,
+    ):
         super().__init__()
         self.grid = grid
         self.k, self.sigma = k, sigma
+        self.decoded_l1, self.decode_temperature = decoded_l1, decode_temperature
         self.register_buffer("weights", weights if weights is not None else torch.ones(grid.num_bins))
+        self.register_buffer("centers", grid.centers.clone())
 
     def forward(self, logits: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
@@ -32,7 +45,12 @@ class RebalancedCrossEntropy(nn.Module):
         log_p = torch.log_softmax(logits.float(), dim=1)
         # Only the k target bins carry mass, so gather them instead of building a dense (B, Q, H, W) target.
         ce = -(soft * torch.gather(log_p, 1, indices)).sum(dim=1)
-        return (ce * pixel_weight).mean()
+        loss = (ce * pixel_weight).mean()
+        if self.decoded_l1 > 0:
+            # Also hold the color that will be shown (the annealed mean) close to the truth, in ~-1..1 units.
+            decoded = decode_annealed_mean(logits, self.centers, self.decode_temperature)
+            loss = loss + self.decoded_l1 * F.l1_loss(decoded / 110.0, ab / 110.0)
+        return loss
 
 
 class AbRegressionLoss(nn.Module):
