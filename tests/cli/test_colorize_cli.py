@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-import typer
 from PIL import Image
 from typer.testing import CliRunner, Result
 
 import polychrome.cli.colorize as colorize_cli
 from polychrome.cli import app
-
-needs_images = pytest.mark.skipif(
-    importlib.util.find_spec("polychrome.images") is None,
-    reason="polychrome.images is being written in parallel",
-)
 
 TINT = np.array([1.0, 0.5, 0.25], dtype=np.float32)
 
@@ -56,9 +49,7 @@ def _image(path: Path, value: int = 200) -> Path:
 
 
 def _invoke(*args: str | Path) -> Result:
-    # typer runs a lone command as the app itself; name it only once the app is a group of several.
-    is_group = hasattr(typer.main.get_command(app), "commands")
-    return CliRunner().invoke(app, [*(["colorize"] if is_group else []), *map(str, args)])
+    return CliRunner().invoke(app, ["colorize", *map(str, args)])
 
 
 def _is_tinted(path: Path) -> bool:
@@ -66,7 +57,6 @@ def _is_tinted(path: Path) -> bool:
     return bool(rgb[..., 0].mean() > rgb[..., 1].mean() > rgb[..., 2].mean())
 
 
-@needs_images
 def test_folder_is_colorized_into_a_mirrored_tree(tmp_path: Path, fake: FakeColorizer) -> None:
     for name in ["a.jpg", "sub/b.png", "sub/deeper/c.tif"]:
         _image(tmp_path / "photos" / name)
@@ -82,7 +72,6 @@ def test_folder_is_colorized_into_a_mirrored_tree(tmp_path: Path, fake: FakeColo
     assert fake.calls == [{"render_size": 128, "saturation": 0.5, "temperature": 0.0}] * 3
 
 
-@needs_images
 def test_glob_input(tmp_path: Path, fake: FakeColorizer) -> None:
     _image(tmp_path / "scans" / "1.jpg")
     _image(tmp_path / "scans" / "deep" / "2.jpg")
@@ -94,7 +83,6 @@ def test_glob_input(tmp_path: Path, fake: FakeColorizer) -> None:
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["1.jpg", "2.jpg"]
 
 
-@needs_images
 def test_single_file_to_output_file(tmp_path: Path, fake: FakeColorizer) -> None:
     source = _image(tmp_path / "old.jpg")
 
@@ -108,7 +96,6 @@ def test_single_file_to_output_file(tmp_path: Path, fake: FakeColorizer) -> None
     assert fake.loads == [("m", "d")]  # type: ignore[attr-defined]
 
 
-@needs_images
 def test_format_changes_the_output_suffix(tmp_path: Path, fake: FakeColorizer) -> None:
     _image(tmp_path / "photos" / "a.jpg")
 
@@ -119,7 +106,6 @@ def test_format_changes_the_output_suffix(tmp_path: Path, fake: FakeColorizer) -
     assert Image.open(tmp_path / "out" / "a.png").format == "PNG"
 
 
-@needs_images
 def test_existing_outputs_are_skipped_untouched_unless_overwrite(tmp_path: Path, fake: FakeColorizer) -> None:
     _image(tmp_path / "photos" / "a.jpg")
     _image(tmp_path / "photos" / "b.jpg")
@@ -157,7 +143,6 @@ def test_the_model_is_not_loaded_when_everything_is_skipped(
     assert "colorized 0, skipped 1" in result.stdout
 
 
-@needs_images
 def test_corrupt_file_fails_alone(tmp_path: Path, fake: FakeColorizer) -> None:
     _image(tmp_path / "photos" / "a.jpg")
     (tmp_path / "photos" / "broken.jpg").write_text("this is not a jpeg")
@@ -186,7 +171,6 @@ def test_missing_input_is_a_one_line_error(tmp_path: Path, fake: FakeColorizer) 
     assert fake.loads == []  # type: ignore[attr-defined]
 
 
-@needs_images
 def test_missing_input_beside_good_ones_still_fails_the_run(tmp_path: Path, fake: FakeColorizer) -> None:
     good = _image(tmp_path / "a.jpg")
 
@@ -208,7 +192,6 @@ def test_output_equal_to_input_never_overwrites_the_original(tmp_path: Path, fak
         assert original.read_bytes() == before
 
 
-@needs_images
 def test_two_inputs_colliding_on_one_output_are_reported(tmp_path: Path, fake: FakeColorizer) -> None:
     first = _image(tmp_path / "x" / "photo.jpg", value=50)
     second = _image(tmp_path / "y" / "photo.jpg", value=250)
@@ -253,7 +236,6 @@ def test_output_is_required(tmp_path: Path) -> None:
     assert _invoke(tmp_path).exit_code == 2
 
 
-@needs_images
 def test_make_processor_keeps_alpha(tmp_path: Path) -> None:
     source = tmp_path / "logo.png"
     Image.new("LA", (5, 3), (100, 40)).save(source)

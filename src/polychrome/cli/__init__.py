@@ -20,7 +20,8 @@ def _root() -> None:
 
 
 def main() -> None:
-    # Commands register themselves on import; import here so `import polychrome.cli` stays cheap.
-    from polychrome.cli import commands  # noqa: F401
-
     app()
+
+
+# Commands register themselves on `app` when imported; their heavy imports live inside the commands.
+from polychrome.cli import commands  # noqa: E402, F401
