@@ -5,7 +5,8 @@ Usage:
         [--decode-temperature T] [--saturation S]
 
 Protocol (documented in polychrome.evaluate.quality): Imagenette val at 224 px and Tiny-ImageNet val at
-64 px centre crops, grayscale images (mean chroma < 2) left out as in training; the gray version of each
+64 px centre crops, grayscale images (mean chroma < 2) left out as in training (--keep-gray scores them
+too); the gray version of each
 photo is colorized at its own size (the default render size of 256 never upscales). Prints a Markdown table.
 """
 
@@ -35,6 +36,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--decode-temperature", type=float, default=None)
     parser.add_argument("--saturation", type=float, default=1.0)
+    parser.add_argument("--keep-gray", action="store_true", help="also score photos that are already gray")
     args = parser.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     colorizer = Colorizer.from_pretrained(args.model)
@@ -46,7 +48,9 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|---|")
     for name, (shard, size) in SETS.items():
         records = iter_records([str(Path(args.data) / shard)])
-        prepared = prepare_images(records, PrepareOptions(image_size=size, min_size=32), workers=2)
+        gray_chroma = -1.0 if args.keep_gray else PrepareOptions().gray_chroma
+        options_prepare = PrepareOptions(image_size=size, min_size=32, gray_chroma=gray_chroma)
+        prepared = prepare_images(records, options_prepare, workers=2)
         images = prepared.images[: args.limit]
         start = time.perf_counter()
         report = evaluate_colorizer(lambda rgb: colorizer.colorize_array(rgb, **options), images)

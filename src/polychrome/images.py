@@ -16,7 +16,6 @@ from __future__ import annotations
 import io
 import logging
 import os
-import secrets
 import struct
 import threading
 import zlib
@@ -25,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from polychrome._atomic import atomic_write
 
 __all__ = [
     "SUPPORTED_EXTENSIONS",
@@ -333,24 +334,4 @@ def save_image(
     image = Image.fromarray(np.ascontiguousarray(pixels), mode="RGBA" if pixels.shape[2] == 4 else "RGB")
     options: dict[str, object] = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp_path, fd = _create_temp_beside(path)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            image.save(handle, format=fmt, **options)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_path, path)
-    except BaseException:
-        tmp_path.unlink(missing_ok=True)
-        raise
-
-
-def _create_temp_beside(path: Path) -> tuple[Path, int]:
-    """Create a hidden temp file next to ``path``; os.open with 0o666 lets the umask set its permissions."""
-    while True:
-        tmp_path = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-        try:
-            return tmp_path, os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        except FileExistsError:
-            continue
+    atomic_write(path, lambda handle: image.save(handle, format=fmt, **options))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -230,3 +232,13 @@ def test_pretrained_encoder_really_knows_imagenet(
     for a, b in zip(ours, theirs, strict=True):
         assert float((a - b).norm() / a.norm()) > 0.5
         assert float(F.cosine_similarity(a, b, dim=0)) < 0.9
+
+
+def test_saved_files_get_ordinary_permissions(tmp_path) -> None:
+    old = os.umask(0o022)
+    try:
+        save_pretrained(create_model("effunet_tiny_reg"), tmp_path / "m")
+    finally:
+        os.umask(old)
+    for name in ("model.safetensors", "config.json"):
+        assert stat.S_IMODE((tmp_path / "m" / name).stat().st_mode) == 0o644, name

@@ -49,7 +49,7 @@ def evaluate_colorizer(colorize: ArrayColorize, images: np.ndarray) -> QualityRe
     """Score ``colorize`` (float32 HxWx3 gray RGB -> float32 HxWx3 RGB) on uint8 images ``(N, S, S, 3)``."""
     scores: dict[str, list[torch.Tensor]] = {k: [] for k in QualityReport.__dataclass_fields__}
     for image in images:
-        truth = torch.from_numpy(np.asarray(image)).permute(2, 0, 1).unsqueeze(0).float() / 255.0
+        truth = torch.from_numpy(np.array(image)).permute(2, 0, 1).unsqueeze(0).float() / 255.0
         gray = gray_version(truth)
         pred_np = colorize(np.ascontiguousarray(gray[0].permute(1, 2, 0).numpy()))
         pred = torch.from_numpy(pred_np).permute(2, 0, 1).unsqueeze(0).clamp(0, 1)

@@ -1,0 +1,62 @@
+"""The model that ships inside the package, on photos that scikit-image ships.
+
+These need the real trained weights; they run in CI because the weights are part of the package.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from skimage import data
+
+from polychrome import Colorizer, builtin_models
+from polychrome.color.lab import rgb_to_lab
+from polychrome.evaluate.quality import evaluate_colorizer
+
+pytestmark = pytest.mark.builtin_weights
+
+
+@pytest.fixture(scope="module")
+def colorizer() -> Colorizer:
+    return Colorizer.from_pretrained()
+
+
+def _photo(name: str, short_side: int = 128) -> np.ndarray:
+    image = Image.fromarray(getattr(data, name)()).convert("RGB")
+    scale = short_side / min(image.size)
+    return np.asarray(image.resize((round(image.width * scale), round(image.height * scale))))
+
+
+def test_the_default_model_ships_with_the_package() -> None:
+    assert "effunet-lite0" in builtin_models()
+
+
+@pytest.mark.parametrize("name", ["chelsea", "coffee", "astronaut"])
+def test_colorizes_real_photos_better_than_gray_with_lifelike_colorfulness(
+    colorizer: Colorizer, name: str
+) -> None:
+    # Measured when the model shipped: gains of 5.3, 7.1 and 4.9 dB, colorfulness gaps of 3.9, 5.7 and 7.9.
+    summary = evaluate_colorizer(colorizer.colorize_array, _photo(name)[None]).summary()
+    assert summary["psnr_gain_over_gray"] > 2.0
+    assert summary["colorfulness_gap"] < 12.0
+    assert summary["ssim"] > summary["ssim_gray"]
+
+
+def test_output_keeps_the_photos_lightness(colorizer: Colorizer) -> None:
+    gray = np.repeat(np.asarray(Image.fromarray(_photo("coffee")).convert("L"))[..., None], 3, axis=2)
+    out = np.asarray(colorizer(gray))
+    lightness = [
+        rgb_to_lab(torch.from_numpy(np.array(x)).permute(2, 0, 1).float() / 255)[0] for x in (gray, out)
+    ]
+    assert (lightness[0] - lightness[1]).abs().max() < 0.6  # 8-bit rounding of the output only
+
+
+def test_a_small_slice_of_output_is_unchanged(colorizer: Colorizer) -> None:
+    """Guards the shipped weights and the whole pipeline against silent changes."""
+    gray = Image.fromarray(data.chelsea()).convert("L").convert("RGB").resize((64, 48))
+    out = colorizer.colorize_array(np.asarray(gray).astype(np.float32) / 255)
+    expected_row = [[0.5080, 0.3556, 0.3211], [0.7143, 0.5836, 0.5426], [0.7198, 0.5872, 0.5431]]
+    np.testing.assert_allclose(out[20, 30:33], expected_row, atol=5e-3)
+    np.testing.assert_allclose(out[40, 10], [0.7053, 0.5989, 0.4681], atol=5e-3)
