@@ -1,4 +1,4 @@
-"""Make docs/example.png: gray | colorized by the built-in model | original, from scikit-image samples.
+"""Make docs/example.jpg: gray | colorized by the built-in model | original, from scikit-image samples.
 
 Usage: python docs/make_example.py [--model PATH_OR_NAME] [--photos chelsea coffee]
 """
@@ -32,8 +32,8 @@ def main() -> None:
         rows.append(np.concatenate([np.asarray(im) for im in (gray, colorized, original)], axis=1))
     width = max(r.shape[1] for r in rows)
     rows = [np.pad(r, ((0, 4), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
-    out = Path(__file__).with_name("example.png")
-    Image.fromarray(np.concatenate(rows, axis=0)[:-4]).save(out, optimize=True)
+    out = Path(__file__).with_name("example.jpg")
+    Image.fromarray(np.concatenate(rows, axis=0)[:-4]).save(out, quality=88, optimize=True)
     print(out)
 
 

@@ -67,7 +67,9 @@ def colorize(
     ] = None,
     render_size: Annotated[
         int,
-        typer.Option(min=1, help="Side in pixels at which color is predicted; detail stays at full size."),
+        typer.Option(
+            min=16, help="Shorter side, in pixels, at which color is predicted; detail stays at full size."
+        ),
     ] = 256,
     saturation: Annotated[float, typer.Option(min=0.0, help="Color strength; 1 as predicted, 0 gray.")] = 1.0,
     temperature: Annotated[

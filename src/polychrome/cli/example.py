@@ -23,7 +23,8 @@ def example(
     model: Annotated[str | None, typer.Option(help="Model name or folder (default: built-in).")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace existing files.")] = False,
 ) -> None:
-    """Make a black-and-white version of a sample photo, colorize it, and save both side by side."""
+    """Make a black-and-white version of a sample photo and colorize it: writes example-gray.png and
+    example-colorized.png (or the names that --output implies)."""
     if photo not in SAMPLE_PHOTOS:
         typer.echo(f"error: unknown sample {photo!r}; choose from {', '.join(SAMPLE_PHOTOS)}", err=True)
         raise typer.Exit(2)
@@ -43,9 +44,13 @@ def example(
     gray_path = output.with_name(output.stem.replace("colorized", "gray") + output.suffix)
     if gray_path == output:
         gray_path = output.with_name(output.stem + "-gray" + output.suffix)
-    existing = [p for p in (output, gray_path) if p.exists()]
-    if existing and not overwrite:
-        typer.echo(f"error: {existing[0]} exists; pass --overwrite to replace it", err=True)
+    if output.exists() and not overwrite:  # never overwrite; running the quick start twice is no error
+        typer.echo(f"{output} already exists (pass --overwrite to make it again)")
+        raise typer.Exit(0)
+    if gray_path.exists() and not overwrite:
+        typer.echo(
+            f"error: {gray_path} exists and is not ours to replace; pass --overwrite or another --output"
+        )
         raise typer.Exit(1)
     gray = Image.fromarray(getattr(data, photo)()).convert("L").convert("RGB")
     save_image(gray_path, np.asarray(gray))
