@@ -44,10 +44,8 @@ def main() -> None:
     for precision in ("fp32", "bf16"):
         colorizer = Colorizer.from_pretrained(device="cuda", precision=precision)
         diff = float(np.abs(colorizer.colorize_array(small) - reference).max())
-        print(
-            f"| cuda {precision} | {diff:.4f} | {timed(colorizer, small, 10):.3f} | {timed(colorizer, big, 3):.3f} |",
-            flush=True,
-        )
+        seconds = timed(colorizer, small, 10), timed(colorizer, big, 3)
+        print(f"| cuda {precision} | {diff:.4f} | {seconds[0]:.3f} | {seconds[1]:.3f} |", flush=True)
 
 
 if __name__ == "__main__":
