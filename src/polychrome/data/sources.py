@@ -1,4 +1,4 @@
-"""Where training images come from: folders (recursive), globs, and WebDataset-style tar shards.
+"""Where training images come from: folders (recursive), globs, WebDataset-style tar shards, zip archives.
 
 Every source yields :class:`Record` s (a stable name and a way to get the encoded bytes), so the rest of the
 pipeline never cares where an image lives. Names are unique and stable (``shard.tar.gz/000123.jpg``), which
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import glob
 import tarfile
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +51,19 @@ def _iter_tar(path: Path) -> Iterator[Record]:
         raise ValueError(f"{path}: unreadable tar archive ({err})") from None
 
 
+def _iter_zip(path: Path) -> Iterator[Record]:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for info in sorted(archive.infolist(), key=lambda i: i.filename):
+                name = info.filename
+                hidden = any(part.startswith((".", "__MACOSX")) for part in Path(name).parts)
+                if info.is_dir() or hidden or Path(name).suffix.lower() not in IMAGE_SUFFIXES:
+                    continue
+                yield Record(name=f"{path.name}/{name}", data=archive.read(info))
+    except (zipfile.BadZipFile, OSError, EOFError) as err:
+        raise ValueError(f"{path}: unreadable zip archive ({err})") from None
+
+
 def _iter_folder(root: Path) -> Iterator[Record]:
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         hidden = any(part.startswith(".") for part in path.relative_to(root).parts)  # below the root only
@@ -79,5 +93,7 @@ def iter_records(sources: list[str] | tuple[str, ...]) -> Iterator[Record]:
                 yield from _iter_folder(path)
             elif is_tar(path):
                 yield from _iter_tar(path)
+            elif path.suffix.lower() == ".zip":
+                yield from _iter_zip(path)
             elif path.suffix.lower() in IMAGE_SUFFIXES:
                 yield Record(name=path.name, path=str(path))

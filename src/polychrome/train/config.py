@@ -17,9 +17,11 @@ import yaml
 @dataclass(frozen=True)
 class DataConfig:
     """One image collection. Images are resized (shorter side) and centre-cropped to ``image_size`` once;
-    training takes random ``crop_size`` crops with horizontal flips, validation the whole centre crop."""
+    training takes random ``crop_size`` crops with horizontal flips, validation the whole centre crop.
+    With ``cache``, the prepared images, size and split come from that file instead."""
 
     sources: tuple[str, ...] = ()
+    cache: str | None = None  # a file from `polychrome prepare`; used instead of sources, with its split
     image_size: int = 256
     crop_size: int = 224
     min_size: int = 64

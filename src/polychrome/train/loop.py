@@ -23,6 +23,7 @@ from PIL import Image
 
 from polychrome.color.lab import lab_to_rgb, rgb_to_lab
 from polychrome.color.quantize import AbGrid, bin_histogram, rebalance_weights, smooth_priors
+from polychrome.data.cache import read_cache
 from polychrome.data.prepare import PrepareOptions, prepare_images
 from polychrome.data.sources import iter_records
 from polychrome.data.split import split_indices
@@ -54,26 +55,40 @@ class Collection:
     summary: str
 
 
+def _images_and_split(
+    spec: DataConfig, config: TrainConfig
+) -> tuple[torch.Tensor, dict[str, np.ndarray], str]:
+    """A collection's uint8 images, its split, and a line saying what was kept and dropped."""
+    if spec.cache is not None:
+        cache = read_cache(spec.cache)
+        if spec.crop_size > cache.image_size:
+            raise ValueError(f"crop_size {spec.crop_size} is larger than the images of {spec.cache}")
+        dropped = ", ".join(f"{n} {reason}" for reason, n in cache.manifest.get("dropped", {}).items())
+        return (
+            torch.from_numpy(cache.images),
+            cache.splits,
+            f"{spec.cache}: {len(cache.names)} kept ({dropped})",
+        )
+    if spec.crop_size > spec.image_size:
+        raise ValueError(f"crop_size {spec.crop_size} is larger than image_size {spec.image_size}")
+    records = iter_records(list(spec.sources))
+    if spec.max_images is not None:
+        records = (r for i, r in enumerate(records) if i < spec.max_images)
+    options = PrepareOptions(image_size=spec.image_size, min_size=spec.min_size, gray_chroma=spec.gray_chroma)
+    prepared = prepare_images(records, options, workers=config.workers)
+    if len(prepared.names) == 0:
+        raise ValueError(f"{', '.join(spec.sources)}: no usable images ({prepared.summary()})")
+    parts = split_indices(prepared.names, spec.split, seed=config.seed)
+    return torch.from_numpy(prepared.images), parts, f"{', '.join(spec.sources)}: {prepared.summary()}"
+
+
 def load_collections(config: TrainConfig, device: torch.device) -> list[Collection]:
     if not config.data:
         raise ValueError("no training data: set data (a list of collections with sources) in the config")
     collections = []
     for spec in config.data:
-        if spec.crop_size > spec.image_size:
-            raise ValueError(f"crop_size {spec.crop_size} is larger than image_size {spec.image_size}")
-        records = iter_records(list(spec.sources))
-        if spec.max_images is not None:
-            records = (r for i, r in enumerate(records) if i < spec.max_images)
-        options = PrepareOptions(
-            image_size=spec.image_size, min_size=spec.min_size, gray_chroma=spec.gray_chroma
-        )
-        prepared = prepare_images(records, options, workers=config.workers)
-        if len(prepared.names) == 0:
-            raise ValueError(f"{', '.join(spec.sources)}: no usable images ({prepared.summary()})")
-        parts = split_indices(prepared.names, spec.split, seed=config.seed)
-        images = torch.from_numpy(prepared.images)
-        split = f"train {len(parts['train'])}, val {len(parts['val'])}"
-        summary = f"{', '.join(spec.sources)}: {prepared.summary()}; {split}"
+        images, parts, described = _images_and_split(spec, config)
+        summary = f"{described}; train {len(parts['train'])}, val {len(parts['val'])}"
         logger.info(summary)
         collections.append(
             Collection(

@@ -1,0 +1,63 @@
+"""`polychrome prepare`: decode a photo collection once into an HDF5 cache that training reads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from polychrome.cli import app
+
+
+@app.command()
+def prepare(
+    sources: Annotated[list[str], typer.Argument(help="Folders, globs, tar shards or zip archives.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The cache file to write (.h5).")],
+    size: Annotated[
+        int, typer.Option(min=64, max=512, help="Shorter side, then centre crop, in pixels.")
+    ] = 256,
+    min_size: Annotated[int, typer.Option(min=1, help="Drop photos whose shorter side is smaller.")] = 64,
+    gray_chroma: Annotated[float, typer.Option(help="Drop photos with mean chroma below this (Lab).")] = 2.0,
+    split: Annotated[tuple[float, float, float], typer.Option(help="Train, validation and test shares.")] = (
+        0.8,
+        0.1,
+        0.1,
+    ),
+    seed: Annotated[int, typer.Option(help="Seed of the split.")] = 0,
+    dedup: Annotated[bool, typer.Option(help="Drop near-identical photos (perceptual hash).")] = True,
+    workers: Annotated[int | None, typer.Option(help="Decoding processes (default: all cores).")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing cache file.")] = False,
+) -> None:
+    """Decode, filter (unreadable, too small, grayscale, duplicates), crop, split and measure the colors of
+    a collection, written atomically to one HDF5 file with a manifest of everything that was dropped."""
+    from polychrome.data.cache import build_cache
+    from polychrome.data.prepare import PrepareOptions
+    from polychrome.data.sources import iter_records
+
+    if output.exists() and not overwrite:
+        typer.echo(f"error: {output} exists; pass --overwrite to replace it", err=True)
+        raise typer.Exit(1)
+    options = PrepareOptions(image_size=size, min_size=min_size, gray_chroma=gray_chroma)
+    try:
+        path, manifest = build_cache(
+            iter_records(sources),
+            output,
+            options,
+            sources=sources,
+            split=split,
+            seed=seed,
+            dedup=dedup,
+            workers=workers,
+        )
+    except (FileNotFoundError, ValueError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from None
+    for _name, reason in manifest["failures"]:
+        typer.echo(f"skipped {reason.removeprefix('unreadable: ')}", err=True)
+    dropped = ", ".join(f"{n} {reason}" for reason, n in manifest["dropped"].items()) or "none dropped"
+    sizes = manifest["split_sizes"]
+    typer.echo(
+        f"{manifest['kept']} photos kept ({dropped}); train {sizes['train']}, val {sizes['val']}, "
+        f"test {sizes['test']}: {path}"
+    )

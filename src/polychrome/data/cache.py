@@ -1,0 +1,221 @@
+"""A prepared dataset in one HDF5 file: decode a collection once, train on it many times.
+
+Layout (``CACHE_FORMAT`` 1):
+
+- ``images``: ``(N, S, S, 3)`` uint8, one chunk per image (gzip level 1: JPEG-sourced pixels compress little,
+  so a light level keeps reading fast);
+- ``names``: the stable name of each image (``shard.tar.gz/000123.jpg``, ``folder/a/b.png``);
+- ``split/train``, ``split/val``, ``split/test``: sorted indices into ``images``;
+- ``stats/``: color statistics of the training split on the ab grid (``ab_centers``, ``ab_counts``, smoothed
+  ``priors``, ``rebalance_weights``) and ``mean_colorfulness`` as an attribute;
+- attribute ``manifest``: JSON with the sources, sizes, filters, counts of every reason an image was
+  dropped, the files that failed, the split and seed, and the code version.
+
+The file is written to a temporary name beside the target and renamed only when complete, so an interrupted
+run never leaves a half-written cache; nothing in it records a time, so preparing the same input twice gives
+identical bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import torch
+
+from polychrome import __version__
+from polychrome.color.lab import rgb_to_lab
+from polychrome.color.quantize import AbGrid, bin_histogram, rebalance_weights, smooth_priors
+from polychrome.data.prepare import PreparedImages, PrepareOptions, prepare_images
+from polychrome.data.sources import Record
+from polychrome.data.split import split_indices
+from polychrome.evaluate.metrics import colorfulness
+
+CACHE_FORMAT = 1
+SPLITS = ("train", "val", "test")
+
+
+def difference_hash(rgb: np.ndarray) -> int:
+    """64-bit difference hash of an image's luminance: robust to resizing and recompression, so two copies
+    of a photo at different sizes or JPEG qualities get the same (or a very close) hash."""
+    from PIL import Image
+
+    gray = np.asarray(Image.fromarray(rgb).convert("L").resize((9, 8), Image.Resampling.BOX), dtype=np.int16)
+    bits = (gray[:, 1:] > gray[:, :-1]).reshape(-1)
+    return int(np.packbits(bits).view(">u8")[0])
+
+
+DUPLICATE_DISTANCE = 4  # hashes at most this many bits apart (of 64) are the same photo
+_BANDS = DUPLICATE_DISTANCE + 1  # pigeonhole: hashes within the distance share at least one band exactly
+
+
+def _bands(h: int) -> list[tuple[int, int]]:
+    width = -(-64 // _BANDS)
+    return [(b, (h >> (b * width)) & ((1 << width) - 1)) for b in range(_BANDS)]
+
+
+def drop_duplicates(prepared: PreparedImages, max_distance: int = DUPLICATE_DISTANCE) -> PreparedImages:
+    """Keep the first image (in name order) of each group of near-identical photos (difference hashes at most
+    ``max_distance`` bits apart); count the rest as duplicates. Candidates are found through exact matches
+    of hash bands, so the cost grows with the number of photos, not its square."""
+    order = sorted(range(len(prepared.names)), key=prepared.names.__getitem__)
+    buckets: dict[tuple[int, int], list[int]] = {}
+    keep = []
+    for i in order:
+        h = difference_hash(prepared.images[i])
+        candidates = {k for band in _bands(h) for k in buckets.get(band, ())}
+        if any(bin(h ^ k).count("1") <= max_distance for k in candidates):
+            continue
+        keep.append(i)
+        for band in _bands(h):
+            buckets.setdefault(band, []).append(h)
+    keep.sort()
+    dropped = prepared.dropped.copy()
+    if len(keep) < len(prepared.names):
+        dropped["duplicate"] += len(prepared.names) - len(keep)
+    return PreparedImages(
+        prepared.images[keep], [prepared.names[i] for i in keep], dropped, prepared.failures
+    )
+
+
+def color_statistics(
+    images: np.ndarray, grid: AbGrid, sigma: float = 5.0, lam: float = 0.5
+) -> dict[str, Any]:
+    """ab-bin histogram, smoothed priors, rebalancing weights and mean colorfulness of uint8 images."""
+    counts = torch.zeros(grid.num_bins, dtype=torch.float64)
+    cf = []
+    for start in range(0, len(images), 128):
+        rgb = torch.from_numpy(np.array(images[start : start + 128])).permute(0, 3, 1, 2).float() / 255
+        counts += bin_histogram(grid.encode_hard(rgb_to_lab(rgb)[:, 1:]), grid.num_bins)
+        cf.append(colorfulness(rgb))
+    priors = smooth_priors(counts, grid.centers, sigma)
+    return {
+        "ab_centers": grid.centers.numpy(),
+        "ab_counts": counts.numpy(),
+        "priors": priors.numpy(),
+        "rebalance_weights": rebalance_weights(priors, lam).numpy(),
+        "mean_colorfulness": float(torch.cat(cf).mean()) if cf else float("nan"),
+    }
+
+
+def _dataset(group: h5py.Group, name: str, data: np.ndarray, **kwargs: Any) -> None:
+    group.create_dataset(name, data=data, track_times=False, **kwargs)
+
+
+def write_cache(
+    path: str | Path,
+    prepared: PreparedImages,
+    splits: dict[str, np.ndarray],
+    manifest: dict[str, Any],
+    stats: dict[str, Any] | None,
+) -> Path:
+    """Write a cache file atomically (see the module docstring for the layout)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with h5py.File(tmp, "w", track_order=True) as f:
+            n, size = len(prepared.names), prepared.images.shape[1]
+            chunks = (1, size, size, 3) if n else None
+            _dataset(f, "images", prepared.images, chunks=chunks, compression="gzip", compression_opts=1)
+            _dataset(f, "names", np.array(prepared.names, dtype=h5py.string_dtype()))
+            group = f.create_group("split", track_times=False)
+            for name in SPLITS:
+                _dataset(group, name, splits[name].astype(np.int64))
+            if stats is not None:
+                group = f.create_group("stats", track_times=False)
+                for key, value in stats.items():
+                    if isinstance(value, np.ndarray):
+                        _dataset(group, key, value)
+                group.attrs["mean_colorfulness"] = stats["mean_colorfulness"]
+            f.attrs["manifest"] = json.dumps(manifest, sort_keys=True)
+            f.attrs["format"] = CACHE_FORMAT
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+@dataclass
+class Cache:
+    """A cache file read back: images in memory, the split, the manifest and the color statistics."""
+
+    images: np.ndarray
+    names: list[str]
+    splits: dict[str, np.ndarray]
+    manifest: dict[str, Any]
+    stats: dict[str, Any]
+
+    @property
+    def image_size(self) -> int:
+        return int(self.images.shape[1])
+
+
+def read_cache(path: str | Path) -> Cache:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such cache file (make one with `polychrome prepare`)")
+    try:
+        with h5py.File(path, "r") as f:
+            if int(f.attrs.get("format", -1)) != CACHE_FORMAT:
+                raise ValueError(f"{path}: not a polychrome cache of format {CACHE_FORMAT}")
+            stats: dict[str, Any] = {}
+            if "stats" in f:
+                stats = {k: f["stats"][k][()] for k in f["stats"]}
+                stats["mean_colorfulness"] = float(f["stats"].attrs["mean_colorfulness"])
+            return Cache(
+                images=f["images"][()],
+                names=[n.decode() if isinstance(n, bytes) else n for n in f["names"][()]],
+                splits={k: f["split"][k][()] for k in SPLITS},
+                manifest=json.loads(f.attrs["manifest"]),
+                stats=stats,
+            )
+    except OSError as err:
+        raise ValueError(f"{path}: unreadable cache ({err})") from None
+
+
+def build_cache(
+    records: Iterable[Record],
+    output: str | Path,
+    options: PrepareOptions,
+    *,
+    sources: list[str],
+    split: tuple[float, float, float] = (0.8, 0.1, 0.1),
+    seed: int = 0,
+    dedup: bool = True,
+    workers: int | None = None,
+) -> tuple[Path, dict[str, Any]]:
+    """Prepare ``records`` (decode, filter, crop), de-duplicate, split, measure colors, write the cache.
+
+    Returns the cache path and its manifest.
+    """
+    prepared = prepare_images(records, options, workers=workers)
+    if dedup:
+        prepared = drop_duplicates(prepared)
+    splits = split_indices(prepared.names, split, seed=seed)
+    stats = None
+    if len(splits["train"]):
+        stats = color_statistics(prepared.images[splits["train"]], AbGrid.default())
+    manifest = {
+        "sources": list(sources),
+        "image_size": options.image_size,
+        "min_size": options.min_size,
+        "gray_chroma": options.gray_chroma,
+        "deduplicated": dedup,
+        "kept": len(prepared.names),
+        "dropped": dict(sorted(prepared.dropped.items())),
+        "failures": [list(f) for f in prepared.failures],
+        "split_ratios": list(split),
+        "split_sizes": {k: int(len(v)) for k, v in splits.items()},
+        "seed": seed,
+        "polychrome_version": __version__,
+        "cache_format": CACHE_FORMAT,
+    }
+    return write_cache(output, prepared, splits, manifest, stats), manifest

@@ -1,0 +1,183 @@
+"""`polychrome prepare` and the HDF5 cache: filters, bad input, determinism, atomicity, training from it."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+import zipfile
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from polychrome.cli import app
+from polychrome.data import cache as cache_module
+from polychrome.data.cache import build_cache, difference_hash, read_cache
+from polychrome.data.prepare import PrepareOptions
+from polychrome.data.sources import iter_records
+from polychrome.train.config import load_config
+from polychrome.train.loop import train
+from tests.test_images import _write_png_with_size
+
+SIZE = 32
+
+
+def _colorful(seed: int, h: int = 48, w: int = 64) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w] / max(h, w)
+    channels = [
+        np.sin(2 * np.pi * (rng.uniform(0.5, 2) * x + rng.uniform(0.5, 2) * y + rng.uniform())) for _ in "rgb"
+    ]
+    return ((np.stack(channels, axis=2) * 0.45 + 0.5) * 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def collection(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Eight good photos plus every kind of trouble a real collection has."""
+    root = tmp_path_factory.mktemp("collection")
+    for i in range(8):
+        Image.fromarray(_colorful(i)).save(root / f"good{i}.jpg", quality=95)
+    # the same photo again, smaller and recompressed: a duplicate
+    Image.fromarray(_colorful(0)).resize((48, 36)).save(root / "good0_copy.jpg", quality=70)
+    Image.fromarray(_colorful(9)).convert("L").save(root / "gray.png")
+    Image.fromarray(_colorful(10)[:20, :20]).save(root / "small.png")
+    Image.fromarray(_colorful(11)[:1, :1]).save(root / "one_pixel.png")
+    data = io.BytesIO()
+    Image.fromarray(_colorful(12)).save(data, "JPEG")
+    (root / "truncated.jpg").write_bytes(data.getvalue()[: len(data.getvalue()) // 2])
+    (root / "empty.jpg").write_bytes(b"")
+    (root / "notes.jpg").write_text("not a photo")
+    _write_png_with_size(root / "huge.png", 40000, 40000)
+    sixteen = _colorful(13).astype(np.uint16) * 257  # a colorful 16-bit RGB PNG via a TIFF-free route: save R
+    Image.fromarray(sixteen[..., 0]).save(root / "sixteen_gray.png")  # 16-bit gray: dropped as grayscale
+    Image.fromarray(_colorful(14)).convert("CMYK").save(root / "cmyk.jpg", quality=95)
+    palette = Image.fromarray(_colorful(15)).convert("P")
+    palette.info["transparency"] = 0
+    palette.save(root / "palette.png")
+    return root
+
+
+@pytest.fixture(scope="module")
+def built(collection: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("cache") / "c.h5"
+    options = PrepareOptions(image_size=SIZE, min_size=24)
+    return build_cache(
+        iter_records([str(collection)]),
+        out,
+        options,
+        sources=[str(collection)],
+        split=(0.5, 0.25, 0.25),
+        workers=2,
+    )
+
+
+def test_every_reason_is_counted_and_bad_files_are_named(built: tuple[Path, dict]) -> None:
+    _, manifest = built
+    assert manifest["dropped"] == {"duplicate": 1, "grayscale": 2, "too small": 2, "unreadable": 4}
+    failed = {Path(name).name: reason for name, reason in manifest["failures"]}
+    assert set(failed) == {"truncated.jpg", "empty.jpg", "notes.jpg", "huge.png"}
+    assert "40000x40000" in failed["huge.png"] and "empty" in failed["empty.jpg"]
+    assert manifest["kept"] == 10  # 8 good + CMYK + palette
+
+
+def test_cache_reads_back_with_split_and_color_statistics(built: tuple[Path, dict]) -> None:
+    path, manifest = built
+    cache = read_cache(path)
+    assert cache.images.shape == (10, SIZE, SIZE, 3) and cache.images.dtype == np.uint8
+    assert sorted(np.concatenate(list(cache.splits.values())).tolist()) == list(range(10))
+    assert {k: len(v) for k, v in cache.splits.items()} == {"train": 6, "val": 2, "test": 2}
+    assert not any("good0_copy" in n for n in cache.names)
+    priors, weights = cache.stats["priors"], cache.stats["rebalance_weights"]
+    assert math.isclose(priors.sum(), 1.0, rel_tol=1e-6)
+    assert math.isclose(float((priors * weights).sum()), 1.0, rel_tol=1e-4)
+    assert cache.stats["mean_colorfulness"] > 20
+    assert cache.manifest == manifest and cache.manifest["seed"] == 0
+
+
+def test_preparing_the_same_input_twice_gives_identical_bytes(collection: Path, tmp_path: Path) -> None:
+    digests = []
+    for name in ("a.h5", "b.h5"):
+        build_cache(iter_records([str(collection)]), tmp_path / name, PrepareOptions(SIZE, 24), sources=["x"])
+        digests.append(hashlib.sha256((tmp_path / name).read_bytes()).hexdigest())
+    assert digests[0] == digests[1]
+
+
+def test_an_interrupted_write_leaves_nothing_and_keeps_the_old_cache(
+    built: tuple[Path, dict], collection: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "c.h5"
+    target.write_bytes(built[0].read_bytes())
+    before = target.read_bytes()
+
+    def fail(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(h5py.Group, "create_group", fail)
+    with pytest.raises(KeyboardInterrupt):
+        build_cache(iter_records([str(collection)]), target, PrepareOptions(SIZE, 24), sources=["x"])
+    assert target.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["c.h5"]
+
+
+def test_difference_hash_matches_resized_copies_and_separates_photos() -> None:
+    photo = _colorful(3, 96, 128)
+    smaller = np.asarray(Image.fromarray(photo).resize((64, 48)))
+    assert difference_hash(photo) == difference_hash(smaller)
+    assert difference_hash(photo) != difference_hash(_colorful(4, 96, 128))
+
+
+def test_zip_archives_are_a_source(tmp_path: Path) -> None:
+    archive = tmp_path / "photos.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for i in range(3):
+            data = io.BytesIO()
+            Image.fromarray(_colorful(i)).save(data, "PNG")
+            z.writestr(f"album/{i}.png", data.getvalue())
+        z.writestr("album/readme.txt", "skip me")
+        z.writestr("__MACOSX/album/._0.png", "resource fork")
+    names = [r.name for r in iter_records([str(archive)])]
+    assert names == ["photos.zip/album/0.png", "photos.zip/album/1.png", "photos.zip/album/2.png"]
+
+
+def test_prepare_command_reports_and_never_overwrites(collection: Path, tmp_path: Path) -> None:
+    out = tmp_path / "c.h5"
+    args = ["prepare", str(collection), "-o", str(out), "--size", "64", "--min-size", "24", "--workers", "1"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "10 photos kept" in result.stdout and "4 unreadable" in result.stdout
+    assert "notes.jpg" in result.stderr
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code == 1 and "--overwrite" in again.stderr
+    missing = CliRunner().invoke(app, ["prepare", str(tmp_path / "nope"), "-o", str(tmp_path / "d.h5")])
+    assert missing.exit_code == 1 and "no such file" in missing.stderr
+
+
+def test_training_reads_a_cache(built: tuple[Path, dict], tmp_path: Path) -> None:
+    config = load_config(
+        overrides=[
+            "model.name=effunet_tiny_reg",
+            "model.pretrained_encoder=false",
+            f"data=[{{cache: '{built[0]}', crop_size: 32}}]",
+            "batch_size=2",
+            "steps=2",
+            "workers=1",
+            "device=cpu",
+            "precision=fp32",
+        ]
+    )
+    result = train(config, tmp_path / "run")
+    assert result.finished and math.isfinite(result.metrics["val/psnr"])
+
+
+def test_a_missing_or_foreign_cache_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="polychrome prepare"):
+        read_cache(tmp_path / "none.h5")
+    with h5py.File(tmp_path / "other.h5", "w") as f:
+        f["x"] = 1
+    with pytest.raises(ValueError, match="not a polychrome cache"):
+        read_cache(tmp_path / "other.h5")
+    assert cache_module.CACHE_FORMAT == 1
