@@ -1,0 +1,62 @@
+"""A K-means palette in the ab plane: a data-driven alternative to the regular ab grid as classes."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from polychrome.color.lab import lab_to_rgb, rgb_to_lab
+
+
+def kmeans(points: torch.Tensor, k: int, iterations: int = 50, seed: int = 0) -> tuple[torch.Tensor, float]:
+    """Lloyd's k-means with k-means++ seeding, ``(N, D)`` -> ``(k, D)`` centres and the final inertia.
+
+    Deterministic for a given seed. An emptied cluster is re-seeded at the point farthest from its centre.
+    """
+    n = points.shape[0]
+    if not 1 <= k <= n:
+        raise ValueError(f"k must be between 1 and the number of points ({n}), got {k}")
+    gen = torch.Generator().manual_seed(seed)
+    points = points.double()
+    centers = points[torch.randint(n, (1,), generator=gen)]
+    for _ in range(1, k):
+        d2 = torch.cdist(points, centers).min(dim=1).values ** 2
+        centers = torch.cat((centers, points[torch.multinomial(d2 / d2.sum(), 1, generator=gen)]))
+    for _ in range(iterations):
+        dist, assign = torch.cdist(points, centers).min(dim=1)
+        sums = torch.zeros_like(centers).index_add_(0, assign, points)
+        counts = torch.bincount(assign, minlength=k).unsqueeze(1)
+        new = torch.where(counts > 0, sums / counts.clamp(min=1), centers)
+        for empty in (counts[:, 0] == 0).nonzero().flatten().tolist():
+            new[empty] = points[int(dist.argmax())]
+        if torch.allclose(new, centers):
+            break
+        centers = new
+    inertia = float((torch.cdist(points, centers).min(dim=1).values ** 2).mean())
+    return centers.float(), inertia
+
+
+def sample_ab(images: np.ndarray, pixels: int, seed: int = 0) -> torch.Tensor:
+    """``pixels`` ab values drawn uniformly from uint8 images ``(N, H, W, 3)``, as ``(pixels, 2)``."""
+    n, h, w, _ = images.shape
+    rng = np.random.default_rng(seed)
+    idx = (rng.integers(n, size=pixels), rng.integers(h, size=pixels), rng.integers(w, size=pixels))
+    rgb = torch.from_numpy(images[idx].astype(np.float32) / 255).T.reshape(1, 3, pixels, 1)
+    return rgb_to_lab(rgb)[0, 1:, :, 0].T
+
+
+def fit_palette(
+    images: np.ndarray, k: int = 50, pixels: int = 200_000, seed: int = 0
+) -> tuple[torch.Tensor, float]:
+    """The palette of a photo collection: k ab centres sorted by hue angle, and the k-means inertia."""
+    centers, inertia = kmeans(sample_ab(images, pixels, seed), k, seed=seed)
+    order = torch.argsort(torch.atan2(centers[:, 1], centers[:, 0]))
+    return centers[order], inertia
+
+
+def palette_swatches(centers: torch.Tensor, lightness: float = 65.0, swatch: int = 32) -> np.ndarray:
+    """A uint8 picture of the palette: one square per color, at the given L, in a row."""
+    k = centers.shape[0]
+    lab = torch.cat((torch.full((1, k), lightness), centers.T.float()), dim=0).reshape(1, 3, 1, k)
+    rgb = lab_to_rgb(lab)[0].permute(1, 2, 0).numpy()  # (1, k, 3)
+    return (np.repeat(np.repeat(rgb, swatch, axis=0), swatch, axis=1) * 255).round().astype(np.uint8)
