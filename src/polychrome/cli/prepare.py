@@ -27,11 +27,18 @@ def prepare(
     seed: Annotated[int, typer.Option(help="Seed of the split.")] = 0,
     dedup: Annotated[bool, typer.Option(help="Drop near-identical photos (perceptual hash).")] = True,
     workers: Annotated[int | None, typer.Option(help="Decoding processes (default: all cores).")] = None,
+    layout: Annotated[
+        str, typer.Option(help="auto, none, or a named layout: flowers102, celeba, mirflickr, imagenet.")
+    ] = "auto",
+    category: Annotated[
+        list[str] | None, typer.Option(help="MIR-Flickr: keep only photos of this category (repeatable).")
+    ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing cache file.")] = False,
 ) -> None:
     """Decode, filter (unreadable, too small, grayscale, duplicates), crop, split and measure the colors of
     a collection, written atomically to one HDF5 file with a manifest of everything that was dropped."""
     from polychrome.data.cache import build_cache
+    from polychrome.data.layouts import detect_layout, read_layout
     from polychrome.data.prepare import PrepareOptions
     from polychrome.data.sources import iter_records
 
@@ -40,8 +47,17 @@ def prepare(
         raise typer.Exit(1)
     options = PrepareOptions(image_size=size, min_size=min_size, gray_chroma=gray_chroma)
     try:
+        named = None
+        if layout != "none":
+            is_folder = len(sources) == 1 and Path(sources[0]).is_dir()
+            chosen = detect_layout(sources[0]) if layout == "auto" and is_folder else layout
+            if chosen not in (None, "auto"):
+                named = read_layout(sources[0], chosen, category)
+            elif category:
+                raise ValueError("--category needs a MIR-Flickr folder (layout mirflickr)")
+        records = named.records if named is not None else iter_records(sources)
         path, manifest = build_cache(
-            iter_records(sources),
+            records,
             output,
             options,
             sources=sources,
@@ -49,14 +65,18 @@ def prepare(
             seed=seed,
             dedup=dedup,
             workers=workers,
+            official_splits=named.splits if named is not None else None,
+            layout=named.name if named is not None else None,
         )
-    except (FileNotFoundError, ValueError) as err:
+    except (FileNotFoundError, ValueError, ImportError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(1) from None
     for _name, reason in manifest["failures"]:
         typer.echo(f"skipped {reason.removeprefix('unreadable: ')}", err=True)
     dropped = ", ".join(f"{n} {reason}" for reason, n in manifest["dropped"].items()) or "none dropped"
     sizes = manifest["split_sizes"]
+    if named is not None:
+        typer.echo(f"layout {named.name}: {manifest['split_source']} split")
     typer.echo(
         f"{manifest['kept']} photos kept ({dropped}); train {sizes['train']}, val {sizes['val']}, "
         f"test {sizes['test']}: {path}"

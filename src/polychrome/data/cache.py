@@ -191,15 +191,22 @@ def build_cache(
     seed: int = 0,
     dedup: bool = True,
     workers: int | None = None,
+    official_splits: dict[str, str] | None = None,
+    layout: str | None = None,
 ) -> tuple[Path, dict[str, Any]]:
     """Prepare ``records`` (decode, filter, crop), de-duplicate, split, measure colors, write the cache.
 
+    ``official_splits`` (record name -> train / val / test, from a named layout) replaces the seeded split.
     Returns the cache path and its manifest.
     """
     prepared = prepare_images(records, options, workers=workers)
     if dedup:
         prepared = drop_duplicates(prepared)
-    splits = split_indices(prepared.names, split, seed=seed)
+    if official_splits is None:
+        splits = split_indices(prepared.names, split, seed=seed)
+    else:
+        assigned = [official_splits.get(name) for name in prepared.names]
+        splits = {k: np.array([i for i, a in enumerate(assigned) if a == k], dtype=np.int64) for k in SPLITS}
     stats = None
     if len(splits["train"]):
         stats = color_statistics(prepared.images[splits["train"]], AbGrid.default())
@@ -212,7 +219,9 @@ def build_cache(
         "kept": len(prepared.names),
         "dropped": dict(sorted(prepared.dropped.items())),
         "failures": [list(f) for f in prepared.failures],
-        "split_ratios": list(split),
+        "layout": layout,
+        "split_ratios": None if official_splits is not None else list(split),
+        "split_source": "official" if official_splits is not None else "seeded",
         "split_sizes": {k: int(len(v)) for k, v in splits.items()},
         "seed": seed,
         "polychrome_version": __version__,
