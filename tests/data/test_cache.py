@@ -11,6 +11,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -181,3 +182,29 @@ def test_a_missing_or_foreign_cache_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="not a polychrome cache"):
         read_cache(tmp_path / "other.h5")
     assert cache_module.CACHE_FORMAT == 1
+
+
+def test_classification_training_takes_its_priors_from_the_cache(
+    built: tuple[Path, dict], tmp_path: Path
+) -> None:
+    from polychrome.color.quantize import AbGrid, smooth_priors
+    from polychrome.train.checkpoint import load_checkpoint
+
+    config = load_config(
+        overrides=[
+            "model.name=effunet_tiny_cls",
+            "model.pretrained_encoder=false",
+            f"data=[{{cache: '{built[0]}', crop_size: 32}}]",
+            "batch_size=2",
+            "steps=1",
+            "workers=1",
+            "device=cpu",
+            "precision=fp32",
+        ]
+    )
+    result = train(config, tmp_path / "run")
+    assert result.finished
+    stored = torch.from_numpy(read_cache(built[0]).stats["ab_counts"])
+    expected = smooth_priors(stored, AbGrid.default().centers, config.loss.prior_sigma)
+    priors = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["priors"]
+    torch.testing.assert_close(priors, expected)

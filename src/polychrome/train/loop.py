@@ -53,22 +53,23 @@ class Collection:
     train: torch.Tensor
     val: torch.Tensor
     summary: str
+    ab_counts: torch.Tensor | None = None  # training-split ab-bin counts stored by `polychrome prepare`
 
 
 def _images_and_split(
     spec: DataConfig, config: TrainConfig
-) -> tuple[torch.Tensor, dict[str, np.ndarray], str]:
-    """A collection's uint8 images, its split, and a line saying what was kept and dropped."""
+) -> tuple[torch.Tensor, dict[str, np.ndarray], str, torch.Tensor | None]:
+    """A collection's uint8 images, its split, a line saying what was kept and dropped, and the training
+    split's ab-bin counts when a cache holds them."""
     if spec.cache is not None:
         cache = read_cache(spec.cache)
         if spec.crop_size > cache.image_size:
             raise ValueError(f"crop_size {spec.crop_size} is larger than the images of {spec.cache}")
         dropped = ", ".join(f"{n} {reason}" for reason, n in cache.manifest.get("dropped", {}).items())
-        return (
-            torch.from_numpy(cache.images),
-            cache.splits,
-            f"{spec.cache}: {len(cache.names)} kept ({dropped})",
-        )
+        counts = cache.stats.get("ab_counts")
+        counts = torch.from_numpy(counts) if counts is not None else None
+        described = f"{spec.cache}: {len(cache.names)} kept ({dropped})"
+        return torch.from_numpy(cache.images), cache.splits, described, counts
     if spec.crop_size > spec.image_size:
         raise ValueError(f"crop_size {spec.crop_size} is larger than image_size {spec.image_size}")
     records = iter_records(list(spec.sources))
@@ -79,7 +80,7 @@ def _images_and_split(
     if len(prepared.names) == 0:
         raise ValueError(f"{', '.join(spec.sources)}: no usable images ({prepared.summary()})")
     parts = split_indices(prepared.names, spec.split, seed=config.seed)
-    return torch.from_numpy(prepared.images), parts, f"{', '.join(spec.sources)}: {prepared.summary()}"
+    return torch.from_numpy(prepared.images), parts, f"{', '.join(spec.sources)}: {prepared.summary()}", None
 
 
 def load_collections(config: TrainConfig, device: torch.device) -> list[Collection]:
@@ -87,7 +88,7 @@ def load_collections(config: TrainConfig, device: torch.device) -> list[Collecti
         raise ValueError("no training data: set data (a list of collections with sources) in the config")
     collections = []
     for spec in config.data:
-        images, parts, described = _images_and_split(spec, config)
+        images, parts, described, ab_counts = _images_and_split(spec, config)
         summary = f"{described}; train {len(parts['train'])}, val {len(parts['val'])}"
         logger.info(summary)
         collections.append(
@@ -96,6 +97,7 @@ def load_collections(config: TrainConfig, device: torch.device) -> list[Collecti
                 images[torch.from_numpy(parts["train"])].to(device),
                 images[torch.from_numpy(parts["val"])].to(device),
                 summary,
+                ab_counts,
             )
         )
     return collections
@@ -132,7 +134,16 @@ def sample_batch(collections: list[Collection], batch_size: int, seed: int, step
 
 
 def measure_priors(collections: list[Collection], grid: AbGrid, stride: int, sigma: float) -> torch.Tensor:
-    """Smoothed ab-bin distribution of the training images, at the model's output resolution."""
+    """Smoothed ab-bin distribution of the training images, at the model's output resolution.
+
+    When every collection comes from a cache prepared on the same bins, the counts it stored are used
+    instead of measuring again (they are counted at full resolution rather than after the model's
+    ``stride`` pooling, which makes a negligible difference to smoothed priors).
+    """
+    stored = [c.ab_counts for c in collections]
+    if all(c is not None and c.numel() == grid.num_bins for c in stored):
+        logger.info("class priors from the prepared caches' color statistics")
+        return smooth_priors(sum(c.double() for c in stored), grid.centers, sigma)
     counts = torch.zeros(grid.num_bins, dtype=torch.float64)
     for coll in collections:
         for start in range(0, len(coll.train), 256):
