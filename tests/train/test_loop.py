@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -310,3 +312,22 @@ def test_init_from_starts_at_the_saved_weights(
 def test_decoded_l1_option_trains(photos: Path, tmp_path: Path) -> None:
     result = train(_config(photos, "loss.decoded_l1=1.0", "steps=2", "steps_per_epoch=2"), tmp_path / "dl1")
     assert result.finished and math.isfinite(result.metrics["loss"])
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_checkpoints_and_stops_then_resume_matches_the_straight_run(
+    straight_run: tuple[TrainResult, list], photos: Path, tmp_path: Path, signum: int
+) -> None:
+    def interrupt(step: int, total: int, info: dict) -> None:
+        if step == 2:
+            os.kill(os.getpid(), signum)
+
+    stopped = train(_config(photos), tmp_path / "b", on_progress=interrupt)
+    assert not stopped.finished and stopped.step == 2
+    assert load_checkpoint(tmp_path / "b" / "checkpoints" / "last.pt")["step"] == 2
+    assert signal.getsignal(signum) is not None  # our handler was removed again
+
+    resumed = train(_config(photos), tmp_path / "b", resume=True)
+    assert resumed.finished
+    straight = _weights(straight_run[0].run_dir / "model")
+    assert all(torch.equal(v, straight[k]) for k, v in _weights(tmp_path / "b" / "model").items())

@@ -10,6 +10,8 @@ from __future__ import annotations
 import csv
 import logging
 import math
+import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -237,6 +239,31 @@ class NonFiniteLoss(RuntimeError):
     pass
 
 
+class _StopOnSignals:
+    """While active, SIGINT and SIGTERM ask the loop to checkpoint and stop after the current step instead of
+    killing it mid-write (a second signal interrupts at once, as usual)."""
+
+    def __init__(self) -> None:
+        self.requested: str | None = None
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested is not None:
+            signal.signal(signum, self._previous.get(signum, signal.SIG_DFL))
+            signal.raise_signal(signum)
+        self.requested = signal.Signals(signum).name
+
+    def __enter__(self) -> _StopOnSignals:
+        if threading.current_thread() is threading.main_thread():  # only the main thread may set handlers
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+
 def train(
     config: TrainConfig,
     run_dir: str | Path,
@@ -328,62 +355,72 @@ def train(
     metrics: dict[str, float] = {}
     window_loss, window_n, window_start = torch.zeros((), device=device), 0, time.monotonic()
     out_of_time = False
-    while step < config.steps:
-        rgb = sample_batch(collections, config.batch_size, config.seed, step)
-        lab = rgb_to_lab(rgb)
-        lightness, ab = lab[:, :1], lab[:, 1:]
-        target_ab = F.avg_pool2d(ab, model.output_stride) if model.output_stride > 1 else ab
-        if config.channels_last:
-            lightness = lightness.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(device.type, dtype=autocast, enabled=autocast is not None):
-            output = model(lightness)
-        loss = criterion(output, target_ab)
-        if not torch.isfinite(loss):
-            raise NonFiniteLoss(
-                f"loss became {loss.item()} at step {step}; stopped. The last good checkpoint is {last_path}"
-            )
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if o.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), o.grad_clip)
-        optimizer.step()
-        scheduler.step()
-        step += 1
-        window_loss += loss.detach()  # summed on the device: no host sync per step
-        window_n += 1
-        if step % config.log_every == 0 and on_progress is not None:
-            elapsed = time.monotonic() - window_start
-            on_progress(
-                step,
-                config.steps,
-                {
-                    "loss": float(window_loss) / window_n,
-                    "lr": optimizer.param_groups[0]["lr"],
-                    "images_per_s": window_n * config.batch_size / max(elapsed, 1e-9),
-                },
-            )
-            window_loss, window_n, window_start = torch.zeros((), device=device), 0, time.monotonic()
-        out_of_time = config.max_minutes is not None and time.monotonic() - started > config.max_minutes * 60
-        if step % steps_per_epoch == 0 or step == config.steps or out_of_time:
-            epoch = math.ceil(step / steps_per_epoch)
-            metrics = validate(model, collections, config, autocast)
-            metrics.update({"step": step, "epoch": epoch, "loss": float(loss.detach())})
-            logger.info("step %d: %s", step, ", ".join(f"{k}={v:.3f}" for k, v in metrics.items()))
-            _append_csv(metrics_path, metrics)
-            grid_source = collections[0].val[: config.grid_images]
-            if len(grid_source):
-                save_grid(model, grid_source, run_dir / "grids" / f"epoch_{epoch:03d}.png", autocast)
-            if metrics.get("val/psnr", -math.inf) > best_psnr:
-                best_psnr = metrics["val/psnr"]
-                save_checkpoint(
-                    {**checkpoint_state(), "best_psnr": best_psnr}, run_dir / "checkpoints" / "best.pt"
+    with _StopOnSignals() as stop:
+        while step < config.steps:
+            rgb = sample_batch(collections, config.batch_size, config.seed, step)
+            lab = rgb_to_lab(rgb)
+            lightness, ab = lab[:, :1], lab[:, 1:]
+            target_ab = F.avg_pool2d(ab, model.output_stride) if model.output_stride > 1 else ab
+            if config.channels_last:
+                lightness = lightness.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(device.type, dtype=autocast, enabled=autocast is not None):
+                output = model(lightness)
+            loss = criterion(output, target_ab)
+            if not torch.isfinite(loss):
+                raise NonFiniteLoss(
+                    f"loss became {loss.item()} at step {step}; stopped. "
+                    f"The last good checkpoint is {last_path}"
                 )
-            save_checkpoint(checkpoint_state(), last_path)
-        if out_of_time:
-            logger.info(
-                "time budget of %.1f min reached at step %d; resume to continue", config.max_minutes, step
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if o.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), o.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            step += 1
+            window_loss += loss.detach()  # summed on the device: no host sync per step
+            window_n += 1
+            if step % config.log_every == 0 and on_progress is not None:
+                elapsed = time.monotonic() - window_start
+                on_progress(
+                    step,
+                    config.steps,
+                    {
+                        "loss": float(window_loss) / window_n,
+                        "lr": optimizer.param_groups[0]["lr"],
+                        "images_per_s": window_n * config.batch_size / max(elapsed, 1e-9),
+                    },
+                )
+                window_loss, window_n, window_start = torch.zeros((), device=device), 0, time.monotonic()
+            out_of_time = (
+                config.max_minutes is not None and time.monotonic() - started > config.max_minutes * 60
             )
-            break
+            if step % steps_per_epoch == 0 or step == config.steps or out_of_time:
+                epoch = math.ceil(step / steps_per_epoch)
+                metrics = validate(model, collections, config, autocast)
+                metrics.update({"step": step, "epoch": epoch, "loss": float(loss.detach())})
+                logger.info("step %d: %s", step, ", ".join(f"{k}={v:.3f}" for k, v in metrics.items()))
+                _append_csv(metrics_path, metrics)
+                grid_source = collections[0].val[: config.grid_images]
+                if len(grid_source):
+                    save_grid(model, grid_source, run_dir / "grids" / f"epoch_{epoch:03d}.png", autocast)
+                if metrics.get("val/psnr", -math.inf) > best_psnr:
+                    best_psnr = metrics["val/psnr"]
+                    save_checkpoint(
+                        {**checkpoint_state(), "best_psnr": best_psnr}, run_dir / "checkpoints" / "best.pt"
+                    )
+                save_checkpoint(checkpoint_state(), last_path)
+            if out_of_time:
+                logger.info(
+                    "time budget of %.1f min reached at step %d; resume to continue", config.max_minutes, step
+                )
+                break
+            if stop.requested:
+                save_checkpoint(checkpoint_state(), last_path)
+                logger.info(
+                    "stopped by %s at step %d, checkpoint saved; resume to continue", stop.requested, step
+                )
+                break
 
     finished = step >= config.steps
     if finished:
