@@ -331,3 +331,28 @@ def test_a_signal_checkpoints_and_stops_then_resume_matches_the_straight_run(
     assert resumed.finished
     straight = _weights(straight_run[0].run_dir / "model")
     assert all(torch.equal(v, straight[k]) for k, v in _weights(tmp_path / "b" / "model").items())
+
+
+def test_ema_with_decay_zero_is_the_model_itself(
+    straight_run: tuple[TrainResult, list], photos: Path, tmp_path
+):
+    train(_config(photos, "optim.ema_decay=0.0"), tmp_path / "ema0")
+    straight = _weights(straight_run[0].run_dir / "model")
+    ema = _weights(tmp_path / "ema0" / "model")
+    assert all(torch.allclose(v, straight[k]) for k, v in ema.items() if v.is_floating_point())
+
+
+def test_ema_is_exported_and_resumes_exactly(straight_run: tuple[TrainResult, list], photos: Path, tmp_path):
+    whole = train(_config(photos, "optim.ema_decay=0.5"), tmp_path / "a")
+    averaged = _weights(tmp_path / "a" / "model")
+    plain = _weights(straight_run[0].run_dir / "model")
+    assert whole.finished and not all(torch.equal(v, plain[k]) for k, v in averaged.items())
+
+    def interrupt(step: int, total: int, info: dict) -> None:
+        if step == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    train(_config(photos, "optim.ema_decay=0.5"), tmp_path / "b", on_progress=interrupt)
+    train(_config(photos, "optim.ema_decay=0.5"), tmp_path / "b", resume=True)
+    resumed = _weights(tmp_path / "b" / "model")
+    assert all(torch.equal(v, averaged[k]) for k, v in resumed.items())

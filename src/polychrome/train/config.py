@@ -49,6 +49,7 @@ class OptimConfig:
     warmup_steps: int = 500
     min_lr_ratio: float = 0.02  # cosine decays to lr * min_lr_ratio
     grad_clip: float = 1.0
+    ema_decay: float | None = None  # keep an exponential moving average of the weights (e.g. 0.999)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from polychrome.color.lab import lab_to_rgb, rgb_to_lab
 from polychrome.color.quantize import AbGrid, bin_histogram, rebalance_weights, smooth_priors
@@ -302,6 +303,11 @@ def train(
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: lr_factor(s, o.warmup_steps, config.steps, o.min_lr_ratio)
     )
+    # The averaged copy is what gets validated and exported; BN statistics are averaged along with weights.
+    ema = None
+    if o.ema_decay is not None:
+        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(o.ema_decay), use_buffers=True)
+    shown: ColorizationModel = ema.module if ema is not None else model
 
     for spec in config.data:
         if spec.crop_size % model.input_multiple:
@@ -316,6 +322,8 @@ def train(
     if resume:
         ckpt = load_checkpoint(last_path)
         model.load_state_dict(ckpt["model"])
+        if ema is not None:
+            ema.load_state_dict(ckpt["ema"])
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
         step, best_psnr, priors = ckpt["step"], ckpt["best_psnr"], ckpt.get("priors")
@@ -341,6 +349,7 @@ def train(
     def checkpoint_state() -> dict[str, Any]:
         return {
             "model": model.state_dict(),
+            "ema": ema.state_dict() if ema is not None else None,
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
             "step": step,
@@ -376,6 +385,8 @@ def train(
             if o.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), o.grad_clip)
             optimizer.step()
+            if ema is not None:
+                ema.update_parameters(model)
             scheduler.step()
             step += 1
             window_loss += loss.detach()  # summed on the device: no host sync per step
@@ -397,13 +408,13 @@ def train(
             )
             if step % steps_per_epoch == 0 or step == config.steps or out_of_time:
                 epoch = math.ceil(step / steps_per_epoch)
-                metrics = validate(model, collections, config, autocast)
+                metrics = validate(shown, collections, config, autocast)
                 metrics.update({"step": step, "epoch": epoch, "loss": float(loss.detach())})
                 logger.info("step %d: %s", step, ", ".join(f"{k}={v:.3f}" for k, v in metrics.items()))
                 _append_csv(metrics_path, metrics)
                 grid_source = collections[0].val[: config.grid_images]
                 if len(grid_source):
-                    save_grid(model, grid_source, run_dir / "grids" / f"epoch_{epoch:03d}.png", autocast)
+                    save_grid(shown, grid_source, run_dir / "grids" / f"epoch_{epoch:03d}.png", autocast)
                 if metrics.get("val/psnr", -math.inf) > best_psnr:
                     best_psnr = metrics["val/psnr"]
                     save_checkpoint(
@@ -424,7 +435,7 @@ def train(
 
     finished = step >= config.steps
     if finished:
-        export_model(model, run_dir / "model", config, metrics, priors)
+        export_model(shown, run_dir / "model", config, metrics, priors)
     return TrainResult(run_dir, step, finished, metrics)
 
 
