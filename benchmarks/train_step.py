@@ -10,11 +10,10 @@ import argparse
 import time
 
 import torch
-import torch.nn.functional as F
 
-from polychrome.color.lab import rgb_to_lab
 from polychrome.color.quantize import AbGrid
 from polychrome.models import create_model
+from polychrome.train.loop import apply_update, compute_loss
 from polychrome.train.losses import AbRegressionLoss, RebalancedCrossEntropy
 
 
@@ -34,18 +33,11 @@ def main() -> None:
     else:
         criterion = AbRegressionLoss("l1")
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    autocast = args.precision == "bf16-mixed" and device.type == "cuda"
+    autocast = torch.bfloat16 if args.precision == "bf16-mixed" and device.type == "cuda" else None
     rgb = torch.rand(args.batch, 3, args.crop, args.crop, device=device)
 
     def step() -> None:
-        lab = rgb_to_lab(rgb)
-        lightness = lab[:, :1].contiguous(memory_format=torch.channels_last)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
-            out = model(lightness)
-        loss = criterion(out, F.avg_pool2d(lab[:, 1:], model.output_stride))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        apply_update(model, opt, compute_loss(model, criterion, rgb, True, autocast), grad_clip=0.0)
 
     for _ in range(10):
         step()

@@ -240,6 +240,34 @@ class NonFiniteLoss(RuntimeError):
     pass
 
 
+def compute_loss(
+    model: ColorizationModel,
+    criterion: torch.nn.Module,
+    rgb: torch.Tensor,
+    channels_last: bool,
+    autocast: torch.dtype | None,
+) -> torch.Tensor:
+    """The loss of one batch of RGB crops: L in, ab (pooled to the model's output stride) as the target."""
+    lab = rgb_to_lab(rgb)
+    lightness, ab = lab[:, :1], lab[:, 1:]
+    target_ab = F.avg_pool2d(ab, model.output_stride) if model.output_stride > 1 else ab
+    if channels_last:
+        lightness = lightness.contiguous(memory_format=torch.channels_last)
+    with torch.autocast(rgb.device.type, dtype=autocast, enabled=autocast is not None):
+        output = model(lightness)
+    return criterion(output, target_ab)
+
+
+def apply_update(
+    model: ColorizationModel, optimizer: torch.optim.Optimizer, loss: torch.Tensor, grad_clip: float
+) -> None:
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+
+
 class _StopOnSignals:
     """While active, SIGINT and SIGTERM ask the loop to checkpoint and stop after the current step instead of
     killing it mid-write (a second signal interrupts at once, as usual)."""
@@ -367,24 +395,13 @@ def train(
     with _StopOnSignals() as stop:
         while step < config.steps:
             rgb = sample_batch(collections, config.batch_size, config.seed, step)
-            lab = rgb_to_lab(rgb)
-            lightness, ab = lab[:, :1], lab[:, 1:]
-            target_ab = F.avg_pool2d(ab, model.output_stride) if model.output_stride > 1 else ab
-            if config.channels_last:
-                lightness = lightness.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(device.type, dtype=autocast, enabled=autocast is not None):
-                output = model(lightness)
-            loss = criterion(output, target_ab)
-            if not torch.isfinite(loss):
+            loss = compute_loss(model, criterion, rgb, config.channels_last, autocast)
+            if not torch.isfinite(loss):  # checked before the update, so the weights stay good
                 raise NonFiniteLoss(
                     f"loss became {loss.item()} at step {step}; stopped. "
                     f"The last good checkpoint is {last_path}"
                 )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if o.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), o.grad_clip)
-            optimizer.step()
+            apply_update(model, optimizer, loss, o.grad_clip)
             if ema is not None:
                 ema.update_parameters(model)
             scheduler.step()
