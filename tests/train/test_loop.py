@@ -356,3 +356,37 @@ def test_ema_is_exported_and_resumes_exactly(straight_run: tuple[TrainResult, li
     train(_config(photos, "optim.ema_decay=0.5"), tmp_path / "b", resume=True)
     resumed = _weights(tmp_path / "b" / "model")
     assert all(torch.equal(v, averaged[k]) for k, v in resumed.items())
+
+
+def test_a_grad_scaler_gives_the_same_update_as_none() -> None:
+    torch.manual_seed(0)
+    nets = [torch.nn.Linear(4, 2) for _ in range(2)]
+    nets[1].load_state_dict(nets[0].state_dict())
+    x = torch.randn(8, 4)
+    for net, scaler in zip(nets, [None, torch.amp.GradScaler("cpu", init_scale=1024.0)], strict=True):
+        opt = torch.optim.SGD(net.parameters(), lr=0.1)
+        loop.apply_update(net, opt, net(x).square().mean(), grad_clip=0.5, scaler=scaler)
+    for a, b in zip(nets[0].parameters(), nets[1].parameters(), strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_fp16_precision_is_accepted_and_runs_in_fp32_on_the_cpu(photos: Path, tmp_path: Path) -> None:
+    result = train(_config(photos, "precision=fp16-mixed", "steps=2", "steps_per_epoch=2"), tmp_path / "fp16")
+    assert result.finished
+    with pytest.raises(ValueError, match="precision must be one of"):
+        train(_config(photos, "precision=int8"), tmp_path / "bad")
+
+
+def test_early_stopping_exports_the_best_weights(photos: Path, tmp_path: Path, monkeypatch) -> None:
+    scores = iter([20.0, 19.0, 18.0])  # the first validation is the best
+
+    def fake_validate(*args, **kwargs) -> dict[str, float]:
+        return {"val/psnr": next(scores)}
+
+    monkeypatch.setattr(loop, "validate", fake_validate)
+    result = train(_config(photos, "steps=30", "steps_per_epoch=2", "early_stop_patience=2"), tmp_path / "es")
+
+    assert result.finished and result.step == 6 and result.metrics["best_step"] == 2
+    best = load_checkpoint(tmp_path / "es" / "checkpoints" / "best.pt")["model"]
+    exported = _weights(tmp_path / "es" / "model")
+    assert all(torch.equal(exported[k], v) for k, v in best.items() if k in exported)

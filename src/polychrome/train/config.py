@@ -71,12 +71,13 @@ class TrainConfig:
     batch_size: int = 32
     steps: int = 10_000
     steps_per_epoch: int | None = None  # default: one pass over the training images
-    precision: str = "bf16-mixed"  # fp32 | bf16-mixed (bf16 only takes effect on CUDA)
+    precision: str = "bf16-mixed"  # fp32 | bf16-mixed | fp16-mixed (mixed precision takes effect on CUDA)
     channels_last: bool = True
     seed: int = 0
     device: str = "auto"
     workers: int | None = None  # processes for decoding; default all cores
     max_minutes: float | None = None  # stop (with a checkpoint) after this long; resume later
+    early_stop_patience: int | None = None  # stop after this many validations without a better val/psnr
     val_max_images: int = 512
     grid_images: int = 8
     log_every: int = 50

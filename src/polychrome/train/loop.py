@@ -240,6 +240,9 @@ class NonFiniteLoss(RuntimeError):
     pass
 
 
+_AUTOCAST = {"fp32": None, "bf16-mixed": torch.bfloat16, "fp16-mixed": torch.float16}
+
+
 def compute_loss(
     model: ColorizationModel,
     criterion: torch.nn.Module,
@@ -259,13 +262,21 @@ def compute_loss(
 
 
 def apply_update(
-    model: ColorizationModel, optimizer: torch.optim.Optimizer, loss: torch.Tensor, grad_clip: float
+    model: ColorizationModel,
+    optimizer: torch.optim.Optimizer,
+    loss: torch.Tensor,
+    grad_clip: float,
+    scaler: torch.amp.GradScaler | None = None,
 ) -> None:
+    """Backward, optional gradient clipping (on unscaled gradients), optimizer step."""
+    scaler = scaler or torch.amp.GradScaler(enabled=False)
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    scaler.scale(loss).backward()
     if grad_clip > 0:
+        scaler.unscale_(optimizer)
         torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-    optimizer.step()
+    scaler.step(optimizer)
+    scaler.update()
 
 
 class _StopOnSignals:
@@ -314,9 +325,11 @@ def train(
 
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)
-    autocast = torch.bfloat16 if (config.precision == "bf16-mixed" and device.type == "cuda") else None
-    if config.precision not in ("fp32", "bf16-mixed"):
-        raise ValueError(f"precision must be fp32 or bf16-mixed, got {config.precision!r}")
+    if config.precision not in _AUTOCAST:
+        raise ValueError(f"precision must be one of {', '.join(_AUTOCAST)}, got {config.precision!r}")
+    autocast = _AUTOCAST[config.precision] if device.type == "cuda" else None
+    # fp16 needs its loss scaled against underflow; elsewhere the scaler passes everything through.
+    scaler = torch.amp.GradScaler(device.type, enabled=autocast is torch.float16)
 
     model = create_model(
         config.model.name, pretrained_encoder=config.model.pretrained_encoder, **config.model.args
@@ -346,12 +359,15 @@ def train(
     passes = sum(len(c.train) / (c.config.batch_size or config.batch_size) for c in collections)
     steps_per_epoch = config.steps_per_epoch or max(1, math.ceil(passes))
 
-    step, best_psnr, priors = 0, -math.inf, None
+    step, best_psnr, priors, stale = 0, -math.inf, None, 0
     if resume:
         ckpt = load_checkpoint(last_path)
         model.load_state_dict(ckpt["model"])
         if ema is not None:
             ema.load_state_dict(ckpt["ema"])
+        if ckpt.get("scaler"):
+            scaler.load_state_dict(ckpt["scaler"])
+        stale = ckpt.get("stale_validations", 0)
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
         step, best_psnr, priors = ckpt["step"], ckpt["best_psnr"], ckpt.get("priors")
@@ -378,6 +394,8 @@ def train(
         return {
             "model": model.state_dict(),
             "ema": ema.state_dict() if ema is not None else None,
+            "scaler": scaler.state_dict(),
+            "stale_validations": stale,
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
             "step": step,
@@ -391,7 +409,7 @@ def train(
     model.train()
     metrics: dict[str, float] = {}
     window_loss, window_n, window_start = torch.zeros((), device=device), 0, time.monotonic()
-    out_of_time = False
+    out_of_time = early_stop = False
     with _StopOnSignals() as stop:
         while step < config.steps:
             rgb = sample_batch(collections, config.batch_size, config.seed, step)
@@ -401,7 +419,7 @@ def train(
                     f"loss became {loss.item()} at step {step}; stopped. "
                     f"The last good checkpoint is {last_path}"
                 )
-            apply_update(model, optimizer, loss, o.grad_clip)
+            apply_update(model, optimizer, loss, o.grad_clip, scaler)
             if ema is not None:
                 ema.update_parameters(model)
             scheduler.step()
@@ -432,7 +450,10 @@ def train(
                 grid_source = collections[0].val[: config.grid_images]
                 if len(grid_source):
                     save_grid(shown, grid_source, run_dir / "grids" / f"epoch_{epoch:03d}.png", autocast)
-                if metrics.get("val/psnr", -math.inf) > best_psnr:
+                improved = metrics.get("val/psnr", -math.inf) > best_psnr
+                stale = 0 if improved else stale + 1
+                early_stop = config.early_stop_patience is not None and stale >= config.early_stop_patience
+                if improved:
                     best_psnr = metrics["val/psnr"]
                     save_checkpoint(
                         {**checkpoint_state(), "best_psnr": best_psnr}, run_dir / "checkpoints" / "best.pt"
@@ -443,6 +464,14 @@ def train(
                     "time budget of %.1f min reached at step %d; resume to continue", config.max_minutes, step
                 )
                 break
+            if early_stop:
+                logger.info("no better val/psnr in %d validations: stopping early at step %d", stale, step)
+                best = load_checkpoint(run_dir / "checkpoints" / "best.pt", map_location=device)
+                model.load_state_dict(best["model"])
+                if ema is not None:
+                    ema.load_state_dict(best["ema"])
+                metrics = {**metrics, "best_step": best["step"]}
+                break
             if stop.requested:
                 save_checkpoint(checkpoint_state(), last_path)
                 logger.info(
@@ -450,7 +479,7 @@ def train(
                 )
                 break
 
-    finished = step >= config.steps
+    finished = step >= config.steps or early_stop
     if finished:
         export_model(shown, run_dir / "model", config, metrics, priors)
     return TrainResult(run_dir, step, finished, metrics)
