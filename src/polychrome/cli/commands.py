@@ -1,3 +1,8 @@
-"""Imports every command module so that each registers itself on `app`."""
+"""Imports every command module so that each registers itself on `app`, in the order `--help` lists them."""
 
-from polychrome.cli import analyze, colorize, example, prepare, recalibrate, train  # noqa: F401
+from importlib import import_module
+
+COMMAND_MODULES = ("colorize", "example", "prepare", "stats_commands", "train", "recalibrate")
+
+for _name in COMMAND_MODULES:
+    import_module(f"polychrome.cli.{_name}")

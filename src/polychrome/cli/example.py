@@ -23,8 +23,10 @@ def example(
     model: Annotated[str | None, typer.Option(help="Model name or folder (default: built-in).")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace existing files.")] = False,
 ) -> None:
-    """Make a black-and-white version of a sample photo and colorize it: writes example-gray.png and
-    example-colorized.png (or the names that --output implies)."""
+    """Colorize a sample photo that scikit-image ships.
+
+    Writes a black-and-white version (example-gray.png) and its colorization (example-colorized.png).
+    """
     if photo not in SAMPLE_PHOTOS:
         typer.echo(f"error: unknown sample {photo!r}; choose from {', '.join(SAMPLE_PHOTOS)}", err=True)
         raise typer.Exit(2)

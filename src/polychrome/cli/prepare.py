@@ -35,8 +35,11 @@ def prepare(
     ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing cache file.")] = False,
 ) -> None:
-    """Decode, filter (unreadable, too small, grayscale, duplicates), crop, split and measure the colors of
-    a collection, written atomically to one HDF5 file with a manifest of everything that was dropped."""
+    """Prepare a photo collection once into an HDF5 cache for training.
+
+    Decodes, filters (unreadable, too small, grayscale, duplicates), crops, splits and measures the colors
+    of a collection, written atomically to one file with a manifest of everything that was dropped.
+    """
     from polychrome.data.cache import build_cache
     from polychrome.data.layouts import detect_layout, read_layout
     from polychrome.data.prepare import PrepareOptions

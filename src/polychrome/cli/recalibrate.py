@@ -21,7 +21,10 @@ def recalibrate(
     batch_size: Annotated[int, typer.Option(help="Photos per forward pass.")] = 32,
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
 ) -> None:
-    """Write a copy of MODEL whose batch-norm statistics are measured on DATA at the render scale."""
+    """Re-measure a model's batch-norm statistics at the render scale.
+
+    Writes a copy of MODEL whose statistics are averaged over photos from DATA at --render-size.
+    """
     import numpy as np
     import torch
 

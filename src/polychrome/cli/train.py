@@ -28,7 +28,10 @@ def train(
     ] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --run-dir exactly.")] = False,
 ) -> None:
-    """Train a model. Data is decoded once into memory, validated each epoch, checkpointed atomically."""
+    """Train a colorization model.
+
+    Data is decoded once into memory; each epoch is validated and checkpointed atomically.
+    """
     from polychrome.train.config import load_config
     from polychrome.train.loop import NonFiniteLoss
     from polychrome.train.loop import train as run_training

@@ -1,4 +1,4 @@
-"""`polychrome palette`, `pca` and `stats`: looking at a prepared collection (a prepare cache)."""
+"""`polychrome stats`, `palette` and `pca`: looking at a prepared collection (a prepare cache)."""
 
 from __future__ import annotations
 
@@ -31,6 +31,48 @@ def _refuse_existing(*paths: Path, overwrite: bool) -> None:
 
 
 @app.command()
+def stats(
+    cache: CacheArg,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Folder for the two pictures.")
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace existing files.")] = False,
+) -> None:
+    """Counts, sizes and colorfulness of a prepared collection.
+
+    With --output, also a colorfulness histogram and a picture of the ab histogram (the ab plane in its own
+    colors, brightness = how often each color occurs).
+    """
+    import numpy as np
+    from PIL import Image
+
+    from polychrome._atomic import atomic_write
+    from polychrome.data.analysis import ab_histogram_picture, colorfulness_values, histogram_picture
+
+    data = _read(cache)
+    manifest = data.manifest
+    typer.echo(
+        f"{len(data.names)} images of {data.image_size}x{data.image_size} from {manifest.get('sources')}"
+    )
+    typer.echo("split: " + ", ".join(f"{k} {len(v)}" for k, v in data.splits.items()))
+    dropped = manifest.get("dropped", {})
+    typer.echo("dropped: " + (", ".join(f"{n} {r}" for r, n in dropped.items()) or "none"))
+    values = colorfulness_values(data.images)
+    if len(values):
+        q = np.percentile(values, [10, 50, 90])
+        typer.echo(
+            f"colorfulness: mean {values.mean():.1f}, 10/50/90th percentiles {q[0]:.1f}/{q[1]:.1f}/{q[2]:.1f}"
+        )
+    if output is not None:
+        paths = (output / "colorfulness.png", output / "ab_histogram.png")
+        _refuse_existing(*paths, overwrite=overwrite)
+        pictures = (histogram_picture(values), ab_histogram_picture(data.images))
+        for path, picture in zip(paths, pictures, strict=True):
+            atomic_write(path, lambda f, p=picture: Image.fromarray(p).save(f, "PNG"))
+        typer.echo(f"pictures: {paths[0]}, {paths[1]}")
+
+
+@app.command()
 def palette(
     cache: CacheArg,
     output: Annotated[Path, typer.Option("--output", "-o", help="Palette file to write (.json).")],
@@ -39,7 +81,10 @@ def palette(
     seed: Annotated[int, typer.Option(help="Seed of the sample and of k-means.")] = 0,
     overwrite: Annotated[bool, typer.Option(help="Replace existing files.")] = False,
 ) -> None:
-    """Fit a K-means palette of K ab colors on the training split; writes OUTPUT and a picture beside it."""
+    """Fit a K-means palette of ab colors on a cache's training photos.
+
+    Writes OUTPUT (JSON) and a picture of the palette beside it (.png).
+    """
     from PIL import Image
 
     from polychrome._atomic import atomic_write
@@ -69,8 +114,11 @@ def pca(
     images: Annotated[int, typer.Option(min=2, help="Training images analysed.")] = 1000,
     overwrite: Annotated[bool, typer.Option(help="Replace existing files.")] = False,
 ) -> None:
-    """How compressible the photos are: retained variance against the number of principal components, the
-    compression ratio at TARGET variance, and a picture of originals over their reconstructions."""
+    """How compressible the photos are (PCA).
+
+    Prints the retained variance against the number of principal components and the compression ratio at
+    TARGET variance, and writes a picture of originals over their reconstructions.
+    """
     import numpy as np
     from PIL import Image
 
@@ -98,42 +146,3 @@ def pca(
     grid = np.concatenate((np.concatenate(list(small), axis=1), np.concatenate(list(recon), axis=1)), axis=0)
     atomic_write(output, lambda f: Image.fromarray(grid).save(f, "PNG"))
     typer.echo(f"originals (top) and reconstructions from {c} components (bottom): {output}")
-
-
-@app.command()
-def stats(
-    cache: CacheArg,
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Folder for the two pictures.")
-    ] = None,
-    overwrite: Annotated[bool, typer.Option(help="Replace existing files.")] = False,
-) -> None:
-    """Counts, sizes and colorfulness of a collection; with --output, a colorfulness histogram and a picture
-    of the ab histogram (the ab plane in its own colors, brightness = how often it occurs)."""
-    import numpy as np
-    from PIL import Image
-
-    from polychrome._atomic import atomic_write
-    from polychrome.data.analysis import ab_histogram_picture, colorfulness_values, histogram_picture
-
-    data = _read(cache)
-    manifest = data.manifest
-    typer.echo(
-        f"{len(data.names)} images of {data.image_size}x{data.image_size} from {manifest.get('sources')}"
-    )
-    typer.echo("split: " + ", ".join(f"{k} {len(v)}" for k, v in data.splits.items()))
-    dropped = manifest.get("dropped", {})
-    typer.echo("dropped: " + (", ".join(f"{n} {r}" for r, n in dropped.items()) or "none"))
-    values = colorfulness_values(data.images)
-    if len(values):
-        q = np.percentile(values, [10, 50, 90])
-        typer.echo(
-            f"colorfulness: mean {values.mean():.1f}, 10/50/90th percentiles {q[0]:.1f}/{q[1]:.1f}/{q[2]:.1f}"
-        )
-    if output is not None:
-        paths = (output / "colorfulness.png", output / "ab_histogram.png")
-        _refuse_existing(*paths, overwrite=overwrite)
-        pictures = (histogram_picture(values), ab_histogram_picture(data.images))
-        for path, picture in zip(paths, pictures, strict=True):
-            atomic_write(path, lambda f, p=picture: Image.fromarray(p).save(f, "PNG"))
-        typer.echo(f"pictures: {paths[0]}, {paths[1]}")
