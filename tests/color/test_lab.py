@@ -225,3 +225,18 @@ class TestRgbToLightness:
     def test_gradcheck(self):
         rgb = (0.2 + 0.7 * torch.rand(1, 3, 2, 2, dtype=torch.float64)).requires_grad_()
         assert torch.autograd.gradcheck(rgb_to_lightness, (rgb,))
+
+
+def test_gray_rgb_is_the_lightness_without_chroma() -> None:
+    from polychrome.color.lab import gray_rgb
+
+    rgb = torch.rand(2, 3, 5, 7, dtype=torch.float64)
+    lab = rgb_to_lab(rgb)
+    gray = gray_rgb(lab[:, :1])
+    assert gray.shape == rgb.shape
+    # R = G = B up to the sRGB matrix's rounding: its rows sum to D65 white only to ~7e-5
+    torch.testing.assert_close(gray[:, 0], gray[:, 1], atol=1e-4, rtol=0)
+    torch.testing.assert_close(gray[:, 1], gray[:, 2], atol=1e-4, rtol=0)
+    torch.testing.assert_close(rgb_to_lab(gray)[:, 0], lab[:, 0], atol=1e-6, rtol=0)
+    with pytest.raises(ValueError, match=r"\(\*, 1, H, W\)"):
+        gray_rgb(lab)

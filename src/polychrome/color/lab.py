@@ -107,6 +107,20 @@ def rgb_to_lightness(rgb: torch.Tensor) -> torch.Tensor:
     return 116.0 * fy - 16.0
 
 
+def gray_rgb(lightness: torch.Tensor) -> torch.Tensor:
+    """sRGB of lightness alone (a = b = 0): ``(*, 1, H, W)`` L -> ``(*, 3, H, W)`` gray RGB in 0..1.
+
+    This is how a black-and-white print of a photo looks, and the "gray output" that every colorizer is
+    measured against.
+    """
+    if lightness.dim() < 3 or lightness.shape[-3] != 1:
+        raise ValueError(f"lightness must have shape (*, 1, H, W), got {tuple(lightness.shape)}")
+    chroma = torch.zeros(
+        *lightness.shape[:-3], 2, *lightness.shape[-2:], dtype=lightness.dtype, device=lightness.device
+    )
+    return lab_to_rgb(torch.cat((lightness, chroma), dim=-3))
+
+
 class RgbToLab(torch.nn.Module):
     """Module form of :func:`rgb_to_lab`."""
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from polychrome.color.lab import lab_to_rgb, rgb_to_lab
+from polychrome.color.lab import gray_rgb, rgb_to_lightness
 from polychrome.evaluate.metrics import colorfulness, psnr, ssim
 
 ArrayColorize = Callable[[np.ndarray], np.ndarray]
@@ -41,8 +41,7 @@ class QualityReport:
 
 def gray_version(rgb: torch.Tensor) -> torch.Tensor:
     """The photo as a black-and-white print would show it: its own L, no chroma. ``(B, 3, H, W)``."""
-    lab = rgb_to_lab(rgb)
-    return lab_to_rgb(torch.cat((lab[:, :1], torch.zeros_like(lab[:, 1:])), dim=1))
+    return gray_rgb(rgb_to_lightness(rgb))
 
 
 def evaluate_colorizer(colorize: ArrayColorize, images: np.ndarray) -> QualityReport:

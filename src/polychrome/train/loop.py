@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from polychrome.color.lab import lab_to_rgb, rgb_to_lab
+from polychrome.color.lab import gray_rgb, lab_to_rgb, rgb_to_lab, rgb_to_lightness
 from polychrome.color.quantize import AbGrid, bin_histogram, rebalance_weights, smooth_priors
 from polychrome.data.cache import read_cache
 from polychrome.data.prepare import PrepareOptions, prepare_images
@@ -187,11 +187,10 @@ def validate(
         scores = {"psnr": [], "psnr_gray": [], "colorfulness": [], "colorfulness_truth": []}
         for start in range(0, len(val), 64):
             truth = val[start : start + 64].permute(0, 3, 1, 2).float() / 255.0
-            lab = rgb_to_lab(truth)
-            lightness = lab[:, :1]
+            lightness = rgb_to_lightness(truth)
             ab = predict_ab(model, lightness, autocast_dtype=autocast)
             pred = lab_to_rgb(torch.cat((lightness, ab), dim=1))
-            gray = lab_to_rgb(torch.cat((lightness, torch.zeros_like(ab)), dim=1))
+            gray = gray_rgb(lightness)
             scores["psnr"].append(psnr(pred, truth).clamp(max=100))
             scores["psnr_gray"].append(psnr(gray, truth).clamp(max=100))
             scores["colorfulness"].append(colorfulness(pred))
@@ -216,10 +215,9 @@ def save_grid(
     was_training = model.training
     model.eval()
     truth = images.permute(0, 3, 1, 2).float() / 255.0
-    lab = rgb_to_lab(truth)
-    lightness = lab[:, :1]
+    lightness = rgb_to_lightness(truth)
     pred = lab_to_rgb(torch.cat((lightness, predict_ab(model, lightness, autocast_dtype=autocast)), dim=1))
-    gray = lab_to_rgb(torch.cat((lightness, torch.zeros_like(lab[:, 1:])), dim=1))
+    gray = gray_rgb(lightness)
     rows = torch.cat((gray, pred, truth), dim=3)  # side by side
     grid = torch.cat(list(rows), dim=1)  # stacked
     array = (grid.permute(1, 2, 0).clamp(0, 1) * 255).round().byte().cpu().numpy()
