@@ -7,14 +7,19 @@ import torch
 import torch.nn.functional as F
 
 from polychrome.color.lab import lab_to_rgb, rgb_to_lab
+from polychrome.data.prepare import rgb_batches, rgb_tensor
 from polychrome.evaluate.metrics import colorfulness
+
+
+def _flatten(images: np.ndarray, size: int) -> torch.Tensor:
+    """Images area-resized to ``size`` x ``size``, one float64 row of RGB values each."""
+    return F.interpolate(rgb_tensor(images), size=(size, size), mode="area").reshape(len(images), -1).double()
 
 
 def pca_spectrum(images: np.ndarray, size: int = 32) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """PCA of images flattened at ``size`` x ``size`` RGB: (cumulative retained variance per number of
     components, the components ``(C, D)``, the mean ``(D,)``)."""
-    rgb = torch.from_numpy(np.array(images)).permute(0, 3, 1, 2).float() / 255
-    flat = F.interpolate(rgb, size=(size, size), mode="area").reshape(len(images), -1).double()
+    flat = _flatten(images, size)
     mean = flat.mean(0)
     _, s, vh = torch.linalg.svd(flat - mean, full_matrices=False)
     variance = s**2
@@ -30,8 +35,7 @@ def pca_reconstruct(
     images: np.ndarray, vh: torch.Tensor, mean: torch.Tensor, c: int, size: int = 32
 ) -> np.ndarray:
     """Images projected onto the first ``c`` components and back, uint8 ``(N, size, size, 3)``."""
-    rgb = torch.from_numpy(np.array(images)).permute(0, 3, 1, 2).float() / 255
-    flat = F.interpolate(rgb, size=(size, size), mode="area").reshape(len(images), -1).double() - mean
+    flat = _flatten(images, size) - mean
     back = (flat @ vh[:c].T) @ vh[:c] + mean
     out = back.reshape(len(images), 3, size, size).permute(0, 2, 3, 1).clamp(0, 1)
     return (out * 255).round().byte().numpy()
@@ -39,8 +43,7 @@ def pca_reconstruct(
 
 def colorfulness_values(images: np.ndarray) -> np.ndarray:
     values = []
-    for start in range(0, len(images), 128):
-        rgb = torch.from_numpy(np.array(images[start : start + 128])).permute(0, 3, 1, 2).float() / 255
+    for rgb in rgb_batches(images):
         values.append(colorfulness(rgb))
     return torch.cat(values).numpy() if values else np.zeros(0)
 
@@ -48,8 +51,7 @@ def colorfulness_values(images: np.ndarray) -> np.ndarray:
 def ab_histogram_picture(images: np.ndarray, size: int = 221, lightness: float = 70.0) -> np.ndarray:
     """The ab plane (a right, b up, -110..110) painted in its own colors, brightness = log pixel count."""
     counts = np.zeros((size, size))
-    for start in range(0, len(images), 64):
-        rgb = torch.from_numpy(np.array(images[start : start + 64])).permute(0, 3, 1, 2).float() / 255
+    for rgb in rgb_batches(images, 64):
         ab = rgb_to_lab(rgb)[:, 1:].permute(1, 0, 2, 3).reshape(2, -1).numpy()
         cells = np.clip(np.round((ab + 110) / 220 * (size - 1)).astype(int), 0, size - 1)
         np.add.at(counts, (size - 1 - cells[1], cells[0]), 1)

@@ -32,7 +32,7 @@ import torch
 from polychrome import __version__
 from polychrome.color.lab import rgb_to_lab
 from polychrome.color.quantize import AbGrid, bin_histogram, rebalance_weights, smooth_priors
-from polychrome.data.prepare import PreparedImages, PrepareOptions, prepare_images
+from polychrome.data.prepare import PreparedImages, PrepareOptions, prepare_images, rgb_batches
 from polychrome.data.sources import Record
 from polychrome.data.split import split_indices
 from polychrome.evaluate.metrics import colorfulness
@@ -90,8 +90,7 @@ def color_statistics(
     """ab-bin histogram, smoothed priors, rebalancing weights and mean colorfulness of uint8 images."""
     counts = torch.zeros(grid.num_bins, dtype=torch.float64)
     cf = []
-    for start in range(0, len(images), 128):
-        rgb = torch.from_numpy(np.array(images[start : start + 128])).permute(0, 3, 1, 2).float() / 255
+    for rgb in rgb_batches(images):
         counts += bin_histogram(grid.encode_hard(rgb_to_lab(rgb)[:, 1:]), grid.num_bins)
         cf.append(colorfulness(rgb))
     priors = smooth_priors(counts, grid.centers, sigma)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import os
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
@@ -44,6 +44,17 @@ def center_crop(image: Image.Image, size: int) -> Image.Image:
     w, h = image.size
     left, top = (w - size) // 2, (h - size) // 2
     return image.crop((left, top, left + size, top + size))
+
+
+def rgb_tensor(images: np.ndarray) -> torch.Tensor:
+    """Prepared uint8 images ``(N, H, W, 3)`` as float RGB ``(N, 3, H, W)`` in 0..1 (a copy)."""
+    return torch.from_numpy(np.array(images)).permute(0, 3, 1, 2).float() / 255
+
+
+def rgb_batches(images: np.ndarray, batch_size: int = 128) -> Iterator[torch.Tensor]:
+    """:func:`rgb_tensor` of ``images`` a batch at a time, so large collections never convert at once."""
+    for start in range(0, len(images), batch_size):
+        yield rgb_tensor(images[start : start + batch_size])
 
 
 def mean_chroma(rgb_uint8: np.ndarray) -> float:
