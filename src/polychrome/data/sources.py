@@ -14,7 +14,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
+from polychrome.images import SUPPORTED_EXTENSIONS
+
+# Everything the image reader opens except GIF, whose palette graphics are no photos to learn color from.
+IMAGE_SUFFIXES = SUPPORTED_EXTENSIONS - {".gif"}
 TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
 
 

@@ -17,12 +17,11 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from polychrome.images import SUPPORTED_EXTENSIONS
+
 logger = logging.getLogger(__name__)
 
-# Mirrors polychrome.images.SUPPORTED_EXTENSIONS; kept here so planning never imports the image codecs.
-IMAGE_EXTENSIONS: frozenset[str] = frozenset(
-    {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif"}
-)
+IMAGE_EXTENSIONS: frozenset[str] = SUPPORTED_EXTENSIONS  # what a batch picks up from folders and globs
 
 # GIF is read (its first frame) but never written: a 256-color palette would throw the new colors away,
 # so a GIF becomes a PNG unless another format is asked for.
