@@ -139,3 +139,16 @@ def test_category_needs_a_mirflickr_folder(tmp_path: Path) -> None:
         app, ["prepare", str(tmp_path / "plain"), "-o", str(tmp_path / "x.h5"), "--category", "x"]
     )
     assert result.exit_code == 1 and "--category" in result.stderr
+
+
+def test_choose_layout(tmp_path: Path) -> None:
+    from polychrome.data.layouts import choose_layout
+
+    root = _celeba(tmp_path / "celeba")
+    assert choose_layout([str(root)]).name == "celeba"
+    assert choose_layout([str(root)], "none") is None
+    assert choose_layout([str(root), str(root)]) is None  # several sources are read as plain sources
+    with pytest.raises(ValueError, match="reads one folder, got 2 sources"):
+        choose_layout([str(root), str(root)], "celeba")
+    with pytest.raises(ValueError, match="MIR-Flickr"):
+        choose_layout([str(root)], "none", ["flower"])

@@ -41,7 +41,7 @@ def prepare(
     of a collection, written atomically to one file with a manifest of everything that was dropped.
     """
     from polychrome.data.cache import build_cache
-    from polychrome.data.layouts import detect_layout, read_layout
+    from polychrome.data.layouts import choose_layout
     from polychrome.data.prepare import PrepareOptions
     from polychrome.data.sources import iter_records
 
@@ -50,14 +50,7 @@ def prepare(
         raise typer.Exit(1)
     options = PrepareOptions(image_size=size, min_size=min_size, gray_chroma=gray_chroma)
     try:
-        named = None
-        if layout != "none":
-            is_folder = len(sources) == 1 and Path(sources[0]).is_dir()
-            chosen = detect_layout(sources[0]) if layout == "auto" and is_folder else layout
-            if chosen not in (None, "auto"):
-                named = read_layout(sources[0], chosen, category)
-            elif category:
-                raise ValueError("--category needs a MIR-Flickr folder (layout mirflickr)")
+        named = choose_layout(sources, layout, category)
         records = named.records if named is not None else iter_records(sources)
         path, manifest = build_cache(
             records,

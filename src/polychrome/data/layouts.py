@@ -13,6 +13,7 @@ record name to split (or None when the layout has no official split).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -141,3 +142,26 @@ def read_layout(root: str | Path, name: str | None = None, categories: list[str]
         return readers[name]()
     except FileNotFoundError as err:
         raise ValueError(f"{root}: does not follow the {name} layout ({err})") from None
+
+
+def choose_layout(
+    sources: Sequence[str], layout: str = "auto", categories: list[str] | None = None
+) -> Layout | None:
+    """The named layout that ``sources`` follow, or None when they are read as plain sources.
+
+    ``layout`` is ``"auto"`` (detect it when the only source is a folder), ``"none"``, or a name from
+    :data:`LAYOUTS`, which then must be the one and only source.
+    """
+    if layout == "auto":
+        name = detect_layout(sources[0]) if len(sources) == 1 and Path(sources[0]).is_dir() else None
+    elif layout == "none":
+        name = None
+    elif len(sources) != 1:
+        raise ValueError(f"the {layout} layout reads one folder, got {len(sources)} sources")
+    else:
+        name = layout
+    if name is None:
+        if categories:
+            raise ValueError("categories (--category) need a MIR-Flickr folder (layout mirflickr)")
+        return None
+    return read_layout(sources[0], name, categories)
