@@ -9,7 +9,6 @@ Example:
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
@@ -24,8 +23,6 @@ from polychrome.color.lab import rgb_to_lightness
 from polychrome.images import load_image, to_uint8
 from polychrome.models import ColorizationModel, load_pretrained
 from polychrome.pipelines.render import adjust_ab, merge_full_resolution, predict_ab_lowres, render_shape
-
-logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "effunet-lite0"
 _PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}

@@ -1,10 +1,9 @@
 """From a photo's lightness to a full-resolution color image: the shared core of inference and validation.
 
-The network runs at a *render size* (shorter side, aspect kept, padded to the network's stride, the same scale
-for every photo); its ab is
-adjusted at that low resolution (cheap), upsampled bilinearly and merged with the photo's own full-resolution
-L. The merge runs in strips of rows so a 24-megapixel photo never needs more than a few strips of float
-buffers beside the input and output arrays.
+The network runs at a *render size* (shorter side, aspect kept, padded to the network's stride; the same
+scale for every photo). Its ab is adjusted at that low resolution (cheap), upsampled bilinearly and merged
+with the photo's own full-resolution L. The merge runs in strips of rows, so a 24-megapixel photo never
+needs more than a few strips of float buffers beside the input and output arrays.
 """
 
 from __future__ import annotations
@@ -20,8 +19,6 @@ from polychrome.color.lab import rgb_to_lightness
 from polychrome.models.base import ColorizationModel
 
 STRIP_PIXELS = 1 << 20  # about a megapixel per strip
-
-
 MAX_RENDER_ASPECT = 8  # the longer rendered side is at most this many times the render size
 
 
