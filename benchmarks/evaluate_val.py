@@ -6,8 +6,8 @@ Usage:
 
 Protocol (documented in polychrome.evaluate.quality): Imagenette val at 224 px and Tiny-ImageNet val at
 64 px centre crops, grayscale images (mean chroma < 2) left out as in training (--keep-gray scores them
-too); the gray version of each
-photo is colorized at its own size (the default render size of 256 never upscales). Prints a Markdown table.
+too); the gray version of each photo is colorized with default settings (render size 256: small photos are
+scaled up to it). Prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -36,14 +36,15 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--decode-temperature", type=float, default=None)
     parser.add_argument("--saturation", type=float, default=1.0)
+    parser.add_argument("--device", default="cpu", help="e.g. cuda: the network runs there, the merge on CPU")
     parser.add_argument("--keep-gray", action="store_true", help="also score photos that are already gray")
     args = parser.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    colorizer = Colorizer.from_pretrained(args.model)
+    colorizer = Colorizer.from_pretrained(args.model, device=args.device)
     options = {"saturation": args.saturation}
     if args.decode_temperature is not None:
         options["decode_temperature"] = args.decode_temperature
-    print(f"model: {args.model or 'built-in'}  options: {options}")
+    print(f"model: {args.model or 'built-in'}  device: {args.device}  options: {options}")
     print("| set | images | PSNR | PSNR gray | SSIM | SSIM gray | colorfulness | truth CF | gap | s/img |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for name, (shard, size) in SETS.items():

@@ -5,6 +5,7 @@ read from --data instead of the run's .data*/ folders) and scores a grid of sett
 temperature for classification models, a chroma gain for regression models.
 
 Usage: python benchmarks/tune_decode.py RUN_CONFIG.yaml MODEL_DIR [--data ../shared/data] [--limit 400]
+    [--sizes 224 64]
 """
 
 from __future__ import annotations
@@ -28,13 +29,22 @@ def main() -> None:
     parser.add_argument("model", type=Path)
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
     parser.add_argument("--limit", type=int, default=400)
+    parser.add_argument(
+        "--sizes",
+        type=int,
+        nargs="+",
+        default=None,
+        help="size to score each collection's photos at (default: the recipe's image_size); e.g. 224 64 "
+        "scores Tiny-ImageNet at its own 64 px, as the benchmark sets are scored",
+    )
     args = parser.parse_args()
     config = load_config(args.config)
     val_sets = []
-    for spec in config.data:
+    sizes = args.sizes or [spec.image_size for spec in config.data]
+    for spec, size in zip(config.data, sizes, strict=True):
         sources = [str(args.data / Path(s).name) for s in spec.sources]
         options = PrepareOptions(
-            image_size=spec.image_size, min_size=spec.min_size, gray_chroma=spec.gray_chroma
+            image_size=size, min_size=min(spec.min_size, size), gray_chroma=spec.gray_chroma
         )
         prepared = prepare_images(iter_records(sources), options, workers=2)
         val = split_indices(prepared.names, spec.split, seed=config.seed)["val"]
@@ -45,7 +55,7 @@ def main() -> None:
     if colorizer.model.head_type == "classification":
         grid = [("decode_temperature", t) for t in (0.2, 0.3, 0.38, 0.5, 0.6, 0.7, 0.85, 1.0)]
     else:
-        grid = [("saturation", s) for s in (1.0, 1.15, 1.3, 1.45, 1.6)]
+        grid = [("saturation", s) for s in (1.0, 1.2, 1.4, 1.6, 1.8, 2.0)]
     print("| setting | PSNR - gray (per set) | CF gap (per set) | mean PSNR gain | max CF gap |")
     print("|---|---|---|---|---|")
     for key, value in grid:

@@ -1,3 +1,5 @@
+"""``python -m polychrome``: the same CLI as the ``polychrome`` command."""
+
 from polychrome.cli import main
 
 main()

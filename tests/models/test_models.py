@@ -65,6 +65,48 @@ def test_tiny_variant_forward_and_predict_ab(name: str) -> None:
         assert raw.shape[1] == model.ab_centers.shape[0] == model.init_args["num_bins"]
 
 
+def _randomize_batchnorm_statistics(model: torch.nn.Module) -> None:
+    """Stored statistics unlike a fresh layer's, so using them or the batch's own gives different outputs."""
+    gen = torch.Generator().manual_seed(1)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.copy_(torch.randn(m.num_features, generator=gen) * 0.5)
+            m.running_var.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
+
+
+def test_group_norm_with_frozen_encoder_statistics_is_the_same_function_in_training_and_inference() -> None:
+    model = create_model("effunet_tiny_reg")  # defaults: GroupNorm decoder, frozen encoder statistics
+    _randomize_batchnorm_statistics(model)
+    stored = {k: v.clone() for k, v in model.state_dict().items() if "running" in k}
+    lightness = _lightness(4, 64, 64)
+
+    with torch.no_grad():
+        trained = model.train()(lightness)
+        alone = model(lightness[:1])  # an image's output does not depend on the rest of its batch
+        evaluated = model.eval()(lightness)
+
+    assert not any(
+        isinstance(m, torch.nn.BatchNorm2d) for m in model.modules() if m not in set(model.encoder.modules())
+    )
+    assert torch.allclose(trained, evaluated, atol=1e-5)
+    assert torch.allclose(alone, evaluated[:1], atol=1e-5)
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in stored.items())  # statistics untouched
+
+
+def test_batch_norm_decoder_depends_on_the_mode() -> None:
+    model = create_model("effunet_tiny_reg", norm="batch", freeze_encoder_bn=False)
+    _randomize_batchnorm_statistics(model)
+    lightness = _lightness(4, 64, 64)
+
+    with torch.no_grad():
+        trained = model.train()(lightness)
+        evaluated = model.eval()(lightness)
+
+    assert not torch.allclose(trained, evaluated, atol=1e-3)
+    with pytest.raises(ValueError, match="norm must be one of"):
+        create_model("effunet_tiny_reg", norm="layer")
+
+
 def test_classification_decoding_options_change_the_output() -> None:
     model = _tiny("effunet_tiny_cls")
     lightness = _lightness(1, 32, 32)

@@ -7,6 +7,7 @@ import json
 import math
 import os
 import signal
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,15 @@ from polychrome.models import create_model, load_pretrained
 from polychrome.train import loop
 from polychrome.train.checkpoint import load_checkpoint
 from polychrome.train.config import DataConfig, TrainConfig, load_config
-from polychrome.train.loop import Collection, NonFiniteLoss, TrainResult, lr_factor, sample_batch, train
+from polychrome.train.loop import (
+    Collection,
+    NonFiniteLoss,
+    TrainResult,
+    blur_by_rescaling,
+    lr_factor,
+    sample_batch,
+    train,
+)
 
 NUM_IMAGES = 24
 
@@ -270,6 +279,40 @@ def test_sample_batch_uses_the_collection_batch_size_and_weights() -> None:
     for step in range(5):
         batch = sample_batch(collections, 2, seed=0, step=step)
         assert all(_is_crop_of(crop, collections[1].train) for crop in batch)
+
+
+def _detail(images: torch.Tensor) -> torch.Tensor:
+    """Mean absolute difference between horizontal neighbours, per image: what blurring removes."""
+    return (images[..., 1:] - images[..., :-1]).abs().mean(dim=(1, 2, 3))
+
+
+def test_blur_by_rescaling_softens_the_chosen_share_and_keeps_the_rest() -> None:
+    gen = torch.Generator().manual_seed(0)
+    images = torch.rand(64, 3, 32, 32, generator=gen)
+
+    softened = blur_by_rescaling(images, 0.5, 4.0, torch.Generator().manual_seed(7))
+    again = blur_by_rescaling(images, 0.5, 4.0, torch.Generator().manual_seed(7))
+
+    assert torch.equal(softened, again)
+    assert softened.shape == images.shape and float(softened.min()) >= 0 and float(softened.max()) <= 1
+    changed = (softened != images).flatten(1).any(dim=1)
+    assert 16 < int(changed.sum()) < 48  # about half (factors rounding to 1 stay sharp)
+    assert torch.all(_detail(softened[changed]) < 0.6 * _detail(images[changed]))
+    # A soft copy keeps the image's overall color: the mean moves far less than the detail.
+    assert torch.allclose(softened.mean(dim=(2, 3)), images.mean(dim=(2, 3)), atol=0.02)
+    assert torch.equal(blur_by_rescaling(images, 0.0, 4.0, gen), images)
+
+
+def test_sample_batch_blurs_only_when_asked() -> None:
+    sharp = _collections()
+    soft = [Collection(replace(c.config, blur=1.0, crop_size=16), c.train, c.val, "") for c in sharp]
+    full = [Collection(replace(c.config, crop_size=16), c.train, c.val, "") for c in sharp]
+
+    blurred = sample_batch(soft, 32, seed=0, step=3)
+    plain = sample_batch(full, 32, seed=0, step=3)
+
+    assert all(_is_crop_of(crop, sharp[0].train) for crop in plain)
+    assert float(_detail(blurred).mean()) < 0.7 * float(_detail(plain).mean())
 
 
 def test_lr_factor_warms_up_linearly_then_decays_by_cosine() -> None:

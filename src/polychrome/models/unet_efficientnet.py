@@ -18,7 +18,7 @@ from polychrome.color.quantize import in_gamut_ab_bins
 from polychrome.models._registry import register_model
 from polychrome.models.base import ColorizationModel
 from polychrome.models.efficientnet_lite import EfficientNetLite0Encoder, load_imagenet_weights
-from polychrome.models.layers import ConvBnAct, UpBlock
+from polychrome.models.layers import ConvNormAct, UpBlock, freeze_batchnorm_statistics
 
 AB_RANGE = 110.0  # regression output bound, in Lab units
 
@@ -34,6 +34,10 @@ class EfficientUNet(ColorizationModel):
         num_bins: number of bins; given when rebuilding a saved model (the bin centres then come from its
             weights), left ``None`` to derive the bins from ``ab_grid``.
         decode_method, decode_temperature, decode_k: default decoding of the bin distribution.
+        norm: decoder normalisation, ``"group"`` or ``"batch"`` (see :func:`.layers.norm_layer`).
+        freeze_encoder_bn: keep the encoder's batch-norm statistics (ImageNet's) fixed during training.
+            With ``norm="group"`` the network then has no batch statistics at all: it computes exactly the
+            same function in training and inference, at any scale and sharpness.
     """
 
     input_multiple = 32
@@ -48,6 +52,8 @@ class EfficientUNet(ColorizationModel):
         decode_method: str = "annealed_mean",
         decode_temperature: float = 0.38,
         decode_k: int = 5,
+        norm: str = "group",
+        freeze_encoder_bn: bool = True,
     ) -> None:
         super().__init__()
         if head not in ("classification", "regression"):
@@ -56,11 +62,12 @@ class EfficientUNet(ColorizationModel):
         self.encoder = EfficientNetLite0Encoder()
         enc = self.encoder.channels
         c16, c8, c4, c2 = decoder_channels
-        self.bridge = ConvBnAct(enc[4], c16, kernel=1)
-        self.up16 = UpBlock(c16, enc[3], c16)
-        self.up8 = UpBlock(c16, enc[2], c8)
-        self.up4 = UpBlock(c8, enc[1], c4)
-        self.up2 = UpBlock(c4, enc[0], c2)
+        self.freeze_encoder_bn = freeze_encoder_bn
+        self.bridge = ConvNormAct(enc[4], c16, kernel=1, norm=norm)
+        self.up16 = UpBlock(c16, enc[3], c16, norm)
+        self.up8 = UpBlock(c16, enc[2], c8, norm)
+        self.up4 = UpBlock(c8, enc[1], c4, norm)
+        self.up2 = UpBlock(c4, enc[0], c2, norm)
         if head == "classification":
             centers = in_gamut_ab_bins(ab_grid) if num_bins is None else torch.zeros(num_bins, 2)
             num_bins = int(centers.shape[0])
@@ -82,7 +89,15 @@ class EfficientUNet(ColorizationModel):
             "decode_method": decode_method,
             "decode_temperature": decode_temperature,
             "decode_k": decode_k,
+            "norm": norm,
+            "freeze_encoder_bn": freeze_encoder_bn,
         }
+
+    def train(self, mode: bool = True) -> EfficientUNet:
+        super().train(mode)
+        if mode and self.freeze_encoder_bn:
+            freeze_batchnorm_statistics(self.encoder)
+        return self
 
     def forward(self, lightness: torch.Tensor) -> torch.Tensor:
         """Raw head output at half resolution: logits ``(B, Q, H/2, W/2)`` or normalised ab in -1..1."""

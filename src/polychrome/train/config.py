@@ -29,6 +29,10 @@ class DataConfig:
     split: tuple[float, float, float] = (0.8, 0.1, 0.1)
     weight: float = 1.0  # share of training steps drawn from this collection, relative to the others
     batch_size: int | None = None  # default: TrainConfig.batch_size (small images can take bigger batches)
+    # Share of training crops shown soft: scaled down by a random factor in 1..blur_max_factor and back up
+    # bilinearly, as a small or soft photo is when the pipeline brings it to the render size.
+    blur: float = 0.0
+    blur_max_factor: float = 4.0
     max_images: int | None = None
 
 

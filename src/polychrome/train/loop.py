@@ -133,7 +133,35 @@ def sample_batch(collections: list[Collection], batch_size: int, seed: int, step
     cols = torch.where(flip[:, None], cols.flip(1), cols)
     dev = coll.train.device
     batch = coll.train[idx.to(dev)[:, None, None], rows.to(dev)[:, :, None], cols.to(dev)[:, None, :]]
-    return batch.permute(0, 3, 1, 2).float().div_(255.0)
+    batch = batch.permute(0, 3, 1, 2).float().div_(255.0)
+    if coll.config.blur > 0:
+        batch = blur_by_rescaling(batch, coll.config.blur, coll.config.blur_max_factor, gen)
+    return batch
+
+
+def blur_by_rescaling(
+    images: torch.Tensor, share: float, max_factor: float, gen: torch.Generator
+) -> torch.Tensor:
+    """Soften a random ``share`` of ``images`` ``(B, 3, H, W)`` by scaling each down by a factor drawn from
+    1..``max_factor`` (in steps of 0.5, so images with the same factor are resized together) and back up
+    with bilinear interpolation, which is how the inference pipeline enlarges a small photo."""
+    n, _, h, w = images.shape
+    chosen = torch.rand(n, generator=gen) < share
+    factors = ((1 + torch.rand(n, generator=gen) * (max_factor - 1)) * 2).round() / 2
+    out = images.clone()
+    for factor in factors[chosen].unique().tolist():
+        if factor <= 1:
+            continue
+        idx = (chosen & (factors == factor)).nonzero().squeeze(1).to(images.device)
+        small = F.interpolate(
+            images[idx],
+            size=(max(1, round(h / factor)), max(1, round(w / factor))),
+            mode="bilinear",
+            antialias=True,
+            align_corners=False,
+        )
+        out[idx] = F.interpolate(small, size=(h, w), mode="bilinear", align_corners=False).clamp_(0, 1)
+    return out
 
 
 def measure_priors(collections: list[Collection], grid: AbGrid, stride: int, sigma: float) -> torch.Tensor:
