@@ -106,6 +106,14 @@ def test_run_writes_config_checkpoints_metrics_grids_and_model(
     assert [int(r["epoch"]) for r in rows] == [1, 2]
     assert {"val/psnr", "val/psnr_gray", "val/colorfulness", "val0/psnr", "loss"} <= set(rows[0])
     assert all(math.isfinite(float(r["val/psnr"])) for r in rows)
+    with (run / "train.csv").open() as f:
+        logged = list(csv.DictReader(f))
+    assert [int(r["step"]) for r in logged] == [2, 4, 6]  # every log_every steps
+    assert all(float(r["loss"]) > 0 and float(r["lr"]) > 0 and float(r["images_per_s"]) > 0 for r in logged)
+    events = list((run / "tensorboard").glob("events.out.tfevents.*"))
+    assert events and events[0].stat().st_size > 0
+    with Image.open(run / "curves.png") as curves:
+        assert curves.width > 400 and curves.height > 100
 
     n_val = round(NUM_IMAGES * 0.25)
     for epoch in (1, 2):
@@ -313,6 +321,63 @@ def test_sample_batch_blurs_only_when_asked() -> None:
 
     assert all(_is_crop_of(crop, sharp[0].train) for crop in plain)
     assert float(_detail(blurred).mean()) < 0.7 * float(_detail(plain).mean())
+
+
+def test_tensorboard_events_hold_the_logged_scalars(straight_run: tuple[TrainResult, list]) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(straight_run[0].run_dir / "tensorboard"))
+    events.Reload()
+    with (straight_run[0].run_dir / "train.csv").open() as f:
+        logged = list(csv.DictReader(f))
+
+    losses = events.Scalars("train/loss")
+    assert [e.step for e in losses] == [2, 4, 6]
+    assert [e.value for e in losses] == pytest.approx([float(r["loss"]) for r in logged], rel=1e-5)
+    assert [e.step for e in events.Scalars("val/psnr")] == [3, 6]
+
+
+def test_step_schedule_and_unknown_schedule() -> None:
+    config = load_config(
+        overrides=[
+            "optim.schedule=step",
+            "optim.warmup_steps=2",
+            "optim.step_every=3",
+            "optim.step_gamma=0.5",
+        ]
+    )
+    factors = [loop.schedule_factor(s, config) for s in range(10)]
+
+    assert factors == pytest.approx([0.5, 1.0, 1.0, 1.0, 1.0, 0.5, 0.5, 0.5, 0.25, 0.25])
+    with pytest.raises(ValueError, match="optim.schedule must be"):
+        loop.schedule_factor(0, load_config(overrides=["optim.schedule=linear"]))
+
+
+def test_compiled_training_step_matches_the_plain_one(photos: Path, tmp_path: Path) -> None:
+    # The eager backend runs the TorchDynamo capture without a C++ compiler: the same graph, same numbers.
+    plain = train(_config(photos, "steps=2", "steps_per_epoch=2"), tmp_path / "plain")
+    compiled = train(
+        _config(photos, "steps=2", "steps_per_epoch=2", "compile=true", "compile_backend=eager"),
+        tmp_path / "compiled",
+    )
+
+    a, b = _weights(plain.run_dir / "model"), _weights(compiled.run_dir / "model")
+    assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
+    assert not any(k.startswith("_orig_mod") for k in b)  # the saved names are the model's own
+
+
+def test_sample_batch_ranks_draw_from_disjoint_parts() -> None:
+    gen = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (6, 16, 16, 3), generator=gen, dtype=torch.uint8)
+    spec = DataConfig(sources=("c",), image_size=16, crop_size=16)
+    collections = [Collection(spec, images, images[:1], "")]
+
+    for rank in (0, 1):
+        for step in range(4):
+            batch = sample_batch(collections, 8, seed=0, step=step, rank=rank, world_size=2)
+            assert all(_is_crop_of(crop, images[rank::2]) for crop in batch)
+    with pytest.raises(ValueError, match="rank 3 has no training images"):
+        sample_batch([Collection(spec, images[:2], images[:1], "")], 2, 0, 0, rank=3, world_size=4)
 
 
 def test_lr_factor_warms_up_linearly_then_decays_by_cosine() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -30,14 +31,19 @@ def train(
 ) -> None:
     """Train a colorization model.
 
-    Data is decoded once into memory; each epoch is validated and checkpointed atomically.
+    Data is decoded once into memory; each epoch is validated and checkpointed atomically. On several GPUs:
+    torchrun --nproc-per-node N -m polychrome train ... (each process trains on its own part of the images).
     """
     from polychrome.train.config import load_config
     from polychrome.train.loop import NonFiniteLoss
     from polychrome.train.loop import train as run_training
 
+    # Under torchrun every process runs this command; only rank 0 talks, the others report only problems.
+    main_process = os.environ.get("RANK", "0") == "0"
     logging.basicConfig(
-        level=logging.INFO, format="%(message)s", handlers=[RichHandler(console=err_console, show_path=False)]
+        level=logging.INFO if main_process else logging.WARNING,
+        format="%(message)s",
+        handlers=[RichHandler(console=err_console, show_path=False)],
     )
     try:
         cfg = load_config(config, set_ or [])
@@ -52,6 +58,7 @@ def train(
         TimeRemainingColumn(),
         console=err_console,
         transient=False,
+        disable=not main_process,
     )
     with progress:
         task = progress.add_task("train", total=cfg.steps, info="preparing data")
@@ -65,6 +72,8 @@ def train(
         except (FileExistsError, FileNotFoundError, ValueError, NonFiniteLoss) as err:
             err_console.print(f"error: {err}", markup=False, highlight=False)
             raise typer.Exit(1) from None
+    if not main_process:
+        return
     state = "finished" if result.finished else "paused (resume with --resume)"
     summary = ", ".join(f"{k} {v:.3f}" for k, v in result.metrics.items() if k.startswith("val/"))
     typer.echo(f"{state} at step {result.step}; {summary}")

@@ -51,7 +51,10 @@ class OptimConfig:
     weight_decay: float = 1e-4
     betas: tuple[float, float] = (0.9, 0.99)
     warmup_steps: int = 500
+    schedule: str = "cosine"  # after warm-up: cosine | step
     min_lr_ratio: float = 0.02  # cosine decays to lr * min_lr_ratio
+    step_every: int = 10_000  # step schedule: multiply the lr by step_gamma every this many steps
+    step_gamma: float = 0.1
     grad_clip: float = 1.0
     ema_decay: float | None = None  # keep an exponential moving average of the weights (e.g. 0.999)
 
@@ -77,6 +80,9 @@ class TrainConfig:
     steps_per_epoch: int | None = None  # default: one pass over the training images
     precision: str = "bf16-mixed"  # fp32 | bf16-mixed | fp16-mixed (mixed precision takes effect on CUDA)
     channels_last: bool = True
+    compile: bool = False  # torch.compile the model for the training step
+    compile_backend: str = "inductor"
+    tensorboard: bool = True  # TensorBoard event files too, when the package is installed (train extra)
     seed: int = 0
     device: str = "auto"
     workers: int | None = None  # processes for decoding; default all cores

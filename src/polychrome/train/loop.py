@@ -7,7 +7,6 @@ its data. Batch sampling is a pure function of (seed, step), which is what makes
 
 from __future__ import annotations
 
-import csv
 import logging
 import math
 import signal
@@ -22,6 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
+from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from polychrome.color.lab import gray_rgb, lab_to_rgb, rgb_to_lab, rgb_to_lightness
@@ -35,17 +35,13 @@ from polychrome.models import ColorizationModel, create_model, load_pretrained, 
 from polychrome.pipelines.render import predict_ab
 from polychrome.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from polychrome.train.config import DataConfig, TrainConfig, save_config, to_dict
+from polychrome.train.distributed import Distributed, init_distributed, shutdown_distributed
 from polychrome.train.losses import AbRegressionLoss, RebalancedCrossEntropy
+from polychrome.train.scalars import ScalarLog, plot_curves
 
 logger = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[int, int, dict[str, float]], None]
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 @dataclass
@@ -106,24 +102,30 @@ def load_collections(config: TrainConfig, device: torch.device) -> list[Collecti
     return collections
 
 
-def _step_generator(seed: int, step: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed * 1_000_003 + step)
+def _step_generator(seed: int, step: int, rank: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed((seed * 1_000_003 + step) * 1024 + rank)
 
 
-def sample_batch(collections: list[Collection], batch_size: int, seed: int, step: int) -> torch.Tensor:
+def sample_batch(
+    collections: list[Collection], batch_size: int, seed: int, step: int, rank: int = 0, world_size: int = 1
+) -> torch.Tensor:
     """Random crops with random horizontal flips, as float RGB ``(B, 3, c, c)`` in 0..1 on the device.
 
     The collection is drawn with probability proportional to its ``weight``; the draw depends only on
-    ``(seed, step)``.
+    ``(seed, step, rank)``. Under DDP each rank draws only from its own part of the training images (every
+    ``world_size``-th image, starting at ``rank``), so the ranks together see each image once per pass.
     """
-    gen = _step_generator(seed, step)
+    gen = _step_generator(seed, step, rank)
     weights = torch.tensor([c.config.weight for c in collections], dtype=torch.float64)
     which = int(torch.multinomial(weights, 1, generator=gen)) if len(collections) > 1 else 0
     coll = collections[which]
     batch_size = coll.config.batch_size or batch_size
     n, size = coll.train.shape[0], coll.train.shape[1]
     crop = coll.config.crop_size
-    idx = torch.randint(n, (batch_size,), generator=gen)
+    own = len(range(rank, n, world_size))
+    if own == 0:
+        raise ValueError(f"rank {rank} has no training images: fewer images than the {world_size} processes")
+    idx = rank + world_size * torch.randint(own, (batch_size,), generator=gen)
     oy = torch.randint(size - crop + 1, (batch_size,), generator=gen)
     ox = torch.randint(size - crop + 1, (batch_size,), generator=gen)
     flip = torch.rand(batch_size, generator=gen) < 0.5
@@ -190,6 +192,18 @@ def lr_factor(step: int, warmup: int, total: int, min_ratio: float) -> float:
         return (step + 1) / warmup
     progress = min(1.0, (step - warmup) / max(1, total - warmup))
     return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def schedule_factor(step: int, config: TrainConfig) -> float:
+    """The learning-rate multiplier at ``step``: warm-up, then the configured cosine or step decay."""
+    o = config.optim
+    if o.schedule == "cosine":
+        return lr_factor(step, o.warmup_steps, config.steps, o.min_lr_ratio)
+    if o.schedule == "step":
+        if step < o.warmup_steps:
+            return (step + 1) / o.warmup_steps
+        return o.step_gamma ** ((step - o.warmup_steps) // o.step_every)
+    raise ValueError(f"optim.schedule must be 'cosine' or 'step', got {o.schedule!r}")
 
 
 def build_optimizer(model: ColorizationModel, config: TrainConfig) -> torch.optim.Optimizer:
@@ -275,15 +289,19 @@ def compute_loss(
     rgb: torch.Tensor,
     channels_last: bool,
     autocast: torch.dtype | None,
+    forward: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> torch.Tensor:
-    """The loss of one batch of RGB crops: L in, ab (pooled to the model's output stride) as the target."""
+    """The loss of one batch of RGB crops: L in, ab (pooled to the model's output stride) as the target.
+
+    ``forward`` runs the network when it is wrapped (DDP, ``torch.compile``); default: ``model`` itself.
+    """
     lab = rgb_to_lab(rgb)
     lightness, ab = lab[:, :1], lab[:, 1:]
     target_ab = F.avg_pool2d(ab, model.output_stride) if model.output_stride > 1 else ab
     if channels_last:
         lightness = lightness.contiguous(memory_format=torch.channels_last)
     with torch.autocast(rgb.device.type, dtype=autocast, enabled=autocast is not None):
-        output = model(lightness)
+        output = (forward if forward is not None else model)(lightness)
     return criterion(output, target_ab)
 
 
@@ -339,20 +357,39 @@ def train(
     """Train (or continue training) the model described by ``config``, writing everything into ``run_dir``.
 
     ``run_dir`` receives ``config.yaml``, ``checkpoints/last.pt`` and ``best.pt`` (best validation PSNR),
-    ``metrics.csv``, ``grids/epoch_NNN.png`` and, when the run finishes, ``model/`` (safetensors + JSON).
+    ``train.csv`` and ``metrics.csv`` (plus TensorBoard events when installed), ``grids/epoch_NNN.png``
+    and, when the run finishes, ``curves.png`` and ``model/`` (safetensors + JSON). Under ``torchrun`` every
+    process runs this function; rank 0 alone writes.
     """
     started = time.monotonic()
     run_dir = Path(run_dir)
     last_path = run_dir / "checkpoints" / "last.pt"
-    if not resume and last_path.exists():
-        raise FileExistsError(f"{run_dir}: a run already exists there; pass --resume to continue it")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    save_config(config, run_dir / "config.yaml")
-
-    device = resolve_device(config.device)
-    torch.manual_seed(config.seed)
     if config.precision not in _AUTOCAST:
         raise ValueError(f"precision must be one of {', '.join(_AUTOCAST)}, got {config.precision!r}")
+    schedule_factor(0, config)  # an unknown schedule fails here, before any data is decoded
+    if not resume and last_path.exists():
+        raise FileExistsError(f"{run_dir}: a run already exists there; pass --resume to continue it")
+    ctx, device = init_distributed(config.device)
+    try:
+        return _train(config, run_dir, resume, on_progress, ctx, device, started)
+    finally:
+        shutdown_distributed(ctx)
+
+
+def _train(
+    config: TrainConfig,
+    run_dir: Path,
+    resume: bool,
+    on_progress: ProgressCallback | None,
+    ctx: Distributed,
+    device: torch.device,
+    started: float,
+) -> TrainResult:
+    last_path = run_dir / "checkpoints" / "last.pt"
+    if ctx.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(config, run_dir / "config.yaml")
+    torch.manual_seed(config.seed)
     autocast = _AUTOCAST[config.precision] if device.type == "cuda" else None
     # fp16 needs its loss scaled against underflow; elsewhere the scaler passes everything through.
     scaler = torch.amp.GradScaler(device.type, enabled=autocast is torch.float16)
@@ -367,14 +404,18 @@ def train(
         model.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(model, config)
     o = config.optim
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: lr_factor(s, o.warmup_steps, config.steps, o.min_lr_ratio)
-    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: schedule_factor(s, config))
     # The averaged copy is what gets validated and exported; BN statistics are averaged along with weights.
     ema = None
     if o.ema_decay is not None:
         ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(o.ema_decay), use_buffers=True)
     shown: ColorizationModel = ema.module if ema is not None else model
+    # What the training step calls: DDP averages gradients across processes; compile fuses kernels.
+    forward: torch.nn.Module = model
+    if ctx.enabled:
+        forward = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    if config.compile:
+        forward = torch.compile(forward, backend=config.compile_backend)
 
     for spec in config.data:
         if spec.crop_size % model.input_multiple:
@@ -382,7 +423,10 @@ def train(
                 f"crop_size {spec.crop_size} must be a multiple of {model.input_multiple} for this model"
             )
     collections = load_collections(config, device)
-    passes = sum(len(c.train) / (c.config.batch_size or config.batch_size) for c in collections)
+    batch_images = config.batch_size * ctx.world_size
+    passes = sum(
+        len(c.train) / ((c.config.batch_size or config.batch_size) * ctx.world_size) for c in collections
+    )
     steps_per_epoch = config.steps_per_epoch or max(1, math.ceil(passes))
 
     step, best_psnr, priors, stale = 0, -math.inf, None, 0
@@ -431,16 +475,17 @@ def train(
             "config": to_dict(config),
         }
 
-    metrics_path = run_dir / "metrics.csv"
+    scalars = ScalarLog(run_dir, tensorboard=config.tensorboard) if ctx.is_main else None
     model.train()
     metrics: dict[str, float] = {}
     window_loss, window_n, window_start = torch.zeros((), device=device), 0, time.monotonic()
     out_of_time = early_stop = False
     with _StopOnSignals() as stop:
         while step < config.steps:
-            rgb = sample_batch(collections, config.batch_size, config.seed, step)
-            loss = compute_loss(model, criterion, rgb, config.channels_last, autocast)
-            if not torch.isfinite(loss):  # checked before the update, so the weights stay good
+            rgb = sample_batch(collections, config.batch_size, config.seed, step, ctx.rank, ctx.world_size)
+            loss = compute_loss(model, criterion, rgb, config.channels_last, autocast, forward)
+            # Checked before the update, so the weights stay good; agreed by all ranks, so none waits.
+            if ctx.any(not bool(torch.isfinite(loss)), device):
                 raise NonFiniteLoss(
                     f"loss became {loss.item()} at step {step}; stopped. "
                     f"The last good checkpoint is {last_path}"
@@ -452,39 +497,42 @@ def train(
             step += 1
             window_loss += loss.detach()  # summed on the device: no host sync per step
             window_n += 1
-            if step % config.log_every == 0 and on_progress is not None:
+            if step % config.log_every == 0 and scalars is not None:
                 elapsed = time.monotonic() - window_start
-                on_progress(
-                    step,
-                    config.steps,
-                    {
-                        "loss": float(window_loss) / window_n,
-                        "lr": optimizer.param_groups[0]["lr"],
-                        "images_per_s": window_n * config.batch_size / max(elapsed, 1e-9),
-                    },
-                )
+                info = {
+                    "loss": float(window_loss) / window_n,
+                    "lr": optimizer.param_groups[0]["lr"],
+                    "images_per_s": window_n * batch_images / max(elapsed, 1e-9),
+                }
+                scalars.log_train(step, info)
+                if on_progress is not None:
+                    on_progress(step, config.steps, info)
                 window_loss, window_n, window_start = torch.zeros((), device=device), 0, time.monotonic()
-            out_of_time = (
-                config.max_minutes is not None and time.monotonic() - started > config.max_minutes * 60
+            out_of_time = ctx.any(
+                config.max_minutes is not None and time.monotonic() - started > config.max_minutes * 60,
+                device,
             )
             if step % steps_per_epoch == 0 or step == config.steps or out_of_time:
-                epoch = math.ceil(step / steps_per_epoch)
-                metrics = validate(shown, collections, config, autocast)
-                metrics.update({"step": step, "epoch": epoch, "loss": float(loss.detach())})
-                logger.info("step %d: %s", step, ", ".join(f"{k}={v:.3f}" for k, v in metrics.items()))
-                _append_csv(metrics_path, metrics)
-                grid_source = collections[0].val[: config.grid_images]
-                if len(grid_source):
-                    save_grid(shown, grid_source, run_dir / "grids" / f"epoch_{epoch:03d}.png", autocast)
-                improved = metrics.get("val/psnr", -math.inf) > best_psnr
-                stale = 0 if improved else stale + 1
-                early_stop = config.early_stop_patience is not None and stale >= config.early_stop_patience
-                if improved:
-                    best_psnr = metrics["val/psnr"]
-                    save_checkpoint(
-                        {**checkpoint_state(), "best_psnr": best_psnr}, run_dir / "checkpoints" / "best.pt"
+                if scalars is not None:
+                    epoch = math.ceil(step / steps_per_epoch)
+                    metrics = validate(shown, collections, config, autocast)
+                    metrics.update({"step": step, "epoch": epoch, "loss": float(loss.detach())})
+                    logger.info("step %d: %s", step, ", ".join(f"{k}={v:.3f}" for k, v in metrics.items()))
+                    scalars.log_validation(step, metrics)
+                    grid_source = collections[0].val[: config.grid_images]
+                    if len(grid_source):
+                        save_grid(shown, grid_source, run_dir / "grids" / f"epoch_{epoch:03d}.png", autocast)
+                    improved = metrics.get("val/psnr", -math.inf) > best_psnr
+                    stale = 0 if improved else stale + 1
+                    early_stop = (
+                        config.early_stop_patience is not None and stale >= config.early_stop_patience
                     )
-                save_checkpoint(checkpoint_state(), last_path)
+                    if improved:
+                        best_psnr = metrics["val/psnr"]
+                        best_path = run_dir / "checkpoints" / "best.pt"
+                        save_checkpoint({**checkpoint_state(), "best_psnr": best_psnr}, best_path)
+                    save_checkpoint(checkpoint_state(), last_path)
+                early_stop = ctx.any(early_stop, device)
             if out_of_time:
                 logger.info(
                     "time budget of %.1f min reached at step %d; resume to continue", config.max_minutes, step
@@ -492,22 +540,31 @@ def train(
                 break
             if early_stop:
                 logger.info("no better val/psnr in %d validations: stopping early at step %d", stale, step)
-                best = load_checkpoint(run_dir / "checkpoints" / "best.pt", map_location=device)
-                model.load_state_dict(best["model"])
-                if ema is not None:
-                    ema.load_state_dict(best["ema"])
-                metrics = {**metrics, "best_step": best["step"]}
+                if ctx.is_main:
+                    best = load_checkpoint(run_dir / "checkpoints" / "best.pt", map_location=device)
+                    model.load_state_dict(best["model"])
+                    if ema is not None:
+                        ema.load_state_dict(best["ema"])
+                    metrics = {**metrics, "best_step": best["step"]}
                 break
-            if stop.requested:
-                save_checkpoint(checkpoint_state(), last_path)
+            requested = ctx.any(stop.requested is not None, device)
+            if requested:
+                if ctx.is_main:
+                    save_checkpoint(checkpoint_state(), last_path)
                 logger.info(
-                    "stopped by %s at step %d, checkpoint saved; resume to continue", stop.requested, step
+                    "stopped by %s at step %d, checkpoint saved; resume to continue",
+                    stop.requested or "another process",
+                    step,
                 )
                 break
 
     finished = step >= config.steps or early_stop
-    if finished:
-        export_model(shown, run_dir / "model", config, metrics, priors)
+    if scalars is not None:
+        scalars.close()
+        if finished:
+            plot_curves(run_dir)
+            export_model(shown, run_dir / "model", config, metrics, priors)
+    ctx.barrier()  # the others wait until rank 0 has written the model
     return TrainResult(run_dir, step, finished, metrics)
 
 
@@ -526,17 +583,3 @@ def export_model(
     }
     model_cpu = model.to("cpu", memory_format=torch.contiguous_format)
     return save_pretrained(model_cpu, directory, extra)
-
-
-def _append_csv(path: Path, row: dict[str, float]) -> None:
-    new = not path.exists()
-    existing = None
-    if not new:
-        with path.open() as f:
-            existing = next(csv.reader(f), None)
-    fields = existing or list(row)
-    with path.open("a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
-        if new:
-            writer.writeheader()
-        writer.writerow(row)
