@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import http.client
 import json
+import logging
 import sqlite3
+import threading
 from http.cookiejar import CookieJar
 from pathlib import Path
 from typing import Any
@@ -198,3 +200,50 @@ def test_a_forged_cookie_is_replaced_by_a_fresh_participant_id(running: Running)
     cookie = reply.headers["Set-Cookie"]
     assert cookie.startswith(f"{COOKIE}=") and "../" not in cookie
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+
+
+def test_a_failure_inside_the_app_is_logged_and_answered_with_json(
+    running: Running, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(participant: str) -> dict[str, Any]:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(running.server.app, "trial", broken)
+    with caplog.at_level(logging.ERROR, logger="polychrome.turing.server"):
+        status, body = Browser(running.url).json("/api/trial")
+    assert (status, body) == (500, {"error": "internal error; the server log says more"})
+    assert "disk on fire" in caplog.text
+
+
+def test_a_locked_store_answers_503_and_the_page_can_retry(running: Running) -> None:
+    browser = Browser(running.url)
+    running.server.app.store.timeout = 0.05
+    with sqlite3.connect(running.db) as blocker:
+        blocker.execute("BEGIN IMMEDIATE")  # another writer holding the lock
+        status, body = browser.json("/api/trial")
+        blocker.rollback()
+    assert (status, body) == (503, {"error": "the answer store is busy; try again"})
+    assert browser.json("/api/trial")[0] == 200
+
+
+def test_participants_answering_at_the_same_time_are_all_recorded(running: Running) -> None:
+    errors: list[BaseException] = []
+    start = threading.Barrier(6)
+
+    def participate() -> None:
+        browser = Browser(running.url)
+        try:
+            start.wait()
+            while not (state := browser.json("/api/trial")[1])["done"]:
+                assert browser.answer(state["trial"], "left")[0] == 200
+        except BaseException as err:  # a thread's failure would otherwise vanish
+            errors.append(err)
+
+    threads = [threading.Thread(target=participate) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    answers = running.store.answers()
+    assert len(answers) == 6 * 3 and len({a.participant for a in answers}) == 6

@@ -202,6 +202,10 @@ class _Handler(BaseHTTPRequestHandler):
             logger.warning("answer store busy or failing: %s", err)
             self._error(HTTPStatus.SERVICE_UNAVAILABLE, "the answer store is busy; try again")
             return
+        except Exception:
+            logger.exception("%s %s failed", self.command, self.path)
+            self._error(HTTPStatus.INTERNAL_SERVER_ERROR, "internal error; the server log says more")
+            return
         headers = {}
         if set_cookie is not None:
             headers["Set-Cookie"] = (
@@ -229,7 +233,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+    def log_message(self, format: str, *args: Any) -> None:
         logger.debug("%s %s", self.address_string(), format % args)
 
 
@@ -246,6 +250,10 @@ class TuringServer(ThreadingHTTPServer):
         self.app = app
         self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
         super().__init__((host, port), _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # socketserver would print the traceback to stderr; the library logs instead.
+        logger.exception("request from %s failed", client_address[0])
 
     @property
     def url(self) -> str:
