@@ -76,8 +76,14 @@ class AbErrorStats:
         self.pixels = 0.0
 
     @torch.no_grad()
-    def update(self, pred_ab: torch.Tensor, true_ab: torch.Tensor) -> BatchAbError:
-        """Add a batch of ``(B, 2, H, W)`` ab (Lab units) and return its per-image numbers."""
+    def update(
+        self, pred_ab: torch.Tensor, true_ab: torch.Tensor, true_bins: torch.Tensor | None = None
+    ) -> BatchAbError:
+        """Add a batch of ``(B, 2, H, W)`` ab (Lab units) and return its per-image numbers.
+
+        ``true_bins`` (``self.grid.encode_hard(true_ab)``) may be passed when several predictions are
+        judged against the same truth, to find the truth's bins once.
+        """
         if pred_ab.shape != true_ab.shape or pred_ab.dim() != 4 or pred_ab.shape[1] != 2:
             raise ValueError(
                 f"ab must be two (B, 2, H, W) tensors of one shape, got {tuple(pred_ab.shape)} "
@@ -87,7 +93,8 @@ class AbErrorStats:
         width = self.max_threshold + 2
         error = torch.linalg.vector_norm(pred_ab.float() - true_ab.float(), dim=1)  # (B, H, W)
         buckets = error_buckets(error, self.max_threshold)
-        true_bins = self.grid.encode_hard(true_ab)
+        if true_bins is None:
+            true_bins = self.grid.encode_hard(true_ab)
         same_bin = (self.grid.encode_hard(pred_ab) == true_bins).flatten(1).double().mean(dim=1)
         per_class = torch.bincount((true_bins * width + buckets).flatten(), minlength=self.counts.numel())
         self.counts += per_class.reshape(self.counts.shape).double().cpu()

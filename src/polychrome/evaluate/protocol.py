@@ -37,7 +37,7 @@ def protocol_options(size: int = EVAL_SIZE, keep_gray: bool = False) -> PrepareO
 def protocol_crop(rgb: np.ndarray, size: int = EVAL_SIZE) -> np.ndarray:
     """Shorter side to ``size``, then the centre square: uint8 ``(H, W, 3)`` -> ``(size, size, 3)``."""
     image = Image.fromarray(np.ascontiguousarray(rgb))
-    return np.asarray(center_crop(resize_shorter_side(image, size), size), dtype=np.uint8)
+    return np.array(center_crop(resize_shorter_side(image, size), size), dtype=np.uint8)
 
 
 def same_aspect(shape_a: tuple[int, int], shape_b: tuple[int, int]) -> bool:
