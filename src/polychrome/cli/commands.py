@@ -2,7 +2,7 @@
 
 from importlib import import_module
 
-COMMAND_MODULES = ("colorize", "example", "prepare", "stats_commands", "train", "recalibrate")
+COMMAND_MODULES = ("colorize", "example", "prepare", "stats_commands", "train", "recalibrate", "evaluate")
 
 for _name in COMMAND_MODULES:
     import_module(f"polychrome.cli.{_name}")
