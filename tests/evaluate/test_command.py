@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from polychrome.cli import app
-from tests.evaluate.conftest import PHOTOS, SIZE
+from tests.evaluate.photos import PHOTOS, SIZE
 
 FAST = ["--size", str(SIZE), "--render-size", str(SIZE), "--workers", "1", "--device", "cpu"]
 

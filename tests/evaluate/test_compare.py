@@ -15,7 +15,7 @@ from polychrome.evaluate.candidates import OutputsCandidate, resolve_candidate
 from polychrome.evaluate.compare import EvaluateOptions, evaluate_candidates
 from polychrome.evaluate.metrics import colorfulness
 from polychrome.pipelines.image import Colorizer
-from tests.evaluate.conftest import PHOTOS, SIZE, gray_copy, small_photo
+from tests.evaluate.photos import PHOTOS, SIZE, gray_copy, small_photo
 
 CPU = torch.device("cpu")
 OPTIONS = EvaluateOptions(size=SIZE, render_size=SIZE, workers=1, batch_size=3, grid_images=2, extremes=2)

@@ -112,8 +112,8 @@ def evaluate(
     Every photo is resized (shorter side --size) and centre-cropped; each model colorizes its gray version,
     and PSNR, SSIM, colorfulness (and its gap to the truth's), the AuC of the per-pixel ab error (plain and
     rebalanced), bin accuracy and a Fréchet distance are measured. Writes OUTPUT/metrics.json and a
-    self-contained OUTPUT/report.html. A photo that a model's output folder lacks is left out for every
-    model and reported; the exit code is then 1.
+    self-contained OUTPUT/report.html. A photo that cannot be read, or that a model's output folder lacks,
+    is left out for every model and reported; the exit code is then 1.
     """
     import torch
 

@@ -177,7 +177,10 @@ def render_html(evaluation: Evaluation, summary: dict[str, dict[str, Any]] | Non
     thresholds = list(range(MAX_THRESHOLD + 1))
     cdf_plain = {label: (thresholds, evaluation.cdf(label)) for label in labels}
     cdf_rebalanced = {label: (thresholds, evaluation.cdf(label, rebalanced=True)) for label in labels}
-    colorfulness = {label: evaluation.scores[label].per_image["colorfulness"] for label in labels}
+    # The gray row is 0 for every photo; its spike would flatten everyone else's histogram.
+    colorfulness = {
+        label: evaluation.scores[label].per_image["colorfulness"] for label in labels if label != GRAY
+    }
     dropped = ", ".join(f"{n} {reason}" for reason, n in sorted(evaluation.dropped.items())) or "none"
     problems = "".join(
         f"<li>{html.escape(label)}: {html.escape(name)}: {html.escape(reason)}</li>"
@@ -200,6 +203,7 @@ on EfficientNet-Lite0 ImageNet features, not Inception FID.</p>
 {f"<h2>Problems</h2><ul>{problems}</ul>" if problems else ""}
 <h2>Colorfulness</h2>
 <div class="charts">{histogram_chart(colorfulness, "colorfulness (Hasler & Süsstrunk)")}</div>
+<p class="note">The gray output scores 0 on every photo and is not drawn.</p>
 <h2>ab error</h2>
 <div class="charts">
 {line_chart(cdf_plain, "threshold (Lab units)", "share of pixels within", (0, MAX_THRESHOLD), (0, 1))}
