@@ -11,6 +11,7 @@ import base64
 import html
 import io
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +89,18 @@ def metrics_document(evaluation: Evaluation) -> dict[str, Any]:
             **{label: scores.per_image for label, scores in evaluation.scores.items()},
         },
     }
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with every non-finite float (a model that output NaN, say) replaced by None, as JSON has
+    no NaN or infinity."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
 
 
 def _jpeg(picture: np.ndarray, quality: int = 88) -> str:
@@ -221,7 +234,7 @@ def write_report(evaluation: Evaluation, directory: str | Path) -> tuple[Path, P
     """Write ``metrics.json`` and ``report.html`` into ``directory`` (created), each atomically."""
     directory = Path(directory)
     document = metrics_document(evaluation)
-    text = json.dumps(document, indent=1, allow_nan=False) + "\n"
+    text = json.dumps(json_safe(document), indent=1, allow_nan=False) + "\n"
     page = render_html(evaluation, document["models"])
     metrics_path = atomic_write(directory / METRICS_NAME, lambda f: f.write(text.encode()))
     report_path = atomic_write(directory / REPORT_NAME, lambda f: f.write(page.encode()))
