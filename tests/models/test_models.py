@@ -276,6 +276,45 @@ def test_pretrained_encoder_really_knows_imagenet(
         assert float(F.cosine_similarity(a, b, dim=0)) < 0.9
 
 
+def test_rgb_encoder_with_head_gives_the_checkpoint_classifier_features(
+    checkpoint: dict[str, torch.Tensor], gray_cat: torch.Tensor
+) -> None:
+    from skimage import data
+
+    encoder = EfficientNetLite0Encoder(in_channels=3, head=True).eval()
+    load_imagenet_weights(encoder)
+    assert encoder._conv_stem.weight.shape == (32, 3, 3, 3)
+    assert torch.equal(encoder.state_dict()["_conv_head.weight"], checkpoint["_conv_head.weight"])
+    assert not hasattr(encoder, "_fc")
+
+    color = Image.fromarray(data.chelsea()).resize((224, 224), Image.Resampling.BICUBIC)
+    rgb = torch.from_numpy(np.asarray(color, dtype=np.float32) / 255.0).permute(2, 0, 1)[None]
+    with torch.no_grad():
+        features = encoder.pooled_features(rgb)
+    assert features.shape == (1, 1280) and bool((features >= 0).all() and (features <= 6).all())
+    logits = F.linear(features, checkpoint["_fc.weight"], checkpoint["_fc.bias"])
+    assert int(logits.argmax()) in CAT_CLASSES
+
+    # On a gray image the RGB network and the one-channel one see the same thing (summed stem filters).
+    gray_encoder = EfficientNetLite0Encoder().eval()
+    load_imagenet_weights(gray_encoder)
+    with torch.no_grad():
+        via_rgb = encoder.pooled_features(gray_cat.expand(-1, 3, -1, -1))
+    torch.testing.assert_close(
+        F.linear(via_rgb, checkpoint["_fc.weight"], checkpoint["_fc.bias"]),
+        _imagenet_logits(gray_encoder, gray_cat, checkpoint),
+        rtol=1e-4,
+        atol=1e-4,
+    )
+
+
+def test_encoder_shape_arguments_are_checked() -> None:
+    with pytest.raises(ValueError, match="in_channels"):
+        EfficientNetLite0Encoder(in_channels=2)
+    with pytest.raises(RuntimeError, match="head=True"):
+        EfficientNetLite0Encoder().pooled_features(torch.zeros(1, 1, 32, 32))
+
+
 def test_saved_files_get_ordinary_permissions(tmp_path) -> None:
     old = os.umask(0o022)
     try:

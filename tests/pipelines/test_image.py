@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 from skimage.color import rgb2lab
 
+from polychrome.color.lab import rgb_to_lightness
 from polychrome.images import to_uint8
 from polychrome.models import create_model, save_pretrained
 from polychrome.pipelines.image import Colorizer
@@ -112,6 +113,23 @@ def test_decoding_options_reach_the_model(colorizer: Colorizer) -> None:
     mean = colorizer.colorize_array(rgb, method="annealed_mean", decode_temperature=1.0)
 
     assert not np.allclose(sharp, mean)
+
+
+@pytest.mark.parametrize("render_size", [48, 64])
+def test_colorize_lightness_is_colorize_array_in_batches(colorizer: Colorizer, render_size: int) -> None:
+    photos = [_photo(48, 72, seed=seed) for seed in range(3)]
+    rgb = torch.from_numpy(np.stack(photos)).permute(0, 3, 1, 2)
+    batched = colorizer.colorize_lightness(rgb_to_lightness(rgb), render_size=render_size)
+    assert batched.shape == (3, 3, 48, 72) and batched.dtype == torch.float32
+    for photo, out in zip(photos, batched, strict=True):
+        single = colorizer.colorize_array(photo, render_size=render_size)
+        # At the photos' own size the two paths are the same computation (up to round-off in batched
+        # convolutions); resized, L is resized instead of the gray RGB it comes from. Both differences are
+        # far below one 8-bit level.
+        tolerance = 1e-4 if render_size == 48 else 2e-3
+        np.testing.assert_allclose(out.permute(1, 2, 0).numpy(), single, atol=tolerance)
+    with pytest.raises(ValueError, match="lightness"):
+        colorizer.colorize_lightness(torch.zeros(1, 3, 8, 8))
 
 
 def test_colorize_array_rejects_bad_shapes(colorizer: Colorizer) -> None:

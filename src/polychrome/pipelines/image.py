@@ -19,10 +19,17 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from polychrome.color.adjust import lab_to_rgb_in_gamut
 from polychrome.color.lab import rgb_to_lightness
 from polychrome.images import load_image, to_uint8
 from polychrome.models import ColorizationModel, load_pretrained
-from polychrome.pipelines.render import adjust_ab, merge_full_resolution, predict_ab_lowres, render_shape
+from polychrome.pipelines.render import (
+    adjust_ab,
+    merge_full_resolution,
+    predict_ab_lowres,
+    render_shape,
+    upsample_ab,
+)
 
 DEFAULT_MODEL = "effunet-lite0"
 _PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -120,6 +127,38 @@ class Colorizer:
             ab = adjust_ab(lightness_low, ab, saturation, temperature)
         stride = self.model.output_stride
         return merge_full_resolution(rgb, ab[0], covered=(rh / stride, rw / stride))
+
+    @torch.inference_mode()
+    def colorize_lightness(
+        self, lightness: torch.Tensor, render_size: int = 256, **decode: Any
+    ) -> torch.Tensor:
+        """Colorize a batch of photos of one size, given by their lightness, all on :attr:`device`.
+
+        The batched form of :meth:`colorize_array` for evaluation: the same rendering (L resized to the
+        render size, ab upsampled bilinearly, out-of-gamut colors pulled toward gray), without the strip-wise
+        CPU merge that keeps huge photos within memory. L is resized directly instead of the gray RGB it
+        comes from, which differs from :meth:`colorize_array` only when the render size is not the photos'.
+
+        Args:
+            lightness: ``(B, 1, H, W)`` L in 0..100.
+            render_size: shorter side at which the network sees the photos.
+            decode: decoding options of classification models, as for :meth:`colorize_array`.
+
+        Returns:
+            ``(B, 3, H, W)`` float32 sRGB in 0..1 on :attr:`device`, whose lightness is the input's.
+        """
+        if lightness.dim() != 4 or lightness.shape[1] != 1:
+            raise ValueError(f"lightness must have shape (B, 1, H, W), got {tuple(lightness.shape)}")
+        if "decode_temperature" in decode:
+            decode["temperature"] = decode.pop("decode_temperature")
+        lightness = lightness.to(self.device, torch.float32)
+        height, width = lightness.shape[-2:]
+        rh, rw = render_shape(height, width, render_size)
+        small = lightness if (rh, rw) == (height, width) else _downscale(lightness, (rh, rw))
+        ab = predict_ab_lowres(self.model, small, autocast_dtype=self.autocast, **decode)
+        stride = self.model.output_stride
+        ab = upsample_ab(ab, (height, width), (rh / stride, rw / stride))
+        return lab_to_rgb_in_gamut(torch.cat((lightness, ab), dim=1))
 
     def __call__(
         self, images: ImageInput | Sequence[ImageInput], **options: Any

@@ -1,0 +1,179 @@
+"""`polychrome evaluate`: judge several colorizers on the same photos, next to a gray output and the truth."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from polychrome.cli import app
+
+if TYPE_CHECKING:
+    import torch
+
+    from polychrome.evaluate.frechet import FeatureExtractor
+
+
+def _fail(message: str) -> typer.Exit:
+    Console(stderr=True, highlight=False, soft_wrap=True).print(f"[red]error:[/red] {escape(message)}")
+    return typer.Exit(1)
+
+
+def _extractors(
+    fd: bool, files: list[Path], input_range: float, device: torch.device
+) -> list[FeatureExtractor]:
+    from polychrome.evaluate.frechet import EfficientNetLite0Features, SavedNetworkFeatures
+
+    extractors: list[FeatureExtractor] = []
+    if fd:
+        try:
+            extractors.append(EfficientNetLite0Features(device))
+        except ImportError as err:
+            raise _fail(f"{err}; or pass --no-fd to skip the Fréchet distance") from None
+    for path in files:
+        try:
+            extractors.append(SavedNetworkFeatures(path, input_range, device))
+        except (FileNotFoundError, ValueError) as err:
+            raise _fail(str(err)) from None
+    names = [e.name for e in extractors]
+    if len(set(names)) != len(names):
+        raise _fail(f"two feature extractors would report under one name: {', '.join(names)}")
+    return extractors
+
+
+def _table(summary: dict[str, dict[str, Any]], extractors: list[str]) -> Table:
+    from polychrome.evaluate.report import COLUMNS
+
+    table = Table(show_edge=False, pad_edge=False)
+    columns = [*COLUMNS, *((name, name, "↓") for name in extractors)]
+    table.add_column("model", overflow="fold")
+    for _, title, arrow in columns:
+        table.add_column(f"{title} {arrow}".strip(), justify="right")
+    for label, row in summary.items():
+        cells = []
+        for key, _, _ in columns:
+            value = row.get(key)
+            precise = key in ("ssim", "auc", "auc_rebalanced", "bin_accuracy")
+            cells.append("–" if value is None else f"{value:.4f}" if precise else f"{value:.2f}")
+        table.add_row(escape(label), *cells, style="dim" if row["kind"] == "reference" else None)
+    return table
+
+
+@app.command()
+def evaluate(
+    model: Annotated[
+        list[str],
+        typer.Option(
+            "--model",
+            "-m",
+            help="A built-in model, a saved model folder, or a folder of another colorizer's outputs "
+            "(matched to the photos by file name). Repeat to compare several.",
+        ),
+    ],
+    data: Annotated[
+        list[str], typer.Option("--data", "-d", help="Photos: folders, globs, tar shards or zip archives.")
+    ],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for metrics.json and report.html.")],
+    size: Annotated[
+        int, typer.Option(min=16, help="Evaluation crop: shorter side, then centre square.")
+    ] = 256,
+    render_size: Annotated[
+        int, typer.Option(min=16, help="Shorter side at which networks see the photos.")
+    ] = 256,
+    limit: Annotated[int | None, typer.Option(min=1, help="Judge only the first N usable photos.")] = None,
+    device: Annotated[str, typer.Option(help="auto (a GPU when there is one), cpu, cuda, cuda:1.")] = "auto",
+    batch_size: Annotated[int, typer.Option(min=1, help="Photos per network call.")] = 32,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Decoding processes (default: all cores).")
+    ] = None,
+    keep_gray: Annotated[bool, typer.Option(help="Also judge photos that are already gray.")] = False,
+    fd: Annotated[
+        bool, typer.Option(help="Fréchet distance on EfficientNet-Lite0 ImageNet features (fd_effnet_lite0).")
+    ] = True,
+    fd_features: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="Another feature network for a Fréchet distance: a TorchScript file or a .pt2 program, e.g. "
+            "the Inception file of StyleGAN2-ADA/clean-fid for standard FID. Repeatable."
+        ),
+    ] = None,
+    fd_input_range: Annotated[
+        float,
+        typer.Option(help="Images are scaled to 0..this for --fd-features networks (255 for Inception)."),
+    ] = 255.0,
+    overwrite: Annotated[bool, typer.Option(help="Replace the report in an existing output folder.")] = False,
+) -> None:
+    """Judge colorizers on the same photos, next to a gray output and the truth.
+
+    Every photo is resized (shorter side --size) and centre-cropped; each model colorizes its gray version,
+    and PSNR, SSIM, colorfulness (and its gap to the truth's), the AuC of the per-pixel ab error (plain and
+    rebalanced), bin accuracy and a Fréchet distance are measured. Writes OUTPUT/metrics.json and a
+    self-contained OUTPUT/report.html. A photo that cannot be read, or that a model's output folder lacks,
+    is left out for every model and reported; the exit code is then 1.
+    """
+    import torch
+
+    from polychrome.data.sources import expand_source
+    from polychrome.evaluate.candidates import resolve_candidate
+    from polychrome.evaluate.compare import EvaluateOptions, evaluate_candidates
+    from polychrome.evaluate.report import write_report
+    from polychrome.train.loop import resolve_device
+
+    if output.exists() and not output.is_dir():
+        raise _fail(f"{output} is a file; the output is a folder")
+    if output.exists() and any(output.iterdir()) and not overwrite:
+        raise _fail(f"{output} exists; pass --overwrite to replace its report")
+    if len(set(model)) != len(model):
+        raise _fail(f"a model is given twice: {', '.join(model)}")
+    try:
+        for source in data:
+            expand_source(source)
+        target = resolve_device(device)
+        if target.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"device {device!r}: no CUDA GPU is available")
+        candidates = [resolve_candidate(spec, size, target, render_size, workers) for spec in model]
+    except (FileNotFoundError, ValueError, RuntimeError) as err:
+        raise _fail(str(err)) from None
+    extractors = _extractors(fd, fd_features or [], fd_input_range, target)
+    options = EvaluateOptions(
+        size=size,
+        render_size=render_size,
+        limit=limit,
+        batch_size=batch_size,
+        keep_gray=keep_gray,
+        workers=workers,
+    )
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
+    with console.status("judging photos") as status:
+        try:
+            evaluation = evaluate_candidates(
+                candidates,
+                data,
+                options,
+                extractors,
+                target,
+                progress=lambda n: status.update(f"judged {n} photos"),
+            )
+        except (FileNotFoundError, ValueError) as err:
+            raise _fail(str(err)) from None
+    summary = evaluation.summary()
+    metrics_path, report_path = write_report(evaluation, output)
+
+    for label, name, reason in evaluation.problems:
+        console.print(f"[red]left out:[/red] {escape(name)} ({escape(label)}): {escape(reason)}")
+    # Unreadable photos were already logged by the decoder, one line each; the summary counts them.
+    out = Console(highlight=False, soft_wrap=True)
+    if not out.is_terminal:
+        out.width = max(out.width, 150)  # a table in a log file or pipe need not wrap at 80 columns
+    out.print(_table(summary, evaluation.extractors))
+    dropped = ", ".join(f"{n} {r}" for r, n in sorted(evaluation.dropped.items()))
+    out.print(
+        f"{len(evaluation.names)} photos" + (f" ({escape(dropped)} left out)" if dropped else "") + f": "
+        f"{escape(str(metrics_path))}, {escape(str(report_path))}"
+    )
+    if evaluation.problems or evaluation.failures:
+        raise typer.Exit(1)
