@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from polychrome.data import prepare as prepare_module
 from polychrome.data.prepare import (
     PrepareOptions,
     center_crop,
@@ -155,3 +156,47 @@ def test_one_and_two_workers_give_identical_results(tmp_path: Path) -> None:
     assert one.names == two.names == [f"{i:02d}.png" for i in range(7)]
     np.testing.assert_array_equal(one.images, two.images)
     assert one.dropped == two.dropped and one.failures == two.failures
+
+
+class _DictStore:
+    """A ChunkStore in memory that counts what it is asked for."""
+
+    def __init__(self) -> None:
+        self.chunks: dict[int, tuple[list[str], list]] = {}
+        self.saved: list[int] = []
+
+    def load(self, index: int, records: list[Record]) -> list | None:
+        stored = self.chunks.get(index)
+        return stored[1] if stored is not None and stored[0] == [r.name for r in records] else None
+
+    def save(self, index: int, records: list[Record], results: list) -> None:
+        self.chunks[index] = ([r.name for r in records], results)
+        self.saved.append(index)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_store_keeps_every_chunk_and_stored_chunks_are_not_decoded_again(
+    workers: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    records = [Record(f"{i:02d}.png", data=_encode(_colorful(40, 50, seed=i))) for i in range(10)]
+    records.insert(4, Record("bad.jpg", data=b"garbage"))
+    options = PrepareOptions(image_size=32, min_size=32)
+    store = _DictStore()
+
+    first = prepare_images(records, options, workers=workers, chunk=3, store=store)
+    assert sorted(store.saved) == [0, 1, 2, 3]
+
+    del store.chunks[2]  # as if the run had been killed before this chunk was done
+    store.saved.clear()
+    calls = []
+
+    def counted(record: Record, options: PrepareOptions) -> tuple:
+        calls.append(record.name)
+        return record.name, None, "x"
+
+    monkeypatch.setattr(prepare_module, "prepare_one", counted)
+    again = prepare_images(records, options, workers=1, chunk=3, store=store)
+
+    assert store.saved == [2] and calls == [r.name for r in records[6:9]]
+    assert again.names == [n for n in first.names if n not in calls]
+    assert again.dropped == {"unreadable": 1, "x": 3}
