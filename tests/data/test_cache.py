@@ -107,7 +107,7 @@ def test_preparing_the_same_input_twice_gives_identical_bytes(collection: Path, 
     assert digests[0] == digests[1]
 
 
-def test_an_interrupted_write_leaves_nothing_and_keeps_the_old_cache(
+def test_an_interrupted_write_keeps_the_old_cache_and_the_decoded_images(
     built: tuple[Path, dict], collection: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     target = tmp_path / "c.h5"
@@ -117,11 +117,22 @@ def test_an_interrupted_write_leaves_nothing_and_keeps_the_old_cache(
     def fail(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(h5py.Group, "create_group", fail)
-    with pytest.raises(KeyboardInterrupt):
-        build_cache(iter_records([str(collection)]), target, PrepareOptions(SIZE, 24), sources=["x"])
+    with monkeypatch.context() as patch:
+        patch.setattr(h5py.Group, "create_group", fail)
+        with pytest.raises(KeyboardInterrupt):
+            build_cache(iter_records([str(collection)]), target, PrepareOptions(SIZE, 24), sources=["x"])
     assert target.read_bytes() == before
-    assert [p.name for p in tmp_path.iterdir()] == ["c.h5"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.h5", "c.h5.partial"]
+    assert sorted(p.name for p in (tmp_path / "c.h5.partial").iterdir()) == [
+        "chunk-000000.npz",
+        "lock",
+        "progress.json",
+    ]
+
+    build_cache(iter_records([str(collection)]), target, PrepareOptions(SIZE, 24), sources=["x"])
+    build_cache(iter_records([str(collection)]), tmp_path / "d.h5", PrepareOptions(SIZE, 24), sources=["x"])
+    assert target.read_bytes() == (tmp_path / "d.h5").read_bytes() != before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.h5", "d.h5"]
 
 
 def test_difference_hash_matches_resized_copies_and_separates_photos() -> None:

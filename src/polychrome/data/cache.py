@@ -11,9 +11,10 @@ Layout (``CACHE_FORMAT`` 1):
 - attribute ``manifest``: JSON with the sources, sizes, filters, counts of every reason an image was
   dropped, the files that failed, the split and seed, and the code version.
 
-The file is written to a temporary name beside the target and renamed only when complete, so an interrupted
-run never leaves a half-written cache; nothing in it records a time, so preparing the same input twice gives
-identical bytes.
+Decoded images go to a work folder beside the target as they are done (:mod:`polychrome.data.resume`), so a
+killed run continues where it stopped; the cache itself is written inside that folder and renamed onto its
+name only when complete, so an interrupted run never leaves a half-written cache. Nothing in it records a
+time, so preparing the same input twice, straight or resumed, gives identical bytes.
 """
 
 from __future__ import annotations
@@ -30,9 +31,17 @@ import numpy as np
 import torch
 
 from polychrome import __version__
+from polychrome._atomic import atomic_path
 from polychrome.color.lab import rgb_to_lab
 from polychrome.color.quantize import AbGrid, bin_histogram, rebalance_weights, smooth_priors
-from polychrome.data.prepare import PreparedImages, PrepareOptions, prepare_images, rgb_batches
+from polychrome.data.prepare import (
+    PreparedImages,
+    PrepareOptions,
+    decoder_version,
+    prepare_images,
+    rgb_batches,
+)
+from polychrome.data.resume import WorkFolder
 from polychrome.data.sources import Record
 from polychrome.data.split import split_indices
 from polychrome.evaluate.metrics import colorfulness
@@ -113,32 +122,26 @@ def write_cache(
     splits: dict[str, np.ndarray],
     manifest: dict[str, Any],
     stats: dict[str, Any] | None,
+    temp_dir: str | Path | None = None,
 ) -> Path:
-    """Write a cache file atomically (see the module docstring for the layout)."""
+    """Write a cache file atomically (see the module docstring for the layout), through ``temp_dir``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with h5py.File(tmp, "w", track_order=True) as f:
-            n, size = len(prepared.names), prepared.images.shape[1]
-            chunks = (1, size, size, 3) if n else None
-            _dataset(f, "images", prepared.images, chunks=chunks, compression="gzip", compression_opts=1)
-            _dataset(f, "names", np.array(prepared.names, dtype=h5py.string_dtype()))
-            group = f.create_group("split", track_times=False)
-            for name in SPLITS:
-                _dataset(group, name, splits[name].astype(np.int64))
-            if stats is not None:
-                group = f.create_group("stats", track_times=False)
-                for key, value in stats.items():
-                    if isinstance(value, np.ndarray):
-                        _dataset(group, key, value)
-                group.attrs["mean_colorfulness"] = stats["mean_colorfulness"]
-            f.attrs["manifest"] = json.dumps(manifest, sort_keys=True)
-            f.attrs["format"] = CACHE_FORMAT
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_path(path, temp_dir) as tmp, h5py.File(tmp, "w", track_order=True) as f:
+        n, size = len(prepared.names), prepared.images.shape[1]
+        chunks = (1, size, size, 3) if n else None
+        _dataset(f, "images", prepared.images, chunks=chunks, compression="gzip", compression_opts=1)
+        _dataset(f, "names", np.array(prepared.names, dtype=h5py.string_dtype()))
+        group = f.create_group("split", track_times=False)
+        for name in SPLITS:
+            _dataset(group, name, splits[name].astype(np.int64))
+        if stats is not None:
+            group = f.create_group("stats", track_times=False)
+            for key, value in stats.items():
+                if isinstance(value, np.ndarray):
+                    _dataset(group, key, value)
+            group.attrs["mean_colorfulness"] = stats["mean_colorfulness"]
+        f.attrs["manifest"] = json.dumps(manifest, sort_keys=True)
+        f.attrs["format"] = CACHE_FORMAT
     return path
 
 
@@ -192,38 +195,59 @@ def build_cache(
     workers: int | None = None,
     official_splits: dict[str, str] | None = None,
     layout: str | None = None,
+    categories: list[str] | None = None,
+    restart: bool = False,
+    chunk: int = 64,
 ) -> tuple[Path, dict[str, Any]]:
     """Prepare ``records`` (decode, filter, crop), de-duplicate, split, measure colors, write the cache.
 
     ``official_splits`` (record name -> train / val / test, from a named layout) replaces the seeded split.
-    Returns the cache path and its manifest.
+    Decoding continues the unfinished work of an earlier run of the same preparation (``restart``: discard
+    it); a different one left there is a ValueError. ``sources``, ``layout`` and ``categories`` describe where
+    ``records`` come from. Returns the cache path and its manifest.
     """
-    prepared = prepare_images(records, options, workers=workers)
-    if dedup:
-        prepared = drop_duplicates(prepared)
-    if official_splits is None:
-        splits = split_indices(prepared.names, split, seed=seed)
-    else:
-        assigned = [official_splits.get(name) for name in prepared.names]
-        splits = {k: np.array([i for i, a in enumerate(assigned) if a == k], dtype=np.int64) for k in SPLITS}
-    stats = None
-    if len(splits["train"]):
-        stats = color_statistics(prepared.images[splits["train"]], AbGrid.default())
-    manifest = {
-        "sources": list(sources),
+    output = Path(output)
+    fingerprint = {
+        "sources": [os.path.abspath(s) for s in sources],
+        "layout": layout,
+        "categories": categories,
         "image_size": options.image_size,
         "min_size": options.min_size,
         "gray_chroma": options.gray_chroma,
-        "deduplicated": dedup,
-        "kept": len(prepared.names),
-        "dropped": dict(sorted(prepared.dropped.items())),
-        "failures": [list(f) for f in prepared.failures],
-        "layout": layout,
-        "split_ratios": None if official_splits is not None else list(split),
-        "split_source": "official" if official_splits is not None else "seeded",
-        "split_sizes": {k: int(len(v)) for k, v in splits.items()},
-        "seed": seed,
-        "polychrome_version": __version__,
-        "cache_format": CACHE_FORMAT,
+        "chunk": chunk,
+        "code": decoder_version(),
     }
-    return write_cache(output, prepared, splits, manifest, stats), manifest
+    with WorkFolder.open(output, fingerprint, restart=restart) as work:
+        prepared = prepare_images(records, options, workers=workers, chunk=chunk, store=work)
+        if dedup:
+            prepared = drop_duplicates(prepared)
+        if official_splits is None:
+            splits = split_indices(prepared.names, split, seed=seed)
+        else:
+            assigned = [official_splits.get(name) for name in prepared.names]
+            splits = {
+                k: np.array([i for i, a in enumerate(assigned) if a == k], dtype=np.int64) for k in SPLITS
+            }
+        stats = None
+        if len(splits["train"]):
+            stats = color_statistics(prepared.images[splits["train"]], AbGrid.default())
+        manifest = {
+            "sources": list(sources),
+            "image_size": options.image_size,
+            "min_size": options.min_size,
+            "gray_chroma": options.gray_chroma,
+            "deduplicated": dedup,
+            "kept": len(prepared.names),
+            "dropped": dict(sorted(prepared.dropped.items())),
+            "failures": [list(f) for f in prepared.failures],
+            "layout": layout,
+            "split_ratios": None if official_splits is not None else list(split),
+            "split_source": "official" if official_splits is not None else "seeded",
+            "split_sizes": {k: int(len(v)) for k, v in splits.items()},
+            "seed": seed,
+            "polychrome_version": __version__,
+            "cache_format": CACHE_FORMAT,
+        }
+        write_cache(output, prepared, splits, manifest, stats, temp_dir=work.path)
+        work.remove()
+    return output, manifest

@@ -12,18 +12,24 @@ Filters, each counted in :class:`PreparedImages.dropped`:
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import logging
 import os
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, as_completed, wait
 from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+import PIL
 import torch
 from PIL import Image
 
+from polychrome import __version__
 from polychrome.color.lab import rgb_to_lab
 from polychrome.data.sources import Record
 from polychrome.images import ImageReadError, load_image, load_image_bytes
@@ -66,7 +72,30 @@ def mean_chroma(rgb_uint8: np.ndarray) -> float:
     return float(ab.square().sum(0).sqrt().mean())
 
 
-_Result = tuple[str, np.ndarray | None, str | None]
+# The modules whose code decides the decoded pixels; a change to any of them changes decoder_version().
+_DECODER_MODULES = ("polychrome.images", "polychrome.data.prepare", "polychrome.color.lab")
+
+
+@cache
+def decoder_version() -> dict[str, str]:
+    """What decoded images depend on besides the options: the libraries that decode, resize and measure
+    chroma, and a digest of our own decoding code (the package version stays the same between commits)."""
+    digest = hashlib.sha256()
+    for name in _DECODER_MODULES:
+        spec = importlib.util.find_spec(name)
+        assert spec is not None and spec.origin is not None
+        digest.update(Path(spec.origin).read_bytes())
+    return {
+        "polychrome": __version__,
+        "decoder_sha256": digest.hexdigest()[:16],
+        "pillow": PIL.__version__,
+        "numpy": np.__version__,
+        "torch": torch.__version__,
+    }
+
+
+# (name, square uint8 image or None, the reason it was dropped or None)
+Decoded = tuple[str, np.ndarray | None, str | None]
 
 
 @dataclass(frozen=True)
@@ -76,7 +105,7 @@ class PrepareOptions:
     gray_chroma: float = DEFAULT_GRAY_CHROMA
 
 
-def prepare_one(record: Record, options: PrepareOptions) -> _Result:
+def prepare_one(record: Record, options: PrepareOptions) -> Decoded:
     """(name, square uint8 image or None, reason it was dropped or None)."""
     try:
         if record.data is not None:
@@ -96,7 +125,7 @@ def prepare_one(record: Record, options: PrepareOptions) -> _Result:
     return record.name, array, None
 
 
-def _prepare_chunk(args: tuple[list[Record], PrepareOptions]) -> list[_Result]:
+def _prepare_chunk(args: tuple[list[Record], PrepareOptions]) -> list[Decoded]:
     torch.set_num_threads(1)
     records, options = args
     return [prepare_one(r, options) for r in records]
@@ -105,10 +134,10 @@ def _prepare_chunk(args: tuple[list[Record], PrepareOptions]) -> list[_Result]:
 class ChunkStore(Protocol):
     """Where :func:`prepare_images` keeps each chunk's results as it finishes, so a killed run can go on."""
 
-    def load(self, index: int, records: list[Record]) -> list[_Result] | None:
+    def load(self, index: int, records: list[Record]) -> list[Decoded] | None:
         """The stored results of chunk ``index`` if they are still those of ``records``, else None."""
 
-    def save(self, index: int, records: list[Record], results: list[_Result]) -> None: ...
+    def save(self, index: int, records: list[Record], results: list[Decoded]) -> None: ...
 
 
 def _chunks(records: Iterable[Record], size: int) -> Iterator[list[Record]]:
@@ -132,7 +161,7 @@ class PreparedImages:
     failures: list[tuple[str, str]] = field(default_factory=list)
 
     @classmethod
-    def from_results(cls, results: Iterable[_Result], image_size: int) -> PreparedImages:
+    def from_results(cls, results: Iterable[Decoded], image_size: int) -> PreparedImages:
         names, arrays, dropped, failures = [], [], Counter(), []
         for name, array, reason in results:
             if array is None:
@@ -168,9 +197,9 @@ def prepare_images(
     decoded chunk is handed to it as soon as it is done; the result is the same either way.
     """
     workers = workers or os.cpu_count() or 1
-    results: dict[int, list[_Result]] = {}
+    results: dict[int, list[Decoded]] = {}
 
-    def finish(index: int, part: list[Record], done: list[_Result]) -> None:
+    def finish(index: int, part: list[Record], done: list[Decoded]) -> None:
         if store is not None:
             store.save(index, part, done)
         results[index] = done
