@@ -12,13 +12,16 @@ import h5py
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from PIL import Image
 from typer.testing import CliRunner
 
 from polychrome.cli import app
+from polychrome.color.lab import rgb_to_lab
+from polychrome.color.quantize import AbGrid
 from polychrome.data import cache as cache_module
-from polychrome.data.cache import build_cache, difference_hash, read_cache
-from polychrome.data.prepare import PrepareOptions
+from polychrome.data.cache import bin_maps, build_cache, difference_hash, read_cache
+from polychrome.data.prepare import PrepareOptions, rgb_tensor
 from polychrome.data.sources import iter_records
 from polychrome.train.config import load_config
 from polychrome.train.loop import train
@@ -219,3 +222,62 @@ def test_classification_training_takes_its_priors_from_the_cache(
     expected = smooth_priors(stored, AbGrid.default().centers, config.loss.prior_sigma)
     priors = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["priors"]
     torch.testing.assert_close(priors, expected)
+
+
+# --- bin maps -----------------------------------------------------------------------------------------
+
+
+def test_bin_maps_are_the_hard_bins_of_block_averaged_ab() -> None:
+    images = np.stack([_colorful(i, 16, 16) for i in range(3)])
+    grid = AbGrid.default()
+
+    maps = bin_maps(images, grid, stride=4)
+
+    ab = F.avg_pool2d(rgb_to_lab(rgb_tensor(images))[:, 1:], 4)
+    assert maps.shape == (3, 4, 4) and maps.dtype == np.uint16
+    np.testing.assert_array_equal(maps, grid.encode_hard(ab).numpy())
+    full = grid.encode_hard(rgb_to_lab(rgb_tensor(images))[:, 1:])
+    np.testing.assert_array_equal(bin_maps(images, grid, stride=1), full.numpy())
+
+
+def test_a_bin_map_cell_takes_the_mean_color_of_its_block_not_one_of_its_pixels() -> None:
+    grid = AbGrid.default()
+    image = np.zeros((1, 2, 2, 3), np.uint8)
+    image[0, :, 0], image[0, :, 1] = (220, 40, 40), (40, 40, 220)  # red | blue: averaged ab is a purple
+
+    cell = int(bin_maps(image, grid, stride=2)[0, 0, 0])
+
+    ab = rgb_to_lab(rgb_tensor(image))[0, 1:].reshape(2, -1)
+    alone = set(grid.encode_hard(ab.reshape(1, 2, 1, 4)).flatten().tolist())
+    assert cell == int(grid.encode_hard(ab.mean(1).reshape(1, 2, 1, 1))) and cell not in alone
+
+
+def test_a_cache_can_carry_bin_maps(collection: Path, tmp_path: Path) -> None:
+    out = tmp_path / "bins.h5"
+    _, manifest = build_cache(
+        iter_records([str(collection)]), out, PrepareOptions(SIZE, 24), sources=["x"], bin_stride=2, workers=1
+    )
+    cache = read_cache(out)
+
+    assert cache.bins is not None and cache.bin_stride == 2
+    assert cache.bins.shape == (10, SIZE // 2, SIZE // 2) and cache.bins.dtype == np.uint16
+    expected = AbGrid.default().encode_hard(F.avg_pool2d(rgb_to_lab(rgb_tensor(cache.images))[:, 1:], 2))
+    np.testing.assert_array_equal(cache.bins, expected.numpy())
+    assert manifest["bins"] == {"stride": 2, "grid": 10}
+    with h5py.File(out) as f:
+        assert f["bins"].chunks == (1, SIZE // 2, SIZE // 2) and f["bins"].compression == "gzip"
+
+
+def test_a_cache_without_bin_maps_says_so(built: tuple[Path, dict]) -> None:
+    cache = read_cache(built[0])
+    assert cache.bins is None and cache.bin_stride is None and built[1]["bins"] is None
+
+
+def test_a_bin_stride_that_does_not_divide_the_size_is_refused_before_decoding(
+    collection: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "c.h5"
+    args = ["prepare", str(collection), "-o", str(out), "--size", "64", "--bins", "--bin-stride", "3"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1 and "stride 3 must divide the image size 64" in result.stderr
+    assert not out.exists() and not (tmp_path / "c.h5.partial").exists()

@@ -167,7 +167,7 @@ def test_options_that_do_not_change_the_decoded_images_may_change_on_resume(
     with monkeypatch.context() as patch:
         _interrupt_after(1, patch)
         assert CliRunner().invoke(app, _args(few_photos, out)).exit_code == 130
-    extra = ["--seed", "7", "--split", "0.6", "0.2", "0.2", "--no-dedup"]
+    extra = ["--seed", "7", "--split", "0.6", "0.2", "0.2", "--no-dedup", "--bins"]
     decoded = _count_decoding(monkeypatch)
     assert CliRunner().invoke(app, [*_args(few_photos, out), *extra]).exit_code == 0
     assert len(decoded) == 100 - CHUNK

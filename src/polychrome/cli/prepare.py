@@ -53,6 +53,12 @@ def prepare(
     category: Annotated[
         list[str] | None, typer.Option(help="MIR-Flickr: keep only photos of this category (repeatable).")
     ] = None,
+    bins: Annotated[
+        bool, typer.Option(help="Also store each photo's map of ab-bin indices (classification targets).")
+    ] = False,
+    bin_stride: Annotated[
+        int, typer.Option(min=1, help="Pixels per bin-map cell along each side: the model's output stride.")
+    ] = 2,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing cache file.")] = False,
     restart: Annotated[
         bool, typer.Option(help="Discard the unfinished work of an earlier run instead of continuing it.")
@@ -90,6 +96,7 @@ def prepare(
                 official_splits=named.splits if named is not None else None,
                 layout=named.name if named is not None else None,
                 categories=category or None,
+                bin_stride=bin_stride if bins else None,
                 restart=restart,
             )
         except (FileNotFoundError, ValueError, ImportError) as err:

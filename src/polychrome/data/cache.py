@@ -8,6 +8,8 @@ Layout (``CACHE_FORMAT`` 1):
 - ``split/train``, ``split/val``, ``split/test``: sorted indices into ``images``;
 - ``stats/``: color statistics of the training split on the ab grid (``ab_centers``, ``ab_counts``, smoothed
   ``priors``, ``rebalance_weights``) and ``mean_colorfulness`` as an attribute;
+- ``bins`` (only when asked for): ``(N, S/stride, S/stride)`` uint16, the index on the ab grid of each
+  ``stride`` x ``stride`` block (attributes ``stride`` and ``grid``), one compressed chunk per image;
 - attribute ``manifest``: JSON with the sources, sizes, filters, counts of every reason an image was
   dropped, the files that failed, the split and seed, and the code version.
 
@@ -29,6 +31,7 @@ from typing import Any
 import h5py
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from polychrome import __version__
 from polychrome._atomic import atomic_path
@@ -48,6 +51,7 @@ from polychrome.evaluate.metrics import colorfulness
 
 CACHE_FORMAT = 1
 SPLITS = ("train", "val", "test")
+BINS_GZIP_LEVEL = 4  # bin maps are smooth, so they shrink ~8x (level 1: ~6x) at little cost
 
 
 def difference_hash(rgb: np.ndarray) -> int:
@@ -112,6 +116,35 @@ def color_statistics(
     }
 
 
+def check_bin_stride(image_size: int, stride: int) -> None:
+    if stride < 1 or image_size % stride:
+        raise ValueError(f"the bin map stride {stride} must divide the image size {image_size}")
+
+
+def bin_maps(images: np.ndarray, grid: AbGrid, stride: int = 2) -> np.ndarray:
+    """Hard ab-bin index of every ``stride`` x ``stride`` block of uint8 images ``(N, S, S, 3)``, as
+    ``(N, S / stride, S / stride)`` uint16.
+
+    ab is averaged over the block before the look-up, as the training loop does when it measures class
+    priors at a model's output stride, so a classification model of that stride can read its targets here.
+
+    Example:
+        >>> bin_maps(np.zeros((1, 4, 4, 3), np.uint8), AbGrid.default()).shape
+        (1, 2, 2)
+    """
+    check_bin_stride(images.shape[1], stride)
+    if grid.num_bins > np.iinfo(np.uint16).max:
+        raise ValueError(f"{grid.num_bins} bins do not fit in uint16 bin maps")
+    side = images.shape[1] // stride
+    maps = np.empty((len(images), side, side), np.uint16)
+    start = 0
+    for rgb in rgb_batches(images, 64):
+        ab = F.avg_pool2d(rgb_to_lab(rgb)[:, 1:], stride)
+        maps[start : start + len(rgb)] = grid.encode_hard(ab).numpy()
+        start += len(rgb)
+    return maps
+
+
 def _dataset(group: h5py.Group, name: str, data: np.ndarray, **kwargs: Any) -> None:
     group.create_dataset(name, data=data, track_times=False, **kwargs)
 
@@ -123,14 +156,25 @@ def write_cache(
     manifest: dict[str, Any],
     stats: dict[str, Any] | None,
     temp_dir: str | Path | None = None,
+    bins: np.ndarray | None = None,
+    bin_grid: int = 10,
 ) -> Path:
-    """Write a cache file atomically (see the module docstring for the layout), through ``temp_dir``."""
+    """Write a cache file atomically (see the module docstring for the layout), through ``temp_dir``.
+
+    ``bins`` are :func:`bin_maps` of the images on ``AbGrid.default(bin_grid)``.
+    """
     path = Path(path)
     with atomic_path(path, temp_dir) as tmp, h5py.File(tmp, "w", track_order=True) as f:
         n, size = len(prepared.names), prepared.images.shape[1]
         chunks = (1, size, size, 3) if n else None
         _dataset(f, "images", prepared.images, chunks=chunks, compression="gzip", compression_opts=1)
         _dataset(f, "names", np.array(prepared.names, dtype=h5py.string_dtype()))
+        if bins is not None:
+            side = bins.shape[1]
+            chunks = (1, side, side) if n else None
+            _dataset(f, "bins", bins, chunks=chunks, compression="gzip", compression_opts=BINS_GZIP_LEVEL)
+            f["bins"].attrs["stride"] = size // side
+            f["bins"].attrs["grid"] = bin_grid
         group = f.create_group("split", track_times=False)
         for name in SPLITS:
             _dataset(group, name, splits[name].astype(np.int64))
@@ -147,13 +191,16 @@ def write_cache(
 
 @dataclass
 class Cache:
-    """A cache file read back: images in memory, the split, the manifest and the color statistics."""
+    """A cache file read back: images in memory, the split, the manifest, the color statistics and the bin
+    maps (indices into ``AbGrid.default()``) when it has them."""
 
     images: np.ndarray
     names: list[str]
     splits: dict[str, np.ndarray]
     manifest: dict[str, Any]
     stats: dict[str, Any]
+    bins: np.ndarray | None = None  # (N, S / bin_stride, S / bin_stride) uint16 ab-bin indices, if prepared
+    bin_stride: int | None = None
 
     @property
     def image_size(self) -> int:
@@ -172,12 +219,15 @@ def read_cache(path: str | Path) -> Cache:
             if "stats" in f:
                 stats = {k: f["stats"][k][()] for k in f["stats"]}
                 stats["mean_colorfulness"] = float(f["stats"].attrs["mean_colorfulness"])
+            bins = f.get("bins")
             return Cache(
                 images=f["images"][()],
                 names=[n.decode() if isinstance(n, bytes) else n for n in f["names"][()]],
                 splits={k: f["split"][k][()] for k in SPLITS},
                 manifest=json.loads(f.attrs["manifest"]),
                 stats=stats,
+                bins=bins[()] if bins is not None else None,
+                bin_stride=int(bins.attrs["stride"]) if bins is not None else None,
             )
     except OSError as err:
         raise ValueError(f"{path}: unreadable cache ({err})") from None
@@ -196,6 +246,7 @@ def build_cache(
     official_splits: dict[str, str] | None = None,
     layout: str | None = None,
     categories: list[str] | None = None,
+    bin_stride: int | None = None,
     restart: bool = False,
     chunk: int = 64,
 ) -> tuple[Path, dict[str, Any]]:
@@ -204,9 +255,12 @@ def build_cache(
     ``official_splits`` (record name -> train / val / test, from a named layout) replaces the seeded split.
     Decoding continues the unfinished work of an earlier run of the same preparation (``restart``: discard
     it); a different one left there is a ValueError. ``sources``, ``layout`` and ``categories`` describe where
-    ``records`` come from. Returns the cache path and its manifest.
+    ``records`` come from. ``bin_stride`` adds :func:`bin_maps` at that stride. Returns the cache path and
+    its manifest.
     """
     output = Path(output)
+    if bin_stride is not None:
+        check_bin_stride(options.image_size, bin_stride)  # before hours of decoding, not after
     fingerprint = {
         "sources": [os.path.abspath(s) for s in sources],
         "layout": layout,
@@ -228,9 +282,11 @@ def build_cache(
             splits = {
                 k: np.array([i for i, a in enumerate(assigned) if a == k], dtype=np.int64) for k in SPLITS
             }
+        grid = AbGrid.default()
         stats = None
         if len(splits["train"]):
-            stats = color_statistics(prepared.images[splits["train"]], AbGrid.default())
+            stats = color_statistics(prepared.images[splits["train"]], grid)
+        bins = bin_maps(prepared.images, grid, bin_stride) if bin_stride is not None else None
         manifest = {
             "sources": list(sources),
             "image_size": options.image_size,
@@ -245,9 +301,12 @@ def build_cache(
             "split_source": "official" if official_splits is not None else "seeded",
             "split_sizes": {k: int(len(v)) for k, v in splits.items()},
             "seed": seed,
+            "bins": None if bin_stride is None else {"stride": bin_stride, "grid": grid.grid},
             "polychrome_version": __version__,
             "cache_format": CACHE_FORMAT,
         }
-        write_cache(output, prepared, splits, manifest, stats, temp_dir=work.path)
+        write_cache(
+            output, prepared, splits, manifest, stats, temp_dir=work.path, bins=bins, bin_grid=grid.grid
+        )
         work.remove()
     return output, manifest
