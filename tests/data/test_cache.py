@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from PIL import Image
 from typer.testing import CliRunner
 
+import polychrome
 from polychrome.cli import app
 from polychrome.color.lab import rgb_to_lab
 from polychrome.color.quantize import AbGrid
@@ -86,6 +87,20 @@ def test_every_reason_is_counted_and_bad_files_are_named(built: tuple[Path, dict
     assert set(failed) == {"truncated.jpg", "empty.jpg", "notes.jpg", "huge.png"}
     assert "40000x40000" in failed["huge.png"] and "empty" in failed["empty.jpg"]
     assert manifest["kept"] == 10  # 8 good + CMYK + palette
+
+
+def test_the_manifest_records_sources_sizes_filters_counts_seed_and_code(
+    built: tuple[Path, dict], collection: Path
+) -> None:
+    _, manifest = built
+    assert manifest["sources"] == [str(collection)] and manifest["layout"] is None
+    assert (manifest["image_size"], manifest["min_size"]) == (SIZE, 24)
+    assert manifest["gray_chroma"] == 2.0 and manifest["duplicate_distance"] == 4
+    assert manifest["inputs"] == 19 == manifest["kept"] + sum(manifest["dropped"].values())
+    assert manifest["split_ratios"] == [0.5, 0.25, 0.25] and manifest["split_source"] == "seeded"
+    assert manifest["split_sizes"] == {"train": 6, "val": 2, "test": 2} and manifest["seed"] == 0
+    assert manifest["code"]["polychrome"] == polychrome.__version__
+    assert set(manifest["code"]) == {"polychrome", "decoder_sha256", "pillow", "numpy", "torch"}
 
 
 def test_cache_reads_back_with_split_and_color_statistics(built: tuple[Path, dict]) -> None:

@@ -10,8 +10,9 @@ Layout (``CACHE_FORMAT`` 1):
   ``priors``, ``rebalance_weights``) and ``mean_colorfulness`` as an attribute;
 - ``bins`` (only when asked for): ``(N, S/stride, S/stride)`` uint16, the index on the ab grid of each
   ``stride`` x ``stride`` block (attributes ``stride`` and ``grid``), one compressed chunk per image;
-- attribute ``manifest``: JSON with the sources, sizes, filters, counts of every reason an image was
-  dropped, the files that failed, the split and seed, and the code version.
+- attribute ``manifest``: JSON with the sources (and layout, categories), sizes, filters and their thresholds,
+  the number of inputs and counts of every reason an image was dropped, the files that failed, the split and
+  seed, the bin maps, and the code version (package, decoding libraries and a digest of the decoding code).
 
 Decoded images go to a work folder beside the target as they are done (:mod:`polychrome.data.resume`), so a
 killed run continues where it stopped; the cache itself is written inside that folder and renamed onto its
@@ -293,16 +294,20 @@ def build_cache(
             "min_size": options.min_size,
             "gray_chroma": options.gray_chroma,
             "deduplicated": dedup,
+            "duplicate_distance": DUPLICATE_DISTANCE if dedup else None,
+            "inputs": len(prepared.names) + sum(prepared.dropped.values()),
             "kept": len(prepared.names),
             "dropped": dict(sorted(prepared.dropped.items())),
             "failures": [list(f) for f in prepared.failures],
             "layout": layout,
+            "categories": categories,
             "split_ratios": None if official_splits is not None else list(split),
             "split_source": "official" if official_splits is not None else "seeded",
             "split_sizes": {k: int(len(v)) for k, v in splits.items()},
             "seed": seed,
             "bins": None if bin_stride is None else {"stride": bin_stride, "grid": grid.grid},
             "polychrome_version": __version__,
+            "code": decoder_version(),
             "cache_format": CACHE_FORMAT,
         }
         write_cache(
