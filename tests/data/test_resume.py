@@ -25,18 +25,45 @@ from polychrome.data.sources import iter_records
 IMAGES = 300
 CHUNK = 64  # build_cache's default, which the command uses
 
-# Runs `polychrome prepare` with decoding slowed down, so that the test can kill it part-way.
+# Runs `polychrome prepare` with decoding slowed down, so that the test can kill it part-way; its decoding
+# workers are forked, so they decode slowly too.
 SLOW_PREPARE = """
-import sys, time
+import multiprocessing, sys, time
 from polychrome.data import prepare
+multiprocessing.set_start_method("fork", force=True)
 decode = prepare._prepare_chunk
 def slow(args):
-    time.sleep(0.4)
+    time.sleep(0.5)
     return decode(args)
 prepare._prepare_chunk = slow
 from polychrome.cli import app
 app(sys.argv[1:])
 """
+
+
+HOLD_LOCK = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)
+fcntl.lockf(fd, fcntl.LOCK_EX)
+print("locked", flush=True)
+time.sleep(60)
+"""
+
+
+def _children(pid: int) -> list[int]:
+    """The processes ``pid`` started (Linux's /proc), or [] where that cannot be seen."""
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _running(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "\nState:\tZ" not in status  # a zombie has exited
 
 
 def _photo(seed: int, h: int = 64, w: int = 72) -> np.ndarray:
@@ -67,8 +94,8 @@ def few_photos(photos: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def _args(photos: Path, out: Path, *extra: str) -> list[str]:
-    return ["prepare", str(photos), "-o", str(out), "--size", "64", "--workers", "1", *extra]
+def _args(photos: Path, out: Path, *extra: str, workers: int = 1) -> list[str]:
+    return ["prepare", str(photos), "-o", str(out), "--size", "64", "--workers", str(workers), *extra]
 
 
 def _straight(photos: Path, out: Path, *extra: str) -> bytes:
@@ -108,7 +135,7 @@ def test_a_killed_run_continues_where_it_stopped_and_writes_the_same_bytes(
     partial = work_folder(out)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(polychrome.__file__).parents[1])])}
     process = subprocess.Popen(
-        [sys.executable, "-c", SLOW_PREPARE, *_args(photos, out)],
+        [sys.executable, "-c", SLOW_PREPARE, *_args(photos, out, workers=2)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -117,17 +144,26 @@ def test_a_killed_run_continues_where_it_stopped_and_writes_the_same_bytes(
     while len(list(partial.glob("chunk-*.npz"))) < 2 and process.poll() is None:
         assert time.monotonic() < deadline, "the preparation showed no progress"
         time.sleep(0.02)
+    workers = _children(process.pid)
+    assert len(workers) == 2 or not Path("/proc").is_dir()
     process.send_signal(signal.SIGKILL)
     assert process.wait() == -signal.SIGKILL  # killed, not finished
     done = len(list(partial.glob("chunk-*.npz")))
     assert 2 <= done < -(-IMAGES // CHUNK) and not out.exists()
 
     decoded = _count_decoding(monkeypatch)
-    result = CliRunner().invoke(app, _args(photos, out))
+    result = CliRunner().invoke(app, _args(photos, out))  # at once: lingering workers hold no lock
     assert result.exit_code == 0, result.output
     assert "continuing" in result.stderr
     assert len(decoded) == IMAGES - done * CHUNK  # nothing decoded twice
     monkeypatch.undo()
+    try:
+        while any(_running(pid) for pid in workers):  # the killed run's workers leave too
+            assert time.monotonic() < deadline, "decoding workers outlived their killed parent"
+            time.sleep(0.1)
+    finally:
+        for pid in filter(_running, workers):
+            os.kill(pid, signal.SIGKILL)
 
     assert out.read_bytes() == _straight(photos, tmp_path / "straight.h5")
     assert not partial.exists()
@@ -205,6 +241,23 @@ def test_a_chunk_whose_files_changed_or_that_is_damaged_is_decoded_again(
     monkeypatch.undo()
     build(tmp_path / "straight.h5")
     assert out.read_bytes() == (tmp_path / "straight.h5").read_bytes()
+
+
+def test_a_work_folder_locked_by_another_process_is_refused(tmp_path: Path) -> None:
+    out = tmp_path / "cache.h5"
+    work_folder(out).mkdir()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(work_folder(out) / "lock")], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+        with pytest.raises(ValueError, match="another `polychrome prepare` is writing"):
+            WorkFolder.open(out, {"image_size": 64})
+    finally:
+        holder.kill()
+        holder.wait()
+    with WorkFolder.open(out, {"image_size": 64}):  # free once its holder died
+        pass
 
 
 def test_two_runs_never_share_a_work_folder(tmp_path: Path) -> None:

@@ -16,6 +16,8 @@ import hashlib
 import importlib.util
 import logging
 import os
+import threading
+import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, as_completed, wait
@@ -125,6 +127,19 @@ def prepare_one(record: Record, options: PrepareOptions) -> Decoded:
     return record.name, array, None
 
 
+def _exit_with_parent() -> None:
+    """Pool worker initializer: leave when the process that started this one dies. A worker waits on a queue
+    that a killed (SIGKILL) main process never closes, so it would otherwise live on, holding its memory."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 def _prepare_chunk(args: tuple[list[Record], PrepareOptions]) -> list[Decoded]:
     torch.set_num_threads(1)
     records, options = args
@@ -204,7 +219,7 @@ def prepare_images(
             store.save(index, part, done)
         results[index] = done
 
-    pool = ProcessPoolExecutor(max_workers=workers) if workers > 1 else None
+    pool = ProcessPoolExecutor(workers, initializer=_exit_with_parent) if workers > 1 else None
     pending: dict[Future, tuple[int, list[Record]]] = {}
     try:
         for index, part in enumerate(_chunks(records, chunk)):

@@ -72,16 +72,24 @@ def _differences(old: dict[str, Any], new: dict[str, Any]) -> str:
     return "; ".join(f"{k} was {old.get(k)!r}, now {new.get(k)!r}" for k in keys if old.get(k) != new.get(k))
 
 
+_HELD: set[Path] = set()  # work folders this process has open (POSIX locks do not exclude their own process)
+
+
 def _lock(path: Path, message: str) -> int:
-    """An open descriptor holding an exclusive lock on ``path``; the lock goes with the process, even a
-    killed one. ValueError(``message``) when another process holds it."""
+    """An open descriptor holding an exclusive lock on ``path``; ValueError(``message``) if it is taken.
+
+    A POSIX record lock belongs to this process alone: decoding workers forked from it do not hold it, so
+    it is free the moment this process dies, even when killed while its workers linger."""
+    if path.resolve() in _HELD:
+        raise ValueError(message)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
     if fcntl is not None:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             os.close(fd)
             raise ValueError(message) from None
+    _HELD.add(path.resolve())
     return fd
 
 
@@ -92,6 +100,7 @@ class WorkFolder:
         self.path = path
         self.fingerprint = fingerprint
         self._lock_fd: int | None = lock_fd
+        self._lock_key = (path / "lock").resolve()
 
     @classmethod
     def open(cls, output: str | Path, fingerprint: dict[str, Any], restart: bool = False) -> WorkFolder:
@@ -104,11 +113,11 @@ class WorkFolder:
         path = work_folder(output)
         path.mkdir(parents=True, exist_ok=True)
         fd = _lock(path / "lock", f"{output}: another `polychrome prepare` is writing it ({path} is locked)")
+        folder = cls(path, fingerprint, fd)
         try:
-            folder = cls(path, fingerprint, fd)
             folder._start(output, restart)
         except BaseException:
-            os.close(fd)
+            folder.close()
             raise
         return folder
 
@@ -178,6 +187,7 @@ class WorkFolder:
     def close(self) -> None:
         if self._lock_fd is not None:
             os.close(self._lock_fd)  # releases the lock
+            _HELD.discard(self._lock_key)
             self._lock_fd = None
 
     def __enter__(self) -> WorkFolder:
