@@ -52,7 +52,7 @@ from polychrome.evaluate.metrics import colorfulness
 
 CACHE_FORMAT = 1
 SPLITS = ("train", "val", "test")
-BINS_GZIP_LEVEL = 4  # bin maps are smooth, so they shrink ~8x (level 1: ~6x) at little cost
+BINS_GZIP_LEVEL = 4  # bin maps are smooth: 9x smaller on Imagenette (level 1: 7x; 9: 10x but 20x slower)
 
 
 def difference_hash(rgb: np.ndarray) -> int:
@@ -118,6 +118,7 @@ def color_statistics(
 
 
 def check_bin_stride(image_size: int, stride: int) -> None:
+    """Bin-map cells must tile the image exactly, as the model's output cells tile its input."""
     if stride < 1 or image_size % stride:
         raise ValueError(f"the bin map stride {stride} must divide the image size {image_size}")
 

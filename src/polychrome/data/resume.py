@@ -109,7 +109,8 @@ class WorkFolder:
         Raises ValueError when another process holds the folder, or when it holds the unfinished work of a
         different preparation and ``restart`` is false (with ``restart`` that work is discarded).
         """
-        fingerprint = {"work_format": WORK_FORMAT, **fingerprint}
+        # as progress.json will read it back (tuples become lists), so that equal preparations compare equal
+        fingerprint = json.loads(json.dumps({"work_format": WORK_FORMAT, **fingerprint}))
         path = work_folder(output)
         path.mkdir(parents=True, exist_ok=True)
         fd = _lock(path / "lock", f"{output}: another `polychrome prepare` is writing it ({path} is locked)")
@@ -160,6 +161,11 @@ class WorkFolder:
                     logger.warning("%s: its input files changed since; decoding them again", path.name)
                     return None
                 names, reasons, images = stored["names"], stored["reasons"], stored["images"]
+            size = int(self.fingerprint["image_size"])
+            if images.dtype != np.uint8 or images.shape[1:] != (size, size, 3) or len(names) != len(reasons):
+                raise ValueError("arrays of the wrong shape")
+            if len(images) != sum(not reason for reason in reasons):
+                raise ValueError("as many images as kept names expected")
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
             logger.warning("%s: unreadable (%s); decoding it again", path, err)
             return None
