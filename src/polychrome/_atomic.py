@@ -9,32 +9,63 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
 
-def _create_temp_beside(path: Path) -> tuple[Path, int]:
+def _create_temp_beside(path: Path, folder: Path) -> tuple[Path, int]:
     while True:
-        tmp_path = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+        tmp_path = folder / f".{path.name}.{secrets.token_hex(6)}.tmp"
         try:
             return tmp_path, os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         except FileExistsError:
             continue
 
 
-def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
-    """Call ``write(handle)`` on a temporary file, then move it onto ``path`` (parents created)."""
+def _sync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` survive power loss (a no-op where folders cannot be opened)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def atomic_path(path: str | Path, temp_dir: str | Path | None = None) -> Iterator[Path]:
+    """A temporary path to write ``path`` through, for writers that need a file name (HDF5).
+
+    When the block ends normally the file is flushed to disk and renamed onto ``path``; when it raises, the
+    temporary file is removed. ``temp_dir`` (default: beside ``path``) must be on the same file system; a
+    folder that a resumed run clears keeps the leftovers of a killed process out of the user's sight.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp_path, fd = _create_temp_beside(path)
+    tmp_path, fd = _create_temp_beside(path, Path(temp_dir) if temp_dir is not None else path.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
+        yield tmp_path
+        fd = os.open(tmp_path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp_path, path)
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
-    return path
+    _sync_folder(path.parent)
+
+
+def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
+    """Call ``write(handle)`` on a temporary file, then move it onto ``path`` (parents created)."""
+    with atomic_path(path) as tmp_path, open(tmp_path, "wb") as handle:
+        write(handle)
+    return Path(path)

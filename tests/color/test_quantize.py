@@ -15,6 +15,7 @@ from skimage.color import rgb2lab
 
 from polychrome.color.lab import rgb_to_lab
 from polychrome.color.quantize import (
+    AB_LIMIT,
     AbGrid,
     bin_histogram,
     in_gamut_ab_bins,
@@ -237,6 +238,19 @@ class TestEncodeHard:
         )
         best = np.take_along_axis(dist, hard.reshape(-1, 1).numpy(), axis=1)[:, 0]
         np.testing.assert_allclose(best, dist.min(axis=1), atol=1e-2)
+
+    @pytest.mark.parametrize("scale", [30.0, 80.0, 200.0, 1e4])  # in gamut, across the rim, far outside
+    def test_is_the_nearest_bin_of_ab_within_the_limit(self, grid, scale):
+        ab = torch.randn(2, 2, 24, 24, generator=torch.Generator().manual_seed(int(scale))) * scale
+        hard = grid.encode_hard(ab)
+        assert torch.equal(hard, grid.nearest_bins(ab, 1)[0][:, 0])
+        assert torch.equal(hard, grid.nearest_bins_exact(ab.clamp(-AB_LIMIT, AB_LIMIT), 1)[0][:, 0])
+
+    def test_off_grid_centers_and_wrong_shape_are_refused(self, grid):
+        with pytest.raises(ValueError, match="grid"):
+            AbGrid(grid.centers + 0.5).encode_hard(torch.zeros(1, 2, 1, 1))
+        with pytest.raises(ValueError, match="shape"):
+            grid.encode_hard(torch.zeros(2, 1, 1))
 
     def test_bin_centres_map_to_themselves(self, grid):
         ab = grid.centers.T.reshape(1, 2, 1, -1)

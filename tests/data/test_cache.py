@@ -12,13 +12,17 @@ import h5py
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from PIL import Image
 from typer.testing import CliRunner
 
+import polychrome
 from polychrome.cli import app
+from polychrome.color.lab import rgb_to_lab
+from polychrome.color.quantize import AbGrid
 from polychrome.data import cache as cache_module
-from polychrome.data.cache import build_cache, difference_hash, read_cache
-from polychrome.data.prepare import PrepareOptions
+from polychrome.data.cache import bin_maps, build_cache, difference_hash, read_cache
+from polychrome.data.prepare import PrepareOptions, rgb_tensor
 from polychrome.data.sources import iter_records
 from polychrome.train.config import load_config
 from polychrome.train.loop import train
@@ -85,6 +89,20 @@ def test_every_reason_is_counted_and_bad_files_are_named(built: tuple[Path, dict
     assert manifest["kept"] == 10  # 8 good + CMYK + palette
 
 
+def test_the_manifest_records_sources_sizes_filters_counts_seed_and_code(
+    built: tuple[Path, dict], collection: Path
+) -> None:
+    _, manifest = built
+    assert manifest["sources"] == [str(collection)] and manifest["layout"] is None
+    assert (manifest["image_size"], manifest["min_size"]) == (SIZE, 24)
+    assert manifest["gray_chroma"] == 2.0 and manifest["duplicate_distance"] == 4
+    assert manifest["inputs"] == 19 == manifest["kept"] + sum(manifest["dropped"].values())
+    assert manifest["split_ratios"] == [0.5, 0.25, 0.25] and manifest["split_source"] == "seeded"
+    assert manifest["split_sizes"] == {"train": 6, "val": 2, "test": 2} and manifest["seed"] == 0
+    assert manifest["code"]["polychrome"] == polychrome.__version__
+    assert set(manifest["code"]) == {"polychrome", "decoder_sha256", "pillow", "numpy", "torch"}
+
+
 def test_cache_reads_back_with_split_and_color_statistics(built: tuple[Path, dict]) -> None:
     path, manifest = built
     cache = read_cache(path)
@@ -107,7 +125,7 @@ def test_preparing_the_same_input_twice_gives_identical_bytes(collection: Path, 
     assert digests[0] == digests[1]
 
 
-def test_an_interrupted_write_leaves_nothing_and_keeps_the_old_cache(
+def test_an_interrupted_write_keeps_the_old_cache_and_the_decoded_images(
     built: tuple[Path, dict], collection: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     target = tmp_path / "c.h5"
@@ -117,11 +135,22 @@ def test_an_interrupted_write_leaves_nothing_and_keeps_the_old_cache(
     def fail(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(h5py.Group, "create_group", fail)
-    with pytest.raises(KeyboardInterrupt):
-        build_cache(iter_records([str(collection)]), target, PrepareOptions(SIZE, 24), sources=["x"])
+    with monkeypatch.context() as patch:
+        patch.setattr(h5py.Group, "create_group", fail)
+        with pytest.raises(KeyboardInterrupt):
+            build_cache(iter_records([str(collection)]), target, PrepareOptions(SIZE, 24), sources=["x"])
     assert target.read_bytes() == before
-    assert [p.name for p in tmp_path.iterdir()] == ["c.h5"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.h5", "c.h5.partial"]
+    assert sorted(p.name for p in (tmp_path / "c.h5.partial").iterdir()) == [
+        "chunk-000000.npz",
+        "lock",
+        "progress.json",
+    ]
+
+    build_cache(iter_records([str(collection)]), target, PrepareOptions(SIZE, 24), sources=["x"])
+    build_cache(iter_records([str(collection)]), tmp_path / "d.h5", PrepareOptions(SIZE, 24), sources=["x"])
+    assert target.read_bytes() == (tmp_path / "d.h5").read_bytes() != before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.h5", "d.h5"]
 
 
 def test_difference_hash_matches_resized_copies_and_separates_photos() -> None:
@@ -208,3 +237,62 @@ def test_classification_training_takes_its_priors_from_the_cache(
     expected = smooth_priors(stored, AbGrid.default().centers, config.loss.prior_sigma)
     priors = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["priors"]
     torch.testing.assert_close(priors, expected)
+
+
+# --- bin maps -----------------------------------------------------------------------------------------
+
+
+def test_bin_maps_are_the_hard_bins_of_block_averaged_ab() -> None:
+    images = np.stack([_colorful(i, 16, 16) for i in range(3)])
+    grid = AbGrid.default()
+
+    maps = bin_maps(images, grid, stride=4)
+
+    ab = F.avg_pool2d(rgb_to_lab(rgb_tensor(images))[:, 1:], 4)
+    assert maps.shape == (3, 4, 4) and maps.dtype == np.uint16
+    np.testing.assert_array_equal(maps, grid.encode_hard(ab).numpy())
+    full = grid.encode_hard(rgb_to_lab(rgb_tensor(images))[:, 1:])
+    np.testing.assert_array_equal(bin_maps(images, grid, stride=1), full.numpy())
+
+
+def test_a_bin_map_cell_takes_the_mean_color_of_its_block_not_one_of_its_pixels() -> None:
+    grid = AbGrid.default()
+    image = np.zeros((1, 2, 2, 3), np.uint8)
+    image[0, :, 0], image[0, :, 1] = (220, 40, 40), (40, 40, 220)  # red | blue: averaged ab is a purple
+
+    cell = int(bin_maps(image, grid, stride=2)[0, 0, 0])
+
+    ab = rgb_to_lab(rgb_tensor(image))[0, 1:].reshape(2, -1)
+    alone = set(grid.encode_hard(ab.reshape(1, 2, 1, 4)).flatten().tolist())
+    assert cell == int(grid.encode_hard(ab.mean(1).reshape(1, 2, 1, 1))) and cell not in alone
+
+
+def test_a_cache_can_carry_bin_maps(collection: Path, tmp_path: Path) -> None:
+    out = tmp_path / "bins.h5"
+    _, manifest = build_cache(
+        iter_records([str(collection)]), out, PrepareOptions(SIZE, 24), sources=["x"], bin_stride=2, workers=1
+    )
+    cache = read_cache(out)
+
+    assert cache.bins is not None and cache.bin_stride == 2
+    assert cache.bins.shape == (10, SIZE // 2, SIZE // 2) and cache.bins.dtype == np.uint16
+    expected = AbGrid.default().encode_hard(F.avg_pool2d(rgb_to_lab(rgb_tensor(cache.images))[:, 1:], 2))
+    np.testing.assert_array_equal(cache.bins, expected.numpy())
+    assert manifest["bins"] == {"stride": 2, "grid": 10}
+    with h5py.File(out) as f:
+        assert f["bins"].chunks == (1, SIZE // 2, SIZE // 2) and f["bins"].compression == "gzip"
+
+
+def test_a_cache_without_bin_maps_says_so(built: tuple[Path, dict]) -> None:
+    cache = read_cache(built[0])
+    assert cache.bins is None and cache.bin_stride is None and built[1]["bins"] is None
+
+
+def test_a_bin_stride_that_does_not_divide_the_size_is_refused_before_decoding(
+    collection: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "c.h5"
+    args = ["prepare", str(collection), "-o", str(out), "--size", "64", "--bins", "--bin-stride", "3"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1 and "stride 3 must divide the image size 64" in result.stderr
+    assert not out.exists() and not (tmp_path / "c.h5.partial").exists()

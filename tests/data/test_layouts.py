@@ -152,3 +152,14 @@ def test_choose_layout(tmp_path: Path) -> None:
         choose_layout([str(root), str(root)], "celeba")
     with pytest.raises(ValueError, match="MIR-Flickr"):
         choose_layout([str(root)], "none", ["flower"])
+
+
+def test_prepare_records_the_chosen_mirflickr_categories(tmp_path: Path) -> None:
+    root = _mirflickr(tmp_path / "mir")
+    out = tmp_path / "m.h5"
+    args = ["prepare", str(root), "-o", str(out), "--size", "64", "--min-size", "16", "--workers", "1"]
+    result = CliRunner().invoke(app, [*args, "--no-dedup", "--category", "flower", "--category", "animals"])
+    assert result.exit_code == 0, result.output
+    manifest = read_cache(out).manifest
+    assert manifest["layout"] == "mirflickr" and manifest["categories"] == ["flower", "animals"]
+    assert manifest["inputs"] == 4 and manifest["split_source"] == "seeded"

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import io
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from polychrome.data import prepare as prepare_module
 from polychrome.data.prepare import (
     PrepareOptions,
     center_crop,
@@ -17,6 +20,7 @@ from polychrome.data.prepare import (
     resize_shorter_side,
 )
 from polychrome.data.sources import Record, iter_records
+from tests.test_images import _write_png_with_size
 
 
 def _colorful(height: int, width: int, seed: int = 0) -> np.ndarray:
@@ -74,6 +78,85 @@ def test_center_crop_takes_the_middle() -> None:
 
     assert cropped.size == (4, 4)
     assert np.all(np.asarray(cropped) == 255)
+
+
+# --- bad input: the issue's list, one file at a time -----------------------------------------------------
+
+
+def _png16(rgb: np.ndarray) -> bytes:
+    """A 16-bit RGB PNG written by hand (PIL cannot write one)."""
+    h, w, _ = rgb.shape
+    raw = b"".join(b"\x00" + rgb[y].astype(">u2").tobytes() for y in range(h))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0)
+    body = chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+    return b"\x89PNG\r\n\x1a\n" + body
+
+
+_BAD = {
+    "truncated.jpg": (lambda: _encode(_colorful(48, 48), "JPEG")[:300], "unreadable", "cannot open"),
+    "empty.jpg": (lambda: b"", "unreadable", "file is empty"),
+    "text.jpg": (lambda: b"a text file, not a photo", "unreadable", "not an image"),
+    "one_pixel.png": (lambda: _encode(_colorful(1, 1)), "too small", None),
+    "gray16.png": (lambda: _encode(_colorful(32, 32)[..., 0].astype(np.uint16) * 257), "grayscale", None),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_BAD))
+def test_a_bad_file_is_skipped_with_its_reason(name: str, tmp_path: Path) -> None:
+    make, reason, detail = _BAD[name]
+    (tmp_path / name).write_bytes(make())
+
+    prepared = prepare_images(iter_records([str(tmp_path)]), PrepareOptions(32, 16), workers=1)
+
+    assert prepared.names == [] and dict(prepared.dropped) == {reason: 1}
+    if detail is not None:
+        [(failed, message)] = prepared.failures
+        assert failed.endswith(name) and name in message and detail in message
+
+
+def test_a_40000x40000_header_is_skipped_without_decoding(tmp_path: Path) -> None:
+    _write_png_with_size(tmp_path / "huge.png", 40000, 40000)
+
+    prepared = prepare_images(iter_records([str(tmp_path)]), PrepareOptions(32, 16), workers=1)
+
+    assert dict(prepared.dropped) == {"unreadable": 1} and "40000x40000" in prepared.failures[0][1]
+
+
+def _prepare_one_file(path: Path) -> np.ndarray:
+    prepared = prepare_images([Record(path.name, path=str(path))], PrepareOptions(32, 16), workers=1)
+    assert prepared.names == [path.name], prepared.summary()
+    return prepared.images[0].astype(int)
+
+
+def test_a_16_bit_color_png_is_kept_with_its_colors(tmp_path: Path) -> None:
+    deep = _colorful(32, 32, seed=4).astype(np.uint16) * 257 + 100  # not a multiple of 257: 16 bits used
+    (tmp_path / "deep.png").write_bytes(_png16(deep))
+
+    expected = np.rint(deep / 257)
+    assert np.abs(_prepare_one_file(tmp_path / "deep.png") - expected).max() <= 1
+
+
+def test_a_cmyk_jpeg_is_kept_with_its_colors(tmp_path: Path) -> None:
+    rgb = _colorful(32, 32, seed=5)
+    Image.fromarray(rgb).convert("CMYK").save(tmp_path / "cmyk.jpg", quality=95)
+    assert Image.open(tmp_path / "cmyk.jpg").mode == "CMYK"
+
+    assert np.abs(_prepare_one_file(tmp_path / "cmyk.jpg") - rgb).mean() < 1.0
+
+
+def test_a_palette_png_with_transparency_is_kept_with_its_palette_colors(tmp_path: Path) -> None:
+    palette = np.array([[0, 0, 0], [200, 30, 30], [30, 160, 60], [40, 60, 220]], np.uint8)
+    index = (np.arange(32)[:, None] // 8 + np.arange(32)[None, :] // 8) % 4
+    image = Image.fromarray(index.astype(np.uint8), mode="P")
+    image.putpalette(palette.reshape(-1).tolist())
+    image.save(tmp_path / "palette.png", transparency=0)
+    assert Image.open(tmp_path / "palette.png").info["transparency"] == 0
+
+    np.testing.assert_array_equal(_prepare_one_file(tmp_path / "palette.png"), palette[index])
 
 
 # --- filters ------------------------------------------------------------------------------------------
@@ -155,3 +238,47 @@ def test_one_and_two_workers_give_identical_results(tmp_path: Path) -> None:
     assert one.names == two.names == [f"{i:02d}.png" for i in range(7)]
     np.testing.assert_array_equal(one.images, two.images)
     assert one.dropped == two.dropped and one.failures == two.failures
+
+
+class _DictStore:
+    """A ChunkStore in memory that counts what it is asked for."""
+
+    def __init__(self) -> None:
+        self.chunks: dict[int, tuple[list[str], list]] = {}
+        self.saved: list[int] = []
+
+    def load(self, index: int, records: list[Record]) -> list | None:
+        stored = self.chunks.get(index)
+        return stored[1] if stored is not None and stored[0] == [r.name for r in records] else None
+
+    def save(self, index: int, records: list[Record], results: list) -> None:
+        self.chunks[index] = ([r.name for r in records], results)
+        self.saved.append(index)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_store_keeps_every_chunk_and_stored_chunks_are_not_decoded_again(
+    workers: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    records = [Record(f"{i:02d}.png", data=_encode(_colorful(40, 50, seed=i))) for i in range(10)]
+    records.insert(4, Record("bad.jpg", data=b"garbage"))
+    options = PrepareOptions(image_size=32, min_size=32)
+    store = _DictStore()
+
+    first = prepare_images(records, options, workers=workers, chunk=3, store=store)
+    assert sorted(store.saved) == [0, 1, 2, 3]
+
+    del store.chunks[2]  # as if the run had been killed before this chunk was done
+    store.saved.clear()
+    calls = []
+
+    def counted(record: Record, options: PrepareOptions) -> tuple:
+        calls.append(record.name)
+        return record.name, None, "x"
+
+    monkeypatch.setattr(prepare_module, "prepare_one", counted)
+    again = prepare_images(records, options, workers=1, chunk=3, store=store)
+
+    assert store.saved == [2] and calls == [r.name for r in records[6:9]]
+    assert again.names == [n for n in first.names if n not in calls]
+    assert again.dropped == {"unreadable": 1, "x": 3}

@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from polychrome.cli import app
+
+
+@contextmanager
+def _log_to_stderr() -> Iterator[None]:
+    """Show the library's messages (files skipped, work continued) while the command runs."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    log = logging.getLogger("polychrome")
+    level = log.level
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)
 
 
 @app.command()
@@ -33,42 +53,59 @@ def prepare(
     category: Annotated[
         list[str] | None, typer.Option(help="MIR-Flickr: keep only photos of this category (repeatable).")
     ] = None,
+    bins: Annotated[
+        bool, typer.Option(help="Also store each photo's map of ab-bin indices (classification targets).")
+    ] = False,
+    bin_stride: Annotated[
+        int, typer.Option(min=1, help="Pixels per bin-map cell along each side: the model's output stride.")
+    ] = 2,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing cache file.")] = False,
+    restart: Annotated[
+        bool, typer.Option(help="Discard the unfinished work of an earlier run instead of continuing it.")
+    ] = False,
 ) -> None:
     """Prepare a photo collection once into an HDF5 cache for training.
 
     Decodes, filters (unreadable, too small, grayscale, duplicates), crops, splits and measures the colors
-    of a collection, written atomically to one file with a manifest of everything that was dropped.
+    of a collection, written atomically to one file with a manifest of everything that was dropped. Decoded
+    images are kept in OUTPUT.partial as they are done: run a stopped or killed command again to continue.
     """
     from polychrome.data.cache import build_cache
     from polychrome.data.layouts import choose_layout
     from polychrome.data.prepare import PrepareOptions
+    from polychrome.data.resume import work_folder
     from polychrome.data.sources import iter_records
 
     if output.exists() and not overwrite:
         typer.echo(f"error: {output} exists; pass --overwrite to replace it", err=True)
         raise typer.Exit(1)
     options = PrepareOptions(image_size=size, min_size=min_size, gray_chroma=gray_chroma)
-    try:
-        named = choose_layout(sources, layout, category)
-        records = named.records if named is not None else iter_records(sources)
-        path, manifest = build_cache(
-            records,
-            output,
-            options,
-            sources=sources,
-            split=split,
-            seed=seed,
-            dedup=dedup,
-            workers=workers,
-            official_splits=named.splits if named is not None else None,
-            layout=named.name if named is not None else None,
-        )
-    except (FileNotFoundError, ValueError, ImportError) as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(1) from None
-    for _name, reason in manifest["failures"]:
-        typer.echo(f"skipped {reason.removeprefix('unreadable: ')}", err=True)
+    with _log_to_stderr():
+        try:
+            named = choose_layout(sources, layout, category)
+            records = named.records if named is not None else iter_records(sources)
+            path, manifest = build_cache(
+                records,
+                output,
+                options,
+                sources=sources,
+                split=split,
+                seed=seed,
+                dedup=dedup,
+                workers=workers,
+                official_splits=named.splits if named is not None else None,
+                layout=named.name if named is not None else None,
+                categories=category or None,
+                bin_stride=bin_stride if bins else None,
+                restart=restart,
+            )
+        except (FileNotFoundError, ValueError, ImportError) as err:
+            typer.echo(f"error: {err}", err=True)
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            message = f"interrupted: decoded images are kept in {work_folder(output)}"
+            typer.echo(f"{message}; run the same command again to continue", err=True)
+            raise typer.Exit(130) from None
     dropped = ", ".join(f"{n} {reason}" for reason, n in manifest["dropped"].items()) or "none dropped"
     sizes = manifest["split_sizes"]
     if named is not None:

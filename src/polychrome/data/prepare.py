@@ -12,17 +12,26 @@ Filters, each counted in :class:`PreparedImages.dropped`:
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import logging
 import os
+import threading
+import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, as_completed, wait
 from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Protocol
 
 import numpy as np
+import PIL
 import torch
 from PIL import Image
 
+from polychrome import __version__
 from polychrome.color.lab import rgb_to_lab
 from polychrome.data.sources import Record
 from polychrome.images import ImageReadError, load_image, load_image_bytes
@@ -65,7 +74,30 @@ def mean_chroma(rgb_uint8: np.ndarray) -> float:
     return float(ab.square().sum(0).sqrt().mean())
 
 
-_Result = tuple[str, np.ndarray | None, str | None]
+# The modules whose code decides the decoded pixels; a change to any of them changes decoder_version().
+_DECODER_MODULES = ("polychrome.images", "polychrome.data.prepare", "polychrome.color.lab")
+
+
+@cache
+def decoder_version() -> dict[str, str]:
+    """What decoded images depend on besides the options: the libraries that decode, resize and measure
+    chroma, and a digest of our own decoding code (the package version stays the same between commits)."""
+    digest = hashlib.sha256()
+    for name in _DECODER_MODULES:
+        spec = importlib.util.find_spec(name)
+        assert spec is not None and spec.origin is not None
+        digest.update(Path(spec.origin).read_bytes())
+    return {
+        "polychrome": __version__,
+        "decoder_sha256": digest.hexdigest()[:16],
+        "pillow": PIL.__version__,
+        "numpy": np.__version__,
+        "torch": torch.__version__,
+    }
+
+
+# (name, square uint8 image or None, the reason it was dropped or None)
+Decoded = tuple[str, np.ndarray | None, str | None]
 
 
 @dataclass(frozen=True)
@@ -75,7 +107,7 @@ class PrepareOptions:
     gray_chroma: float = DEFAULT_GRAY_CHROMA
 
 
-def prepare_one(record: Record, options: PrepareOptions) -> _Result:
+def prepare_one(record: Record, options: PrepareOptions) -> Decoded:
     """(name, square uint8 image or None, reason it was dropped or None)."""
     try:
         if record.data is not None:
@@ -95,10 +127,43 @@ def prepare_one(record: Record, options: PrepareOptions) -> _Result:
     return record.name, array, None
 
 
-def _prepare_chunk(args: tuple[list[Record], PrepareOptions]) -> list[_Result]:
+def _exit_with_parent() -> None:
+    """Pool worker initializer: leave when the process that started this one dies. A worker waits on a queue
+    that a killed (SIGKILL) main process never closes, so it would otherwise live on, holding its memory."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+def _prepare_chunk(args: tuple[list[Record], PrepareOptions]) -> list[Decoded]:
     torch.set_num_threads(1)
     records, options = args
     return [prepare_one(r, options) for r in records]
+
+
+class ChunkStore(Protocol):
+    """Where :func:`prepare_images` keeps each chunk's results as it finishes, so a killed run can go on."""
+
+    def load(self, index: int, records: list[Record]) -> list[Decoded] | None:
+        """The stored results of chunk ``index`` if they are still those of ``records``, else None."""
+
+    def save(self, index: int, records: list[Record], results: list[Decoded]) -> None: ...
+
+
+def _chunks(records: Iterable[Record], size: int) -> Iterator[list[Record]]:
+    part: list[Record] = []
+    for record in records:
+        part.append(record)
+        if len(part) == size:
+            yield part
+            part = []
+    if part:
+        yield part
 
 
 @dataclass
@@ -110,6 +175,23 @@ class PreparedImages:
     dropped: Counter = field(default_factory=Counter)
     failures: list[tuple[str, str]] = field(default_factory=list)
 
+    @classmethod
+    def from_results(cls, results: Iterable[Decoded], image_size: int) -> PreparedImages:
+        names, arrays, dropped, failures = [], [], Counter(), []
+        for name, array, reason in results:
+            if array is None:
+                assert reason is not None
+                key = "unreadable" if reason.startswith("unreadable") else reason
+                dropped[key] += 1
+                if key == "unreadable":
+                    failures.append((name, reason))
+                    logger.warning("skipped %s", reason.removeprefix("unreadable: "))
+            else:
+                names.append(name)
+                arrays.append(array)
+        empty = np.zeros((0, image_size, image_size, 3), np.uint8)
+        return cls(np.stack(arrays) if arrays else empty, names, dropped, failures)
+
     def summary(self) -> str:
         parts = [f"{len(self.names)} images kept"]
         parts += [f"{n} {reason}" for reason, n in sorted(self.dropped.items())]
@@ -117,31 +199,44 @@ class PreparedImages:
 
 
 def prepare_images(
-    records: Iterable[Record], options: PrepareOptions, workers: int | None = None, chunk: int = 64
+    records: Iterable[Record],
+    options: PrepareOptions,
+    workers: int | None = None,
+    chunk: int = 64,
+    store: ChunkStore | None = None,
 ) -> PreparedImages:
-    """Decode and filter every record, using ``workers`` processes (default: all cores)."""
+    """Decode and filter every record, using ``workers`` processes (default: all cores).
+
+    Records are read ``chunk`` at a time and only a few chunks per worker are in flight, so tar shards are
+    never held in memory whole. With a ``store``, chunks it already holds are taken from it and every newly
+    decoded chunk is handed to it as soon as it is done; the result is the same either way.
+    """
     workers = workers or os.cpu_count() or 1
-    chunks: list[list[Record]] = [[]]
-    for record in records:
-        if len(chunks[-1]) == chunk:
-            chunks.append([])
-        chunks[-1].append(record)
-    if workers == 1:
-        results = [_prepare_chunk((c, options)) for c in chunks]
-    else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            results = list(pool.map(_prepare_chunk, [(c, options) for c in chunks]))
-    names, arrays, dropped, failures = [], [], Counter(), []
-    for name, array, reason in (item for result in results for item in result):
-        if array is None:
-            key = "unreadable" if reason.startswith("unreadable") else reason
-            dropped[key] += 1
-            if key == "unreadable":
-                failures.append((name, reason))
-                logger.warning("skipped %s: %s", name, reason)
-        else:
-            names.append(name)
-            arrays.append(array)
-    size = options.image_size
-    images = np.stack(arrays) if arrays else np.zeros((0, size, size, 3), np.uint8)
-    return PreparedImages(images, names, dropped, failures)
+    results: dict[int, list[Decoded]] = {}
+
+    def finish(index: int, part: list[Record], done: list[Decoded]) -> None:
+        if store is not None:
+            store.save(index, part, done)
+        results[index] = done
+
+    pool = ProcessPoolExecutor(workers, initializer=_exit_with_parent) if workers > 1 else None
+    pending: dict[Future, tuple[int, list[Record]]] = {}
+    try:
+        for index, part in enumerate(_chunks(records, chunk)):
+            stored = store.load(index, part) if store is not None else None
+            if stored is not None:
+                results[index] = stored
+            elif pool is None:
+                finish(index, part, _prepare_chunk((part, options)))
+            else:
+                pending[pool.submit(_prepare_chunk, (part, options))] = (index, part)
+                if len(pending) >= 2 * workers:
+                    for future in wait(pending, return_when=FIRST_COMPLETED).done:
+                        finish(*pending.pop(future), future.result())
+        for future in as_completed(list(pending)):
+            finish(*pending.pop(future), future.result())
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    ordered = (item for index in sorted(results) for item in results[index])
+    return PreparedImages.from_results(ordered, options.image_size)

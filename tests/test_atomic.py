@@ -1,0 +1,41 @@
+"""polychrome._atomic: a file appears whole under its name or not at all."""
+
+from pathlib import Path
+
+import pytest
+
+from polychrome._atomic import atomic_path, atomic_write
+
+
+def test_atomic_path_renames_only_when_the_block_ends(tmp_path: Path) -> None:
+    target = tmp_path / "out.h5"
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(b"new")
+        assert tmp.parent == tmp_path and tmp.name.startswith(".out.h5.") and not target.exists()
+    assert target.read_bytes() == b"new"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.h5"]
+
+
+def test_atomic_path_keeps_the_old_file_when_the_writer_fails(tmp_path: Path) -> None:
+    target = tmp_path / "out.h5"
+    target.write_bytes(b"old")
+    with pytest.raises(KeyboardInterrupt), atomic_path(target) as tmp:
+        tmp.write_bytes(b"half")
+        raise KeyboardInterrupt
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.h5"]
+
+
+def test_atomic_path_can_write_through_another_folder(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    with atomic_path(tmp_path / "out.h5", temp_dir=work) as tmp:
+        assert tmp.parent == work
+        tmp.write_bytes(b"data")
+    assert (tmp_path / "out.h5").read_bytes() == b"data" and not any(work.iterdir())
+
+
+def test_atomic_write_creates_parents(tmp_path: Path) -> None:
+    target = tmp_path / "a" / "b.txt"
+    atomic_write(target, lambda handle: handle.write(b"text"))
+    assert target.read_bytes() == b"text"
