@@ -20,6 +20,7 @@ from polychrome.data.prepare import PrepareOptions, prepare_images
 from polychrome.data.sources import iter_records
 from polychrome.data.split import split_indices
 from polychrome.evaluate.quality import evaluate_colorizer
+from polychrome.models._hub import save_with_init_args
 from polychrome.train.config import load_config
 
 
@@ -37,7 +38,17 @@ def main() -> None:
         help="size to score each collection's photos at (default: the recipe's image_size); e.g. 224 64 "
         "scores Tiny-ImageNet at its own 64 px, as the benchmark sets are scored",
     )
+    parser.add_argument(
+        "--apply",
+        default=None,
+        metavar="ARG=VALUE",
+        help="skip the grid: write a copy of the model with this default (chroma_gain=1.4 for regression, "
+        "decode_temperature=0.5 for classification) to --out, after scoring it on the validation split",
+    )
+    parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
+    if args.apply is not None and args.out is None:
+        parser.error("--apply needs --out")
     config = load_config(args.config)
     val_sets = []
     sizes = args.sizes or [spec.image_size for spec in config.data]
@@ -52,7 +63,10 @@ def main() -> None:
         val_sets.append(prepared.images[np.sort(rng.permutation(val)[: args.limit])])
         print(f"{spec.sources}: {len(val)} val images, scoring {len(val_sets[-1])}", flush=True)
     colorizer = Colorizer.from_pretrained(args.model)
-    if colorizer.model.head_type == "classification":
+    if args.apply is not None:
+        key, _, text = args.apply.partition("=")
+        grid = [("saturation" if key == "chroma_gain" else key, float(text))]
+    elif colorizer.model.head_type == "classification":
         grid = [("decode_temperature", t) for t in (0.2, 0.3, 0.38, 0.5, 0.6, 0.7, 0.85, 1.0)]
     else:
         grid = [("saturation", s) for s in (1.0, 1.2, 1.4, 1.6, 1.8, 2.0)]
@@ -72,6 +86,15 @@ def main() -> None:
             f"| {np.mean(gains):+.2f} | {max(abs(g) for g in gaps):.1f} |",
             flush=True,
         )
+        if args.apply is not None:
+            record = {
+                "chosen_by": "benchmarks/tune_decode.py on the training run's own validation split",
+                "validation_psnr_gain_over_gray": gains,
+                "validation_colorfulness_gap": gaps,
+                "images_per_set": [len(v) for v in val_sets],
+            }
+            save_with_init_args(args.model, args.out, {key: float(text)}, record)
+            print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

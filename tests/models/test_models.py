@@ -323,3 +323,21 @@ def test_saved_files_get_ordinary_permissions(tmp_path) -> None:
         os.umask(old)
     for name in ("model.safetensors", "config.json"):
         assert stat.S_IMODE((tmp_path / "m" / name).stat().st_mode) == 0o644, name
+
+
+def test_save_with_init_args_changes_a_default_and_keeps_the_weights(tmp_path: Path) -> None:
+    from polychrome.models._hub import save_with_init_args
+
+    model = _tiny("effunet_tiny_reg")
+    save_pretrained(model, tmp_path / "a", {"metrics": {"val/psnr": 20.0}})
+    save_with_init_args(tmp_path / "a", tmp_path / "b", {"chroma_gain": 1.5}, {"chosen_by": "a test"})
+    tuned = load_pretrained(tmp_path / "b")
+    lightness = _lightness(1, 32, 32)
+
+    with torch.no_grad():
+        assert torch.allclose(tuned.predict_ab(lightness), 1.5 * model.predict_ab(lightness), atol=1e-5)
+    config = json.loads((tmp_path / "b" / "config.json").read_text())
+    assert config["init_args"]["chroma_gain"] == 1.5 and config["metrics"] == {"val/psnr": 20.0}
+    assert config["init_args_changed"] == {"changes": {"chroma_gain": 1.5}, "chosen_by": "a test"}
+    with pytest.raises(ValueError, match="no argument"):
+        save_with_init_args(tmp_path / "a", tmp_path / "c", {"gain": 2.0})

@@ -59,3 +59,21 @@ def load_pretrained(directory: str | Path) -> ColorizationModel:
     state = load_file(weights)
     model.load_state_dict(state, strict=True)
     return model.eval()
+
+
+def save_with_init_args(
+    source: str | Path, target: str | Path, changes: dict[str, Any], record: dict[str, Any] | None = None
+) -> Path:
+    """Copy the saved model at ``source`` to ``target`` with some constructor arguments changed (e.g. a
+    decoding default tuned after training); the weights stay as they are, and ``record`` (what was changed,
+    by what measurement) is kept in config.json under ``init_args_changed``."""
+    config = read_config(source)
+    unknown = set(changes) - set(config.get("init_args", {}))
+    if unknown:
+        raise ValueError(f"{source}: the model has no argument(s) {', '.join(sorted(unknown))}")
+    model = load_pretrained(source)
+    rebuilt = create_model(config["architecture"], **{**config["init_args"], **changes})
+    rebuilt.load_state_dict(model.state_dict(), strict=True)
+    extra = {k: v for k, v in config.items() if k not in ("architecture", "init_args", "polychrome_version")}
+    extra["init_args_changed"] = {"changes": changes, **(record or {})}
+    return save_pretrained(rebuilt, target, extra)

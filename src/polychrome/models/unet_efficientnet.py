@@ -35,6 +35,9 @@ class EfficientUNet(ColorizationModel):
             weights), left ``None`` to derive the bins from ``ab_grid``.
         decode_method, decode_temperature, decode_k: default decoding of the bin distribution.
         norm: decoder normalisation, ``"group"`` or ``"batch"`` (see :func:`.layers.norm_layer`).
+        chroma_gain: regression only: factor on the predicted ab. A regression model predicts the average
+            of the colors an object could have, which is duller than any of them; a gain chosen on
+            validation photos gives back the lost chroma (the user's saturation control acts on top).
         freeze_encoder_bn: keep the encoder's batch-norm statistics (ImageNet's) fixed during training.
             With ``norm="group"`` the network then has no batch statistics at all: it computes exactly the
             same function in training and inference, at any scale and sharpness.
@@ -54,6 +57,7 @@ class EfficientUNet(ColorizationModel):
         decode_k: int = 5,
         norm: str = "group",
         freeze_encoder_bn: bool = True,
+        chroma_gain: float = 1.0,
     ) -> None:
         super().__init__()
         if head not in ("classification", "regression"):
@@ -63,6 +67,7 @@ class EfficientUNet(ColorizationModel):
         enc = self.encoder.channels
         c16, c8, c4, c2 = decoder_channels
         self.freeze_encoder_bn = freeze_encoder_bn
+        self.chroma_gain = chroma_gain
         self.bridge = ConvNormAct(enc[4], c16, kernel=1, norm=norm)
         self.up16 = UpBlock(c16, enc[3], c16, norm)
         self.up8 = UpBlock(c16, enc[2], c8, norm)
@@ -91,6 +96,7 @@ class EfficientUNet(ColorizationModel):
             "decode_k": decode_k,
             "norm": norm,
             "freeze_encoder_bn": freeze_encoder_bn,
+            "chroma_gain": chroma_gain,
         }
 
     def train(self, mode: bool = True) -> EfficientUNet:
@@ -113,7 +119,7 @@ class EfficientUNet(ColorizationModel):
     def predict_ab(self, lightness: torch.Tensor, **decode_options: Any) -> torch.Tensor:
         raw = self.forward(lightness)
         if self.head_type == "regression":
-            return raw.float() * AB_RANGE
+            return raw.float() * (AB_RANGE * self.chroma_gain)
         options = {**self.decode_options, **decode_options}
         method = options.pop("method")
         if method != "annealed_mean":
