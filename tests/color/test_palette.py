@@ -10,6 +10,7 @@ import torch
 
 from polychrome.color.lab import rgb_to_lab
 from polychrome.color.palette import (
+    as_palette,
     fit_palette,
     kmeans,
     load_palette,
@@ -81,6 +82,8 @@ def test_palette_file_round_trip(tmp_path) -> None:
         ("{not json", "not valid JSON"),
         ('{"k": 2}', "ab_centers"),
         ('{"ab_centers": [[1, 2]]}', "at least two"),
+        ('{"ab_centers": "red"}', "pairs"),
+        ("[[1, 2], [3, 4]]", "ab_centers"),
         ('{"ab_centers": [[1, 2, 3], [4, 5, 6]]}', "pairs"),
         ('{"ab_centers": [[1, 2], [3]]}', "pairs"),
         ('{"ab_centers": [[1, 2], [3, NaN]]}', "finite"),
@@ -92,3 +95,12 @@ def test_bad_palette_files_raise(tmp_path, text: str, message: str) -> None:
         load_palette(tmp_path / "p.json")
     with pytest.raises(FileNotFoundError, match="polychrome palette"):
         load_palette(tmp_path / "missing.json")
+
+
+def test_as_palette_takes_a_file_pairs_or_a_tensor(tmp_path) -> None:
+    centers = torch.tensor([[-40.25, 30.5], [20.0, -50.125]])
+    save_palette(tmp_path / "p.json", centers)
+    for given in (tmp_path / "p.json", str(tmp_path / "p.json"), centers.tolist(), centers):
+        assert torch.equal(as_palette(given), centers)
+    with pytest.raises(ValueError, match="at least two"):
+        as_palette([[1.0, 2.0]])

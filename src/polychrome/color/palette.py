@@ -7,6 +7,7 @@ with the centres in Lab units, plus how it was fitted (``pixels``, ``seed``, ``i
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +78,18 @@ def save_palette(path: str | Path, centers: torch.Tensor, **fitted: Any) -> Path
     return atomic_write(path, lambda f: f.write(json.dumps(record, indent=1).encode()))
 
 
+def _palette_tensor(centers: Any, where: str) -> torch.Tensor:
+    try:
+        tensor = torch.tensor(centers, dtype=torch.float32)
+    except (TypeError, ValueError, RuntimeError):
+        tensor = None
+    if tensor is None or tensor.dim() != 2 or tensor.shape[1] != 2 or tensor.shape[0] < 2:
+        raise ValueError(f"{where}: a palette is a list of at least two [a, b] pairs (ab_centers)")
+    if not bool(torch.isfinite(tensor).all()):
+        raise ValueError(f"{where}: the palette's ab_centers must be finite")
+    return tensor
+
+
 def load_palette(path: str | Path) -> torch.Tensor:
     """The centres of a palette file, ``(K, 2)`` float32 in Lab units."""
     path = Path(path)
@@ -86,13 +99,13 @@ def load_palette(path: str | Path) -> torch.Tensor:
         raise FileNotFoundError(f"{path}: no such palette file (`polychrome palette` makes one)") from None
     except json.JSONDecodeError as err:
         raise ValueError(f"{path}: not valid JSON ({err})") from None
-    centers = record.get("ab_centers") if isinstance(record, dict) else None
-    try:
-        tensor = torch.tensor(centers, dtype=torch.float32)
-    except (TypeError, ValueError):
-        tensor = None
-    if tensor is None or tensor.dim() != 2 or tensor.shape[1] != 2 or tensor.shape[0] < 2:
-        raise ValueError(f"{path}: a palette file holds ab_centers, a list of at least two [a, b] pairs")
-    if not bool(torch.isfinite(tensor).all()):
-        raise ValueError(f"{path}: ab_centers must be finite")
-    return tensor
+    return _palette_tensor(record.get("ab_centers") if isinstance(record, dict) else None, str(path))
+
+
+def as_palette(palette: str | Path | Sequence[Sequence[float]] | torch.Tensor) -> torch.Tensor:
+    """A palette given as a palette file or as ``[[a, b], ...]`` pairs in Lab units, as ``(K, 2)`` float32."""
+    if isinstance(palette, str | Path):
+        return load_palette(palette)
+    if isinstance(palette, torch.Tensor):
+        palette = palette.tolist()
+    return _palette_tensor(palette, "palette")
