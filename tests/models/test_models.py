@@ -40,7 +40,7 @@ def _tiny(name: str, seed: int = 0) -> ColorizationModel:
 
 def test_every_family_registers_a_tiny_variant() -> None:
     assert list_models() == sorted(list_models())
-    assert {"effunet_tiny_cls", "effunet_tiny_reg", "zhang2016_tiny_cls"} <= set(TINY)
+    assert {"effunet_tiny_cls", "effunet_tiny_reg", "unet_tiny_reg", "zhang2016_tiny_cls"} <= set(TINY)
     for name in list_models():
         family = name.split("_")[0]
         assert any(t.startswith(family + "_") for t in TINY), name
