@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from polychrome.color.decode import decode_annealed_mean, decode_topk_mean
 from polychrome.models import create_model
@@ -31,6 +32,20 @@ def test_full_size_has_the_papers_parameters() -> None:
     assert sum(p.numel() for p in model.parameters()) == expected  # 32,222,021
     assert 31.5e6 < expected < 32.5e6
     assert model.ab_centers.shape == (261, 2) and model.input_multiple == 8 and model.output_stride == 4
+
+
+def test_full_size_costs_the_papers_multiply_adds() -> None:
+    # Each layer of PAPER_LAYERS at its output resolution for a 256x256 input (1/2 after conv1_2, 1/4 after
+    # conv2_2, 1/8 from conv3_3 to conv7_3, the transposed conv counted over its 32x32 input, 1/4 after).
+    pixels = [256**2, 128**2, 128**2, 64**2, 64**2, 64**2] + [32**2] * 13 + [32**2] + [64**2] * 3
+    expected = sum(px * cin * cout * k * k for px, (cin, cout, k) in zip(pixels, PAPER_LAYERS, strict=True))
+    model = create_model("zhang2016_cls").to("meta")
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        model(torch.zeros(1, 1, 256, 256, device="meta"))
+
+    assert counter.get_total_flops() == 2 * expected  # 41.7 G multiply-adds, 83.4 GFLOPs
+    assert 41e9 < expected < 42.5e9
 
 
 def test_block_resolutions_strides_and_dilations() -> None:
