@@ -1,6 +1,7 @@
 """Training throughput of a registered model: images/s of forward+backward+AdamW on synthetic data.
 
 Usage: python benchmarks/train_step.py --model effunet_lite0_cls --batch 48 --crop 192 [--device cuda]
+       [--palette palette.json]   (a classification model over a K-means palette's colors)
 Prints one table row; run two at once (`&`) to see how two jobs share one GPU.
 """
 
@@ -11,7 +12,7 @@ import time
 
 import torch
 
-from polychrome.color.quantize import AbGrid
+from polychrome.color.quantize import ab_bins
 from polychrome.models import create_model
 from polychrome.train.loop import apply_update, compute_loss
 from polychrome.train.losses import AbRegressionLoss, RebalancedCrossEntropy
@@ -25,11 +26,14 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--precision", default="bf16-mixed")
+    parser.add_argument("--palette", default=None)
     args = parser.parse_args()
     device = torch.device(args.device)
-    model = create_model(args.model).to(device).to(memory_format=torch.channels_last).train()
+    extra = {"palette": args.palette} if args.palette else {}
+    model = create_model(args.model, **extra).to(device).to(memory_format=torch.channels_last).train()
     if model.head_type == "classification":
-        criterion = RebalancedCrossEntropy(AbGrid(model.ab_centers.cpu(), 10)).to(device)
+        bins = ab_bins(model.ab_centers.cpu(), model.init_args.get("ab_grid"))
+        criterion = RebalancedCrossEntropy(bins).to(device)
     else:
         criterion = AbRegressionLoss("l1")
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)

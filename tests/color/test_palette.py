@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
 
 from polychrome.color.lab import rgb_to_lab
-from polychrome.color.palette import fit_palette, kmeans, palette_swatches, sample_ab
+from polychrome.color.palette import (
+    as_palette,
+    fit_palette,
+    kmeans,
+    load_palette,
+    palette_swatches,
+    sample_ab,
+    save_palette,
+)
+from polychrome.color.quantize import AbPalette
 
 
 def _blobs() -> tuple[torch.Tensor, torch.Tensor]:
@@ -54,3 +65,42 @@ def test_fit_palette_is_sorted_by_hue_and_swatches_show_its_colors() -> None:
         0, 1:, 0
     ].T
     torch.testing.assert_close(ab, centers, atol=2.5, rtol=0)  # 8-bit rounding; these centres are in gamut
+
+
+def test_palette_file_round_trip(tmp_path) -> None:
+    centers = torch.tensor([[-40.25, 30.5], [20.0, -50.125], [1e-3, 7.0]])
+    path = save_palette(tmp_path / "p.json", centers, seed=3, inertia=1.5)
+    record = json.loads(path.read_text())
+    assert record["k"] == 3 and record["seed"] == 3 and record["inertia"] == 1.5
+    assert torch.equal(load_palette(path), centers)
+    assert torch.equal(AbPalette.from_file(path).centers, centers)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("{not json", "not valid JSON"),
+        ('{"k": 2}', "ab_centers"),
+        ('{"ab_centers": [[1, 2]]}', "at least two"),
+        ('{"ab_centers": "red"}', "pairs"),
+        ("[[1, 2], [3, 4]]", "ab_centers"),
+        ('{"ab_centers": [[1, 2, 3], [4, 5, 6]]}', "pairs"),
+        ('{"ab_centers": [[1, 2], [3]]}', "pairs"),
+        ('{"ab_centers": [[1, 2], [3, NaN]]}', "finite"),
+    ],
+)
+def test_bad_palette_files_raise(tmp_path, text: str, message: str) -> None:
+    (tmp_path / "p.json").write_text(text)
+    with pytest.raises(ValueError, match=message):
+        load_palette(tmp_path / "p.json")
+    with pytest.raises(FileNotFoundError, match="polychrome palette"):
+        load_palette(tmp_path / "missing.json")
+
+
+def test_as_palette_takes_a_file_pairs_or_a_tensor(tmp_path) -> None:
+    centers = torch.tensor([[-40.25, 30.5], [20.0, -50.125]])
+    save_palette(tmp_path / "p.json", centers)
+    for given in (tmp_path / "p.json", str(tmp_path / "p.json"), centers.tolist(), centers):
+        assert torch.equal(as_palette(given), centers)
+    with pytest.raises(ValueError, match="at least two"):
+        as_palette([[1.0, 2.0]])

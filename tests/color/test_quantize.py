@@ -16,7 +16,10 @@ from skimage.color import rgb2lab
 from polychrome.color.lab import rgb_to_lab
 from polychrome.color.quantize import (
     AB_LIMIT,
+    AbBins,
     AbGrid,
+    AbPalette,
+    ab_bins,
     bin_histogram,
     in_gamut_ab_bins,
     rebalance_weights,
@@ -424,7 +427,98 @@ class TestRebalanceWeights:
         counts = torch.tensor([50.0, 30.0, 20.0])
         torch.testing.assert_close(rebalance_weights(counts, 0.5), rebalance_weights(counts / 100, 0.5))
 
+    def test_lam_zero_with_unseen_bins_stays_finite(self):
+        # A dataset that never shows bin 2: w = 1 / (Q' p) over the Q' = 2 bins it shows, and bin 2 gets the
+        # largest of those instead of 1 / 0 (which made every weight NaN through 0 * inf).
+        w = rebalance_weights(torch.tensor([0.8, 0.2, 0.0]), 0.0)
+        torch.testing.assert_close(w, torch.tensor([1 / 1.6, 1 / 0.4, 1 / 0.4]))
+        assert torch.isfinite(rebalance_weights(torch.tensor([5.0, 0.0, 0.0, 1.0]), 0.0)).all()
+
+    @pytest.mark.parametrize("priors", [torch.zeros(3), torch.tensor([1.0, -0.5, 1.0])])
+    def test_bad_priors(self, priors):
+        with pytest.raises(ValueError, match="priors"):
+            rebalance_weights(priors, 0.5)
+
     @pytest.mark.parametrize("lam", [-0.1, 1.1])
     def test_bad_lam(self, lam):
         with pytest.raises(ValueError, match="lam"):
             rebalance_weights(torch.ones(3), lam)
+
+
+def _random_palette(k: int, seed: int = 0) -> torch.Tensor:
+    """k arbitrary (off-grid) centres spread over the ab plane, (k, 2) float32."""
+    gen = torch.Generator().manual_seed(seed)
+    return (torch.rand(k, 2, generator=gen) * 2 - 1) * 90.0
+
+
+class TestArbitraryCenters:
+    def test_exact_search_matches_numpy_brute_force(self):
+        centers = _random_palette(40)
+        ab = _random_in_gamut_ab((2, 9, 11), seed=5)
+        indices, sq_dist = AbPalette(centers).nearest_bins(ab, 5)
+        assert indices.shape == sq_dist.shape == (2, 5, 9, 11)
+        oracle = _brute_force(
+            ab.permute(0, 2, 3, 1).reshape(-1, 2).double().numpy(), centers.double().numpy()
+        )
+        order = np.argsort(oracle, axis=1)[:, :5]
+        np.testing.assert_allclose(
+            sq_dist.permute(0, 2, 3, 1).reshape(-1, 5).numpy(),
+            np.sort(oracle, axis=1)[:, :5],
+            rtol=1e-5,
+            atol=1e-3,
+        )
+        np.testing.assert_array_equal(indices.permute(0, 2, 3, 1).reshape(-1, 5).numpy(), order)
+
+    def test_exact_search_is_the_same_in_small_chunks(self, monkeypatch):
+        import polychrome.color.quantize as quantize
+
+        palette = AbPalette(_random_palette(30, seed=1))
+        ab = _random_in_gamut_ab((1, 8, 8), seed=6)
+        whole = palette.nearest_bins(ab, 3)
+        monkeypatch.setattr(quantize, "EXACT_CHUNK", 30 * 7)  # 7 pixels a chunk, the last one short
+        chunked = palette.nearest_bins(ab, 3)
+        assert torch.equal(whole[0], chunked[0]) and torch.equal(whole[1], chunked[1])
+
+    def test_squared_distances_are_exact_where_cdist_is_not(self):
+        # Two centres 0.02 apart far from the origin, among 30 others, seen from 30 pixels: torch.cdist then
+        # takes its matrix-product shortcut, whose |x|^2 ~ 2e4 leaves ~1e-3 of float32 precision (it returns
+        # 0 for both). Differences of coordinates keep the order and the values.
+        centers = torch.cat((torch.tensor([[100.0, 100.0], [100.02, 100.0]]), _random_palette(30) * 0.5))
+        ab = torch.tensor([100.015, 100.0]).view(1, 2, 1, 1).expand(1, 2, 1, 30)
+        indices, sq_dist = AbBins(centers).nearest_bins(ab, 2)
+        assert torch.equal(indices[0, :, 0], torch.tensor([[1], [0]]).expand(2, 30))
+        expected = torch.tensor([0.005**2, 0.015**2]).view(2, 1).expand(2, 30)
+        torch.testing.assert_close(sq_dist[0, :, 0], expected, rtol=2e-2, atol=1e-7)
+
+    def test_encodings_on_a_palette(self):
+        centers = torch.tensor([[0.0, 0.0], [20.0, 5.0], [-30.0, 40.0]])
+        palette = AbPalette(centers)
+        ab = torch.tensor([18.0, 3.0]).view(1, 2, 1, 1)
+        assert palette.encode_hard(ab).flatten().tolist() == [1]
+        soft = palette.encode_soft(ab, k=2, sigma=10.0).flatten()
+        d = torch.tensor([4.0 + 4.0, 18.0**2 + 9.0])  # to centres 1 and 0
+        w = torch.softmax(-d / 200.0, dim=0)
+        torch.testing.assert_close(soft, torch.tensor([w[1], w[0], 0.0]))
+
+    def test_grid_agrees_with_the_generic_search_on_grid_centres(self, grid):
+        ab = _random_in_gamut_ab((1, 16, 16), seed=7)
+        fast, exact = grid.nearest_bins(ab, 1), AbBins(grid.centers).nearest_bins(ab, 1)
+        torch.testing.assert_close(fast[1], exact[1], rtol=1e-4, atol=1e-2)
+
+    def test_ab_bins_picks_the_grid_only_for_grid_centres(self, bins):
+        assert type(ab_bins(bins, 10)) is AbGrid and ab_bins(bins, 10).grid == 10
+        assert type(ab_bins(bins[::7], 10)) is AbGrid  # a subset of the grid still uses the table
+        assert type(ab_bins(bins, None)) is AbPalette
+        assert type(ab_bins(_random_palette(5), 10)) is AbPalette
+
+    @pytest.mark.parametrize("k", [0, 6])
+    def test_k_beyond_the_palette_raises(self, k):
+        with pytest.raises(ValueError, match="k must be in 1..5"):
+            AbPalette(_random_palette(5)).nearest_bins(torch.zeros(1, 2, 1, 1), k)
+
+    @pytest.mark.parametrize(
+        "centers", [torch.zeros(0, 2), torch.zeros(3), torch.zeros(4, 3), torch.tensor([[0.0, float("nan")]])]
+    )
+    def test_bad_centers_raise(self, centers):
+        with pytest.raises(ValueError, match="centers"):
+            AbPalette(centers)

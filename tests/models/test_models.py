@@ -40,13 +40,17 @@ def _tiny(name: str, seed: int = 0) -> ColorizationModel:
 
 def test_every_family_registers_a_tiny_variant() -> None:
     assert list_models() == sorted(list_models())
-    assert {"effunet_tiny_cls", "effunet_tiny_reg"} <= set(TINY)
+    assert {"effunet_tiny_cls", "effunet_tiny_reg", "unet_tiny_reg", "zhang2016_tiny_cls"} <= set(TINY)
+    for name in list_models():
+        family = name.split("_")[0]
+        assert any(t.startswith(family + "_") for t in TINY), name
 
 
 @pytest.mark.parametrize("name", TINY)
 def test_tiny_variant_forward_and_predict_ab(name: str) -> None:
     model = _tiny(name)
-    lightness = _lightness()
+    lightness = _lightness()  # 64 x 96: a multiple of every family's input_multiple
+    stride = model.output_stride
 
     with torch.no_grad():
         raw = model(lightness)
@@ -55,14 +59,26 @@ def test_tiny_variant_forward_and_predict_ab(name: str) -> None:
     assert isinstance(model, ColorizationModel)
     assert model.architecture == name
     assert model.head_type in ("classification", "regression")
-    assert raw.shape[0] == 2 and raw.shape[-2:] == (32, 48)
-    assert ab.shape == (2, 2, 32, 48)
+    assert 64 % model.input_multiple == 0 and 96 % model.input_multiple == 0
+    assert raw.shape[0] == 2 and raw.shape[-2:] == (64 // stride, 96 // stride)
+    assert ab.shape == (2, 2, 64 // stride, 96 // stride)
     assert ab.dtype == torch.float32 and torch.isfinite(ab).all()
     assert ab.abs().max() <= 110.0
     if model.head_type == "regression":
         assert raw.shape[1] == 2 and raw.abs().max() <= 1.0
     else:
         assert raw.shape[1] == model.ab_centers.shape[0] == model.init_args["num_bins"]
+
+
+@pytest.mark.parametrize("name", TINY)
+def test_every_parameter_of_a_tiny_variant_learns(name: str) -> None:
+    # A block left out of the forward pass (a skip never concatenated, a level never used) gets no gradient.
+    model = _tiny(name).train()
+    raw = model(_lightness(2, 32, 32))
+    (raw.float() ** 2).mean().backward()
+
+    for key, param in model.named_parameters():
+        assert param.grad is not None and bool(param.grad.abs().sum() > 0), key
 
 
 def _randomize_batchnorm_statistics(model: torch.nn.Module) -> None:

@@ -143,7 +143,18 @@ def test_save_then_load_round_trip(tmp_path: Path) -> None:
     assert to_dict(load_config(tmp_path / "config.yaml")) == to_dict(config)
 
 
-@pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.name)
+# Recipes that use keys the training loop does not know yet; strict, so a recipe that starts to load fails
+# here until it is taken off this list.
+NOT_YET_LOADABLE = {"adversarial_unet.yaml": "the adversarial section awaits the adversarial training recipe"}
+
+
+def _recipe(path: Path):
+    reason = NOT_YET_LOADABLE.get(path.name)
+    marks = [pytest.mark.xfail(raises=ValueError, strict=True, reason=reason)] if reason else []
+    return pytest.param(path, marks=marks, id=path.name)
+
+
+@pytest.mark.parametrize("path", [_recipe(p) for p in sorted(CONFIGS.glob("*.yaml"))])
 def test_repository_configs_load(path: Path) -> None:
     config = load_config(path)
 

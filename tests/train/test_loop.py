@@ -498,3 +498,19 @@ def test_early_stopping_exports_the_best_weights(photos: Path, tmp_path: Path, m
     best = load_checkpoint(tmp_path / "es" / "checkpoints" / "best.pt")["model"]
     exported = _weights(tmp_path / "es" / "model")
     assert all(torch.equal(exported[k], v) for k, v in best.items() if k in exported)
+
+
+@pytest.mark.parametrize("name", ["zhang2016_tiny_cls", "unet_tiny_reg"])
+def test_the_families_without_a_pretrained_encoder_train(photos: Path, tmp_path: Path, name: str) -> None:
+    run = tmp_path / name
+    result = train(_config(photos, f"model.name={name}", "steps=2", "steps_per_epoch=2"), run)
+
+    assert result.finished and math.isfinite(result.metrics["val/psnr"])
+    saved = json.loads((run / "model" / "config.json").read_text())
+    model = load_pretrained(run / "model")
+    assert saved["architecture"] == name and model.architecture == name
+    assert (saved["class_priors"] is not None) == (model.head_type == "classification")
+    torch.manual_seed(0)  # the run's seed: the weights it started from
+    initial = create_model(name).state_dict()
+    assert torch.equal(initial["ab_centers"], model.state_dict()["ab_centers"])
+    assert not torch.equal(initial["head.weight"], model.state_dict()["head.weight"])

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
 
-from polychrome.color.quantize import AbGrid
-from polychrome.train.losses import AbRegressionLoss, RebalancedCrossEntropy
+from polychrome.color.quantize import AbBins, AbGrid, AbPalette, rebalance_weights
+from polychrome.train.losses import (
+    AbRegressionLoss,
+    RebalancedCrossEntropy,
+    gradient_penalty,
+    wgan_critic_loss,
+    wgan_generator_loss,
+)
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +30,7 @@ def _ab(seed: int = 0, shape: tuple[int, int, int] = (2, 5, 7)) -> torch.Tensor:
 
 
 def _dense_reference(
-    logits: torch.Tensor, ab: torch.Tensor, grid: AbGrid, weights: torch.Tensor, k: int, sigma: float
+    logits: torch.Tensor, ab: torch.Tensor, grid: AbBins, weights: torch.Tensor, k: int, sigma: float
 ) -> torch.Tensor:
     target = grid.encode_soft(ab, k=k, sigma=sigma)  # (B, Q, H, W)
     nearest = grid.encode_hard(ab)  # (B, H, W)
@@ -55,6 +63,81 @@ def test_uniform_weights_give_plain_soft_cross_entropy(grid: AbGrid) -> None:
 
     torch.testing.assert_close(loss, plain, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(explicit, plain, rtol=1e-5, atol=1e-6)
+
+
+def _priors(num_bins: int, seed: int) -> torch.Tensor:
+    """A skewed, positive class distribution, like a photo collection's (mostly near-gray bins)."""
+    gen = torch.Generator().manual_seed(seed)
+    return torch.rand(num_bins, generator=gen) ** 4 + 1e-3
+
+
+def test_lambda_one_is_plain_cross_entropy(grid: AbGrid) -> None:
+    # The seeds' first variant: no class weights. rebalance_weights(priors, 1) must give exactly that.
+    gen = torch.Generator().manual_seed(12)
+    logits = torch.randn(2, grid.num_bins, 5, 7, generator=gen) * 2
+    ab = _ab(13)
+    weights = rebalance_weights(_priors(grid.num_bins, 14), 1.0)
+
+    loss = RebalancedCrossEntropy(grid, weights)(logits, ab)
+
+    torch.testing.assert_close(weights, torch.ones(grid.num_bins))
+    torch.testing.assert_close(loss, F.cross_entropy(logits, grid.encode_soft(ab)), rtol=1e-5, atol=1e-6)
+
+
+def _per_pixel_ce(logits: torch.Tensor, ab: torch.Tensor, grid: AbGrid) -> tuple[torch.Tensor, torch.Tensor]:
+    """Torch's soft cross-entropy of each pixel (B, H, W) and the index of its nearest bin."""
+    return F.cross_entropy(logits, grid.encode_soft(ab), reduction="none"), grid.encode_hard(ab)
+
+
+def test_lambda_zero_weights_by_the_inverse_of_the_datasets_own_distribution(grid: AbGrid) -> None:
+    # The seeds' third variant: each pixel weighted by 1 / (Q p) of its color's share p in the data
+    # (scikit-learn's "balanced" class weights), written out here from p alone.
+    gen = torch.Generator().manual_seed(15)
+    logits = torch.randn(2, grid.num_bins, 5, 7, generator=gen)
+    ab = _ab(16)
+    priors = _priors(grid.num_bins, 17)
+    p = priors.double() / priors.sum()
+
+    loss = RebalancedCrossEntropy(grid, rebalance_weights(priors, 0.0))(logits, ab)
+
+    ce, nearest = _per_pixel_ce(logits, ab, grid)
+    expected = (ce.double() / (grid.num_bins * p[nearest])).mean()
+    torch.testing.assert_close(loss.double(), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_lambda_half_is_zhangs_rebalancing(grid: AbGrid) -> None:
+    # The second variant, Zhang et al. eq. 4: w ~ ((1 - lam) p + lam / Q)^-1, normalised so E_p[w] = 1.
+    gen = torch.Generator().manual_seed(18)
+    logits = torch.randn(2, grid.num_bins, 5, 7, generator=gen)
+    ab = _ab(19)
+    priors = _priors(grid.num_bins, 20)
+    p = (priors.double() / priors.sum()).tolist()
+    raw = [1 / (0.5 * pi + 0.5 / len(p)) for pi in p]
+    scale = math.fsum(pi * wi for pi, wi in zip(p, raw, strict=True))
+    w = torch.tensor([wi / scale for wi in raw], dtype=torch.float64)
+
+    loss = RebalancedCrossEntropy(grid, rebalance_weights(priors, 0.5))(logits, ab)
+
+    ce, nearest = _per_pixel_ce(logits, ab, grid)
+    torch.testing.assert_close(loss.double(), (ce.double() * w[nearest]).mean(), rtol=1e-5, atol=1e-6)
+
+
+def test_rebalanced_cross_entropy_over_a_palette_matches_a_dense_reference() -> None:
+    gen = torch.Generator().manual_seed(21)
+    palette = AbPalette((torch.rand(12, 2, generator=gen) * 2 - 1) * 70)
+    logits = torch.randn(2, 12, 5, 7, generator=gen)
+    weights = torch.rand(12, generator=gen) + 0.5
+    ab = _ab(22)
+
+    loss = RebalancedCrossEntropy(palette, weights, k=3, sigma=12.0)(logits, ab)
+
+    expected = _dense_reference(logits, ab, palette, weights, 3, 12.0)
+    torch.testing.assert_close(loss, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_weights_of_the_wrong_size_raise(grid: AbGrid) -> None:
+    with pytest.raises(ValueError, match="weights must have shape"):
+        RebalancedCrossEntropy(grid, torch.ones(grid.num_bins - 1))
 
 
 def test_weights_scale_the_loss(grid: AbGrid) -> None:
@@ -125,3 +208,73 @@ def test_decoded_l1_adds_the_l1_of_the_annealed_mean(grid: AbGrid) -> None:
     expected = plain + 0.5 * F.l1_loss(decode_annealed_mean(logits, grid.centers, 0.38) / 110, ab / 110)
     torch.testing.assert_close(with_l1, expected)
     assert with_l1 > plain
+
+
+# --- adversarial ---------------------------------------------------------------------------------------
+
+
+def test_wgan_losses_by_hand() -> None:
+    real = torch.tensor([[1.0, 3.0], [2.0, 2.0]])  # mean 2
+    fake = torch.tensor([[-1.0, 0.0], [0.5, 0.5]])  # mean 0
+
+    assert float(wgan_critic_loss(real, fake)) == pytest.approx(-2.0)
+    assert float(wgan_generator_loss(fake)) == pytest.approx(0.0)
+    assert float(wgan_generator_loss(real)) == pytest.approx(-2.0)
+
+
+def _linear_critic(weight: torch.Tensor) -> torch.nn.Conv2d:
+    """A 1x1 convolution: a linear function whose input gradient is known exactly."""
+    critic = torch.nn.Conv2d(weight.numel(), 1, 1)
+    with torch.no_grad():
+        critic.weight.copy_(weight.view(1, -1, 1, 1))
+        critic.bias.fill_(0.3)
+    return critic
+
+
+def test_gradient_penalty_of_a_linear_critic_by_hand() -> None:
+    # D(x) = mean over the 4x5 patch map of (w . x_pixel + b): dD/dx = w / 20 at every pixel, so
+    # ||grad|| = ||w|| sqrt(20) / 20 = ||w|| / sqrt(20), whatever the inputs and the interpolation.
+    w = torch.tensor([3.0, 4.0, 12.0])  # ||w|| = 13
+    critic = _linear_critic(w)
+    gen = torch.Generator().manual_seed(0)
+    real, fake = torch.randn(3, 3, 4, 5, generator=gen), torch.randn(3, 3, 4, 5, generator=gen)
+
+    penalty = gradient_penalty(critic, real, fake, lambda_=10.0)
+
+    assert float(penalty.detach()) == pytest.approx(10 * (13 / math.sqrt(20) - 1) ** 2, rel=1e-5)
+    unit = _linear_critic(w / 13 * math.sqrt(20))  # gradient norm exactly 1: no penalty
+    assert float(gradient_penalty(unit, real, fake).detach()) == pytest.approx(0.0, abs=1e-8)
+
+
+def test_gradient_penalty_is_taken_at_the_interpolates() -> None:
+    # D(x) = mean of x^2 / 2 over the map: grad = x / N at x = eps real + (1 - eps) fake, one eps per image.
+    def critic(x: torch.Tensor) -> torch.Tensor:
+        return 0.5 * x**2
+
+    gen = torch.Generator().manual_seed(1)
+    real, fake = torch.randn(4, 2, 3, 3, generator=gen) * 5, torch.randn(4, 2, 3, 3, generator=gen) * 5
+
+    penalty = gradient_penalty(critic, real, fake, lambda_=2.0, generator=torch.Generator().manual_seed(7))
+
+    eps = torch.rand(4, generator=torch.Generator().manual_seed(7)).view(4, 1, 1, 1)
+    norms = ((eps * real + (1 - eps) * fake) / 18).flatten(1).norm(dim=1)
+    torch.testing.assert_close(penalty, 2.0 * ((norms - 1) ** 2).mean())
+
+
+def test_gradient_penalty_trains_the_critic_and_not_the_generator() -> None:
+    w = torch.tensor([3.0, 4.0, 12.0])
+    critic = _linear_critic(w)
+    fake = torch.randn(2, 3, 4, 5, requires_grad=True)  # stands for a generator's output
+
+    gradient_penalty(critic, torch.randn(2, 3, 4, 5), fake, lambda_=10.0).backward()
+
+    # d/dw of 10 (||w|| / sqrt(20) - 1)^2 = 20 (||w|| / sqrt(20) - 1) w / (||w|| sqrt(20)).
+    expected = 20 * (13 / math.sqrt(20) - 1) * w / (13 * math.sqrt(20))
+    torch.testing.assert_close(critic.weight.grad.flatten(), expected)
+    assert critic.bias.grad is None or not critic.bias.grad.any()  # a shift does not change the gradient
+    assert fake.grad is None
+
+
+def test_gradient_penalty_rejects_mismatched_inputs() -> None:
+    with pytest.raises(ValueError, match="shape"):
+        gradient_penalty(lambda x: x, torch.zeros(2, 3, 4, 4), torch.zeros(2, 3, 4, 5))

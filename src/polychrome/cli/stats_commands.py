@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -88,7 +87,7 @@ def palette(
     from PIL import Image
 
     from polychrome._atomic import atomic_write
-    from polychrome.color.palette import fit_palette, palette_swatches
+    from polychrome.color.palette import fit_palette, palette_swatches, save_palette
 
     picture = output.with_suffix(".png")
     _refuse_existing(output, picture, overwrite=overwrite)
@@ -98,9 +97,7 @@ def palette(
         typer.echo(f"error: {cache} has no training images", err=True)
         raise typer.Exit(1)
     centers, inertia = fit_palette(train, k=k, pixels=pixels, seed=seed)
-    record = {"ab_centers": centers.tolist(), "k": k, "pixels": pixels, "seed": seed, "inertia": inertia}
-    record["source"] = str(cache)
-    atomic_write(output, lambda f: f.write(json.dumps(record, indent=1).encode()))
+    save_palette(output, centers, pixels=pixels, seed=seed, inertia=inertia, source=str(cache))
     atomic_write(picture, lambda f: Image.fromarray(palette_swatches(centers)).save(f, "PNG"))
     typer.echo(f"{k} colors (mean squared distance {inertia:.1f} Lab units^2): {output}, {picture}")
 

@@ -1,10 +1,20 @@
-"""A K-means palette in the ab plane: a data-driven alternative to the regular ab grid as classes."""
+"""A K-means palette in the ab plane: a data-driven alternative to the regular ab grid as classes.
+
+A palette file (written by ``polychrome palette``) is JSON: ``{"ab_centers": [[a, b], ...], "k": K, ...}``
+with the centres in Lab units, plus how it was fitted (``pixels``, ``seed``, ``inertia``, ``source``).
+"""
 
 from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
+from polychrome._atomic import atomic_write
 from polychrome.color.lab import lab_to_rgb, rgb_to_lab
 
 
@@ -60,3 +70,42 @@ def palette_swatches(centers: torch.Tensor, lightness: float = 65.0, swatch: int
     lab = torch.cat((torch.full((1, k), lightness), centers.T.float()), dim=0).reshape(1, 3, 1, k)
     rgb = lab_to_rgb(lab)[0].permute(1, 2, 0).numpy()  # (1, k, 3)
     return (np.repeat(np.repeat(rgb, swatch, axis=0), swatch, axis=1) * 255).round().astype(np.uint8)
+
+
+def save_palette(path: str | Path, centers: torch.Tensor, **fitted: Any) -> Path:
+    """Write a palette file: the centres ``(K, 2)`` in Lab units and how they were fitted (JSON values)."""
+    record = {"ab_centers": centers.tolist(), "k": int(centers.shape[0]), **fitted}
+    return atomic_write(path, lambda f: f.write(json.dumps(record, indent=1).encode()))
+
+
+def _palette_tensor(centers: Any, where: str) -> torch.Tensor:
+    try:
+        tensor = torch.tensor(centers, dtype=torch.float32)
+    except (TypeError, ValueError, RuntimeError):
+        tensor = None
+    if tensor is None or tensor.dim() != 2 or tensor.shape[1] != 2 or tensor.shape[0] < 2:
+        raise ValueError(f"{where}: a palette is a list of at least two [a, b] pairs (ab_centers)")
+    if not bool(torch.isfinite(tensor).all()):
+        raise ValueError(f"{where}: the palette's ab_centers must be finite")
+    return tensor
+
+
+def load_palette(path: str | Path) -> torch.Tensor:
+    """The centres of a palette file, ``(K, 2)`` float32 in Lab units."""
+    path = Path(path)
+    try:
+        record = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no such palette file (`polychrome palette` makes one)") from None
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not valid JSON ({err})") from None
+    return _palette_tensor(record.get("ab_centers") if isinstance(record, dict) else None, str(path))
+
+
+def as_palette(palette: str | Path | Sequence[Sequence[float]] | torch.Tensor) -> torch.Tensor:
+    """A palette given as a palette file or as ``[[a, b], ...]`` pairs in Lab units, as ``(K, 2)`` float32."""
+    if isinstance(palette, str | Path):
+        return load_palette(palette)
+    if isinstance(palette, torch.Tensor):
+        palette = palette.tolist()
+    return _palette_tensor(palette, "palette")

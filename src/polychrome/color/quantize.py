@@ -8,18 +8,21 @@ gamut's ab footprint but that no sRGB color reaches (e.g. a = -70, b = 0). A net
 in those 52, so they only dilute the softmax; we leave them out.
 
 Encoding is vectorised over a look-up table of the grid, so a soft encoding costs O(pixels x 25), not
-O(pixels x bins).
+O(pixels x bins). Bins need not lie on a grid: :class:`AbBins` searches any centres exactly (the colors of a
+K-means palette, :class:`AbPalette`), and :func:`ab_bins` picks the fast grid search whenever it applies.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from polychrome.color.lab import rgb_to_lab
+from polychrome.color.palette import load_palette
 
 AB_LIMIT = 110.0  # |a|, |b| of every sRGB color is below this
 
@@ -50,32 +53,110 @@ def in_gamut_ab_bins(grid: int = 10) -> torch.Tensor:
     return torch.from_numpy(_in_gamut_bins_numpy(int(grid)).astype(np.float32))
 
 
+EXACT_CHUNK = 1 << 22  # distances computed at once by the exact search: (pixels x bins) <= 4 M floats
+
+
 @dataclass(frozen=True)
-class AbGrid:
-    """A set of ab bin centres and the look-up table that finds a color's nearest bins fast.
+class AbBins:
+    """Any set of ab bin centres, as the classes of a classification colorizer: nearest-bin search by brute
+    force, so the centres may lie anywhere (a K-means palette's do). :class:`AbGrid` is the fast special case.
 
     Args:
-        centers: ``(Q, 2)`` bin centres in Lab units. For the regular grid they lie on multiples of ``grid``;
-            any other palette (e.g. K-means centres) still works through the exact slow path.
-        grid: spacing of the regular grid the centres lie on.
+        centers: ``(Q, 2)`` bin centres in Lab units.
     """
 
     centers: torch.Tensor
+
+    def __post_init__(self) -> None:
+        if self.centers.dim() != 2 or self.centers.shape[1] != 2 or self.centers.shape[0] < 1:
+            raise ValueError(f"centers must have shape (Q, 2) with Q >= 1, got {tuple(self.centers.shape)}")
+        if not bool(torch.isfinite(self.centers).all()):
+            raise ValueError("centers must be finite")
+
+    @property
+    def num_bins(self) -> int:
+        return int(self.centers.shape[0])
+
+    def _check(self, ab: torch.Tensor, k: int, most: int) -> None:
+        if ab.dim() != 4 or ab.shape[1] != 2:
+            raise ValueError(f"ab must have shape (B, 2, H, W), got {tuple(ab.shape)}")
+        if not 1 <= k <= most:
+            raise ValueError(f"k must be in 1..{most}, got {k}")
+
+    def nearest_bins(self, ab: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The k nearest bins of each pixel.
+
+        Args:
+            ab: ``(B, 2, H, W)`` in Lab units.
+            k: how many neighbours, at most the number of bins.
+
+        Returns:
+            ``(indices, sq_distances)``, each ``(B, k, H, W)``, nearest first; squared distances in Lab units.
+        """
+        self._check(ab, k, self.num_bins)
+        return self.nearest_bins_exact(ab, k)
+
+    def nearest_bins_exact(self, ab: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Brute force over every centre, in chunks of pixels so memory stays bounded whatever Q is.
+
+        Squared distances are summed from coordinate differences rather than taken from ``torch.cdist``, whose
+        matrix-product shortcut loses digits to cancellation (|ab|^2 ~ 1e4 in float32).
+        """
+        self._check(ab, k, self.num_bins)
+        b, _, h, w = ab.shape
+        idx, sq_dist = self._nearest_points(ab.float().permute(0, 2, 3, 1).reshape(-1, 2), k)
+        reshape = lambda t: t.reshape(b, h, w, k).permute(0, 3, 1, 2)  # noqa: E731
+        return reshape(idx), reshape(sq_dist)
+
+    def _nearest_points(self, points: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Indices and squared distances ``(N, k)`` of the k nearest centres of float32 points ``(N, 2)``."""
+        centers = self.centers.to(points.device, torch.float32)
+        chunk = max(1, EXACT_CHUNK // self.num_bins)
+        found = [
+            torch.topk(((part[:, None, :] - centers[None]) ** 2).sum(-1), k, dim=1, largest=False)
+            for part in points.split(chunk)
+        ]
+        if not found:  # no points
+            empty = points.new_zeros(0, k)
+            return empty.long(), empty
+        return torch.cat([f.indices for f in found]), torch.cat([f.values for f in found])
+
+    def encode_hard(self, ab: torch.Tensor) -> torch.Tensor:
+        """Index of the nearest bin, ``(B, 2, H, W)`` -> ``(B, H, W)`` int64."""
+        return self.nearest_bins(ab, 1)[0][:, 0]
+
+    def encode_soft(self, ab: torch.Tensor, k: int = 5, sigma: float = 5.0) -> torch.Tensor:
+        """Zhang et al.'s soft encoding: Gaussian weights (``sigma`` in Lab units) on the k nearest bins.
+
+        Returns a ``(B, Q, H, W)`` distribution summing to 1 over bins.
+        """
+        indices, sq_dist = self.nearest_bins(ab, k)
+        weights = torch.softmax(-sq_dist / (2 * sigma**2), dim=1)
+        target = torch.zeros(ab.shape[0], self.num_bins, *ab.shape[2:], device=ab.device)
+        return target.scatter_(1, indices, weights)
+
+
+@dataclass(frozen=True)
+class AbGrid(AbBins):
+    """Bin centres on a regular grid of the ab plane, with a look-up table that finds a color's nearest bins
+    in O(25) per pixel instead of O(Q).
+
+    Args:
+        centers: ``(Q, 2)`` bin centres in Lab units, on multiples of ``grid`` (any subset of the grid works).
+        grid: spacing of the regular grid the centres lie on.
+    """
+
     grid: int = 10
 
     @classmethod
     def default(cls, grid: int = 10) -> AbGrid:
         return cls(in_gamut_ab_bins(grid), grid)
 
-    @property
-    def num_bins(self) -> int:
-        return int(self.centers.shape[0])
-
     def _lookup(self, device: torch.device) -> tuple[torch.Tensor, int, int]:
         """Table mapping grid cell (ia, ib) -> bin index or -1, padded by 2 cells on every side."""
         cells = torch.round(self.centers / self.grid).to(torch.int64)
         if not torch.allclose(cells.to(self.centers.dtype) * self.grid, self.centers):
-            raise ValueError("centers do not lie on the grid; use nearest_bins_exact")
+            raise ValueError("centers do not lie on the grid; use AbBins (or ab_bins) for arbitrary centres")
         offset = int(round(AB_LIMIT / self.grid)) + 2
         size = 2 * offset + 1
         table = torch.full((size, size), -1, dtype=torch.int64)
@@ -83,19 +164,8 @@ class AbGrid:
         return table.to(device), offset, size
 
     def nearest_bins(self, ab: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """The k nearest bins of each pixel.
-
-        Args:
-            ab: ``(B, 2, H, W)`` in Lab units.
-            k: how many neighbours, at most 25.
-
-        Returns:
-            ``(indices, sq_distances)``, each ``(B, k, H, W)``, nearest first.
-        """
-        if ab.dim() != 4 or ab.shape[1] != 2:
-            raise ValueError(f"ab must have shape (B, 2, H, W), got {tuple(ab.shape)}")
-        if not 1 <= k <= 25:
-            raise ValueError(f"k must be in 1..25, got {k}")
+        """The k nearest bins of each pixel, as :meth:`AbBins.nearest_bins`, for k at most 25."""
+        self._check(ab, k, min(25, self.num_bins))
         table, offset, size = self._lookup(ab.device)
         ab = ab.float().clamp(-AB_LIMIT, AB_LIMIT)
         centre = torch.round(ab / self.grid).to(torch.int64) + offset  # (B, 2, H, W)
@@ -117,23 +187,13 @@ class AbGrid:
         if unsure.any():
             where = unsure.nonzero(as_tuple=True)
             points = ab.permute(0, 2, 3, 1)[where]  # (N, 2)
-            exact = torch.cdist(points, centers) ** 2
-            exact_dist, exact_idx = torch.topk(exact, k, dim=1, largest=False)
+            exact_idx, exact_dist = self._nearest_points(points, k)
             indices = indices.permute(0, 2, 3, 1).clone()
             sq_dist = sq_dist.permute(0, 2, 3, 1).clone()
             indices[where] = exact_idx
             sq_dist[where] = exact_dist
             indices, sq_dist = indices.permute(0, 3, 1, 2), sq_dist.permute(0, 3, 1, 2)
         return indices, sq_dist
-
-    def nearest_bins_exact(self, ab: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Brute-force version of :meth:`nearest_bins` for any set of centres (O(pixels x Q) memory)."""
-        b, _, h, w = ab.shape
-        flat = ab.float().permute(0, 2, 3, 1).reshape(-1, 2)
-        dist = torch.cdist(flat, self.centers.to(ab.device)) ** 2
-        sq_dist, idx = torch.topk(dist, k, dim=1, largest=False)
-        reshape = lambda t: t.reshape(b, h, w, k).permute(0, 3, 1, 2)  # noqa: E731
-        return reshape(idx), reshape(sq_dist)
 
     def encode_hard(self, ab: torch.Tensor) -> torch.Tensor:
         """Index of the nearest bin, ``(B, 2, H, W)`` -> ``(B, H, W)`` int64.
@@ -156,15 +216,25 @@ class AbGrid:
             index[search] = self.nearest_bins(points.T.reshape(1, 2, 1, -1), 1)[0].reshape(-1)
         return index
 
-    def encode_soft(self, ab: torch.Tensor, k: int = 5, sigma: float = 5.0) -> torch.Tensor:
-        """Zhang et al.'s soft encoding: Gaussian weights (``sigma`` in Lab units) on the k nearest bins.
 
-        Returns a ``(B, Q, H, W)`` distribution summing to 1 over bins.
-        """
-        indices, sq_dist = self.nearest_bins(ab, k)
-        weights = torch.softmax(-sq_dist / (2 * sigma**2), dim=1)
-        target = torch.zeros(ab.shape[0], self.num_bins, *ab.shape[2:], device=ab.device)
-        return target.scatter_(1, indices, weights)
+@dataclass(frozen=True)
+class AbPalette(AbBins):
+    """The colors of a K-means palette (``polychrome palette``) as classes: any centres, exact search."""
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> AbPalette:
+        return cls(load_palette(path))
+
+
+def ab_bins(centers: torch.Tensor, grid: int | None = None) -> AbBins:
+    """The fastest exact nearest-bin search for ``centers`` ``(Q, 2)``: an :class:`AbGrid` when they lie on
+    multiples of ``grid``, otherwise brute force (a palette). This is how a model's ``ab_centers`` become the
+    classes of its loss."""
+    if grid is not None and grid > 0:
+        cells = torch.round(centers / grid)
+        if torch.allclose(cells * grid, centers):
+            return AbGrid(centers, int(grid))
+    return AbPalette(centers)
 
 
 def bin_histogram(bins: torch.Tensor, num_bins: int, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -192,10 +262,19 @@ def smooth_priors(counts: torch.Tensor, centers: torch.Tensor, sigma: float = 5.
 def rebalance_weights(priors: torch.Tensor, lam: float = 0.5) -> torch.Tensor:
     """Class weights w = ((1 - lam) p + lam / Q)^-1, scaled so that the expected weight E_p[w] is 1.
 
-    ``lam = 1`` gives uniform weights; ``lam = 0`` fully inverts the prior.
+    ``lam = 1`` gives uniform weights (plain cross-entropy); ``lam = 0`` fully inverts the prior,
+    w = 1 / (Q' p) over the Q' bins the data shows. No pixel the priors were measured on falls in a bin of
+    prior 0 (which matters only at ``lam = 0``); it gets the largest weight of the others, so all stay finite.
     """
     if not 0.0 <= lam <= 1.0:
         raise ValueError(f"lam must be in [0, 1], got {lam}")
+    if not bool((priors >= 0).all()) or float(priors.sum()) <= 0:
+        raise ValueError("priors must be non-negative with a positive total")
     p = priors.double() / priors.sum()
-    w = 1.0 / ((1.0 - lam) * p + lam / p.numel())
-    return (w / (p * w).sum()).float()
+    mix = (1.0 - lam) * p + lam / p.numel()
+    seen = mix > 0
+    w = torch.zeros_like(p)
+    w[seen] = 1.0 / mix[seen]
+    w = w / (p * w).sum()
+    w[~seen] = w[seen].max()
+    return w.float()

@@ -1,15 +1,25 @@
-"""Model registry; every family is imported here so registration never depends on import order."""
+"""Model registries; every family is imported here so registration never depends on import order."""
 
-from polychrome.models import unet_efficientnet  # noqa: F401  (registers its variants)
+from polychrome.models import patchgan, unet, unet_efficientnet, zhang  # noqa: F401  (register their variants)
 from polychrome.models._hub import load_pretrained, save_pretrained
-from polychrome.models._registry import create_model, list_models, register_model
+from polychrome.models._registry import (
+    create_critic,
+    create_model,
+    list_critics,
+    list_models,
+    register_critic,
+    register_model,
+)
 from polychrome.models.base import ColorizationModel
 
 __all__ = [
     "ColorizationModel",
+    "create_critic",
     "create_model",
+    "list_critics",
     "list_models",
     "load_pretrained",
+    "register_critic",
     "register_model",
     "save_pretrained",
 ]

@@ -13,14 +13,16 @@ from typing import Any
 import torch
 from torch import nn
 
-from polychrome.color.decode import decode
-from polychrome.color.quantize import in_gamut_ab_bins
 from polychrome.models._registry import register_model
-from polychrome.models.base import ColorizationModel
+from polychrome.models.base import (
+    AB_RANGE,
+    ColorizationModel,
+    PaletteArg,
+    classification_centers,
+    decoding_options,
+)
 from polychrome.models.efficientnet_lite import EfficientNetLite0Encoder, load_imagenet_weights
 from polychrome.models.layers import ConvNormAct, UpBlock, freeze_batchnorm_statistics
-
-AB_RANGE = 110.0  # regression output bound, in Lab units
 
 
 class EfficientUNet(ColorizationModel):
@@ -41,6 +43,9 @@ class EfficientUNet(ColorizationModel):
         freeze_encoder_bn: keep the encoder's batch-norm statistics (ImageNet's) fixed during training.
             With ``norm="group"`` the network then has no batch statistics at all: it computes exactly the
             same function in training and inference, at any scale and sharpness.
+        palette: classify over the colors of a K-means palette instead of the grid (classification): a
+            file from ``polychrome palette`` or ``[[a, b], ...]`` in Lab units; kept in ``init_args`` as the
+            pairs, so a saved model does not need the file.
     """
 
     input_multiple = 32
@@ -58,6 +63,7 @@ class EfficientUNet(ColorizationModel):
         norm: str = "group",
         freeze_encoder_bn: bool = True,
         chroma_gain: float = 1.0,
+        palette: PaletteArg = None,
     ) -> None:
         super().__init__()
         if head not in ("classification", "regression"):
@@ -74,18 +80,16 @@ class EfficientUNet(ColorizationModel):
         self.up4 = UpBlock(c8, enc[1], c4, norm)
         self.up2 = UpBlock(c4, enc[0], c2, norm)
         if head == "classification":
-            centers = in_gamut_ab_bins(ab_grid) if num_bins is None else torch.zeros(num_bins, 2)
+            centers = classification_centers(ab_grid, num_bins, palette)
             num_bins = int(centers.shape[0])
             self.register_buffer("ab_centers", centers)
             self.head = nn.Conv2d(c2, num_bins, 1)
         else:
+            if palette is not None:
+                raise ValueError("a palette is for the classification head")
             self.register_buffer("ab_centers", torch.zeros(0, 2))
             self.head = nn.Conv2d(c2, 2, 1)
-        self.decode_options: dict[str, Any] = {"method": decode_method}
-        if decode_method == "annealed_mean":
-            self.decode_options["temperature"] = decode_temperature
-        elif decode_method == "topk_mean":
-            self.decode_options["k"] = decode_k
+        self.decode_options = decoding_options(decode_method, decode_temperature, decode_k)
         self.init_args = {
             "head": head,
             "decoder_channels": list(decoder_channels),
@@ -97,6 +101,7 @@ class EfficientUNet(ColorizationModel):
             "norm": norm,
             "freeze_encoder_bn": freeze_encoder_bn,
             "chroma_gain": chroma_gain,
+            "palette": self.ab_centers.tolist() if palette is not None else None,
         }
 
     def train(self, mode: bool = True) -> EfficientUNet:
@@ -120,13 +125,7 @@ class EfficientUNet(ColorizationModel):
         raw = self.forward(lightness)
         if self.head_type == "regression":
             return raw.float() * (AB_RANGE * self.chroma_gain)
-        options = {**self.decode_options, **decode_options}
-        method = options.pop("method")
-        if method != "annealed_mean":
-            options.pop("temperature", None)
-        if method != "topk_mean":
-            options.pop("k", None)
-        return decode(raw, self.ab_centers, method, **options)
+        return self.decode_logits(raw, **decode_options)
 
 
 def _build(architecture: str, pretrained_encoder: bool, **kwargs: Any) -> EfficientUNet:
@@ -139,7 +138,8 @@ def _build(architecture: str, pretrained_encoder: bool, **kwargs: Any) -> Effici
 
 @register_model
 def effunet_lite0_cls(pretrained_encoder: bool = False, **kwargs: Any) -> EfficientUNet:
-    """Classification over 261 ab bins, rebalanced cross-entropy, annealed-mean decoding."""
+    """Classification over 261 ab bins, rebalanced cross-entropy, annealed-mean decoding; over the K colors
+    of a K-means palette instead with ``palette=`` (a file from ``polychrome palette``)."""
     return _build("effunet_lite0_cls", pretrained_encoder, **{"head": "classification", **kwargs})
 
 

@@ -1,13 +1,33 @@
-"""Losses for the two ways of predicting ab."""
+"""Losses for the three ways of predicting ab: classes, regression, and a critic's opinion.
+
+Classification (:class:`RebalancedCrossEntropy`) covers the three cross-entropies of the seeds, chosen by
+the class weights it is given, ``rebalance_weights(priors, lam)`` of the training data's own smoothed ab
+distribution ``priors`` (``loss.rebalance_lambda`` = lam, ``loss.prior_sigma`` = its smoothing):
+
+- plain cross-entropy: ``lam = 1`` (uniform weights, all exactly 1);
+- Zhang et al.'s rebalanced cross-entropy: ``lam = 0.5`` (the prior mixed half and half with uniform, then
+  inverted);
+- cross-entropy weighted by the dataset's own color distribution: ``lam = 0`` (inverse frequency,
+  w = 1 / (Q p); heavy-tailed, which is why Zhang mixes in the uniform distribution).
+
+The weights always have expected value 1 under the data, so the loss keeps its scale whichever is chosen.
+The bins are an :class:`~polychrome.color.quantize.AbGrid` or any other
+:class:`~polychrome.color.quantize.AbBins`, such as a K-means palette.
+
+Regression: :class:`AbRegressionLoss` (L1, L2, smooth L1). Adversarial (WGAN-GP, Gulrajani et al. 2017):
+:func:`wgan_critic_loss`, :func:`wgan_generator_loss` and :func:`gradient_penalty`.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from polychrome.color.decode import decode_annealed_mean
-from polychrome.color.quantize import AbGrid
+from polychrome.color.quantize import AbBins
 
 
 class RebalancedCrossEntropy(nn.Module):
@@ -15,7 +35,7 @@ class RebalancedCrossEntropy(nn.Module):
     nearest bin (Zhang et al. 2016, eq. 2-4). With uniform weights it is plain soft cross-entropy.
 
     Args:
-        grid: the ab bins.
+        bins: the ab bins (a grid, or a palette's colors).
         weights: ``(Q,)`` class weights (see :func:`polychrome.color.quantize.rebalance_weights`) or None.
         decoded_l1: weight of an L1 term on the annealed-mean decoding (at ``decode_temperature``); 0 is
             the plain classification loss.
@@ -23,7 +43,7 @@ class RebalancedCrossEntropy(nn.Module):
 
     def __init__(
         self,
-        grid: AbGrid,
+        bins: AbBins,
         weights: torch.Tensor | None = None,
         k: int = 5,
         sigma: float = 5.0,
@@ -31,15 +51,17 @@ class RebalancedCrossEntropy(nn.Module):
         decode_temperature: float = 0.38,
     ):
         super().__init__()
-        self.grid = grid
+        if weights is not None and weights.shape != (bins.num_bins,):
+            raise ValueError(f"weights must have shape ({bins.num_bins},), got {tuple(weights.shape)}")
+        self.bins = bins
         self.k, self.sigma = k, sigma
         self.decoded_l1, self.decode_temperature = decoded_l1, decode_temperature
-        self.register_buffer("weights", weights if weights is not None else torch.ones(grid.num_bins))
-        self.register_buffer("centers", grid.centers.clone())
+        self.register_buffer("weights", weights if weights is not None else torch.ones(bins.num_bins))
+        self.register_buffer("centers", bins.centers.clone())
 
     def forward(self, logits: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
-            indices, sq_dist = self.grid.nearest_bins(ab, self.k)
+            indices, sq_dist = self.bins.nearest_bins(ab, self.k)
             soft = torch.softmax(-sq_dist / (2 * self.sigma**2), dim=1)  # (B, k, H, W)
             pixel_weight = self.weights[indices[:, 0]]  # (B, H, W)
         log_p = torch.log_softmax(logits.float(), dim=1)
@@ -70,3 +92,48 @@ class AbRegressionLoss(nn.Module):
         if self.kind == "l2":
             return F.mse_loss(pred, target)
         return F.smooth_l1_loss(pred, target, beta=0.05)
+
+
+def wgan_critic_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
+    """The critic's loss, E[D(fake)] - E[D(real)]: minimising it widens the gap whose maximum estimates the
+    Wasserstein distance. Scores are raw (no sigmoid), any shape (a patch map's mean is the image's score)."""
+    return fake_scores.float().mean() - real_scores.float().mean()
+
+
+def wgan_generator_loss(fake_scores: torch.Tensor) -> torch.Tensor:
+    """The generator's adversarial loss, -E[D(fake)]: lower where the critic rates its colors as real."""
+    return -fake_scores.float().mean()
+
+
+def gradient_penalty(
+    critic: Callable[[torch.Tensor], torch.Tensor],
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    lambda_: float = 10.0,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """WGAN-GP's penalty lambda * E[(||grad_x D(x)|| - 1)^2] on random interpolates of real and fake inputs.
+
+    ``D(x)`` is an image's score: the mean of the critic's patch map over its patches, the same score the
+    WGAN losses average, so the 1-Lipschitz constraint holds for the function the loss uses. Gradients are
+    taken w.r.t. the critic's input, in the units the critic sees (for the PatchGAN critic, normalised Lab),
+    with ``create_graph`` so the penalty trains the critic's parameters. The inputs are detached: the penalty
+    never reaches the generator.
+
+    Args:
+        critic: maps ``(B, C, H, W)`` to scores ``(B, ...)``.
+        real, fake: ``(B, C, H, W)`` critic inputs.
+        lambda_: weight of the penalty (10 in Gulrajani et al.).
+        generator: draws the interpolation weights, one per image in 0..1 (for reproducible tests).
+    """
+    if real.shape != fake.shape:
+        raise ValueError(
+            f"real and fake must have the same shape, got {tuple(real.shape)}, {tuple(fake.shape)}"
+        )
+    eps = torch.rand(real.shape[0], generator=generator, dtype=torch.float32)
+    eps = eps.to(real.device, real.dtype).reshape(-1, *([1] * (real.dim() - 1)))
+    mixed = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
+    scores = critic(mixed).float().flatten(1).mean(dim=1)  # (B,): each image's score
+    (grads,) = torch.autograd.grad(scores.sum(), mixed, create_graph=True)
+    norms = grads.float().flatten(1).norm(dim=1)
+    return lambda_ * ((norms - 1) ** 2).mean()
