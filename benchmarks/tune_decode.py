@@ -46,6 +46,9 @@ def main() -> None:
         "decode_temperature=0.5 for classification) to --out, after scoring it on the validation split",
     )
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument(
+        "--grid", type=float, nargs="+", default=None, help="values to try instead of the default"
+    )
     args = parser.parse_args()
     if args.apply is not None and args.out is None:
         parser.error("--apply needs --out")
@@ -67,9 +70,9 @@ def main() -> None:
         key, _, text = args.apply.partition("=")
         grid = [("saturation" if key == "chroma_gain" else key, float(text))]
     elif colorizer.model.head_type == "classification":
-        grid = [("decode_temperature", t) for t in (0.2, 0.3, 0.38, 0.5, 0.6, 0.7, 0.85, 1.0)]
+        grid = [("decode_temperature", t) for t in args.grid or (0.2, 0.3, 0.38, 0.5, 0.6, 0.7, 0.85, 1.0)]
     else:
-        grid = [("saturation", s) for s in (1.0, 1.2, 1.4, 1.6, 1.8, 2.0)]
+        grid = [("saturation", s) for s in args.grid or (1.0, 1.2, 1.4, 1.6, 1.8, 2.0)]
     print("| setting | PSNR - gray (per set) | CF gap (per set) | mean PSNR gain | max CF gap |")
     print("|---|---|---|---|---|")
     for key, value in grid:

@@ -514,3 +514,65 @@ def test_the_families_without_a_pretrained_encoder_train(photos: Path, tmp_path:
     initial = create_model(name).state_dict()
     assert torch.equal(initial["ab_centers"], model.state_dict()["ab_centers"])
     assert not torch.equal(initial["head.weight"], model.state_dict()["head.weight"])
+
+
+ADVERSARIAL = [
+    "model.name=unet_tiny_reg",
+    "adversarial={critic: patchgan_tiny, pretrain_steps: 2, generator_steps: 2, critic_steps: 1}",
+    "log_every=1",
+]
+
+
+def test_adversarial_recipe_pretrains_then_trains_critic_and_generator(photos: Path, tmp_path: Path) -> None:
+    result = train(_config(photos, *ADVERSARIAL, "steps=4", "steps_per_epoch=2"), tmp_path / "gan")
+    with (result.run_dir / "train.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    ckpt = load_checkpoint(result.run_dir / "checkpoints" / "last.pt")
+
+    assert result.finished and [int(r["step"]) for r in rows] == [1, 2, 3, 4]
+    # L1 alone for the first two steps; then the critic's losses appear beside the generator's.
+    assert not rows[0].get("loss_critic") and not rows[1].get("loss_critic")
+    assert all(math.isfinite(float(r[k])) for r in rows[2:] for k in ("loss_critic", "gradient_penalty"))
+    assert float(rows[2]["gradient_penalty"]) > 0
+    # The generator's loss is 100 x L1 plus the adversarial term.
+    for r in rows[2:]:
+        assert float(r["loss"]) == pytest.approx(
+            100 * float(r["loss_l1"]) + float(r["loss_adversarial"]), rel=1e-4
+        )
+    critic = ckpt["adversary"]["critic"]
+    torch.manual_seed(0)
+    from polychrome.models._registry import create_critic
+
+    fresh = create_critic("patchgan_tiny").state_dict()
+    assert any(not torch.equal(critic[k], fresh[k]) for k in fresh)  # the critic was trained
+    assert (result.run_dir / "model" / "model.safetensors").is_file()
+
+
+def test_adversarial_resume_is_exact(photos: Path, tmp_path: Path) -> None:
+    straight = train(_config(photos, *ADVERSARIAL, "steps=4", "steps_per_epoch=2"), tmp_path / "a")
+    paused = train(
+        _config(photos, *ADVERSARIAL, "steps=4", "steps_per_epoch=2", "max_minutes=0"), tmp_path / "b"
+    )
+    assert not paused.finished and paused.step == 1
+    resumed = train(
+        _config(photos, *ADVERSARIAL, "steps=4", "steps_per_epoch=2"), tmp_path / "b", resume=True
+    )
+
+    a, b = _weights(straight.run_dir / "model"), _weights(resumed.run_dir / "model")
+    assert resumed.finished and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_adversarial_recipe_needs_a_regression_generator(photos: Path, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="needs a regression generator"):
+        train(_config(photos, ADVERSARIAL[1]), tmp_path / "cls")
+
+
+def test_palette_model_trains_through_the_loop(photos: Path, tmp_path: Path) -> None:
+    palette = "[[0, 0], [40, 40], [-30, 50], [20, -60], [-50, -20], [60, 10]]"
+    result = train(
+        _config(photos, f"model.args={{palette: {palette}}}", "steps=2", "steps_per_epoch=2"), tmp_path / "p"
+    )
+
+    model = load_pretrained(result.run_dir / "model")
+    assert model.ab_centers.shape == (6, 2)
+    assert len(json.loads((result.run_dir / "model" / "config.json").read_text())["class_priors"]) == 6

@@ -70,11 +70,33 @@ class LossConfig:
 
 
 @dataclass(frozen=True)
+class CriticOptimConfig:
+    lr: float = 1e-4
+    betas: tuple[float, float] = (0.5, 0.9)  # WGAN-GP's Adam settings
+    weight_decay: float = 0.0
+
+
+@dataclass(frozen=True)
+class AdversarialConfig:
+    """The adversarial recipe (see ``polychrome.train.adversarial``); the generator is a regression model."""
+
+    critic: str = "patchgan"  # a name from polychrome.models.list_critics()
+    critic_args: dict[str, Any] = field(default_factory=dict)
+    pretrain_steps: int = 5000  # generator alone on L1 before the critic joins
+    generator_steps: int = 2  # generator updates per batch (the seed trains it twice)
+    critic_steps: int = 1  # critic updates per batch
+    gp_lambda: float = 10.0
+    l1_weight: float = 100.0  # weight of L1 on ab / 110 against the adversarial term
+    critic_optim: CriticOptimConfig = field(default_factory=CriticOptimConfig)
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     data: tuple[DataConfig, ...] = ()
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     loss: LossConfig = field(default_factory=LossConfig)
+    adversarial: AdversarialConfig | None = None  # set to train with a critic (WGAN-GP) after pre-training
     batch_size: int = 32
     steps: int = 10_000
     steps_per_epoch: int | None = None  # default: one pass over the training images

@@ -25,7 +25,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from polychrome.color.lab import gray_rgb, lab_to_rgb, rgb_to_lab, rgb_to_lightness
-from polychrome.color.quantize import AbGrid, bin_histogram, rebalance_weights, smooth_priors
+from polychrome.color.quantize import AbBins, ab_bins, bin_histogram, rebalance_weights, smooth_priors
 from polychrome.data.cache import read_cache
 from polychrome.data.prepare import PrepareOptions, prepare_images
 from polychrome.data.sources import iter_records
@@ -33,6 +33,7 @@ from polychrome.data.split import split_indices
 from polychrome.evaluate.metrics import colorfulness, psnr
 from polychrome.models import ColorizationModel, create_model, load_pretrained, save_pretrained
 from polychrome.pipelines.render import predict_ab
+from polychrome.train.adversarial import Adversary
 from polychrome.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from polychrome.train.config import DataConfig, TrainConfig, save_config, to_dict
 from polychrome.train.distributed import Distributed, init_distributed, shutdown_distributed
@@ -53,22 +54,26 @@ class Collection:
     val: torch.Tensor
     summary: str
     ab_counts: torch.Tensor | None = None  # training-split ab-bin counts stored by `polychrome prepare`
+    ab_centers: torch.Tensor | None = None  # the bins those counts are of
+
+
+StoredCounts = tuple[torch.Tensor, torch.Tensor] | None  # ab-bin counts and their bin centres
 
 
 def _images_and_split(
     spec: DataConfig, config: TrainConfig
-) -> tuple[torch.Tensor, dict[str, np.ndarray], str, torch.Tensor | None]:
+) -> tuple[torch.Tensor, dict[str, np.ndarray], str, StoredCounts]:
     """A collection's uint8 images, its split, a line saying what was kept and dropped, and the training
-    split's ab-bin counts when a cache holds them."""
+    split's ab-bin counts (with their bins) when a cache holds them."""
     if spec.cache is not None:
         cache = read_cache(spec.cache)
         if spec.crop_size > cache.image_size:
             raise ValueError(f"crop_size {spec.crop_size} is larger than the images of {spec.cache}")
         dropped = ", ".join(f"{n} {reason}" for reason, n in cache.manifest.get("dropped", {}).items())
-        counts = cache.stats.get("ab_counts")
-        counts = torch.from_numpy(counts) if counts is not None else None
+        counts, centers = cache.stats.get("ab_counts"), cache.stats.get("ab_centers")
+        stored = (torch.from_numpy(counts), torch.from_numpy(centers)) if counts is not None else None
         described = f"{spec.cache}: {len(cache.names)} kept ({dropped})"
-        return torch.from_numpy(cache.images), cache.splits, described, counts
+        return torch.from_numpy(cache.images), cache.splits, described, stored
     if spec.crop_size > spec.image_size:
         raise ValueError(f"crop_size {spec.crop_size} is larger than image_size {spec.image_size}")
     records = iter_records(list(spec.sources))
@@ -87,7 +92,7 @@ def load_collections(config: TrainConfig, device: torch.device) -> list[Collecti
         raise ValueError("no training data: set data (a list of collections with sources) in the config")
     collections = []
     for spec in config.data:
-        images, parts, described, ab_counts = _images_and_split(spec, config)
+        images, parts, described, stored = _images_and_split(spec, config)
         summary = f"{described}; train {len(parts['train'])}, val {len(parts['val'])}"
         logger.info(summary)
         collections.append(
@@ -96,7 +101,7 @@ def load_collections(config: TrainConfig, device: torch.device) -> list[Collecti
                 images[torch.from_numpy(parts["train"])].to(device),
                 images[torch.from_numpy(parts["val"])].to(device),
                 summary,
-                ab_counts,
+                *(stored or (None, None)),
             )
         )
     return collections
@@ -166,15 +171,19 @@ def blur_by_rescaling(
     return out
 
 
-def measure_priors(collections: list[Collection], grid: AbGrid, stride: int, sigma: float) -> torch.Tensor:
+def measure_priors(collections: list[Collection], grid: AbBins, stride: int, sigma: float) -> torch.Tensor:
     """Smoothed ab-bin distribution of the training images, at the model's output resolution.
 
     When every collection comes from a cache prepared on the same bins, the counts it stored are used
     instead of measuring again (they are counted at full resolution rather than after the model's
     ``stride`` pooling, which makes a negligible difference to smoothed priors).
     """
+
+    def same_bins(c: Collection) -> bool:
+        return c.ab_centers is not None and torch.equal(c.ab_centers.float(), grid.centers.float().cpu())
+
     stored = [c.ab_counts for c in collections]
-    if all(c is not None and c.numel() == grid.num_bins for c in stored):
+    if all(c.ab_counts is not None and same_bins(c) for c in collections):
         logger.info("class priors from the prepared caches' color statistics")
         return smooth_priors(sum(c.double() for c in stored), grid.centers, sigma)
     counts = torch.zeros(grid.num_bins, dtype=torch.float64)
@@ -429,7 +438,18 @@ def _train(
     )
     steps_per_epoch = config.steps_per_epoch or max(1, math.ceil(passes))
 
+    adversary = None
+    if config.adversarial is not None:
+        if model.head_type != "regression":
+            raise ValueError(f"the adversarial recipe needs a regression generator, not {config.model.name}")
+        if ctx.enabled:
+            raise ValueError(
+                "the adversarial recipe runs in one process (its gradient penalty is not DDP-ready)"
+            )
+        adversary = Adversary(config.adversarial, device)
+
     step, best_psnr, priors, stale = 0, -math.inf, None, 0
+    ckpt: dict[str, Any] = {}
     if resume:
         ckpt = load_checkpoint(last_path)
         model.load_state_dict(ckpt["model"])
@@ -441,11 +461,13 @@ def _train(
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
         step, best_psnr, priors = ckpt["step"], ckpt["best_psnr"], ckpt.get("priors")
+        if adversary is not None and ckpt.get("adversary") is not None:
+            adversary.load_state_dict(ckpt["adversary"])
         set_rng_state(ckpt["rng"])
         logger.info("resumed from %s at step %d", last_path, step)
 
     if model.head_type == "classification":
-        grid = AbGrid(model.ab_centers.cpu(), int(model.init_args["ab_grid"]))
+        grid = ab_bins(model.ab_centers.cpu(), model.init_args.get("ab_grid"))
         if priors is None:
             priors = measure_priors(collections, grid, model.output_stride, config.loss.prior_sigma)
         weights = rebalance_weights(priors, config.loss.rebalance_lambda)
@@ -473,41 +495,54 @@ def _train(
             "priors": priors,
             "rng": rng_state(),
             "config": to_dict(config),
+            "adversary": adversary.state_dict() if adversary is not None else None,
         }
 
     scalars = ScalarLog(run_dir, tensorboard=config.tensorboard) if ctx.is_main else None
     model.train()
     metrics: dict[str, float] = {}
-    window_loss, window_n, window_start = torch.zeros((), device=device), 0, time.monotonic()
+    window: dict[str, torch.Tensor] = {}
+    window_n, window_start = 0, time.monotonic()
+
+    def check_finite(loss: torch.Tensor) -> None:
+        # Checked before the update, so the weights stay good; agreed by all ranks, so none waits.
+        if ctx.any(not bool(torch.isfinite(loss)), device):
+            raise NonFiniteLoss(
+                f"loss became {loss.item()} at step {step}; stopped. The last good checkpoint is {last_path}"
+            )
+
+    def update(loss: torch.Tensor) -> None:
+        apply_update(model, optimizer, loss, o.grad_clip, scaler)
+
     out_of_time = early_stop = False
     with _StopOnSignals() as stop:
         while step < config.steps:
             rgb = sample_batch(collections, config.batch_size, config.seed, step, ctx.rank, ctx.world_size)
-            loss = compute_loss(model, criterion, rgb, config.channels_last, autocast, forward)
-            # Checked before the update, so the weights stay good; agreed by all ranks, so none waits.
-            if ctx.any(not bool(torch.isfinite(loss)), device):
-                raise NonFiniteLoss(
-                    f"loss became {loss.item()} at step {step}; stopped. "
-                    f"The last good checkpoint is {last_path}"
+            if adversary is not None and adversary.active(step):
+                losses = adversary.step(
+                    model, forward, rgb, update, check_finite, autocast, config.channels_last
                 )
-            apply_update(model, optimizer, loss, o.grad_clip, scaler)
+            else:
+                loss = compute_loss(model, criterion, rgb, config.channels_last, autocast, forward)
+                check_finite(loss)
+                update(loss)
+                losses = {"loss": loss.detach()}
             if ema is not None:
                 ema.update_parameters(model)
             scheduler.step()
             step += 1
-            window_loss += loss.detach()  # summed on the device: no host sync per step
+            for key, value in losses.items():  # summed on the device: no host sync per step
+                window[key] = window.get(key, 0) + value
             window_n += 1
             if step % config.log_every == 0 and scalars is not None:
                 elapsed = time.monotonic() - window_start
-                info = {
-                    "loss": float(window_loss) / window_n,
-                    "lr": optimizer.param_groups[0]["lr"],
-                    "images_per_s": window_n * batch_images / max(elapsed, 1e-9),
-                }
+                info = {key: float(total) / window_n for key, total in window.items()}
+                info["lr"] = optimizer.param_groups[0]["lr"]
+                info["images_per_s"] = window_n * batch_images / max(elapsed, 1e-9)
                 scalars.log_train(step, info)
                 if on_progress is not None:
                     on_progress(step, config.steps, info)
-                window_loss, window_n, window_start = torch.zeros((), device=device), 0, time.monotonic()
+                window, window_n, window_start = {}, 0, time.monotonic()
             out_of_time = ctx.any(
                 config.max_minutes is not None and time.monotonic() - started > config.max_minutes * 60,
                 device,
@@ -516,7 +551,7 @@ def _train(
                 if scalars is not None:
                     epoch = math.ceil(step / steps_per_epoch)
                     metrics = validate(shown, collections, config, autocast)
-                    metrics.update({"step": step, "epoch": epoch, "loss": float(loss.detach())})
+                    metrics.update({"step": step, "epoch": epoch, "loss": float(losses["loss"])})
                     logger.info("step %d: %s", step, ", ".join(f"{k}={v:.3f}" for k, v in metrics.items()))
                     scalars.log_validation(step, metrics)
                     grid_source = collections[0].val[: config.grid_images]

@@ -8,24 +8,36 @@ what a resumed run wrote before; a row always has the columns of the file's head
 from __future__ import annotations
 
 import csv
+import io
 import logging
 import math
 from pathlib import Path
 from typing import Any
 
+from polychrome._atomic import atomic_write
+
 logger = logging.getLogger(__name__)
 
 
 def append_csv(path: Path, row: dict[str, float]) -> None:
-    """Append ``row``; a new file gets a header from the row's keys, an existing one keeps its header."""
-    new = not path.exists()
-    fields = list(row)
-    if not new:
+    """Append ``row``. A new file gets a header from the row's keys; a row with keys the header lacks (the
+    critic's losses once an adversarial run leaves pre-training) widens the header, earlier rows empty."""
+    fields: list[str] = []
+    if path.exists():
         with path.open() as f:
-            fields = next(csv.reader(f), None) or fields
+            fields = next(csv.reader(f), None) or []
+    added = [k for k in row if k not in fields]
+    if fields and added:
+        with path.open() as f:
+            rows = list(csv.DictReader(f))
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=fields + added)
+        writer.writeheader()
+        writer.writerows(rows)
+        atomic_write(path, lambda handle: handle.write(text.getvalue().encode()))
     with path.open("a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
-        if new:
+        writer = csv.DictWriter(f, fieldnames=fields + added, extrasaction="ignore")
+        if not fields:
             writer.writeheader()
         writer.writerow(row)
 
