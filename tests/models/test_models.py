@@ -355,5 +355,5 @@ def test_save_with_init_args_changes_a_default_and_keeps_the_weights(tmp_path: P
     config = json.loads((tmp_path / "b" / "config.json").read_text())
     assert config["init_args"]["chroma_gain"] == 1.5 and config["metrics"] == {"val/psnr": 20.0}
     assert config["init_args_changed"] == {"changes": {"chroma_gain": 1.5}, "chosen_by": "a test"}
-    with pytest.raises(ValueError, match="no argument"):
+    with pytest.raises(ValueError, match="no such argument"):
         save_with_init_args(tmp_path / "a", tmp_path / "c", {"gain": 2.0})

@@ -121,7 +121,7 @@ def evaluate(
     from polychrome.evaluate.candidates import resolve_candidate
     from polychrome.evaluate.compare import EvaluateOptions, evaluate_candidates
     from polychrome.evaluate.report import write_report
-    from polychrome.train.loop import resolve_device
+    from polychrome.train.distributed import resolve_device
 
     if output.exists() and not output.is_dir():
         raise _fail(f"{output} is a file; the output is a folder")

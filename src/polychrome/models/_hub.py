@@ -68,11 +68,13 @@ def save_with_init_args(
     decoding default tuned after training); the weights stay as they are, and ``record`` (what was changed,
     by what measurement) is kept in config.json under ``init_args_changed``."""
     config = read_config(source)
-    unknown = set(changes) - set(config.get("init_args", {}))
-    if unknown:
-        raise ValueError(f"{source}: the model has no argument(s) {', '.join(sorted(unknown))}")
     model = load_pretrained(source)
-    rebuilt = create_model(config["architecture"], **{**config["init_args"], **changes})
+    try:
+        rebuilt = create_model(config["architecture"], **{**config.get("init_args", {}), **changes})
+    except TypeError as err:
+        raise ValueError(
+            f"{source}: the model has no such argument(s) {', '.join(sorted(changes))} ({err})"
+        ) from None
     rebuilt.load_state_dict(model.state_dict(), strict=True)
     extra = {k: v for k, v in config.items() if k not in ("architecture", "init_args", "polychrome_version")}
     extra["init_args_changed"] = {"changes": changes, **(record or {})}
