@@ -54,7 +54,8 @@ def test_no_batches_is_an_error() -> None:
 
 def test_recalibrate_command_writes_a_new_model_with_a_record(tmp_path: Path) -> None:
     torch.manual_seed(0)
-    model_dir = save_pretrained(create_model("effunet_tiny_reg").eval(), tmp_path / "model")
+    batch_statistics = create_model("effunet_tiny_reg", norm="batch", freeze_encoder_bn=False).eval()
+    model_dir = save_pretrained(batch_statistics, tmp_path / "model")
     photos = tmp_path / "photos"
     photos.mkdir()
     rng = np.random.default_rng(0)
@@ -74,3 +75,10 @@ def test_recalibrate_command_writes_a_new_model_with_a_record(tmp_path: Path) ->
 
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 1 and "exists" in again.output
+
+    no_statistics = save_pretrained(create_model("effunet_tiny_reg").eval(), tmp_path / "groupnorm")
+    refused = CliRunner().invoke(
+        app, ["recalibrate", str(no_statistics), "--data", str(photos), "-o", str(tmp_path / "o2")]
+    )
+    assert refused.exit_code == 1 and "nothing to recalibrate" in refused.output
+    assert not (tmp_path / "o2").exists()

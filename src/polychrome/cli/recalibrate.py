@@ -42,6 +42,15 @@ def recalibrate(
     try:
         source = resolve_model_path(model)
         net = load_pretrained(source).to(device)
+        if getattr(net, "freeze_encoder_bn", False) and not any(
+            isinstance(m, torch.nn.BatchNorm2d)
+            for name, m in net.named_modules()
+            if not name.startswith("encoder")
+        ):
+            raise ValueError(
+                f"{source}: this model has no batch statistics of its own (GroupNorm decoder, encoder "
+                "statistics frozen at ImageNet's); it colors the same at every scale: nothing to recalibrate"
+            )
         prepared = prepare_images(iter_records(data), PrepareOptions(image_size=render_size, min_size=32))
     except (FileNotFoundError, ValueError) as err:
         typer.echo(f"error: {err}", err=True)
