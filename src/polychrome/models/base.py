@@ -87,3 +87,15 @@ def classification_centers(ab_grid: int, num_bins: int | None, palette: PaletteA
     if num_bins is not None:
         return torch.zeros(num_bins, 2)
     return in_gamut_ab_bins(ab_grid)
+
+
+def build_from_scratch(
+    cls: type[ColorizationModel], architecture: str, pretrained_encoder: bool, **kwargs: Any
+) -> Any:
+    """Builder of a family with no pretrained encoder: refuses ``pretrained_encoder`` (a recipe written for
+    another family) with a message saying what to set, and names the variant."""
+    if pretrained_encoder:
+        raise ValueError(f"{architecture} has no pretrained encoder; set model.pretrained_encoder=false")
+    model = cls(**kwargs)
+    model.architecture = architecture
+    return model

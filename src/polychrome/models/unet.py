@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from polychrome.models._registry import register_model
-from polychrome.models.base import AB_RANGE, ColorizationModel
+from polychrome.models.base import AB_RANGE, ColorizationModel, build_from_scratch
 from polychrome.models.layers import ConvNormAct
 
 UNET_WIDTHS = (64, 128, 256, 512, 1024)  # Ronneberger et al.'s widths, stride 1 to 16
@@ -81,11 +81,7 @@ class UNet(ColorizationModel):
 
 
 def _build(architecture: str, pretrained_encoder: bool, **kwargs: Any) -> UNet:
-    if pretrained_encoder:
-        raise ValueError(f"{architecture} has no pretrained encoder; set model.pretrained_encoder=false")
-    model = UNet(**kwargs)
-    model.architecture = architecture
-    return model
+    return build_from_scratch(UNet, architecture, pretrained_encoder, **kwargs)
 
 
 @register_model

@@ -22,7 +22,13 @@ import torch
 from torch import nn
 
 from polychrome.models._registry import register_model
-from polychrome.models.base import ColorizationModel, PaletteArg, classification_centers, decoding_options
+from polychrome.models.base import (
+    ColorizationModel,
+    PaletteArg,
+    build_from_scratch,
+    classification_centers,
+    decoding_options,
+)
 from polychrome.models.layers import norm_layer
 
 ZHANG_WIDTHS = (64, 128, 256, 512, 512, 512, 512, 256)
@@ -111,11 +117,7 @@ class Zhang2016(ColorizationModel):
 
 
 def _build(architecture: str, pretrained_encoder: bool, **kwargs: Any) -> Zhang2016:
-    if pretrained_encoder:
-        raise ValueError(f"{architecture} has no pretrained encoder; set model.pretrained_encoder=false")
-    model = Zhang2016(**kwargs)
-    model.architecture = architecture
-    return model
+    return build_from_scratch(Zhang2016, architecture, pretrained_encoder, **kwargs)
 
 
 @register_model
