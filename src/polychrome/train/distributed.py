@@ -31,11 +31,16 @@ class Distributed:
 
     def any(self, flag: bool, device: torch.device) -> bool:
         """True on every rank when ``flag`` is true on any rank (a no-op without DDP)."""
+        return self.agree((flag,), device)[0]
+
+    def agree(self, flags: tuple[bool, ...], device: torch.device) -> tuple[bool, ...]:
+        """Each flag true on every rank when it is true on any rank, in one all-reduce (a training step
+        pays for one, whatever the number of decisions)."""
         if not self.enabled:
-            return flag
-        value = torch.tensor([1.0 if flag else 0.0], device=device)
-        dist.all_reduce(value, op=dist.ReduceOp.MAX)
-        return bool(value.item() > 0)
+            return flags
+        values = torch.tensor([1.0 if f else 0.0 for f in flags], device=device)
+        dist.all_reduce(values, op=dist.ReduceOp.MAX)
+        return tuple(bool(v > 0) for v in values.tolist())
 
     def barrier(self) -> None:
         if self.enabled:

@@ -504,12 +504,16 @@ def _train(
     window: dict[str, torch.Tensor] = {}
     window_n, window_start = 0, time.monotonic()
 
-    def check_finite(loss: torch.Tensor) -> None:
+    def check_finite(loss: torch.Tensor, agreed: bool | None = None) -> None:
         # Checked before the update, so the weights stay good; agreed by all ranks, so none waits.
-        if ctx.any(not bool(torch.isfinite(loss)), device):
+        bad = agreed if agreed is not None else ctx.any(not bool(torch.isfinite(loss)), device)
+        if bad:
             raise NonFiniteLoss(
                 f"loss became {loss.item()} at step {step}; stopped. The last good checkpoint is {last_path}"
             )
+
+    def over_time() -> bool:
+        return config.max_minutes is not None and time.monotonic() - started > config.max_minutes * 60
 
     def update(loss: torch.Tensor) -> None:
         apply_update(model, optimizer, loss, o.grad_clip, scaler)
@@ -518,13 +522,18 @@ def _train(
     with _StopOnSignals() as stop:
         while step < config.steps:
             rgb = sample_batch(collections, config.batch_size, config.seed, step, ctx.rank, ctx.world_size)
-            if adversary is not None and adversary.active(step):
+            if adversary is not None and adversary.active(step):  # one process only
                 losses = adversary.step(
                     model, forward, rgb, update, check_finite, autocast, config.channels_last
                 )
+                out_of_time, requested = over_time(), stop.requested is not None
             else:
                 loss = compute_loss(model, criterion, rgb, config.channels_last, autocast, forward)
-                check_finite(loss)
+                # Every decision of the step in one agreement between the ranks.
+                nonfinite, out_of_time, requested = ctx.agree(
+                    (not bool(torch.isfinite(loss)), over_time(), stop.requested is not None), device
+                )
+                check_finite(loss, nonfinite)
                 update(loss)
                 losses = {"loss": loss.detach()}
             if ema is not None:
@@ -543,10 +552,6 @@ def _train(
                 if on_progress is not None:
                     on_progress(step, config.steps, info)
                 window, window_n, window_start = {}, 0, time.monotonic()
-            out_of_time = ctx.any(
-                config.max_minutes is not None and time.monotonic() - started > config.max_minutes * 60,
-                device,
-            )
             if step % steps_per_epoch == 0 or step == config.steps or out_of_time:
                 if scalars is not None:
                     epoch = math.ceil(step / steps_per_epoch)
@@ -582,8 +587,8 @@ def _train(
                         ema.load_state_dict(best["ema"])
                     metrics = {**metrics, "best_step": best["step"]}
                 break
-            requested = ctx.any(stop.requested is not None, device)
-            if requested:
+            # One process stops at once; several stop together at the next step's agreement.
+            if requested or (not ctx.enabled and stop.requested is not None):
                 if ctx.is_main:
                     save_checkpoint(checkpoint_state(), last_path)
                 logger.info(
