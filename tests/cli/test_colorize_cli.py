@@ -165,8 +165,7 @@ def test_missing_input_is_a_one_line_error(tmp_path: Path, fake: FakeColorizer) 
     result = _invoke(missing, "-o", tmp_path / "out")
 
     assert result.exit_code == 1
-    assert result.stderr.splitlines()[0] == f"error: {missing}: no such file or directory"
-    assert "nothing to colorize" in result.stderr
+    assert result.stderr.splitlines() == [f"error: {missing}: no such file or directory"]
     assert "Traceback" not in result.output
     assert fake.loads == []  # type: ignore[attr-defined]
 
@@ -247,3 +246,13 @@ def test_make_processor_keeps_alpha(tmp_path: Path) -> None:
     written = Image.open(job.output)
     assert written.mode == "RGBA"
     assert np.asarray(written)[..., 3].max() == 40
+
+
+def test_an_empty_folder_is_one_line_naming_it(tmp_path: Path, fake: FakeColorizer) -> None:
+    (tmp_path / "empty").mkdir()
+
+    result = _invoke(tmp_path / "empty", "-o", tmp_path / "out")
+
+    assert result.exit_code == 1
+    assert len(result.stderr.splitlines()) == 1
+    assert result.stderr.startswith(f"error: {tmp_path / 'empty'}: folder contains no images")

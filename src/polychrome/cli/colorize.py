@@ -102,7 +102,8 @@ def colorize(
     for item, reason in problems:
         err.print(f"[red]error:[/red] {escape(item)}: {escape(reason)}")
     if not jobs:
-        err.print("nothing to colorize")
+        if not problems:  # each problem has had its own line already
+            err.print("nothing to colorize")
         raise typer.Exit(1 if problems else 0)
 
     process: Callable[[Job], None] = _never_called
