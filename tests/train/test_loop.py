@@ -576,3 +576,55 @@ def test_palette_model_trains_through_the_loop(photos: Path, tmp_path: Path) -> 
     model = load_pretrained(result.run_dir / "model")
     assert model.ab_centers.shape == (6, 2)
     assert len(json.loads((result.run_dir / "model" / "config.json").read_text())["class_priors"]) == 6
+
+
+def _encoder_and_decoder_changed(run_dir: Path) -> tuple[dict[str, bool], bool]:
+    torch.manual_seed(0)
+    initial = create_model("effunet_tiny_cls").state_dict()
+    trained = _weights(run_dir / "model")
+    blocks = {
+        part: any(
+            not torch.equal(initial[k], trained[k])
+            for k in initial
+            if k.startswith(prefix) and "running" not in k
+        )
+        for part, prefix in (
+            ("stem", "encoder._conv_stem"),
+            ("early", "encoder._blocks.0."),
+            ("last", "encoder._blocks.15."),
+        )
+    }
+    decoder = any(not torch.equal(initial[k], trained[k]) for k in initial if k.startswith("up2."))
+    return blocks, decoder
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        (["optim.encoder=frozen"], {"stem": False, "early": False, "last": False}),
+        (
+            ["optim.encoder=partial", "optim.encoder_trainable_blocks=1"],
+            {"stem": False, "early": False, "last": True},
+        ),
+        (["optim.encoder=frozen", "optim.unfreeze_at_step=3"], {"stem": True, "early": True, "last": True}),
+        (
+            ["optim.encoder=frozen", "optim.unfreeze_at_step=6"],
+            {"stem": False, "early": False, "last": False},
+        ),
+    ],
+)
+def test_encoder_freezing_and_unfreezing(
+    photos: Path, tmp_path: Path, overrides: list[str], expected: dict
+) -> None:
+    result = train(_config(photos, *overrides), tmp_path / "run")
+    blocks, decoder = _encoder_and_decoder_changed(result.run_dir)
+
+    assert result.finished and decoder
+    assert blocks == expected
+
+
+def test_encoder_schedule_rejects_bad_settings(photos: Path, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="optim.encoder must be"):
+        train(_config(photos, "optim.encoder=half"), tmp_path / "a")
+    with pytest.raises(ValueError, match="encoder_trainable_blocks must be 1..16"):
+        train(_config(photos, "optim.encoder=partial", "optim.encoder_trainable_blocks=0"), tmp_path / "b")

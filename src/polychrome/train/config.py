@@ -48,6 +48,10 @@ class ModelConfig:
 class OptimConfig:
     lr: float = 1e-3
     encoder_lr_scale: float = 0.3  # the pretrained encoder moves more slowly than the fresh decoder
+    # "train" (all of it), "frozen" (none of it), or "partial" (only its last encoder_trainable_blocks blocks)
+    encoder: str = "train"
+    encoder_trainable_blocks: int = 0
+    unfreeze_at_step: int | None = None  # from this step on, the whole encoder trains
     weight_decay: float = 1e-4
     betas: tuple[float, float] = (0.9, 0.99)
     warmup_steps: int = 500

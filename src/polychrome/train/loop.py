@@ -225,6 +225,40 @@ def build_optimizer(model: ColorizationModel, config: TrainConfig) -> torch.opti
     return torch.optim.AdamW(groups, lr=o.lr, betas=o.betas, weight_decay=o.weight_decay)
 
 
+def frozen_encoder_parameters(model: ColorizationModel, config: TrainConfig) -> list[torch.nn.Parameter]:
+    """The encoder parameters that ``optim.encoder`` keeps fixed (until ``optim.unfreeze_at_step``).
+
+    "partial" trains the last ``encoder_trainable_blocks`` blocks of the encoder (its deepest, most
+    task-specific features) and keeps the stem and earlier blocks as ImageNet left them.
+    """
+    o = config.optim
+    if o.encoder not in ("train", "frozen", "partial"):
+        raise ValueError(f"optim.encoder must be train, frozen or partial, got {o.encoder!r}")
+    encoder = getattr(model, "encoder", None)
+    if o.encoder == "train":
+        return []
+    if encoder is None:
+        raise ValueError(
+            f"optim.encoder={o.encoder} needs a model with an encoder; {model.architecture} has none"
+        )
+    frozen = list(encoder.parameters())
+    if o.encoder == "partial":
+        blocks = list(getattr(encoder, "_blocks", []))
+        if not 0 < o.encoder_trainable_blocks <= len(blocks):
+            raise ValueError(f"optim.encoder_trainable_blocks must be 1..{len(blocks)} for partial training")
+        trainable = {id(p) for block in blocks[-o.encoder_trainable_blocks :] for p in block.parameters()}
+        frozen = [p for p in frozen if id(p) not in trainable]
+    return frozen
+
+
+def apply_encoder_schedule(frozen: list[torch.nn.Parameter], step: int, unfreeze_at: int | None) -> None:
+    """Frozen parameters take no gradient (AdamW then leaves them, and their moments, untouched) until
+    ``unfreeze_at``; resuming past that step trains them again."""
+    trainable = unfreeze_at is not None and step >= unfreeze_at
+    for p in frozen:
+        p.requires_grad_(trainable)
+
+
 @torch.no_grad()
 def validate(
     model: ColorizationModel, collections: list[Collection], config: TrainConfig, autocast: torch.dtype | None
@@ -419,6 +453,12 @@ def _train(
     if o.ema_decay is not None:
         ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(o.ema_decay), use_buffers=True)
     shown: ColorizationModel = ema.module if ema is not None else model
+    frozen = frozen_encoder_parameters(model, config)
+    if frozen and o.unfreeze_at_step is not None and ctx.enabled:
+        raise ValueError(
+            "optim.unfreeze_at_step runs in one process (DDP fixes the trained parameters at start)"
+        )
+    apply_encoder_schedule(frozen, 0, o.unfreeze_at_step)
     # What the training step calls: DDP averages gradients across processes; compile fuses kernels.
     forward: torch.nn.Module = model
     if ctx.enabled:
@@ -461,6 +501,7 @@ def _train(
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
         step, best_psnr, priors = ckpt["step"], ckpt["best_psnr"], ckpt.get("priors")
+        apply_encoder_schedule(frozen, step, o.unfreeze_at_step)
         if adversary is not None and ckpt.get("adversary") is not None:
             adversary.load_state_dict(ckpt["adversary"])
         set_rng_state(ckpt["rng"])
@@ -521,6 +562,9 @@ def _train(
     out_of_time = early_stop = False
     with _StopOnSignals() as stop:
         while step < config.steps:
+            if frozen and step == o.unfreeze_at_step:
+                apply_encoder_schedule(frozen, step, o.unfreeze_at_step)
+                logger.info("step %d: the whole encoder trains from now on", step)
             rgb = sample_batch(collections, config.batch_size, config.seed, step, ctx.rank, ctx.world_size)
             if adversary is not None and adversary.active(step):  # one process only
                 losses = adversary.step(
