@@ -34,7 +34,7 @@ def recalibrate(
     from polychrome.models import load_pretrained, save_pretrained
     from polychrome.models._hub import read_config
     from polychrome.pipelines.image import resolve_model_path
-    from polychrome.train.batchnorm import recalibrate_batchnorm
+    from polychrome.train.batchnorm import batch_statistics, recalibrate_batchnorm
 
     if output.exists():
         typer.echo(f"error: {output} exists; choose a new folder", err=True)
@@ -42,14 +42,10 @@ def recalibrate(
     try:
         source = resolve_model_path(model)
         net = load_pretrained(source).to(device)
-        if getattr(net, "freeze_encoder_bn", False) and not any(
-            isinstance(m, torch.nn.BatchNorm2d)
-            for name, m in net.named_modules()
-            if not name.startswith("encoder")
-        ):
+        if not batch_statistics(net):
             raise ValueError(
-                f"{source}: this model has no batch statistics of its own (GroupNorm decoder, encoder "
-                "statistics frozen at ImageNet's); it colors the same at every scale: nothing to recalibrate"
+                f"{source}: this model has no batch statistics of its own (GroupNorm, or batch norm frozen "
+                "at ImageNet's statistics); it colors the same at every scale: nothing to recalibrate"
             )
         prepared = prepare_images(iter_records(data), PrepareOptions(image_size=render_size, min_size=32))
     except (FileNotFoundError, ValueError) as err:

@@ -15,18 +15,30 @@ import torch
 from torch import nn
 
 
+def batch_statistics(model: nn.Module) -> list[nn.Module]:
+    """The BatchNorm layers whose running statistics training updates: those in training mode after
+    ``model.train()`` (a model may keep some frozen, as the EfficientNet U-Net does with its encoder's).
+    A model without any computes the same function at every scale and needs no recalibration."""
+    was_training = model.training
+    model.train()
+    layers = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training]
+    model.train(was_training)
+    return layers
+
+
 @torch.no_grad()
 def recalibrate_batchnorm(model: nn.Module, lightness_batches: Iterable[torch.Tensor]) -> int:
-    """Replace every BatchNorm layer's running mean and variance with their average over the batches.
+    """Replace the running mean and variance of the model's :func:`batch_statistics` layers with their
+    average over the batches (frozen layers keep theirs, as in training).
 
     Args:
-        model: any module; only its BatchNorm layers change, and it is left in eval mode.
+        model: any module; only those BatchNorm layers change, and it is left in eval mode.
         lightness_batches: model inputs, e.g. L ``(B, 1, H, W)`` at the render scale.
 
     Returns:
         The number of images seen.
     """
-    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    norms = batch_statistics(model)
     momenta = [m.momentum for m in norms]
     for m in norms:
         m.reset_running_stats()
