@@ -15,12 +15,12 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from polychrome.color.lab import rgb_to_lab
 from polychrome.models import ColorizationModel
 from polychrome.models._registry import create_critic
 from polychrome.models.base import AB_RANGE
 from polychrome.models.patchgan import critic_input
 from polychrome.train.config import AdversarialConfig
+from polychrome.train.inputs import lightness_and_target
 from polychrome.train.losses import AbRegressionLoss, gradient_penalty, wgan_critic_loss, wgan_generator_loss
 
 Update = Callable[[torch.Tensor], None]  # backward + step of the generator's optimizer for a loss
@@ -60,13 +60,9 @@ class Adversary:
     ) -> dict[str, torch.Tensor]:
         """Critic updates then generator updates on one batch of RGB crops; returns the last losses."""
         c = self.config
-        lab = rgb_to_lab(rgb)
-        lightness = lab[:, :1]
         stride = model.output_stride
-        target_ab = F.avg_pool2d(lab[:, 1:], stride) if stride > 1 else lab[:, 1:]
+        lightness, target_ab = lightness_and_target(rgb, stride, channels_last)
         seen_lightness = F.avg_pool2d(lightness, stride) if stride > 1 else lightness
-        if channels_last:
-            lightness = lightness.contiguous(memory_format=torch.channels_last)
         real = critic_input(seen_lightness, target_ab)
         device_type = rgb.device.type
 

@@ -2,7 +2,7 @@
 
 Data is decoded once into uint8 arrays that live on the training device; each step draws random crops and
 flips from them on the device and converts to Lab there, so no loader process stands between the GPU and
-its data. Batch sampling is a pure function of (seed, step), which is what makes ``resume`` exact.
+its data. Batch sampling is a pure function of (seed, step, rank), which is what makes ``resume`` exact.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from polychrome.train.adversarial import Adversary
 from polychrome.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from polychrome.train.config import DataConfig, TrainConfig, save_config, to_dict
 from polychrome.train.distributed import Distributed, init_distributed, shutdown_distributed
+from polychrome.train.inputs import lightness_and_target
 from polychrome.train.losses import AbRegressionLoss, RebalancedCrossEntropy
 from polychrome.train.scalars import ScalarLog, plot_curves
 
@@ -182,10 +183,9 @@ def measure_priors(collections: list[Collection], grid: AbBins, stride: int, sig
     def same_bins(c: Collection) -> bool:
         return c.ab_centers is not None and torch.equal(c.ab_centers.float(), grid.centers.float().cpu())
 
-    stored = [c.ab_counts for c in collections]
     if all(c.ab_counts is not None and same_bins(c) for c in collections):
         logger.info("class priors from the prepared caches' color statistics")
-        return smooth_priors(sum(c.double() for c in stored), grid.centers, sigma)
+        return smooth_priors(sum(c.ab_counts.double() for c in collections), grid.centers, sigma)
     counts = torch.zeros(grid.num_bins, dtype=torch.float64)
     for coll in collections:
         for start in range(0, len(coll.train), 256):
@@ -338,11 +338,7 @@ def compute_loss(
 
     ``forward`` runs the network when it is wrapped (DDP, ``torch.compile``); default: ``model`` itself.
     """
-    lab = rgb_to_lab(rgb)
-    lightness, ab = lab[:, :1], lab[:, 1:]
-    target_ab = F.avg_pool2d(ab, model.output_stride) if model.output_stride > 1 else ab
-    if channels_last:
-        lightness = lightness.contiguous(memory_format=torch.channels_last)
+    lightness, target_ab = lightness_and_target(rgb, model.output_stride, channels_last)
     with torch.autocast(rgb.device.type, dtype=autocast, enabled=autocast is not None):
         output = (forward if forward is not None else model)(lightness)
     return criterion(output, target_ab)
@@ -545,13 +541,15 @@ def _train(
     window: dict[str, torch.Tensor] = {}
     window_n, window_start = 0, time.monotonic()
 
-    def check_finite(loss: torch.Tensor, agreed: bool | None = None) -> None:
-        # Checked before the update, so the weights stay good; agreed by all ranks, so none waits.
-        bad = agreed if agreed is not None else ctx.any(not bool(torch.isfinite(loss)), device)
-        if bad:
+    def stop_if(non_finite: bool, loss: torch.Tensor) -> None:
+        # Checked before the update, so the weights stay good.
+        if non_finite:
             raise NonFiniteLoss(
                 f"loss became {loss.item()} at step {step}; stopped. The last good checkpoint is {last_path}"
             )
+
+    def check_finite(loss: torch.Tensor) -> None:  # the adversarial recipe's, in one process
+        stop_if(not bool(torch.isfinite(loss)), loss)
 
     def over_time() -> bool:
         return config.max_minutes is not None and time.monotonic() - started > config.max_minutes * 60
@@ -573,11 +571,11 @@ def _train(
                 out_of_time, requested = over_time(), stop.requested is not None
             else:
                 loss = compute_loss(model, criterion, rgb, config.channels_last, autocast, forward)
-                # Every decision of the step in one agreement between the ranks.
-                nonfinite, out_of_time, requested = ctx.agree(
+                # Every decision of the step in one agreement between the ranks, so none waits for another.
+                non_finite, out_of_time, requested = ctx.agree(
                     (not bool(torch.isfinite(loss)), over_time(), stop.requested is not None), device
                 )
-                check_finite(loss, nonfinite)
+                stop_if(non_finite, loss)
                 update(loss)
                 losses = {"loss": loss.detach()}
             if ema is not None:
