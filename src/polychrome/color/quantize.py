@@ -14,7 +14,7 @@ K-means palette, :class:`AbPalette`), and :func:`ab_bins` picks the fast grid se
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -147,6 +147,10 @@ class AbGrid(AbBins):
     """
 
     grid: int = 10
+    # The look-up table per device, built on first use: the loss asks for it at every training step.
+    _tables: dict[torch.device, tuple[torch.Tensor, int, int]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @classmethod
     def default(cls, grid: int = 10) -> AbGrid:
@@ -154,6 +158,12 @@ class AbGrid(AbBins):
 
     def _lookup(self, device: torch.device) -> tuple[torch.Tensor, int, int]:
         """Table mapping grid cell (ia, ib) -> bin index or -1, padded by 2 cells on every side."""
+        if device not in self._tables:
+            table, offset, size = self._build_lookup()
+            self._tables[device] = table.to(device), offset, size
+        return self._tables[device]
+
+    def _build_lookup(self) -> tuple[torch.Tensor, int, int]:
         cells = torch.round(self.centers / self.grid).to(torch.int64)
         if not torch.allclose(cells.to(self.centers.dtype) * self.grid, self.centers):
             raise ValueError("centers do not lie on the grid; use AbBins (or ab_bins) for arbitrary centres")
@@ -161,7 +171,7 @@ class AbGrid(AbBins):
         size = 2 * offset + 1
         table = torch.full((size, size), -1, dtype=torch.int64)
         table[cells[:, 0] + offset, cells[:, 1] + offset] = torch.arange(self.num_bins)
-        return table.to(device), offset, size
+        return table, offset, size
 
     def nearest_bins(self, ab: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The k nearest bins of each pixel, as :meth:`AbBins.nearest_bins`, for k at most 25."""
@@ -203,8 +213,7 @@ class AbGrid(AbBins):
         the search of :meth:`nearest_bins` (which clamps ab to ``AB_LIMIT`` first), so the answer is the same
         as that search's, some 40 times faster on photos.
         """
-        if ab.dim() != 4 or ab.shape[1] != 2:
-            raise ValueError(f"ab must have shape (B, 2, H, W), got {tuple(ab.shape)}")
+        self._check(ab, 1, self.num_bins)
         table, offset, size = self._lookup(ab.device)
         cell = torch.round(ab.float() / self.grid).to(torch.int64) + offset
         inside = ((cell >= 0) & (cell < size)).all(dim=1)
