@@ -1,10 +1,11 @@
-"""End-to-end throughput of `polychrome colorize` over many JPEGs: decode, run, encode, one photo at a time.
+"""End-to-end throughput of `polychrome colorize` over many JPEGs: decode, run, encode, per photo.
 
 Usage: python benchmarks/colorize_throughput.py SHARD [SHARD ...] [--count 1000] [--device cuda]
+    [--workers 1 4 8]
 
 The JPEGs are copied out of the shards into a temporary folder first (not timed); then the same processing
 the CLI does (`make_processor` over `plan_jobs`/`run_jobs`) colorizes them all into another folder. The model
-load is timed separately. Prints a Markdown row.
+load is timed separately. Prints a Markdown row per number of workers (threads, as `colorize --workers`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,13 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--model", default=None)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        nargs="+",
+        default=[1],
+        help="photos at once, as `colorize --workers`; one row each",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         photos, out = Path(tmp) / "photos", Path(tmp) / "out"
@@ -45,15 +53,18 @@ def main() -> None:
         jobs[0].output.parent.mkdir(parents=True, exist_ok=True)
         process(jobs[0])  # warm-up (CUDA context, kernels); its output is removed and made again below
         jobs[0].output.unlink()
-        start = time.perf_counter()
-        report = run_jobs(jobs, process)
-        elapsed = time.perf_counter() - start
         threads = f"cpu ({torch.get_num_threads()} threads)"
         device = torch.cuda.get_device_name() if args.device.startswith("cuda") else threads
-        print("| device | photos | failed | model load s | total s | photos/s |")
-        print("|---|---|---|---|---|---|")
-        row = [device, count, len(report.failed), f"{loaded:.2f}", f"{elapsed:.1f}", f"{count / elapsed:.1f}"]
-        print("| " + " | ".join(str(v) for v in row) + " |")
+        print("| device | workers | photos | failed | model load s | total s | photos/s |")
+        print("|---|---|---|---|---|---|---|")
+        for workers in args.workers:
+            for job in jobs:
+                job.output.unlink(missing_ok=True)
+            start = time.perf_counter()
+            report = run_jobs(jobs, process, workers=workers)
+            elapsed = time.perf_counter() - start
+            row = [device, workers, count, len(report.failed), f"{loaded:.2f}", f"{elapsed:.1f}"]
+            print("| " + " | ".join(str(v) for v in row) + f" | {count / elapsed:.1f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -68,6 +68,7 @@ def main() -> None:
     colorizer = Colorizer.from_pretrained(args.model)
     if args.apply is not None:
         key, _, text = args.apply.partition("=")
+        # chroma_gain is the model's own saturation: score it through the saturation control
         grid = [("saturation" if key == "chroma_gain" else key, float(text))]
     elif colorizer.model.head_type == "classification":
         grid = [("decode_temperature", t) for t in args.grid or (0.2, 0.3, 0.38, 0.5, 0.6, 0.7, 0.85, 1.0)]
@@ -96,7 +97,8 @@ def main() -> None:
                 "validation_colorfulness_gap": gaps,
                 "images_per_set": [len(v) for v in val_sets],
             }
-            save_with_init_args(args.model, args.out, {key: float(text)}, record)
+            arg = args.apply.partition("=")[0]
+            save_with_init_args(args.model, args.out, {arg: value}, record)
             print(f"wrote {args.out}")
 
 

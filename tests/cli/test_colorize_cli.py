@@ -256,3 +256,39 @@ def test_an_empty_folder_is_one_line_naming_it(tmp_path: Path, fake: FakeColoriz
     assert result.exit_code == 1
     assert len(result.stderr.splitlines()) == 1
     assert result.stderr.startswith(f"error: {tmp_path / 'empty'}: folder contains no images")
+
+
+def test_several_workers_give_the_same_outputs_and_report(tmp_path: Path, fake: FakeColorizer) -> None:
+    for i in range(6):
+        _image(tmp_path / "photos" / f"{i}.png", value=40 * i)
+    (tmp_path / "photos" / "3.png").write_text("this is not a png")
+
+    result = _invoke(tmp_path / "photos", "-o", tmp_path / "out", "--workers", "3")
+
+    assert result.exit_code == 1
+    assert "colorized 5, skipped 0, failed 1" in result.stdout
+    assert [line.count("3.png") for line in result.stderr.strip().splitlines()] == [1]
+    for i in (0, 1, 2, 4, 5):
+        expected = np.asarray(Image.new("L", (6, 4), 40 * i).convert("RGB"), np.float32) / 255 * TINT
+        got = np.asarray(Image.open(tmp_path / "out" / f"{i}.png"), np.float32) / 255
+        assert np.abs(got - expected).max() <= 1 / 255 + 1e-6
+
+
+def test_threads_share_the_real_model_safely(tmp_path: Path) -> None:
+    # The built-in model from several threads at once gives each photo exactly its one-thread colors.
+    from skimage import data
+
+    (tmp_path / "photos").mkdir()
+    for name in ("chelsea", "coffee", "astronaut", "rocket"):
+        photo = Image.fromarray(getattr(data, name)()).convert("L").resize((72, 48))
+        photo.save(tmp_path / "photos" / f"{name}.png")
+    common = ("--render-size", "64", "--format", "png")
+    one = _invoke(tmp_path / "photos", "-o", tmp_path / "one", "--workers", "1", *common)
+    four = _invoke(tmp_path / "photos", "-o", tmp_path / "four", "--workers", "4", *common)
+
+    assert one.exit_code == 0 and four.exit_code == 0, one.output + four.output
+    for name in ("chelsea", "coffee", "astronaut", "rocket"):
+        a = np.asarray(Image.open(tmp_path / "one" / f"{name}.png"))
+        b = np.asarray(Image.open(tmp_path / "four" / f"{name}.png"))
+        assert a.shape == (48, 72, 3) and np.array_equal(a, b)
+        assert np.ptp(a.astype(int), axis=2).max() > 10  # really colorized, not gray

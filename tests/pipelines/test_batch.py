@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -328,3 +329,91 @@ def test_keyboard_interrupt_stops_the_batch(tmp_path: Path) -> None:
 def test_empty_batch_is_ok() -> None:
     assert run_jobs([], _copy) == BatchReport()
     assert BatchReport().ok
+
+
+# --- run_jobs with several workers ----------------------------------------------------------------------
+
+
+def test_workers_run_jobs_at_once(tmp_path: Path) -> None:
+    # Each job waits for the other inside `process`: one worker at a time would break the barrier.
+    barrier = threading.Barrier(2, timeout=10)
+    jobs = [Job(_touch(tmp_path / f"{name}.jpg", name), tmp_path / "out" / f"{name}.jpg") for name in "ab"]
+
+    def process(job: Job) -> None:
+        barrier.wait()
+        _copy(job)
+
+    report = run_jobs(jobs, process, workers=2)
+
+    assert report.done == jobs and report.ok
+    assert [job.output.read_text() for job in jobs] == ["a", "b"]
+
+
+def test_workers_never_exceed_the_limit_and_report_in_the_given_order(tmp_path: Path) -> None:
+    lock = threading.Lock()
+    running, most = 0, 0
+    jobs = [Job(_touch(tmp_path / f"{i}.jpg", str(i)), tmp_path / "out" / f"{i}.jpg") for i in range(12)]
+    _touch(jobs[3].output, "old")
+    second_reported = threading.Event()
+
+    def process(job: Job) -> None:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        try:
+            if job is jobs[0]:
+                assert second_reported.wait(timeout=10)  # the first job finishes after the second
+            if job is jobs[5]:
+                raise ValueError("cannot decode")
+            _copy(job)
+        finally:
+            with lock:
+                running -= 1
+
+    seen: list[str] = []
+
+    def progress(job: Job, status: str) -> None:
+        seen.append(job.source.name)
+        if job is jobs[1]:
+            second_reported.set()
+
+    report = run_jobs(jobs, process, workers=3, on_progress=progress)
+
+    assert most <= 3
+    assert seen.index("1.jpg") < seen.index("0.jpg") and sorted(seen) == sorted(
+        job.source.name for job in jobs
+    )
+    assert report.done == [job for i, job in enumerate(jobs) if i not in (3, 5)]
+    assert report.skipped == [jobs[3]]
+    assert report.failed == [(str(jobs[5].source), f"{jobs[5].source}: cannot decode")]
+    assert jobs[3].output.read_text() == "old" and not jobs[5].output.exists()
+
+
+def test_progress_is_reported_from_the_calling_thread(tmp_path: Path) -> None:
+    jobs = [Job(_touch(tmp_path / f"{i}.jpg"), tmp_path / "out" / f"{i}.jpg") for i in range(5)]
+    threads: set[str] = set()
+
+    run_jobs(
+        jobs, _copy, workers=2, on_progress=lambda job, status: threads.add(threading.current_thread().name)
+    )
+
+    assert threads == {threading.current_thread().name}
+
+
+def test_keyboard_interrupt_stops_a_threaded_batch(tmp_path: Path) -> None:
+    calls: list[Job] = []
+
+    def process(job: Job) -> None:
+        calls.append(job)
+        raise KeyboardInterrupt
+
+    jobs = [Job(tmp_path / f"{i}.jpg", tmp_path / f"{i}.png") for i in range(20)]
+    with pytest.raises(KeyboardInterrupt):
+        run_jobs(jobs, process, workers=2)
+    assert len(calls) <= 3  # the jobs already in flight, and none started after the interrupt was seen
+
+
+def test_workers_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="workers"):
+        run_jobs([], _copy, workers=0)

@@ -14,6 +14,7 @@ import glob
 import logging
 import os
 from collections.abc import Callable, Collection, Iterable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -152,38 +153,78 @@ def run_jobs(
     *,
     overwrite: bool = False,
     on_progress: Callable[[Job, str], None] | None = None,
+    workers: int = 1,
 ) -> BatchReport:
     """Call `process(job)` for each job whose output does not exist yet (or for all with `overwrite`).
 
     An exception from `process` fails that job only; the batch goes on and the reason is recorded as one
     line that names the source file. A failed job leaves no new output behind, so that a later run does not
     skip a half-written file as done. The output's parent folders are created before `process` is called.
-    `on_progress(job, status)` is called after each job with 'done', 'skipped' or 'failed'.
-    KeyboardInterrupt is not caught: Ctrl-C stops the batch.
+    `on_progress(job, status)` is called (always from the calling thread) after each job with 'done',
+    'skipped' or 'failed'. KeyboardInterrupt is not caught: Ctrl-C stops the batch.
+
+    With `workers` > 1, that many jobs run at once in threads: decoding, PyTorch and encoding release the
+    GIL, so one photo's network overlaps another's decode and encode. At most `workers` jobs are in flight,
+    so memory grows with `workers`, not with the batch. The report lists jobs in the order given, whatever
+    order they finish in.
     """
-    report = BatchReport()
-    for job in jobs:
-        if job.output.exists() and not overwrite:
-            logger.debug("skipping %s: %s already exists", job.source, job.output)
-            report.skipped.append(job)
-            status = "skipped"
-        else:
-            existed = job.output.exists()
-            try:
-                job.output.parent.mkdir(parents=True, exist_ok=True)
-                process(job)
-            except Exception as exc:
-                logger.debug("failed on %s", job.source, exc_info=True)
-                if not existed:
-                    _remove_partial(job.output)
-                report.failed.append((str(job.source), _reason(job, exc)))
-                status = "failed"
-            else:
-                report.done.append(job)
-                status = "done"
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    outcomes: list[tuple[int, Job, str, str | None]] = []
+
+    def record(index: int, job: Job, outcome: tuple[str, str | None]) -> None:
+        outcomes.append((index, job, *outcome))
         if on_progress is not None:
-            on_progress(job, status)
+            on_progress(job, outcome[0])
+
+    numbered = enumerate(jobs)
+    if workers == 1:
+        for index, job in numbered:
+            record(index, job, _run_one(job, process, overwrite))
+    else:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="polychrome-job") as pool:
+            in_flight: dict[Future[tuple[str, str | None]], tuple[int, Job]] = {}
+
+            def finish(futures: Iterable[Future[tuple[str, str | None]]]) -> None:
+                for future in futures:
+                    record(*in_flight.pop(future), future.result())
+
+            try:
+                for index, job in numbered:
+                    if len(in_flight) >= workers:
+                        finish(wait(in_flight, return_when=FIRST_COMPLETED).done)
+                    in_flight[pool.submit(_run_one, job, process, overwrite)] = (index, job)
+                finish(wait(in_flight).done)
+            except BaseException:
+                for future in in_flight:
+                    future.cancel()
+                raise
+    report = BatchReport()
+    for _, job, status, reason in sorted(outcomes, key=lambda outcome: outcome[0]):
+        if status == "done":
+            report.done.append(job)
+        elif status == "skipped":
+            report.skipped.append(job)
+        else:
+            report.failed.append((str(job.source), reason or ""))
     return report
+
+
+def _run_one(job: Job, process: Callable[[Job], None], overwrite: bool) -> tuple[str, str | None]:
+    """Process one job: its status, and for a failure the one-line reason."""
+    if job.output.exists() and not overwrite:
+        logger.debug("skipping %s: %s already exists", job.source, job.output)
+        return "skipped", None
+    existed = job.output.exists()
+    try:
+        job.output.parent.mkdir(parents=True, exist_ok=True)
+        process(job)
+    except Exception as exc:
+        logger.debug("failed on %s", job.source, exc_info=True)
+        if not existed:
+            _remove_partial(job.output)
+        return "failed", _reason(job, exc)
+    return "done", None
 
 
 def _expand(
