@@ -10,34 +10,19 @@ Usage: python benchmarks/tune_decode.py RUN_CONFIG.yaml MODEL_DIR [--data ../sha
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
+from _own_val import own_split_parser, own_validation_sets
 
 from polychrome import Colorizer
-from polychrome.data.prepare import PrepareOptions, prepare_images
-from polychrome.data.sources import iter_records
-from polychrome.data.split import split_indices
 from polychrome.evaluate.quality import evaluate_colorizer
 from polychrome.models._hub import save_with_init_args
 from polychrome.train.config import load_config
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("config", type=Path)
-    parser.add_argument("model", type=Path)
-    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
-    parser.add_argument("--limit", type=int, default=400)
-    parser.add_argument(
-        "--sizes",
-        type=int,
-        nargs="+",
-        default=None,
-        help="size to score each collection's photos at (default: the recipe's image_size); e.g. 224 64 "
-        "scores Tiny-ImageNet at its own 64 px, as the benchmark sets are scored",
-    )
+    parser = own_split_parser()
     parser.add_argument(
         "--apply",
         default=None,
@@ -53,18 +38,7 @@ def main() -> None:
     if args.apply is not None and args.out is None:
         parser.error("--apply needs --out")
     config = load_config(args.config)
-    val_sets = []
-    sizes = args.sizes or [spec.image_size for spec in config.data]
-    for spec, size in zip(config.data, sizes, strict=True):
-        sources = [str(args.data / Path(s).name) for s in spec.sources]
-        options = PrepareOptions(
-            image_size=size, min_size=min(spec.min_size, size), gray_chroma=spec.gray_chroma
-        )
-        prepared = prepare_images(iter_records(sources), options, workers=2)
-        val = split_indices(prepared.names, spec.split, seed=config.seed)["val"]
-        rng = np.random.default_rng(0)
-        val_sets.append(prepared.images[np.sort(rng.permutation(val)[: args.limit])])
-        print(f"{spec.sources}: {len(val)} val images, scoring {len(val_sets[-1])}", flush=True)
+    val_sets = own_validation_sets(config, args.data, args.sizes, args.limit)
     colorizer = Colorizer.from_pretrained(args.model)
     if args.apply is not None:
         key, _, text = args.apply.partition("=")

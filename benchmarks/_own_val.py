@@ -1,0 +1,56 @@
+"""The validation split of a training run, rebuilt for benchmark scripts that choose or study decoding.
+
+Same recipe, seed and code as `polychrome train`; the shards are read from a data folder instead of the
+run's .data*/ folders. Choices are made here, never on the benchmark sets that are reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from polychrome.data.prepare import PrepareOptions, prepare_images
+from polychrome.data.sources import iter_records
+from polychrome.data.split import split_indices
+from polychrome.train.config import TrainConfig
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def own_validation_sets(
+    config: TrainConfig, data: Path, sizes: list[int] | None = None, limit: int = 400
+) -> list[np.ndarray]:
+    """Up to ``limit`` uint8 photos ``(N, S, S, 3)`` of each collection's validation split, prepared at
+    ``sizes`` (default: the recipe's image_size; e.g. 64 scores Tiny-ImageNet at its own size)."""
+    sets = []
+    for spec, size in zip(config.data, sizes or [spec.image_size for spec in config.data], strict=True):
+        sources = [str(data / Path(s).name) for s in spec.sources]
+        options = PrepareOptions(
+            image_size=size, min_size=min(spec.min_size, size), gray_chroma=spec.gray_chroma
+        )
+        prepared = prepare_images(iter_records(sources), options, workers=2)
+        val = split_indices(prepared.names, spec.split, seed=config.seed)["val"]
+        rng = np.random.default_rng(0)
+        sets.append(prepared.images[np.sort(rng.permutation(val)[:limit])])
+        print(f"{spec.sources}: {len(val)} val images, scoring {len(sets[-1])}", flush=True)
+    return sets
+
+
+def own_split_parser(description: str | None = None) -> argparse.ArgumentParser:
+    """The arguments every own-split script takes: the run's config, the model, and where the shards are."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("config", type=Path, help="the training run's recipe (its split and seed)")
+    parser.add_argument("model", type=Path)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder holding the run's shards")
+    parser.add_argument("--limit", type=int, default=400, help="photos scored per collection")
+    parser.add_argument(
+        "--sizes",
+        type=int,
+        nargs="+",
+        default=None,
+        help="size to score each collection's photos at (default: the recipe's image_size); e.g. 224 64 "
+        "scores Tiny-ImageNet at its own 64 px, as the benchmark sets are scored",
+    )
+    return parser
