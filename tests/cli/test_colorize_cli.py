@@ -292,3 +292,23 @@ def test_threads_share_the_real_model_safely(tmp_path: Path) -> None:
         b = np.asarray(Image.open(tmp_path / "four" / f"{name}.png"))
         assert a.shape == (48, 72, 3) and np.array_equal(a, b)
         assert np.ptp(a.astype(int), axis=2).max() > 10  # really colorized, not gray
+
+
+def test_ctrl_c_says_how_far_it_got_and_how_to_continue(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class InterruptedColorizer(FakeColorizer):
+        def colorize_array(self, rgb: np.ndarray, **options: Any) -> np.ndarray:
+            if len(self.calls) == 2:
+                raise KeyboardInterrupt
+            return super().colorize_array(rgb, **options)
+
+    monkeypatch.setattr(colorize_cli, "load_colorizer", lambda model, device: InterruptedColorizer())
+    for i in range(4):
+        _image(tmp_path / "photos" / f"{i}.png")
+
+    result = _invoke(tmp_path / "photos", "-o", tmp_path / "out", "--workers", "1")
+
+    assert result.exit_code == 130
+    assert "interrupted: colorized 2 of 4" in result.stderr and "run the same command again" in result.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["0.png", "1.png"]

@@ -10,6 +10,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from polychrome.cli import app
+from polychrome.cli.example import SAMPLE_PHOTOS
 from polychrome.models import create_model, save_pretrained
 
 
@@ -40,3 +41,18 @@ def test_example_writes_gray_and_colorized_and_a_second_run_changes_nothing(
 def test_unknown_sample_is_a_usage_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["example", "--photo", "nope", "-o", str(tmp_path / "x.png")])
     assert result.exit_code == 2 and "unknown sample" in result.output
+
+
+@pytest.mark.parametrize("name", SAMPLE_PHOTOS)
+def test_every_offered_sample_is_a_color_photo_the_installed_scikit_image_has(name: str) -> None:
+    from skimage import data
+
+    photo = getattr(data, name)()
+    assert photo.ndim == 3 and photo.shape[2] == 3 and min(photo.shape[:2]) >= 256
+
+
+def test_version_flag() -> None:
+    from polychrome import __version__
+
+    result = CliRunner().invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.stdout.strip() == f"polychrome {__version__}"

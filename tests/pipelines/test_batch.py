@@ -99,11 +99,17 @@ def test_single_file_to_output_folder(tmp_path: Path) -> None:
     assert jobs == [Job(source, tmp_path / "out" / "old.jpg")]
 
 
-def test_output_with_image_suffix_is_a_folder_for_several_inputs(tmp_path: Path) -> None:
+def test_output_named_like_a_file_is_never_silently_made_a_folder(tmp_path: Path) -> None:
     a, b = _image(tmp_path / "a.jpg"), _image(tmp_path / "b.jpg")
 
-    jobs, _ = plan_jobs([a, b], tmp_path / "out.png")
+    with pytest.raises(ValueError, match="names one image file"):
+        plan_jobs([a, b], tmp_path / "out.png")
+    with pytest.raises(ValueError, match="cannot write '.heic' files"):
+        plan_jobs([a], tmp_path / "out.heic")
+    assert not (tmp_path / "out.png").exists() and not (tmp_path / "out.heic").exists()
 
+    (tmp_path / "out.png").mkdir()  # a folder that already exists may have any name
+    jobs, _ = plan_jobs([a, b], tmp_path / "out.png")
     assert [job.output for job in jobs] == [tmp_path / "out.png" / "a.jpg", tmp_path / "out.png" / "b.jpg"]
 
 

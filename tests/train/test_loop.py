@@ -432,11 +432,12 @@ def test_a_signal_checkpoints_and_stops_then_resume_matches_the_straight_run(
 
     stopped = train(_config(photos), tmp_path / "b", on_progress=interrupt)
     assert not stopped.finished and stopped.step == 2
+    assert stopped.stopped_by == signal.Signals(signum).name
     assert load_checkpoint(tmp_path / "b" / "checkpoints" / "last.pt")["step"] == 2
     assert signal.getsignal(signum) is not None  # our handler was removed again
 
     resumed = train(_config(photos), tmp_path / "b", resume=True)
-    assert resumed.finished
+    assert resumed.finished and resumed.stopped_by is None
     straight = _weights(straight_run[0].run_dir / "model")
     assert all(torch.equal(v, straight[k]) for k, v in _weights(tmp_path / "b" / "model").items())
 

@@ -156,10 +156,22 @@ def _run_with_progress(
     with progress:
         task = progress.add_task("colorizing", total=len(jobs))
 
+        counts = {"done": 0, "skipped": 0, "failed": 0}
+
         def advance(job: Job, status: str) -> None:
+            counts[status] += 1
             progress.update(task, advance=1, description=escape(job.source.name))
 
-        return run_jobs(jobs, process, overwrite=overwrite, on_progress=advance, workers=workers)
+        try:
+            return run_jobs(jobs, process, overwrite=overwrite, on_progress=advance, workers=workers)
+        except KeyboardInterrupt:
+            progress.stop()
+            console.print(
+                f"interrupted: colorized {counts['done']} of {len(jobs)} (every output written is complete); "
+                "run the same command again to continue, finished photos are skipped",
+                markup=False,
+            )
+            raise typer.Exit(130) from None
 
 
 def _summary(report: BatchReport, planning_problems: int, overwrite: bool) -> str:

@@ -9,7 +9,7 @@ import typer
 
 from polychrome.cli import app
 
-SAMPLE_PHOTOS = ("chelsea", "coffee", "astronaut", "rocket", "motorcycle_left")
+SAMPLE_PHOTOS = ("chelsea", "coffee", "astronaut", "rocket")
 
 
 @app.command()

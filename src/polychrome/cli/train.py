@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 from pathlib import Path
 from typing import Annotated
 
@@ -27,7 +28,10 @@ def train(
         list[str] | None,
         typer.Option("--set", "-s", help="Override a config field, e.g. --set optim.lr=3e-4 (repeatable)."),
     ] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --run-dir exactly.")] = False,
+    resume: Annotated[
+        bool,
+        typer.Option("--resume", help="Continue the run in --run-dir exactly, with its own saved config."),
+    ] = False,
 ) -> None:
     """Train a colorization model.
 
@@ -45,6 +49,23 @@ def train(
         format="%(message)s",
         handlers=[RichHandler(console=err_console, show_path=False)],
     )
+    if resume:
+        # A run continues with its own saved recipe: re-reading --config would silently drop the --set
+        # changes it was started with. Deliberate changes (say, more steps) still go through --set.
+        if config is not None:
+            err_console.print(
+                f"error: --resume continues with the run's own {run_dir / 'config.yaml'}; leave out --config "
+                "(change a field with --set, e.g. --set steps=40000)",
+                markup=False,
+                highlight=False,
+            )
+            raise typer.Exit(2)
+        config = run_dir / "config.yaml"
+        if not config.is_file():
+            err_console.print(
+                f"error: {run_dir}: no run to resume (no config.yaml)", markup=False, highlight=False
+            )
+            raise typer.Exit(2)
     try:
         cfg = load_config(config, set_ or [])
     except (FileNotFoundError, ValueError) as err:
@@ -76,6 +97,9 @@ def train(
         return
     state = "finished" if result.finished else "paused (resume with --resume)"
     summary = ", ".join(f"{k} {v:.3f}" for k, v in result.metrics.items() if k.startswith("val/"))
-    typer.echo(f"{state} at step {result.step}; {summary}")
+    typer.echo(f"{state} at step {result.step}" + (f"; {summary}" if summary else ""))
     if result.finished:
         typer.echo(f"model saved to {result.run_dir / 'model'}")
+    elif result.stopped_by is not None:
+        # As a process killed by that signal would: schedulers and scripts can tell a stop from an end.
+        raise typer.Exit(128 + int(signal.Signals[result.stopped_by]))

@@ -113,6 +113,18 @@ def plan_jobs(
             raise ValueError(
                 f"output {str(output)!r} is an existing file; with these inputs it must be a folder"
             )
+        if not output.exists() and output.suffix:
+            # A name like 'one.jpg' or 'out.heic' is meant as a file: never turn it into a folder silently.
+            if output.suffix.lower() in extensions:
+                raise ValueError(
+                    f"output {str(output)!r} names one image file, but these inputs can give several "
+                    "photos; name a folder"
+                )
+            if len(inputs) == 1 and Path(first).is_file():
+                raise ValueError(
+                    f"cannot write {output.suffix!r} files ({str(output)!r}); name the output with one of "
+                    f"{_listing(WRITABLE_EXTENSIONS)}, or name a folder"
+                )
         for item in inputs:
             found, problem = _expand(str(item), output, suffix, extensions)
             candidates.extend(found)

@@ -22,7 +22,6 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 from torch.nn.parallel import DistributedDataParallel
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from polychrome.color.lab import gray_rgb, lab_to_rgb, rgb_to_lab, rgb_to_lightness
 from polychrome.color.quantize import AbBins, ab_bins, bin_histogram, rebalance_weights, smooth_priors
@@ -37,6 +36,7 @@ from polychrome.train.adversarial import Adversary
 from polychrome.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from polychrome.train.config import DataConfig, TrainConfig, save_config, to_dict
 from polychrome.train.distributed import Distributed, init_distributed, shutdown_distributed
+from polychrome.train.ema import build_ema
 from polychrome.train.inputs import lightness_and_target
 from polychrome.train.losses import AbRegressionLoss, RebalancedCrossEntropy
 from polychrome.train.scalars import ScalarLog, plot_curves
@@ -317,6 +317,7 @@ class TrainResult:
     step: int
     finished: bool
     metrics: dict[str, float] = field(default_factory=dict)
+    stopped_by: str | None = None  # the signal (e.g. "SIGTERM") that paused an unfinished run
 
 
 class NonFiniteLoss(RuntimeError):
@@ -425,9 +426,6 @@ def _train(
     started: float,
 ) -> TrainResult:
     last_path = run_dir / "checkpoints" / "last.pt"
-    if ctx.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        save_config(config, run_dir / "config.yaml")
     torch.manual_seed(config.seed)
     autocast = _AUTOCAST[config.precision] if device.type == "cuda" else None
     # fp16 needs its loss scaled against underflow; elsewhere the scaler passes everything through.
@@ -447,7 +445,7 @@ def _train(
     # The averaged copy is what gets validated and exported; BN statistics are averaged along with weights.
     ema = None
     if o.ema_decay is not None:
-        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(o.ema_decay), use_buffers=True)
+        ema = build_ema(model, o.ema_decay)
     shown: ColorizationModel = ema.module if ema is not None else model
     frozen = frozen_encoder_parameters(model, config)
     if frozen and o.unfreeze_at_step is not None and ctx.enabled:
@@ -502,6 +500,11 @@ def _train(
             adversary.load_state_dict(ckpt["adversary"])
         set_rng_state(ckpt["rng"])
         logger.info("resumed from %s at step %d", last_path, step)
+    if ctx.is_main:
+        # Written only once the data and any checkpoint have loaded: a start that fails leaves the run's
+        # record of how it was made as it was.
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(config, run_dir / "config.yaml")
 
     if model.head_type == "classification":
         grid = ab_bins(model.ab_centers.cpu(), model.init_args.get("ab_grid"))
@@ -647,7 +650,7 @@ def _train(
             plot_curves(run_dir)
             export_model(shown, run_dir / "model", config, metrics, priors)
     ctx.barrier()  # the others wait until rank 0 has written the model
-    return TrainResult(run_dir, step, finished, metrics)
+    return TrainResult(run_dir, step, finished, metrics, None if finished else stop.requested)
 
 
 def export_model(

@@ -1,0 +1,83 @@
+"""`polychrome train --resume` from the command line: the run continues with its own saved recipe."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from typer.testing import CliRunner, Result
+
+from polychrome.cli import app
+from polychrome.train.config import load_config
+
+
+def _photos(folder: Path) -> Path:
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(8):
+        Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    return folder
+
+
+def _train(*args: str | Path) -> Result:
+    return CliRunner().invoke(app, ["train", *map(str, args)])
+
+
+def _overrides(photos: Path, steps: int) -> list[str]:
+    collection = f"sources: ['{photos}'], image_size: 40, crop_size: 32, min_size: 32, split: [0.75, 0.25, 0]"
+    sets = [
+        "model.name=effunet_tiny_reg",
+        "model.pretrained_encoder=false",
+        f"data=[{{{collection}}}]",
+        "batch_size=2",
+        f"steps={steps}",
+        "steps_per_epoch=2",
+        "device=cpu",
+        "precision=fp32",
+        "workers=1",
+        "tensorboard=false",
+    ]
+    return [arg for s in sets for arg in ("--set", s)]
+
+
+def test_resume_keeps_the_runs_overrides_and_a_failed_start_changes_nothing(tmp_path: Path) -> None:
+    photos, run = _photos(tmp_path / "photos"), tmp_path / "run"
+    first = _train("--run-dir", run, *_overrides(photos, steps=2))
+    assert first.exit_code == 0, first.output
+    saved = (run / "config.yaml").read_text()
+
+    # A recipe next to --resume is refused: re-reading it would drop the run's --set changes.
+    refused = _train("--config", run / "config.yaml", "--run-dir", run, "--resume")
+    assert refused.exit_code == 2 and "leave out --config" in refused.output
+    # A start that fails (its data gone) leaves the run's config as it was.
+    moved = photos.rename(tmp_path / "elsewhere")
+    failed = _train("--run-dir", run, "--resume", "--set", "steps=4")
+    assert failed.exit_code == 1
+    assert (run / "config.yaml").read_text() == saved
+
+    moved.rename(photos)
+    resumed = _train("--run-dir", run, "--resume", "--set", "steps=4")
+    assert resumed.exit_code == 0, resumed.output
+    assert "finished at step 4" in resumed.output
+    config = load_config(run / "config.yaml")
+    assert config.steps == 4 and config.data[0].image_size == 40 and config.model.name == "effunet_tiny_reg"
+
+
+def test_resume_without_a_run_is_one_line(tmp_path: Path) -> None:
+    result = _train("--run-dir", tmp_path / "nothing", "--resume")
+    assert result.exit_code == 2
+    assert "no run to resume" in result.output
+
+
+def test_a_run_paused_by_a_signal_exits_as_that_signal_would(tmp_path: Path, monkeypatch) -> None:
+    import polychrome.train.loop as loop
+
+    def paused(config, run_dir, resume=False, on_progress=None):
+        return loop.TrainResult(Path(run_dir), step=3, finished=False, metrics={}, stopped_by="SIGTERM")
+
+    monkeypatch.setattr(loop, "train", paused)
+    result = _train("--run-dir", tmp_path / "run", *_overrides(tmp_path, steps=10))
+
+    assert result.exit_code == 128 + 15
+    assert result.stdout.strip() == "paused (resume with --resume) at step 3"
