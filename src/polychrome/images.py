@@ -77,6 +77,43 @@ class ImageReadError(Exception):
         return type(self), (self.source, self.reason)
 
 
+_ORIENTATION_TAG = 0x0112
+# Tags that describe how a file's pixels are laid out (a TIFF's own directory is its EXIF to PIL): they must
+# never travel to another file. Resolution travels as dpi instead.
+_LAYOUT_TAGS = frozenset(
+    {254, 255, 256, 257, 258, 259, 262, 263, 266, 273, 277, 278, 279, 280, 281, 282, 283, 284, 290, 291, 296}
+    | {317, 318, 319, 320, 321, 322, 323, 324, 325, 338, 339, 340, 341, 513, 514, 529, 530, 531, 532}
+)
+_METADATA_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "TIFF"})  # formats that store EXIF and resolution
+
+
+@dataclass(frozen=True)
+class PhotoMetadata:
+    """What a colorized copy keeps of its source's metadata: the EXIF block (date, camera, caption...) with
+    its orientation reset, since the pixels were turned upright when read, and the resolution (dpi)."""
+
+    exif: bytes | None = None
+    dpi: tuple[float, float] | None = None
+
+
+def _read_metadata(img: Image.Image) -> PhotoMetadata | None:
+    """The photo's metadata, or None; a malformed EXIF block is dropped rather than failing the photo."""
+    exif_bytes = None
+    try:
+        exif = img.getexif()
+        for tag in _LAYOUT_TAGS & set(exif):
+            del exif[tag]
+        if len(exif):
+            exif[_ORIENTATION_TAG] = 1
+            exif_bytes = exif.tobytes()
+    except Exception:  # noqa: BLE001 - metadata is a courtesy; the pixels are what the user asked for
+        logger.debug("unreadable EXIF ignored", exc_info=True)
+    dpi = img.info.get("dpi")
+    known = isinstance(dpi, tuple) and len(dpi) == 2 and min(float(dpi[0]), float(dpi[1])) > 1
+    dpi = (float(dpi[0]), float(dpi[1])) if known else None  # PIL reports 1 for a TIFF that gives none
+    return PhotoMetadata(exif_bytes, dpi) if exif_bytes or dpi else None
+
+
 @dataclass(frozen=True, eq=False)
 class LoadedImage:
     """A decoded image in the colorizer's units.
@@ -87,6 +124,7 @@ class LoadedImage:
         mode: the original PIL mode (for arrays, the mode PIL would have used, e.g. ``"L"``, ``"RGBA"``).
         bit_depth: 8 for 1- and 8-bit sources, 16 for anything more precise (16-bit, 32-bit int, float).
         source: the path it was read from, or None for in-memory inputs.
+        metadata: EXIF and resolution of a file, to be written with its colorized copy (None if it has none).
     """
 
     rgb: np.ndarray
@@ -94,6 +132,7 @@ class LoadedImage:
     mode: str
     bit_depth: int
     source: str | None
+    metadata: PhotoMetadata | None = None
 
     @property
     def size(self) -> tuple[int, int]:
@@ -252,7 +291,8 @@ def _open(fp: Path | io.BytesIO, name: str, max_pixels: int | None) -> LoadedIma
         raise ImageReadError(name, f"cannot open ({err})".replace("\n", " ")) from err
     with img:
         mode, rgb, alpha, bit_depth = _finish(img, name, max_pixels)
-    return LoadedImage(rgb, alpha, mode, bit_depth, name)
+        metadata = _read_metadata(img)
+    return LoadedImage(rgb, alpha, mode, bit_depth, name, metadata)
 
 
 def load_image_bytes(data: bytes, name: str, max_pixels: int | None = 200_000_000) -> LoadedImage:
@@ -296,7 +336,12 @@ def load_image(
 
 
 def save_image(
-    path: str | os.PathLike[str], rgb: np.ndarray, alpha: np.ndarray | None = None, *, quality: int = 95
+    path: str | os.PathLike[str],
+    rgb: np.ndarray,
+    alpha: np.ndarray | None = None,
+    *,
+    quality: int = 95,
+    metadata: PhotoMetadata | None = None,
 ) -> None:
     """Write an image atomically, the format chosen by the file extension.
 
@@ -307,6 +352,8 @@ def save_image(
         alpha: optional ``(H, W)`` float in 0..1 or uint8; kept for png/webp/tif, dropped with a warning
             for jpg/bmp, which cannot store it.
         quality: JPEG/WebP quality 1..100; ignored by lossless formats.
+        metadata: EXIF and dpi to keep (from :attr:`LoadedImage.metadata`); written to JPEG, PNG, WebP and
+            TIFF, which store them.
 
     The image goes to a temporary file beside the target and is then ``os.replace``-d onto it, so an
     interrupted save never leaves a half-written file or destroys the previous one.
@@ -333,5 +380,10 @@ def save_image(
             logger.warning("%s: %s cannot store transparency; alpha channel dropped", path, fmt)
     image = Image.fromarray(np.ascontiguousarray(pixels), mode="RGBA" if pixels.shape[2] == 4 else "RGB")
     options: dict[str, object] = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
+    if metadata is not None and fmt in _METADATA_FORMATS:
+        if metadata.exif:
+            options["exif"] = metadata.exif
+        if metadata.dpi and fmt != "WEBP":
+            options["dpi"] = metadata.dpi
 
     atomic_write(path, lambda handle: image.save(handle, format=fmt, **options))

@@ -312,3 +312,35 @@ def test_ctrl_c_says_how_far_it_got_and_how_to_continue(
     assert result.exit_code == 130
     assert "interrupted: colorized 2 of 4" in result.stderr and "run the same command again" in result.stderr
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["0.png", "1.png"]
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".png", ".tif"])
+def test_exif_date_caption_and_dpi_are_kept_and_orientation_is_reset(
+    tmp_path: Path, fake: FakeColorizer, suffix: str
+) -> None:
+    source = tmp_path / "scan.jpg"
+    exif = Image.Exif()
+    exif[0x0132] = "1952:07:04 10:00:00"  # DateTime
+    exif[0x010E] = "Grandmother at the lake"  # ImageDescription
+    exif[0x0112] = 6  # stored sideways: a viewer turns it 90 degrees clockwise
+    Image.new("L", (8, 4), 120).save(source, exif=exif.tobytes(), dpi=(600, 600))
+
+    result = _invoke(source, "-o", tmp_path / f"color{suffix}")
+
+    assert result.exit_code == 0, result.output
+    with Image.open(tmp_path / f"color{suffix}") as out:
+        kept = out.getexif()
+        assert out.size == (4, 8)  # turned upright once, when read
+        assert kept.get(0x0132) == "1952:07:04 10:00:00"
+        assert kept.get(0x010E) == "Grandmother at the lake"
+        assert kept.get(0x0112, 1) == 1  # so no viewer turns it again
+        assert tuple(round(float(v)) for v in out.info["dpi"]) == (600, 600)
+
+
+def test_a_photo_without_metadata_gets_none(tmp_path: Path, fake: FakeColorizer) -> None:
+    _image(tmp_path / "plain.png")
+
+    assert _invoke(tmp_path / "plain.png", "-o", tmp_path / "out.png").exit_code == 0
+
+    with Image.open(tmp_path / "out.png") as out:
+        assert len(out.getexif()) == 0 and "dpi" not in out.info

@@ -34,7 +34,7 @@ def load_colorizer(model: str | None, device: str) -> ArrayColorizer:
 def make_processor(
     colorizer: ArrayColorizer, render_size: int, saturation: float, temperature: float
 ) -> Callable[[Job], None]:
-    """The per-photo step for `run_jobs`: load, colorize, save (keeping any alpha channel)."""
+    """The per-photo step for `run_jobs`: load, colorize, save (keeping any alpha channel, EXIF and dpi)."""
     from polychrome.images import load_image, save_image
 
     def process(job: Job) -> None:
@@ -42,7 +42,7 @@ def make_processor(
         rgb = colorizer.colorize_array(
             image.rgb, render_size=render_size, saturation=saturation, temperature=temperature
         )
-        save_image(job.output, rgb, image.alpha)
+        save_image(job.output, rgb, image.alpha, metadata=image.metadata)
 
     return process
 
