@@ -10,6 +10,7 @@ from typer.testing import CliRunner, Result
 
 from polychrome.cli import app
 from polychrome.train.config import load_config
+from tests.tiny_runs import tiny_run_sets
 
 
 def _photos(folder: Path) -> Path:
@@ -25,20 +26,7 @@ def _train(*args: str | Path) -> Result:
 
 
 def _overrides(photos: Path, steps: int) -> list[str]:
-    collection = f"sources: ['{photos}'], image_size: 40, crop_size: 32, min_size: 32, split: [0.75, 0.25, 0]"
-    sets = [
-        "model.name=effunet_tiny_reg",
-        "model.pretrained_encoder=false",
-        f"data=[{{{collection}}}]",
-        "batch_size=2",
-        f"steps={steps}",
-        "steps_per_epoch=2",
-        "device=cpu",
-        "precision=fp32",
-        "workers=1",
-        "tensorboard=false",
-    ]
-    return [arg for s in sets for arg in ("--set", s)]
+    return tiny_run_sets(photos, steps, 40)
 
 
 def test_resume_keeps_the_runs_overrides_and_a_failed_start_changes_nothing(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from PIL import Image
 
 from polychrome.models import load_pretrained
 from polychrome.train.distributed import Distributed, init_distributed
+from tests.tiny_runs import tiny_run_sets
 
 
 def _photos(folder: Path, count: int = 16) -> Path:
@@ -28,27 +29,12 @@ def _photos(folder: Path, count: int = 16) -> Path:
 
 
 def _torchrun(photos: Path, run_dir: Path, steps: int, resume: bool = False) -> subprocess.CompletedProcess:
-    collection = f"sources: ['{photos}'], image_size: 48, crop_size: 32, min_size: 32, split: [0.75, 0.25, 0]"
-    data = f"data=[{{{collection}}}]"
-    overrides = [
-        "model.name=effunet_tiny_reg",
-        "model.pretrained_encoder=false",
-        data,
-        "batch_size=2",
-        f"steps={steps}",
-        "steps_per_epoch=2",
-        "device=cpu",
-        "precision=fp32",
-        "workers=1",
-        "log_every=1",
-        "optim.warmup_steps=1",
-        "optim.schedule=step",  # a constant rate after warm-up, so 2 + 2 steps equal 4 straight ones
-        "optim.step_every=1000",
-        "tensorboard=false",
-    ]
+    # A constant rate after warm-up, so 2 + 2 steps equal 4 straight ones.
+    extra = ("log_every=1", "optim.warmup_steps=1", "optim.schedule=step", "optim.step_every=1000")
+    sets = tiny_run_sets(photos, steps, 48, *extra)
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
     command += ["-m", "polychrome", "train", "--run-dir", str(run_dir)]
-    command += [arg for o in overrides for arg in ("--set", o)]
+    command += sets
     if resume:
         command.append("--resume")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
