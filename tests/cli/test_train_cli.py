@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,11 @@ def _train(*args: str | Path) -> Result:
     return CliRunner().invoke(app, ["train", *map(str, args)])
 
 
+def _logged_steps(run: Path) -> list[int]:
+    with (run / "train.csv").open() as f:
+        return [int(row["step"]) for row in csv.DictReader(f)]
+
+
 def _overrides(photos: Path, steps: int) -> list[str]:
     return tiny_run_sets(photos, steps, 40)
 
@@ -34,6 +40,7 @@ def test_resume_keeps_the_runs_overrides_and_a_failed_start_changes_nothing(tmp_
     first = _train("--run-dir", run, *_overrides(photos, steps=2))
     assert first.exit_code == 0, first.output
     saved = (run / "config.yaml").read_text()
+    assert _logged_steps(run) == [2]  # a run shorter than log_every (100) still logs its last step
 
     # A recipe next to --resume is refused: re-reading it would drop the run's --set changes.
     refused = _train("--config", run / "config.yaml", "--run-dir", run, "--resume")
@@ -48,6 +55,7 @@ def test_resume_keeps_the_runs_overrides_and_a_failed_start_changes_nothing(tmp_
     resumed = _train("--run-dir", run, "--resume", "--set", "steps=4")
     assert resumed.exit_code == 0, resumed.output
     assert "finished at step 4" in resumed.output
+    assert _logged_steps(run) == [2, 4]
     config = load_config(run / "config.yaml")
     assert config.steps == 4 and config.data[0].image_size == 40 and config.model.name == "effunet_tiny_reg"
 

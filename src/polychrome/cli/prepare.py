@@ -39,7 +39,10 @@ def prepare(
     ] = 256,
     min_size: Annotated[int, typer.Option(min=1, help="Drop photos whose shorter side is smaller.")] = 64,
     gray_chroma: Annotated[float, typer.Option(help="Drop photos with mean chroma below this (Lab).")] = 2.0,
-    split: Annotated[tuple[float, float, float], typer.Option(help="Train, validation and test shares.")] = (
+    split: Annotated[
+        tuple[float, float, float],
+        typer.Option(help="Train, validation and test shares, three numbers: --split 0.7 0.2 0.1."),
+    ] = (
         0.8,
         0.1,
         0.1,

@@ -588,7 +588,8 @@ def _train(
             for key, value in losses.items():  # summed on the device: no host sync per step
                 window[key] = window.get(key, 0) + value
             window_n += 1
-            if step % config.log_every == 0 and scalars is not None:
+            # The last step logs too, so a run shorter than log_every still has its train.csv row.
+            if (step % config.log_every == 0 or step == config.steps) and scalars is not None:
                 elapsed = time.monotonic() - window_start
                 info = {key: float(total) / window_n for key, total in window.items()}
                 info["lr"] = optimizer.param_groups[0]["lr"]
