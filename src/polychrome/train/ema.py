@@ -11,20 +11,24 @@ import torch
 from torch.optim.swa_utils import AveragedModel
 
 
-def ema_decay_at(decay: float, updates: int) -> float:
-    """The decay used for the update that follows ``updates`` earlier ones."""
-    return min(decay, (1 + updates) / (10 + updates))
+def ema_decay_at(decay: float, updates: int | torch.Tensor) -> float | torch.Tensor:
+    """The decay used for the update that follows ``updates`` earlier ones; for a tensor count, a tensor on
+    its device (the training step never waits for the host to read it)."""
+    ramp = (1 + updates) / (10 + updates)
+    return torch.clamp(ramp, max=decay) if isinstance(ramp, torch.Tensor) else min(decay, ramp)
 
 
 def build_ema(model: torch.nn.Module, decay: float) -> AveragedModel:
     """An averaged copy of ``model`` (buffers averaged too) with the ramped decay; its count of updates is
-    part of its state dict, so a resumed run continues the same ramp."""
+    part of its state dict, so a resumed run continues the same ramp. The decay is computed on the count's
+    device: reading the count on the host would stall the GPU at every training step."""
 
     @torch.no_grad()
     def update(averaged: list[torch.Tensor], current: list[torch.Tensor], updates: torch.Tensor) -> None:
-        d = ema_decay_at(decay, int(updates))
+        d = ema_decay_at(decay, updates.to(averaged[0].device, torch.float32))
         if averaged[0].is_floating_point() or averaged[0].is_complex():
-            torch._foreach_lerp_(averaged, current, 1 - d)
+            torch._foreach_mul_(averaged, d.to(averaged[0].dtype))
+            torch._foreach_add_(averaged, torch._foreach_mul(current, (1 - d).to(current[0].dtype)))
         else:
             for a, c in zip(averaged, current, strict=True):
                 a.copy_(a * d + c * (1 - d))
