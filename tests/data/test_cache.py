@@ -26,18 +26,14 @@ from polychrome.data.prepare import PrepareOptions, rgb_tensor
 from polychrome.data.sources import iter_records
 from polychrome.train.config import load_config
 from polychrome.train.loop import train
+from tests.data.synthetic import smooth_photo
 from tests.test_images import _write_png_with_size
 
 SIZE = 32
 
 
 def _colorful(seed: int, h: int = 48, w: int = 64) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:h, 0:w] / max(h, w)
-    channels = [
-        np.sin(2 * np.pi * (rng.uniform(0.5, 2) * x + rng.uniform(0.5, 2) * y + rng.uniform())) for _ in "rgb"
-    ]
-    return ((np.stack(channels, axis=2) * 0.45 + 0.5) * 255).astype(np.uint8)
+    return smooth_photo(seed, h, w, max_frequency=2)
 
 
 @pytest.fixture(scope="module")

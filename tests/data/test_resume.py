@@ -21,6 +21,7 @@ from polychrome.data.cache import build_cache
 from polychrome.data.prepare import PrepareOptions
 from polychrome.data.resume import WorkFolder, work_folder
 from polychrome.data.sources import iter_records
+from tests.data.synthetic import smooth_photo
 
 IMAGES = 300
 CHUNK = 64  # build_cache's default, which the command uses
@@ -67,12 +68,7 @@ def _running(pid: int) -> bool:
 
 
 def _photo(seed: int, h: int = 64, w: int = 72) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:h, 0:w] / max(h, w)
-    channels = [
-        np.sin(2 * np.pi * (rng.uniform(0.5, 3) * x + rng.uniform(0.5, 3) * y + rng.uniform())) for _ in "rgb"
-    ]
-    return ((np.stack(channels, axis=2) * 0.45 + 0.5) * 255).astype(np.uint8)
+    return smooth_photo(seed, h, w, max_frequency=3)
 
 
 @pytest.fixture(scope="module")
