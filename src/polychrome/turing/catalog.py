@@ -3,7 +3,7 @@
 A participant must judge colour, not files: a real photo kept as a 4000-pixel JPEG with EXIF next to a
 512-pixel PNG from a model would give the answer away. So both sides of a pair are decoded by
 :func:`polychrome.images.load_image`, resized to the same size (the real photo's shape, longer side at most
-``display_size``), stripped of metadata and encoded as the same kind of JPEG. Ids are random tokens, so
+``display_size``), stripped of metadata and encoded as the same kind of JPEG. Ids are random hex tokens, so
 neither a URL nor a file name tells which side is real, and the server can only ever send these bytes.
 """
 
@@ -150,6 +150,6 @@ def _encode(
 
 
 def _add(catalog: Catalog, data: bytes) -> str:
-    image_id = secrets.token_urlsafe(12)
+    image_id = secrets.token_hex(16)
     catalog.images[image_id] = data
     return image_id
