@@ -38,13 +38,15 @@ def own_validation_sets(
     return sets
 
 
-def own_split_parser(description: str | None = None) -> argparse.ArgumentParser:
-    """The arguments every own-split script takes: the run's config, the model, and where the shards are."""
+def own_split_parser(description: str | None = None, many_models: bool = False) -> argparse.ArgumentParser:
+    """The arguments every own-split script takes: the run's config, the model (or several), and where the
+    shards are."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("config", type=Path, help="the training run's recipe (its split and seed)")
-    parser.add_argument("model", type=Path)
+    parser.add_argument("model", type=Path, nargs="+" if many_models else None)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder holding the run's shards")
     parser.add_argument("--limit", type=int, default=400, help="photos scored per collection")
+    parser.add_argument("--device", default="cpu", help="where the network runs, e.g. cuda")
     parser.add_argument(
         "--sizes",
         type=int,

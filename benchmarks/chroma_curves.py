@@ -76,7 +76,7 @@ def main() -> None:
     parser.add_argument("--render-size", type=int, default=256)
     args = parser.parse_args()
     val_sets = own_validation_sets(load_config(args.config), args.data, args.sizes, args.limit)
-    model = Colorizer.from_pretrained(args.model).model
+    model = Colorizer.from_pretrained(args.model, device=args.device).model
     model.chroma_gain = 1.0  # the curves start from the network's own prediction
     results: dict[str, list[tuple[float, float]]] = {name: [] for _, name, _ in CURVES}
     for images in val_sets:
@@ -86,10 +86,10 @@ def main() -> None:
             gray = gray_version(truth)
             rh, rw = render_shape(*truth.shape[-2:], args.render_size)
             small = F.interpolate(gray, size=(rh, rw), mode="bilinear", antialias=True, align_corners=False)
-            lightness = rgb_to_lightness(small)
+            lightness = rgb_to_lightness(small).to(args.device)
             with torch.inference_mode():
-                ab = predict_ab_lowres(model, lightness)[0]
-                mirrored = predict_ab_lowres(model, lightness.flip(-1))[0].flip(-1)
+                ab = predict_ab_lowres(model, lightness)[0].cpu()
+                mirrored = predict_ab_lowres(model, lightness.flip(-1))[0].flip(-1).cpu()
             covered = (rh / model.output_stride, rw / model.output_stride)
             gray_hwc = np.ascontiguousarray(gray[0].permute(1, 2, 0).numpy())
             photos.append((truth, gray, gray_hwc, covered, {"plain": ab, "flip": (ab + mirrored) / 2}))

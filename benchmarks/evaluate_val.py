@@ -29,6 +29,17 @@ SETS = {
 }
 
 
+def benchmark_sets(data: Path, keep_gray: bool = False, limit: int | None = None) -> dict[str, tuple]:
+    """Each benchmark set's prepared photos (for their summary) and the uint8 photos scored, by name."""
+    sets = {}
+    for name, (shard, size) in SETS.items():
+        gray_chroma = -1.0 if keep_gray else PrepareOptions().gray_chroma
+        options = PrepareOptions(image_size=size, min_size=32, gray_chroma=gray_chroma)
+        prepared = prepare_images(iter_records([str(data / shard)]), options, workers=2)
+        sets[name] = (prepared, prepared.images[:limit])
+    return sets
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", default=None)
@@ -47,12 +58,7 @@ def main() -> None:
     print(f"model: {args.model or 'built-in'}  device: {args.device}  options: {options}")
     print("| set | images | PSNR | PSNR gray | SSIM | SSIM gray | colorfulness | truth CF | gap | s/img |")
     print("|---|---|---|---|---|---|---|---|---|---|")
-    for name, (shard, size) in SETS.items():
-        records = iter_records([str(Path(args.data) / shard)])
-        gray_chroma = -1.0 if args.keep_gray else PrepareOptions().gray_chroma
-        options_prepare = PrepareOptions(image_size=size, min_size=32, gray_chroma=gray_chroma)
-        prepared = prepare_images(records, options_prepare, workers=2)
-        images = prepared.images[: args.limit]
+    for name, (prepared, images) in benchmark_sets(Path(args.data), args.keep_gray, args.limit).items():
         start = time.perf_counter()
         report = evaluate_colorizer(lambda rgb: colorizer.colorize_array(rgb, **options), images)
         per_image = (time.perf_counter() - start) / max(1, len(images))

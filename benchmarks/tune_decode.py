@@ -5,7 +5,7 @@ read from --data instead of the run's .data*/ folders) and scores a grid of sett
 temperature for classification models, a chroma gain for regression models.
 
 Usage: python benchmarks/tune_decode.py RUN_CONFIG.yaml MODEL_DIR [--data ../shared/data] [--limit 400]
-    [--sizes 224 64]
+    [--sizes 224 64] [--device cuda]
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def main() -> None:
         parser.error("--apply needs --out")
     config = load_config(args.config)
     val_sets = own_validation_sets(config, args.data, args.sizes, args.limit)
-    colorizer = Colorizer.from_pretrained(args.model)
+    colorizer = Colorizer.from_pretrained(args.model, device=args.device)
     if args.apply is not None:
         key, _, text = args.apply.partition("=")
         # chroma_gain is the model's own saturation: score it through the saturation control

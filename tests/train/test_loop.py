@@ -223,7 +223,11 @@ def test_nan_loss_stops_with_the_checkpoint_named(
 
 @pytest.mark.parametrize(
     ("override", "message"),
-    [("data.0.crop_size=48", "multiple of 32"), ("data.0.crop_size=96", "larger than image_size")],
+    [
+        ("data.0.crop_size=48", "multiple of 32"),
+        ("data.0.crop_size=96", "larger than image_size"),
+        ("data.0.zoom=[1.5,1.2]", "0 < low <= high"),
+    ],
 )
 def test_bad_crop_size_raises(photos: Path, tmp_path: Path, override: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
@@ -321,6 +325,35 @@ def test_sample_batch_blurs_only_when_asked() -> None:
 
     assert all(_is_crop_of(crop, sharp[0].train) for crop in plain)
     assert float(_detail(blurred).mean()) < 0.7 * float(_detail(plain).mean())
+
+
+def test_zoom_cuts_crops_at_the_drawn_scale_and_resizes_them() -> None:
+    gen = torch.Generator().manual_seed(0)
+    # A 32 px photo of 2x2-pixel tiles: zooming in 2x makes each tile 4x4 in the crop.
+    tiles = torch.randint(0, 256, (4, 16, 16, 3), generator=gen, dtype=torch.uint8)
+    images = tiles.repeat_interleave(2, dim=1).repeat_interleave(2, dim=2)
+    plain = Collection(DataConfig(sources=("c",), image_size=32, crop_size=16), images, images[:1], "")
+    zoomed = [Collection(replace(plain.config, zoom=(2.0, 2.0)), images, images[:1], "")]
+
+    batch = sample_batch(zoomed, 8, seed=0, step=0)
+
+    assert batch.shape == (8, 3, 16, 16)
+    assert not any(_is_crop_of(crop, images) for crop in batch)  # resized, not cut as is
+    # A cut of 8 px enlarged 2x: its detail is spread over twice the distance.
+    assert float(_detail(batch).mean()) < 0.75 * float(_detail(sample_batch([plain], 8, 0, 0)).mean())
+    assert torch.equal(batch, sample_batch(zoomed, 8, seed=0, step=0))
+    # Without zoom the batches are those of before (no extra draw from the step's generator).
+    unit = [Collection(replace(plain.config, zoom=(1.0, 1.0)), images, images[:1], "")]
+    assert torch.equal(sample_batch(unit, 8, 0, 5), sample_batch([plain], 8, 0, 5))
+    # Zooming out beyond the photo cuts the whole photo and shrinks it.
+    out = [Collection(replace(plain.config, zoom=(0.25, 0.25)), images, images[:1], "")]
+    whole = torch.nn.functional.interpolate(
+        images.permute(0, 3, 1, 2).float() / 255, size=(16, 16), mode="bilinear", antialias=True
+    )
+    assert all(
+        any(torch.allclose(c, w, atol=1e-5) or torch.allclose(c, w.flip(-1), atol=1e-5) for w in whole)
+        for c in sample_batch(out, 8, 0, 1)
+    )
 
 
 def test_tensorboard_events_hold_the_logged_scalars(straight_run: tuple[TrainResult, list]) -> None:

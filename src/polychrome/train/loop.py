@@ -115,7 +115,8 @@ def _step_generator(seed: int, step: int, rank: int = 0) -> torch.Generator:
 def sample_batch(
     collections: list[Collection], batch_size: int, seed: int, step: int, rank: int = 0, world_size: int = 1
 ) -> torch.Tensor:
-    """Random crops with random horizontal flips, as float RGB ``(B, 3, c, c)`` in 0..1 on the device.
+    """Random crops with random horizontal flips, as float RGB ``(B, 3, c, c)`` in 0..1 on the device;
+    with a collection's ``zoom``, cut larger or smaller and resized to ``c`` (one scale per batch).
 
     The collection is drawn with probability proportional to its ``weight``; the draw depends only on
     ``(seed, step, rank)``. Under DDP each rank draws only from its own part of the training images (every
@@ -127,7 +128,11 @@ def sample_batch(
     coll = collections[which]
     batch_size = coll.config.batch_size or batch_size
     n, size = coll.train.shape[0], coll.train.shape[1]
-    crop = coll.config.crop_size
+    out_size = crop = coll.config.crop_size
+    lo, hi = coll.config.zoom
+    if (lo, hi) != (1.0, 1.0):  # no draw otherwise: runs without zoom keep their batches
+        scale = lo * (hi / lo) ** float(torch.rand((), generator=gen))
+        crop = max(1, min(size, round(out_size / scale)))
     own = len(range(rank, n, world_size))
     if own == 0:
         raise ValueError(f"rank {rank} has no training images: fewer images than the {world_size} processes")
@@ -142,6 +147,10 @@ def sample_batch(
     dev = coll.train.device
     batch = coll.train[idx.to(dev)[:, None, None], rows.to(dev)[:, :, None], cols.to(dev)[:, None, :]]
     batch = batch.permute(0, 3, 1, 2).float().div_(255.0)
+    if crop != out_size:
+        batch = F.interpolate(
+            batch, size=(out_size, out_size), mode="bilinear", antialias=crop > out_size, align_corners=False
+        ).clamp_(0, 1)
     if coll.config.blur > 0:
         batch = blur_by_rescaling(batch, coll.config.blur, coll.config.blur_max_factor, gen)
     return batch
@@ -461,6 +470,8 @@ def _train(
         forward = torch.compile(forward, backend=config.compile_backend)
 
     for spec in config.data:
+        if not 0 < spec.zoom[0] <= spec.zoom[1]:
+            raise ValueError(f"zoom {list(spec.zoom)} must be two scales with 0 < low <= high")
         if spec.crop_size % model.input_multiple:
             raise ValueError(
                 f"crop_size {spec.crop_size} must be a multiple of {model.input_multiple} for this model"

@@ -1,0 +1,84 @@
+"""Choose among trained candidates by a rule fixed in advance, on their own validation split; only then
+score each candidate's chosen setting on the benchmark sets, which change no choice.
+
+The rule (the one every built-in model so far was chosen by): a candidate's chroma gain is the smallest grid
+value whose colorfulness is within --max-gap of the truth's on every own validation set; candidates are
+ranked by their mean PSNR gain over gray at that gain. All candidates must share the recipe's split and
+seed (the config given), or their own validation photos would differ.
+
+Usage: python benchmarks/select_model.py RUN_CONFIG.yaml MODEL [MODEL ...] [--sizes 224 64]
+    [--grid 1.3 1.35 1.4 1.45 1.5] [--max-gap 8] [--device cuda] [--bench-data DIR]
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from _own_val import own_split_parser, own_validation_sets
+from evaluate_val import benchmark_sets
+
+from polychrome import Colorizer
+from polychrome.evaluate.quality import evaluate_colorizer
+from polychrome.train.config import load_config
+
+
+def score(colorizer: Colorizer, images: np.ndarray, gain: float) -> dict[str, float]:
+    return evaluate_colorizer(lambda rgb: colorizer.colorize_array(rgb, saturation=gain), images).summary()
+
+
+def chosen_gain(rows: dict[float, list[dict[str, float]]], max_gap: float) -> float | None:
+    """The smallest gain whose colorfulness is within ``max_gap`` of the truth's on every set (the summary's
+    gap is the absolute difference)."""
+    fits = [g for g, sets in sorted(rows.items()) if all(s["colorfulness_gap"] <= max_gap for s in sets)]
+    return fits[0] if fits else None
+
+
+def main() -> None:
+    parser = own_split_parser(many_models=True)
+    parser.add_argument("--grid", type=float, nargs="+", default=[1.3, 1.35, 1.4, 1.45, 1.5])
+    parser.add_argument("--max-gap", type=float, default=8.0)
+    parser.add_argument("--bench-data", type=Path, default=None, help="default: --data")
+    parser.add_argument("--bench-limit", type=int, default=None, help="photos per benchmark set (all)")
+    args = parser.parse_args()
+    val_sets = own_validation_sets(load_config(args.config), args.data, args.sizes, args.limit)
+    print("| candidate | gain | own PSNR - gray (per set) | own CF gap (per set) | mean PSNR gain |")
+    print("|---|---|---|---|---|")
+    choices = {}
+    for model in args.model:
+        colorizer = Colorizer.from_pretrained(model, device=args.device)
+        rows = {g: [score(colorizer, images, g) for images in val_sets] for g in args.grid}
+        for g, sets in rows.items():
+            gains = [s["psnr_gain_over_gray"] for s in sets]
+            gaps = [s["colorfulness"] - s["colorfulness_truth"] for s in sets]
+            print(
+                f"| {model} | {g} | {', '.join(f'{x:+.2f}' for x in gains)} | "
+                f"{', '.join(f'{x:+.1f}' for x in gaps)} | {np.mean(gains):+.3f} |",
+                flush=True,
+            )
+        gain = chosen_gain(rows, args.max_gap)
+        if gain is not None:
+            choices[model] = (gain, float(np.mean([s["psnr_gain_over_gray"] for s in rows[gain]])))
+    ranked = sorted(choices.items(), key=lambda item: -item[1][1])
+    print("\nchosen on the own split (best first):")
+    for model, (gain, mean_gain) in ranked:
+        print(f"  {model}: gain {gain}, mean own PSNR gain {mean_gain:+.3f}")
+    for model in set(args.model) - set(choices):
+        print(f"  {model}: no gain in the grid is within {args.max_gap} of the truth's colorfulness")
+    print("\nbenchmark sets, at each candidate's chosen gain:")
+    print("| candidate | gain | set | PSNR | gray PSNR | SSIM | colorfulness | truth's | gap |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    bench = benchmark_sets(args.bench_data or args.data, limit=args.bench_limit)
+    for model, (gain, _) in ranked:
+        colorizer = Colorizer.from_pretrained(model, device=args.device)
+        for name, (_, images) in bench.items():
+            s = score(colorizer, images, gain)
+            print(
+                f"| {model} | {gain} | {name} | {s['psnr']:.2f} | {s['psnr_gray']:.2f} | {s['ssim']:.4f} | "
+                f"{s['colorfulness']:.1f} | {s['colorfulness_truth']:.1f} | {s['colorfulness_gap']:.1f} |",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
