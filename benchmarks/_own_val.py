@@ -20,10 +20,11 @@ DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def own_validation_sets(
-    config: TrainConfig, data: Path, sizes: list[int] | None = None, limit: int = 400
+    config: TrainConfig, data: Path, sizes: list[int] | None = None, limit: int = 400, part: str = "val"
 ) -> list[np.ndarray]:
-    """Up to ``limit`` uint8 photos ``(N, S, S, 3)`` of each collection's validation split, prepared at
-    ``sizes`` (default: the recipe's image_size; e.g. 64 scores Tiny-ImageNet at its own size)."""
+    """Up to ``limit`` uint8 photos ``(N, S, S, 3)`` of each collection's validation split (or ``part``,
+    e.g. "train": photos the model was trained on), prepared at ``sizes`` (default: the recipe's
+    image_size; e.g. 64 scores Tiny-ImageNet at its own size)."""
     sets = []
     for spec, size in zip(config.data, sizes or [spec.image_size for spec in config.data], strict=True):
         sources = [str(data / Path(s).name) for s in spec.sources]
@@ -31,10 +32,10 @@ def own_validation_sets(
             image_size=size, min_size=min(spec.min_size, size), gray_chroma=spec.gray_chroma
         )
         prepared = prepare_images(iter_records(sources), options, workers=2)
-        val = split_indices(prepared.names, spec.split, seed=config.seed)["val"]
+        chosen = split_indices(prepared.names, spec.split, seed=config.seed)[part]
         rng = np.random.default_rng(0)
-        sets.append(prepared.images[np.sort(rng.permutation(val)[:limit])])
-        print(f"{spec.sources}: {len(val)} val images, scoring {len(sets[-1])}", flush=True)
+        sets.append(prepared.images[np.sort(rng.permutation(chosen)[:limit])])
+        print(f"{spec.sources}: {len(chosen)} {part} images, scoring {len(sets[-1])}", flush=True)
     return sets
 
 
