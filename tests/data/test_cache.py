@@ -180,6 +180,33 @@ def test_prepare_command_reports_and_never_overwrites(collection: Path, tmp_path
     assert again.exit_code == 1 and "--overwrite" in again.stderr
     missing = CliRunner().invoke(app, ["prepare", str(tmp_path / "nope"), "-o", str(tmp_path / "d.h5")])
     assert missing.exit_code == 1 and "no such file" in missing.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.h5"]  # no d.h5, no d.h5.partial
+
+
+def test_prepare_refuses_a_folder_as_output_before_decoding(collection: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "keep.txt").write_text("the user's")
+    for extra in ([], ["--overwrite"]):
+        result = CliRunner().invoke(app, ["prepare", str(collection), "-o", str(folder), *extra])
+        assert result.exit_code == 1 and f"{folder} is a folder" in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+    assert [p.name for p in folder.iterdir()] == ["keep.txt"] and (
+        folder / "keep.txt"
+    ).read_text() == "the user's"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"]
+
+
+def test_prepare_with_no_usable_photo_fails_and_writes_nothing(tmp_path: Path) -> None:
+    source = tmp_path / "in"
+    source.mkdir()
+    (source / "notes.txt").write_text("not a photo")
+    Image.new("RGB", (80, 80), (128, 128, 128)).save(source / "gray.png")  # dropped: grayscale
+    out = tmp_path / "out.h5"
+    result = CliRunner().invoke(app, ["prepare", str(source), "-o", str(out), "--workers", "1"])
+    assert result.exit_code == 1
+    assert "no usable photos" in result.stderr and "1 grayscale" in result.stderr.replace("_", " ")
+    assert not out.exists() and not (tmp_path / "out.h5.partial").exists()
 
 
 def test_training_reads_a_cache(built: tuple[Path, dict], tmp_path: Path) -> None:

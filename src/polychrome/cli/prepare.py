@@ -73,12 +73,17 @@ def prepare(
     of a collection, written atomically to one file with a manifest of everything that was dropped. Decoded
     images are kept in OUTPUT.partial as they are done: run a stopped or killed command again to continue.
     """
-    from polychrome.data.cache import build_cache
+    from polychrome.data.cache import build_cache, check_cache_output
     from polychrome.data.layouts import choose_layout
     from polychrome.data.prepare import PrepareOptions
     from polychrome.data.resume import work_folder
     from polychrome.data.sources import iter_records
 
+    try:
+        check_cache_output(output)
+    except ValueError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from None
     if output.exists() and not overwrite:
         typer.echo(f"error: {output} exists; pass --overwrite to replace it", err=True)
         raise typer.Exit(1)

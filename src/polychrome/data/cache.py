@@ -235,6 +235,14 @@ def read_cache(path: str | Path) -> Cache:
         raise ValueError(f"{path}: unreadable cache ({err})") from None
 
 
+def check_cache_output(output: str | Path) -> Path:
+    """The cache file to write; a folder there is refused before any decoding, since a cache is one file."""
+    output = Path(output)
+    if output.is_dir():
+        raise ValueError(f"{output} is a folder; name the cache file to write, e.g. {output / 'data.h5'}")
+    return output
+
+
 def build_cache(
     records: Iterable[Record],
     output: str | Path,
@@ -260,7 +268,7 @@ def build_cache(
     ``records`` come from. ``bin_stride`` adds :func:`bin_maps` at that stride. Returns the cache path and
     its manifest.
     """
-    output = Path(output)
+    output = check_cache_output(output)
     if bin_stride is not None:
         check_bin_stride(options.image_size, bin_stride)  # before hours of decoding, not after
     fingerprint = {
@@ -275,6 +283,10 @@ def build_cache(
     }
     with WorkFolder.open(output, fingerprint, restart=restart) as work:
         prepared = prepare_images(records, options, workers=workers, chunk=chunk, store=work)
+        if len(prepared.names) == 0:
+            work.remove()
+            summary = prepared.summary()
+            raise ValueError(f"{', '.join(sources)}: no usable photos ({summary}); nothing written")
         if dedup:
             prepared = drop_duplicates(prepared)
         if official_splits is None:

@@ -203,3 +203,6 @@ class WorkFolder:
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
     ) -> None:
         self.close()
+        # A preparation that failed before it decoded anything leaves nothing worth continuing.
+        if error is not None and self.path.is_dir() and not any(self.path.glob("chunk-*.npz")):
+            shutil.rmtree(self.path, ignore_errors=True)
