@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import threading
 from pathlib import Path
 
@@ -294,6 +296,35 @@ def test_failure_reason_does_not_repeat_a_file_name_the_message_already_has(tmp_
     report = run_jobs([Job(source, tmp_path / "out.jpg")], process)
 
     assert report.failed == [(str(source), f"{source}: not an image (cannot identify image file)")]
+
+
+def test_an_unwritable_output_folder_is_named_and_found_before_the_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source, out = tmp_path / "big.jpg", tmp_path / "ro" / "big.jpg"
+    _touch(source)
+    (tmp_path / "ro").mkdir()
+    worked: list[Job] = []
+    real_access = os.access
+    # A read-only mount: access() says no (root ignores permission bits, so the mount is simulated).
+    monkeypatch.setattr(os, "access", lambda p, mode: p != out.parent and real_access(p, mode))
+
+    report = run_jobs([Job(source, out)], worked.append)
+
+    assert worked == []
+    assert report.failed == [(str(source), f"{source}: cannot write {out} (its folder is not writable)")]
+
+
+def test_a_failed_write_names_the_output_not_its_temporary_file(tmp_path: Path) -> None:
+    source, out = tmp_path / "big.jpg", tmp_path / "out" / "big.jpg"
+
+    def process(job: Job) -> None:
+        temporary = job.output.parent / f".{job.output.name}.a1d8f4eb.tmp"
+        raise OSError(errno.EROFS, "Read-only file system", str(temporary))
+
+    report = run_jobs([Job(source, out)], process)
+
+    assert report.failed == [(str(source), f"{source}: cannot write {out} (Read-only file system)")]
 
 
 def test_empty_exception_message_becomes_its_class_name(tmp_path: Path) -> None:

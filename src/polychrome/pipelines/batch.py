@@ -228,15 +228,26 @@ def _run_one(job: Job, process: Callable[[Job], None], overwrite: bool) -> tuple
         logger.debug("skipping %s: %s already exists", job.source, job.output)
         return "skipped", None
     existed = job.output.exists()
-    try:
+    try:  # a folder that cannot be written is found before the photo is colorized, not after
         job.output.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return "failed", _cannot_write(job, exc.strerror or str(exc))
+    if not os.access(job.output.parent, os.W_OK):
+        return "failed", _cannot_write(job, "its folder is not writable")
+    try:
         process(job)
     except Exception as exc:
         logger.debug("failed on %s", job.source, exc_info=True)
         if not existed:
             _remove_partial(job.output)
+        if isinstance(exc, OSError) and exc.filename and Path(exc.filename).parent == job.output.parent:
+            return "failed", _cannot_write(job, exc.strerror or str(exc))  # not the temporary file's name
         return "failed", _reason(job, exc)
     return "done", None
+
+
+def _cannot_write(job: Job, why: str) -> str:
+    return f"{job.source}: cannot write {job.output} ({why})"
 
 
 def _expand(
