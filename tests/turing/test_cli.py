@@ -81,6 +81,7 @@ def test_serve_with_nothing_to_show_fails(tmp_path: Path, photos: Photos, stop_a
     assert "x: 0 pairs (4 real photos have no version" in result.output
     assert "nothing to show" in result.output
     assert stop_at_once == []
+    assert not (tmp_path / "a.sqlite").exists()  # a test that never started leaves no database behind
 
 
 def test_serve_refuses_someone_elses_database(tmp_path: Path, photos: Photos) -> None:
@@ -98,6 +99,18 @@ def test_serve_reports_a_port_in_use(tmp_path: Path, photos: Photos) -> None:
         port = taken.getsockname()[1]
         result = _serve(photos, tmp_path / "a.sqlite", "--port", str(port))
     assert result.exit_code == 1 and f"cannot listen on 127.0.0.1:{port}" in result.output
+    assert not (tmp_path / "a.sqlite").exists()
+
+
+def test_a_database_with_answers_survives_a_failed_start(tmp_path: Path, photos: Photos) -> None:
+    db = tmp_path / "answers.sqlite"
+    TrialStore(db)  # made by an earlier test session
+    before = db.read_bytes()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        result = _serve(photos, db, "--port", str(taken.getsockname()[1]))
+    assert result.exit_code == 1 and db.read_bytes() == before
 
 
 def _answered_db(path: Path, fooled: int, honest: int) -> Path:

@@ -88,6 +88,7 @@ def serve(
         models = parse_models(model)
     except ValueError as exc:
         raise _usage_error(err, str(exc)) from None
+    created = not db.exists()  # a database this call creates goes again if the test cannot start
     try:
         store = TrialStore(db)
     except ValueError as exc:
@@ -96,6 +97,7 @@ def serve(
     try:
         catalog = build_catalog(real, models, display_size=display_size)
     except NotADirectoryError as exc:
+        _forget(db, created)
         raise _usage_error(err, str(exc)) from None
     for problem in catalog.problems:
         err.print(f"[yellow]skipped:[/yellow] {escape(problem)}")
@@ -105,10 +107,12 @@ def serve(
         typer.echo(f"{name}: {count} pairs{note}")
     if not catalog.pairs:
         err.print("[red]error:[/red] no real photo has a readable colorized version: nothing to show")
+        _forget(db, created)
         raise typer.Exit(1)
     try:
         server = TuringServer(TuringApp(catalog, store, trials_per_person), host=host, port=port)
     except OSError as exc:
+        _forget(db, created)
         err.print(
             f"[red]error:[/red] cannot listen on {escape(host)}:{port}: {escape(exc.strerror or str(exc))}"
         )
@@ -174,3 +178,9 @@ def report(
         record = {"db": str(db), "confidence": 0.95, "models": [asdict(r) for r in results]}
         atomic_write(json_out, lambda f: f.write(json.dumps(record, indent=1).encode()))
         typer.echo(f"results: {json_out}")
+
+
+def _forget(db: Path, created: bool) -> None:
+    """Remove the empty answers database made by a `serve` that then could not start."""
+    if created:
+        db.unlink(missing_ok=True)
