@@ -72,6 +72,13 @@ def test_folder_is_colorized_into_a_mirrored_tree(tmp_path: Path, fake: FakeColo
     assert fake.calls == [{"render_size": 128, "saturation": 0.5, "temperature": 0.0}] * 3
 
 
+def test_a_render_size_beyond_the_limit_is_a_usage_error(tmp_path: Path, fake: FakeColorizer) -> None:
+    _image(tmp_path / "a.jpg")
+    result = _invoke(tmp_path / "a.jpg", "-o", tmp_path / "out", "--render-size", "100000")
+    assert result.exit_code == 2 and "2048" in result.output
+    assert fake.calls == [] and not (tmp_path / "out").exists()
+
+
 def test_glob_input(tmp_path: Path, fake: FakeColorizer) -> None:
     _image(tmp_path / "scans" / "1.jpg")
     _image(tmp_path / "scans" / "deep" / "2.jpg")

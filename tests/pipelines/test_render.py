@@ -57,9 +57,12 @@ def test_render_shape_caps_panoramas_at_eight_render_sizes() -> None:
     assert rw == 8 * 64 and rh == round(99 * 512 / 1001)
 
 
-def test_render_shape_refuses_tiny_render_sizes() -> None:
-    with pytest.raises(ValueError, match="16"):
+def test_render_shape_refuses_tiny_and_huge_render_sizes() -> None:
+    with pytest.raises(ValueError, match="16 to 2048, got 8"):
         render_shape(100, 100, 8)
+    assert render_shape(100, 100, 2048) == (2048, 2048)
+    with pytest.raises(ValueError, match="16 to 2048, got 100000"):
+        render_shape(768, 512, 100_000)  # would have asked for 180 GB
 
 
 # --- upsample_ab --------------------------------------------------------------------------------------

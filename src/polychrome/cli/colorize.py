@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from polychrome.cli import app
 from polychrome.pipelines.batch import BatchReport, Job, normalize_suffix, plan_jobs, run_jobs
+from polychrome.pipelines.render import MAX_RENDER_SIZE
 
 if TYPE_CHECKING:
     import numpy as np
@@ -69,7 +70,9 @@ def colorize(
     render_size: Annotated[
         int,
         typer.Option(
-            min=16, help="Shorter side, in pixels, at which color is predicted; detail stays at full size."
+            min=16,
+            max=MAX_RENDER_SIZE,
+            help="Shorter side, in pixels, at which color is predicted; detail stays at full size.",
         ),
     ] = 256,
     saturation: Annotated[float, typer.Option(min=0.0, help="Color strength; 1 as predicted, 0 gray.")] = 1.0,
