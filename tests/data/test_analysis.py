@@ -76,6 +76,8 @@ def test_palette_pca_and_stats_commands(cache: Path, tmp_path: Path) -> None:
     result = runner.invoke(app, ["pca", str(cache), "-o", str(tmp_path / "pca.png"), "--size", "8"])
     assert result.exit_code == 0, result.output
     assert "of the variance needs" in result.stdout and Image.open(tmp_path / "pca.png").size == (64, 16)
+    wrong = runner.invoke(app, ["pca", str(cache), "-o", str(tmp_path / "pca.txt")])
+    assert wrong.exit_code == 1 and "name it .png" in wrong.stderr and not (tmp_path / "pca.txt").exists()
 
     result = runner.invoke(app, ["stats", str(cache), "-o", str(tmp_path / "stats")])
     assert result.exit_code == 0, result.output

@@ -217,6 +217,13 @@ def test_from_pretrained_folder_gives_the_same_output(
     np.testing.assert_array_equal(loaded_str.colorize_array(rgb), colorizer.colorize_array(rgb))
 
 
+def test_a_training_run_folder_points_to_its_model(model: torch.nn.Module, tmp_path: Path) -> None:
+    save_pretrained(model, tmp_path / "run" / "model")
+    with pytest.raises(FileNotFoundError, match=f"{tmp_path / 'run'} is a training run; its model is"):
+        Colorizer.from_pretrained(tmp_path / "run")
+    assert Colorizer.from_pretrained(tmp_path / "run" / "model").model is not None
+
+
 def test_from_pretrained_unknown_name_raises() -> None:
     with pytest.raises(FileNotFoundError, match="no-such-model"):
         Colorizer.from_pretrained("no-such-model")

@@ -122,6 +122,9 @@ def pca(
     from polychrome._atomic import atomic_write
     from polychrome.data.analysis import components_for, pca_reconstruct, pca_spectrum
 
+    if output.suffix.lower() != ".png":
+        typer.echo(f"error: {output}: the picture is written as PNG; name it .png", err=True)
+        raise typer.Exit(1)
     _refuse_existing(output, overwrite=overwrite)
     data = _read(cache)
     sample = data.images[data.splits["train"][:images]]

@@ -49,6 +49,8 @@ def resolve_model_path(name_or_path: str | Path | None) -> Path:
         name_or_path = DEFAULT_MODEL
     path = Path(name_or_path)
     if path.is_dir():
+        if not (path / "config.json").exists() and (path / "model" / "config.json").exists():
+            raise FileNotFoundError(f"{path} is a training run; its model is {path / 'model'}")
         return path
     builtin = resources.files("polychrome") / "pretrained" / str(name_or_path)
     if builtin.is_dir():
