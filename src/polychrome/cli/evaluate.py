@@ -115,13 +115,12 @@ def evaluate(
     self-contained OUTPUT/report.html. A photo that cannot be read, or that a model's output folder lacks,
     is left out for every model and reported; the exit code is then 1.
     """
-    import torch
 
     from polychrome.data.sources import expand_source
+    from polychrome.devices import resolve_device
     from polychrome.evaluate.candidates import resolve_candidate
     from polychrome.evaluate.compare import EvaluateOptions, evaluate_candidates
     from polychrome.evaluate.report import write_report
-    from polychrome.train.distributed import resolve_device
 
     if output.exists() and not output.is_dir():
         raise _fail(f"{output} is a file; the output is a folder")
@@ -133,8 +132,6 @@ def evaluate(
         for source in data:
             expand_source(source)
         target = resolve_device(device)
-        if target.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"device {device!r}: no CUDA GPU is available")
         candidates = [resolve_candidate(spec, size, target, render_size, workers) for spec in model]
     except (FileNotFoundError, ValueError, RuntimeError) as err:
         raise _fail(str(err)) from None

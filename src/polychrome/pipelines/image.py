@@ -21,6 +21,7 @@ from PIL import Image
 
 from polychrome.color.adjust import lab_to_rgb_in_gamut
 from polychrome.color.lab import rgb_to_lightness
+from polychrome.devices import resolve_device
 from polychrome.images import load_image, to_uint8
 from polychrome.models import ColorizationModel, load_pretrained
 from polychrome.pipelines.render import (
@@ -71,7 +72,7 @@ class Colorizer:
     def __init__(self, model: ColorizationModel, device: str | torch.device = "cpu", precision: str = "fp32"):
         if precision not in _PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(_PRECISIONS)}, got {precision!r}")
-        self.device = torch.device(device)
+        self.device = resolve_device(device)
         self.model = model.eval().to(self.device)
         self.autocast = _PRECISIONS[precision]
 
@@ -86,7 +87,7 @@ class Colorizer:
         return cls(load_pretrained(resolve_model_path(name_or_path)), device=device, precision=precision)
 
     def to(self, device: str | torch.device) -> Colorizer:
-        self.device = torch.device(device)
+        self.device = resolve_device(device)
         self.model.to(self.device)
         return self
 
