@@ -122,6 +122,21 @@ def test_bad_overrides_raise_value_error(override: str) -> None:
         load_config(overrides=[override])
 
 
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("steps=many", "steps: expected int, got 'many'"),
+        ("optim.betas=[0.9]", "optim.betas: expected 2 values"),
+        ("data=[{sources: [a], zoom: [1, x]}]", "data.0.zoom.1: expected a number, got 'x'"),
+        ("data=[{sources: [a], crop_sz: 3}]", "data.0: unknown DataConfig field(s): crop_sz"),
+    ],
+)
+def test_a_value_that_does_not_fit_names_its_field(override: str, message: str) -> None:
+    with pytest.raises(ValueError) as info:
+        load_config(overrides=[override])
+    assert str(info.value).startswith(message)
+
+
 def test_missing_or_invalid_recipe(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="nope.yaml"):
         load_config(tmp_path / "nope.yaml")
