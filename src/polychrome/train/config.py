@@ -131,10 +131,10 @@ class ConfigFieldError(ValueError):
         self.path, self.reason = path, reason
 
 
-def _at(path: str, coerce: Any, *args: Any) -> Any:
-    """``coerce(*args)``, with any error named by ``path`` prefixed to the path already known."""
+def _coerce_at(path: str, tp: Any, value: Any) -> Any:
+    """:func:`_coerce` for the field at ``path``, which prefixes the path of any error below it."""
     try:
-        return coerce(*args)
+        return _coerce(tp, value)
     except ConfigFieldError as err:
         raise ConfigFieldError(f"{path}.{err.path}", err.reason) from None
     except ValueError as err:
@@ -154,10 +154,10 @@ def _coerce(tp: Any, value: Any) -> Any:
         args = get_args(tp)
         items = list(value) if isinstance(value, list | tuple) else [value]
         if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_at(str(i), _coerce, args[0], v) for i, v in enumerate(items))
+            return tuple(_coerce_at(str(i), args[0], v) for i, v in enumerate(items))
         if len(items) != len(args):
             raise ValueError(f"expected {len(args)} values, got {value!r}")
-        return tuple(_at(str(i), _coerce, a, v) for i, (a, v) in enumerate(zip(args, items, strict=True)))
+        return tuple(_coerce_at(str(i), a, v) for i, (a, v) in enumerate(zip(args, items, strict=True)))
     if origin is not None and type(None) in get_args(tp):  # X | None
         if value is None:
             return None
@@ -183,7 +183,7 @@ def from_dict(cls: type, values: dict[str, Any]) -> Any:
     unknown = set(values) - names
     if unknown:
         raise ValueError(f"unknown {cls.__name__} field(s): {', '.join(sorted(unknown))}")
-    return cls(**{k: _at(k, _coerce, hints[k], v) for k, v in values.items()})
+    return cls(**{k: _coerce_at(k, hints[k], v) for k, v in values.items()})
 
 
 def to_dict(config: Any) -> dict[str, Any]:

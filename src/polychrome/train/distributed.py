@@ -59,9 +59,8 @@ def init_distributed(device_name: str) -> tuple[Distributed, torch.device]:
     if world_size <= 1:
         return Distributed(), resolve_device(device_name)
     rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    resolve_device(device_name)  # a CUDA device without CUDA is refused here as everywhere
     use_cuda = device_name in ("auto", "cuda") and torch.cuda.is_available()
-    if device_name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError("device cuda was asked for, but CUDA is not available")
     if use_cuda:
         torch.cuda.set_device(local_rank)
         device = torch.device("cuda", local_rank)
