@@ -455,6 +455,17 @@ def test_decoded_l1_option_trains(photos: Path, tmp_path: Path) -> None:
     assert result.finished and math.isfinite(result.metrics["loss"])
 
 
+def test_colorfulness_option_adds_to_the_regression_loss(photos: Path, tmp_path: Path) -> None:
+    losses = {}
+    for weight in (0.0, 1.0):
+        overrides = (f"loss.colorfulness={weight}", "steps=1", "steps_per_epoch=1", "log_every=1")
+        result = train(_config(photos, "model.name=effunet_tiny_reg", *overrides), tmp_path / f"cf{weight}")
+        assert result.finished
+        losses[weight] = result.metrics["loss"]
+    # The same seed draws the same batch and weights: only the colorfulness term differs.
+    assert math.isfinite(losses[1.0]) and losses[1.0] > losses[0.0]
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_checkpoints_and_stops_then_resume_matches_the_straight_run(
     straight_run: tuple[TrainResult, list], photos: Path, tmp_path: Path, signum: int

@@ -12,6 +12,7 @@ from polychrome.color.quantize import AbBins, AbGrid, AbPalette, rebalance_weigh
 from polychrome.train.losses import (
     AbRegressionLoss,
     RebalancedCrossEntropy,
+    ab_colorfulness,
     gradient_penalty,
     wgan_critic_loss,
     wgan_generator_loss,
@@ -196,6 +197,67 @@ def test_l1_by_hand() -> None:
 def test_bad_regression_kind_raises() -> None:
     with pytest.raises(ValueError, match="huber"):
         AbRegressionLoss("huber")
+
+
+def test_ab_colorfulness_by_hand() -> None:
+    flat = torch.zeros(1, 2, 2, 2)
+    flat[:, 0], flat[:, 1] = 3.0, 4.0  # one color everywhere: no spread, offset |(3, 4)| = 5
+    checker = torch.zeros(1, 2, 2, 2)
+    checker[0, 0] = torch.tensor([[2.0, -2.0], [-2.0, 2.0]])  # a = +-2, b = 0: spread 2, offset 0
+
+    values = ab_colorfulness(torch.cat([flat, checker]))
+
+    torch.testing.assert_close(values, torch.tensor([0.3 * 5.0, 2.0]), atol=1e-3, rtol=0)
+
+
+def test_ab_colorfulness_ranks_photos_as_the_rgb_metric_does() -> None:
+    from skimage import data
+
+    from polychrome.color import rgb_to_lab
+    from polychrome.evaluate.metrics import colorfulness
+
+    photos = [getattr(data, name)() for name in ("astronaut", "coffee", "chelsea", "rocket")]
+    rgb = torch.stack([torch.from_numpy(p[:256, :256]).permute(2, 0, 1).float() / 255 for p in photos])
+    lab = rgb_to_lab(rgb)
+    by_ab = ab_colorfulness(lab[:, 1:]).tolist()
+    by_rgb = colorfulness(rgb).tolist()
+
+    assert sorted(range(4), key=by_ab.__getitem__) == sorted(range(4), key=by_rgb.__getitem__)
+    half = ab_colorfulness(lab[:, 1:] * 0.5)
+    torch.testing.assert_close(half, torch.tensor(by_ab) * 0.5, rtol=1e-4, atol=1e-4)
+
+
+def test_colorfulness_term_is_added_per_batch_or_per_image() -> None:
+    ab = _ab(5, (2, 6, 6))
+    pred = ab / 110.0
+    pred = torch.stack([pred[0] * 1.5, pred[1] * 0.5])  # one image too colorful, one too dull
+    plain = AbRegressionLoss("l1")(pred, ab)
+    c_pred, c_true = ab_colorfulness(pred), ab_colorfulness(ab / 110.0)
+
+    per_image = AbRegressionLoss("l1", colorfulness=2.0, colorfulness_per="image")(pred, ab)
+    per_batch = AbRegressionLoss("l1", colorfulness=2.0, colorfulness_per="batch")(pred, ab)
+
+    torch.testing.assert_close(per_image, plain + 2.0 * (c_pred - c_true).abs().mean())
+    torch.testing.assert_close(per_batch, plain + 2.0 * (c_pred.mean() - c_true.mean()).abs())
+    assert per_batch < per_image  # the two errors cancel in the batch's mean, not image by image
+
+
+def test_colorfulness_term_pushes_a_gray_prediction_towards_color() -> None:
+    ab = _ab(6, (1, 8, 8))
+    pred = torch.zeros(1, 2, 8, 8, requires_grad=True)  # gray: the square roots must still have gradients
+    loss = AbRegressionLoss("l2", colorfulness=1.0)(pred, ab)
+    loss.backward()
+    assert torch.isfinite(pred.grad).all()
+
+    with torch.no_grad():
+        stepped = pred - 50.0 * pred.grad
+    assert float(ab_colorfulness(stepped)) > float(ab_colorfulness(pred.detach())) + 0.01
+
+
+@pytest.mark.parametrize(("weight", "per"), [(-1.0, "batch"), (1.0, "pixel")])
+def test_bad_colorfulness_options_raise(weight: float, per: str) -> None:
+    with pytest.raises(ValueError, match="colorfulness"):
+        AbRegressionLoss("l1", colorfulness=weight, colorfulness_per=per)
 
 
 def test_decoded_l1_adds_the_l1_of_the_annealed_mean(grid: AbGrid) -> None:

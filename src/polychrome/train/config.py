@@ -75,6 +75,8 @@ class LossConfig:
     soft_sigma: float = 5.0
     prior_sigma: float = 5.0
     decoded_l1: float = 0.0  # classification: weight of L1 on the annealed-mean decoding
+    colorfulness: float = 0.0  # regression: weight of matching the truth's colorfulness (AbRegressionLoss)
+    colorfulness_per: str = "image"  # image (each image's colorfulness; measured better) | batch (the mean's)
 
 
 @dataclass(frozen=True)

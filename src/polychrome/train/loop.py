@@ -531,7 +531,11 @@ def _train(
             decode_temperature=float(model.init_args.get("decode_temperature", 0.38)),
         ).to(device)
     else:
-        criterion = AbRegressionLoss(config.loss.regression)
+        criterion = AbRegressionLoss(
+            config.loss.regression,
+            colorfulness=config.loss.colorfulness,
+            colorfulness_per=config.loss.colorfulness_per,
+        )
 
     def checkpoint_state() -> dict[str, Any]:
         return {
