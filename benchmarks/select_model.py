@@ -53,7 +53,7 @@ def main() -> None:
             gaps = [s["colorfulness"] - s["colorfulness_truth"] for s in sets]
             print(
                 f"| {model} | {g} | {', '.join(f'{x:+.2f}' for x in gains)} | "
-                f"{', '.join(f'{x:+.1f}' for x in gaps)} | {np.mean(gains):+.3f} |",
+                f"{', '.join(f'{x:+.2f}' for x in gaps)} | {np.mean(gains):+.3f} |",
                 flush=True,
             )
         gain = chosen_gain(rows, args.max_gap)
