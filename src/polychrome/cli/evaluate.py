@@ -115,7 +115,6 @@ def evaluate(
     self-contained OUTPUT/report.html. A photo that cannot be read, or that a model's output folder lacks,
     is left out for every model and reported; the exit code is then 1.
     """
-
     from polychrome.data.sources import expand_source
     from polychrome.devices import resolve_device
     from polychrome.evaluate.candidates import resolve_candidate

@@ -147,8 +147,17 @@ def colorfulness(rgb: torch.Tensor) -> torch.Tensor:
     """
     _check_image_batch(rgb, "rgb", channels=3)
     red, green, blue = (_compute_dtype(rgb) * 255.0).unbind(dim=1)
-    rg = (red - green).flatten(1)
-    yb = (0.5 * (red + green) - blue).flatten(1)
-    spread = torch.sqrt(rg.var(dim=1, correction=0) + yb.var(dim=1, correction=0))
-    offset = torch.sqrt(rg.mean(dim=1).square() + yb.mean(dim=1).square())
+    return opponent_colorfulness((red - green).flatten(1), (0.5 * (red + green) - blue).flatten(1))
+
+
+def opponent_colorfulness(first: torch.Tensor, second: torch.Tensor, eps: float = 0.0) -> torch.Tensor:
+    """Hasler & Süsstrunk's formula on any two opponent channels ``(B, N)``:
+    ``sqrt(var_1 + var_2) + 0.3 * sqrt(mean_1² + mean_2²)`` per row, population variances.
+
+    :func:`colorfulness` gives it the paper's rg / yb; the training loss gives it CIELAB's a / b
+    (:func:`polychrome.train.losses.ab_colorfulness`), with ``eps`` > 0 so the square roots keep finite
+    gradients on a gray map.
+    """
+    spread = torch.sqrt(first.var(dim=1, correction=0) + second.var(dim=1, correction=0) + eps)
+    offset = torch.sqrt(first.mean(dim=1).square() + second.mean(dim=1).square() + eps)
     return spread + 0.3 * offset

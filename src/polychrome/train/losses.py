@@ -29,6 +29,7 @@ from torch import nn
 
 from polychrome.color.decode import decode_annealed_mean
 from polychrome.color.quantize import AbBins
+from polychrome.evaluate.metrics import opponent_colorfulness
 
 
 class RebalancedCrossEntropy(nn.Module):
@@ -85,9 +86,7 @@ def ab_colorfulness(ab: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     roots' gradients finite on a gray map.
     """
     flat = ab.float().flatten(2)  # (B, 2, N)
-    spread = (flat.var(dim=2, correction=0).sum(dim=1) + eps).sqrt()
-    offset = (flat.mean(dim=2).square().sum(dim=1) + eps).sqrt()
-    return spread + 0.3 * offset
+    return opponent_colorfulness(flat[:, 0], flat[:, 1], eps=eps)
 
 
 class AbRegressionLoss(nn.Module):
