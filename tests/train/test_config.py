@@ -11,6 +11,7 @@ from polychrome.train.config import (
     ModelConfig,
     OptimConfig,
     TrainConfig,
+    check_loss_options,
     load_config,
     save_config,
     to_dict,
@@ -175,6 +176,36 @@ def test_repository_configs_load(path: Path) -> None:
 
     assert config.data and all(spec.sources for spec in config.data)
     assert all(spec.crop_size <= spec.image_size for spec in config.data)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "head", "named"),
+    [
+        (["loss.colorfulness=0.2"], "classification", "loss.colorfulness=0.2"),
+        (["loss.regression=l2", "loss.colorfulness_per=batch"], "classification", "loss.regression=l2"),
+        (["loss.decoded_l1=0.5"], "regression", "loss.decoded_l1=0.5"),
+        (["loss.soft_sigma=10"], "regression", "loss.soft_sigma=10.0"),
+    ],
+)
+def test_loss_options_a_head_ignores_are_refused(overrides: list[str], head: str, named: str) -> None:
+    with pytest.raises(ValueError, match=f"{named}.*not used by {head} models"):
+        check_loss_options(load_config(overrides=overrides).loss, head)
+
+
+def test_loss_options_a_head_reads_pass() -> None:
+    check_loss_options(load_config(overrides=["loss.colorfulness=0.2"]).loss, "regression")
+    check_loss_options(load_config(overrides=["loss.decoded_l1=0.5"]).loss, "classification")
+    check_loss_options(load_config().loss, "classification")  # defaults are never an error
+
+
+@pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.name)
+def test_repository_configs_set_only_loss_options_their_model_reads(path: Path) -> None:
+    from polychrome.models import create_model
+
+    config = load_config(path)
+    args = {k: v for k, v in config.model.args.items() if k != "palette"}  # a file the recipe makes first
+    model = create_model(config.model.name, pretrained_encoder=False, **args)
+    check_loss_options(config.loss, model.head_type)
 
 
 def test_there_are_repository_configs() -> None:

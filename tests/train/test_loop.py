@@ -466,6 +466,14 @@ def test_colorfulness_option_adds_to_the_regression_loss(photos: Path, tmp_path:
     assert math.isfinite(losses[1.0]) and losses[1.0] > losses[0.0]
 
 
+def test_a_loss_option_the_model_ignores_is_refused_before_anything_is_written(
+    photos: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(ValueError, match="loss.colorfulness=0.5: not used by classification models"):
+        train(_config(photos, "loss.colorfulness=0.5"), tmp_path / "cls")
+    assert not (tmp_path / "cls").exists()
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_checkpoints_and_stops_then_resume_matches_the_straight_run(
     straight_run: tuple[TrainResult, list], photos: Path, tmp_path: Path, signum: int
@@ -605,6 +613,22 @@ def test_adversarial_resume_is_exact(photos: Path, tmp_path: Path) -> None:
 
     a, b = _weights(straight.run_dir / "model"), _weights(resumed.run_dir / "model")
     assert resumed.finished and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_adversarial_generator_trains_on_the_recipes_pixel_loss(photos: Path, tmp_path: Path) -> None:
+    rows = {}
+    for weight in (0.0, 5.0):
+        overrides = ("adversarial.pretrain_steps=0", "adversarial.generator_steps=1", "steps=1")
+        result = train(
+            _config(photos, *ADVERSARIAL, *overrides, f"loss.colorfulness={weight}", "steps_per_epoch=1"),
+            tmp_path / f"gan{weight}",
+        )
+        with (result.run_dir / "train.csv").open() as f:
+            rows[weight] = list(csv.DictReader(f))[0]
+    # Same seed, batch, generator and critic: the critic's step is the same, and the generator's pixel loss
+    # is the recipe's, colorfulness term included.
+    assert float(rows[0.0]["loss_critic"]) == pytest.approx(float(rows[5.0]["loss_critic"]), rel=1e-5)
+    assert float(rows[5.0]["loss_l1"]) > float(rows[0.0]["loss_l1"]) > 0
 
 
 def test_adversarial_recipe_needs_a_regression_generator(photos: Path, tmp_path: Path) -> None:

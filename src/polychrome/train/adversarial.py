@@ -29,14 +29,18 @@ Update = Callable[[torch.Tensor], None]  # backward + step of the generator's op
 class Adversary:
     """The critic, its optimizer, and the two kinds of update of one adversarial step."""
 
-    def __init__(self, config: AdversarialConfig, device: torch.device) -> None:
+    def __init__(
+        self, config: AdversarialConfig, device: torch.device, pixel_loss: AbRegressionLoss | None = None
+    ) -> None:
+        """``pixel_loss`` is the recipe's regression loss (``loss.regression``, ``loss.colorfulness``), the
+        same one the generator pre-trains on; default plain L1, the seed's."""
         self.config = config
         self.critic = create_critic(config.critic, **config.critic_args).to(device).train()
         o = config.critic_optim
         self.optimizer = torch.optim.Adam(
             self.critic.parameters(), lr=o.lr, betas=o.betas, weight_decay=o.weight_decay
         )
-        self.l1 = AbRegressionLoss("l1")
+        self.pixel_loss = pixel_loss or AbRegressionLoss("l1")
 
     def active(self, step: int) -> bool:
         return step >= self.config.pretrain_steps
@@ -86,7 +90,7 @@ class Adversary:
         self.critic.requires_grad_(False)  # the generator's loss needs the critic's input gradients only
         for _ in range(c.generator_steps):
             raw = generate()
-            l1 = self.l1(raw, target_ab)
+            l1 = self.pixel_loss(raw, target_ab)
             with torch.autocast(device_type, dtype=autocast, enabled=autocast is not None):
                 adversarial = wgan_generator_loss(
                     self.critic(critic_input(seen_lightness, raw.float() * AB_RANGE))

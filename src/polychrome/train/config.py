@@ -79,6 +79,28 @@ class LossConfig:
     colorfulness_per: str = "image"  # image (each image's colorfulness; measured better) | batch (the mean's)
 
 
+# The loss options only one kind of head reads; setting one for the other kind is a mistake worth an error.
+_LOSS_OPTIONS_OF_HEAD = {
+    "classification": ("rebalance_lambda", "soft_k", "soft_sigma", "prior_sigma", "decoded_l1"),
+    "regression": ("regression", "colorfulness", "colorfulness_per"),
+}
+
+
+def check_loss_options(loss: LossConfig, head_type: str) -> None:
+    """Refuse loss options that a model of ``head_type`` would silently ignore (set away from their
+    defaults), naming them: a run that trains without the term its recipe asks for wastes GPU hours."""
+    default = LossConfig()
+    ignored = [
+        f"loss.{name}={getattr(loss, name)}"
+        for head, names in _LOSS_OPTIONS_OF_HEAD.items()
+        if head != head_type
+        for name in names
+        if getattr(loss, name) != getattr(default, name)
+    ]
+    if ignored:
+        raise ValueError(f"{', '.join(ignored)}: not used by {head_type} models; remove it from the recipe")
+
+
 @dataclass(frozen=True)
 class CriticOptimConfig:
     lr: float = 1e-4
@@ -96,7 +118,9 @@ class AdversarialConfig:
     generator_steps: int = 2  # generator updates per batch (the seed trains it twice)
     critic_steps: int = 1  # critic updates per batch
     gp_lambda: float = 10.0
-    l1_weight: float = 100.0  # weight of L1 on ab / 110 against the adversarial term
+    # Weight of the pixel loss (loss.regression on ab / 110, L1 by default, plus loss.colorfulness) against
+    # the adversarial term.
+    l1_weight: float = 100.0
     critic_optim: CriticOptimConfig = field(default_factory=CriticOptimConfig)
 
 

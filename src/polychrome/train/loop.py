@@ -34,7 +34,7 @@ from polychrome.models import ColorizationModel, create_model, load_pretrained, 
 from polychrome.pipelines.render import predict_ab
 from polychrome.train.adversarial import Adversary
 from polychrome.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from polychrome.train.config import DataConfig, TrainConfig, save_config, to_dict
+from polychrome.train.config import DataConfig, TrainConfig, check_loss_options, save_config, to_dict
 from polychrome.train.distributed import Distributed, init_distributed, shutdown_distributed
 from polychrome.train.ema import build_ema
 from polychrome.train.inputs import lightness_and_target
@@ -443,6 +443,7 @@ def _train(
     model = create_model(
         config.model.name, pretrained_encoder=config.model.pretrained_encoder, **config.model.args
     )
+    check_loss_options(config.loss, model.head_type)
     if config.model.init_from is not None:
         model.load_state_dict(load_pretrained(config.model.init_from).state_dict())
     model.to(device)
@@ -483,6 +484,13 @@ def _train(
     )
     steps_per_epoch = config.steps_per_epoch or max(1, math.ceil(passes))
 
+    pixel_loss = None
+    if model.head_type == "regression":
+        pixel_loss = AbRegressionLoss(
+            config.loss.regression,
+            colorfulness=config.loss.colorfulness,
+            colorfulness_per=config.loss.colorfulness_per,
+        )
     adversary = None
     if config.adversarial is not None:
         if model.head_type != "regression":
@@ -491,7 +499,7 @@ def _train(
             raise ValueError(
                 "the adversarial recipe runs in one process (its gradient penalty is not DDP-ready)"
             )
-        adversary = Adversary(config.adversarial, device)
+        adversary = Adversary(config.adversarial, device, pixel_loss=pixel_loss)
 
     step, best_psnr, priors, stale = 0, -math.inf, None, 0
     ckpt: dict[str, Any] = {}
@@ -531,11 +539,7 @@ def _train(
             decode_temperature=float(model.init_args.get("decode_temperature", 0.38)),
         ).to(device)
     else:
-        criterion = AbRegressionLoss(
-            config.loss.regression,
-            colorfulness=config.loss.colorfulness,
-            colorfulness_per=config.loss.colorfulness_per,
-        )
+        criterion = pixel_loss
 
     def checkpoint_state() -> dict[str, Any]:
         return {
