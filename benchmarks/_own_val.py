@@ -7,6 +7,7 @@ run's .data*/ folders. Choices are made here, never on the benchmark sets that a
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from polychrome.data.split import split_indices
 from polychrome.train.config import TrainConfig
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+WORKERS = min(8, os.cpu_count() or 1)
 
 
 def own_validation_sets(
@@ -24,18 +26,34 @@ def own_validation_sets(
 ) -> list[np.ndarray]:
     """Up to ``limit`` uint8 photos ``(N, S, S, 3)`` of each collection's validation split (or ``part``,
     e.g. "train": photos the model was trained on), prepared at ``sizes`` (default: the recipe's
-    image_size; e.g. 64 scores Tiny-ImageNet at its own size)."""
+    image_size; e.g. 64 scores Tiny-ImageNet at its own size).
+
+    The split is the training run's: taken over the photos kept at the recipe's image_size, as training
+    keeps them. Which photos pass the gray test depends on the size they are judged at, and the split is a
+    permutation of the kept photos, so a split taken over the photos kept at another size is a different
+    split (until the sixth session this function did that, and its Tiny-ImageNet "validation" photos at
+    64 px were mostly training photos).
+    """
     sets = []
     for spec, size in zip(config.data, sizes or [spec.image_size for spec in config.data], strict=True):
         sources = [str(data / Path(s).name) for s in spec.sources]
-        options = PrepareOptions(
-            image_size=size, min_size=min(spec.min_size, size), gray_chroma=spec.gray_chroma
+        as_trained = PrepareOptions(
+            image_size=spec.image_size, min_size=spec.min_size, gray_chroma=spec.gray_chroma
         )
-        prepared = prepare_images(iter_records(sources), options, workers=2)
-        chosen = split_indices(prepared.names, spec.split, seed=config.seed)[part]
-        rng = np.random.default_rng(0)
-        sets.append(prepared.images[np.sort(rng.permutation(chosen)[:limit])])
-        print(f"{spec.sources}: {len(chosen)} {part} images, scoring {len(sets[-1])}", flush=True)
+        kept = prepare_images(iter_records(sources), as_trained, workers=WORKERS)
+        chosen = split_indices(kept.names, spec.split, seed=config.seed)[part]
+        picked = np.sort(np.random.default_rng(0).permutation(chosen)[:limit])
+        if size == spec.image_size:
+            images = kept.images[picked]
+        else:  # the same photos, prepared at the size they are scored at
+            names = {kept.names[i] for i in picked}
+            options = PrepareOptions(image_size=size, min_size=min(spec.min_size, size), gray_chroma=0.0)
+            images = prepare_images(
+                (r for r in iter_records(sources) if r.name in names), options, workers=WORKERS
+            ).images
+        del kept
+        sets.append(images)
+        print(f"{spec.sources}: {len(chosen)} {part} images, scoring {len(images)}", flush=True)
     return sets
 
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from _own_val import own_split_parser, own_validation_sets
 from evaluate_val import benchmark_sets
+from select_model import score
 
 from polychrome import Colorizer
-from polychrome.evaluate.quality import evaluate_colorizer
 from polychrome.train.config import load_config
 
 
@@ -27,7 +27,6 @@ def main() -> None:
     args = parser.parse_args()
     config = load_config(args.config)
     colorizer = Colorizer.from_pretrained(args.model, device=args.device)
-    own_gain = getattr(colorizer.model, "chroma_gain", 1.0)  # saturation multiplies it: effective gains
     names = [", ".join(spec.sources) for spec in config.data]
     train = own_validation_sets(config, args.data, args.sizes, args.limit, part="train")
     val = own_validation_sets(config, args.data, args.sizes, args.limit)
@@ -39,9 +38,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|")
     for gain in args.gains:
         for label, images in groups:
-            s = evaluate_colorizer(
-                lambda rgb, g=gain: colorizer.colorize_array(rgb, saturation=g / own_gain), images
-            ).summary()
+            s = score(colorizer, images, gain)
             print(
                 f"| {label} | {int(s['images'])} | {gain} | {s['psnr']:.2f} | {s['psnr_gray']:.2f} | "
                 f"{s['psnr_gain_over_gray']:+.2f} | {s['colorfulness']:.1f} | "

@@ -18,6 +18,7 @@ from polychrome.color.lab import gray_rgb, rgb_to_lightness
 from polychrome.evaluate.metrics import colorfulness, psnr, ssim
 
 ArrayColorize = Callable[[np.ndarray], np.ndarray]
+BatchColorize = Callable[[torch.Tensor], torch.Tensor]
 
 
 @dataclass(frozen=True)
@@ -44,18 +45,48 @@ def gray_version(rgb: torch.Tensor) -> torch.Tensor:
     return gray_rgb(rgb_to_lightness(rgb))
 
 
+def _score(pred: torch.Tensor, truth: torch.Tensor, gray: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Per-image scores of predictions, gray outputs and truths, each ``(B, 3, H, W)`` RGB in 0..1."""
+    pred = pred.clamp(0, 1)
+    return {
+        "psnr": psnr(pred, truth).clamp(max=100),
+        "ssim": ssim(pred, truth),
+        "colorfulness": colorfulness(pred),
+        "psnr_gray": psnr(gray, truth).clamp(max=100),
+        "ssim_gray": ssim(gray, truth),
+        "colorfulness_truth": colorfulness(truth),
+    }
+
+
+def _report(parts: list[dict[str, torch.Tensor]]) -> QualityReport:
+    return QualityReport(
+        **{k: torch.cat([p[k] for p in parts]).numpy() for k in QualityReport.__dataclass_fields__}
+    )
+
+
 def evaluate_colorizer(colorize: ArrayColorize, images: np.ndarray) -> QualityReport:
     """Score ``colorize`` (float32 HxWx3 gray RGB -> float32 HxWx3 RGB) on uint8 images ``(N, S, S, 3)``."""
-    scores: dict[str, list[torch.Tensor]] = {k: [] for k in QualityReport.__dataclass_fields__}
+    parts = []
     for image in images:
         truth = torch.from_numpy(np.array(image)).permute(2, 0, 1).unsqueeze(0).float() / 255.0
         gray = gray_version(truth)
         pred_np = colorize(np.ascontiguousarray(gray[0].permute(1, 2, 0).numpy()))
-        pred = torch.from_numpy(pred_np).permute(2, 0, 1).unsqueeze(0).clamp(0, 1)
-        scores["psnr"].append(psnr(pred, truth).clamp(max=100))
-        scores["ssim"].append(ssim(pred, truth))
-        scores["colorfulness"].append(colorfulness(pred))
-        scores["psnr_gray"].append(psnr(gray, truth).clamp(max=100))
-        scores["ssim_gray"].append(ssim(gray, truth))
-        scores["colorfulness_truth"].append(colorfulness(truth))
-    return QualityReport(**{k: torch.cat(v).numpy() for k, v in scores.items()})
+        parts.append(_score(torch.from_numpy(pred_np).permute(2, 0, 1).unsqueeze(0), truth, gray))
+    return _report(parts)
+
+
+def evaluate_colorizer_batched(
+    colorize: BatchColorize, images: np.ndarray, batch_size: int = 64
+) -> QualityReport:
+    """:func:`evaluate_colorizer` for a batched colorizer (lightness ``(B, 1, H, W)`` -> RGB ``(B, 3, H, W)``,
+    e.g. :meth:`~polychrome.pipelines.image.Colorizer.colorize_lightness` on a GPU): the same scores, many
+    times faster where the network is not the bottleneck."""
+    parts = []
+    for start in range(0, len(images), batch_size):
+        truth = (
+            torch.from_numpy(np.asarray(images[start : start + batch_size])).permute(0, 3, 1, 2).float() / 255
+        )
+        lightness = rgb_to_lightness(truth)
+        pred = colorize(lightness).float().cpu()
+        parts.append(_score(pred, truth, gray_rgb(lightness)))
+    return _report(parts)

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from polychrome.color.adjust import lab_to_rgb_in_gamut
-from polychrome.color.lab import rgb_to_lightness
+from polychrome.color.lab import gray_rgb, rgb_to_lightness
 from polychrome.devices import resolve_device
 from polychrome.images import load_image, to_uint8
 from polychrome.models import ColorizationModel, load_pretrained
@@ -133,18 +133,23 @@ class Colorizer:
 
     @torch.inference_mode()
     def colorize_lightness(
-        self, lightness: torch.Tensor, render_size: int = 256, **decode: Any
+        self,
+        lightness: torch.Tensor,
+        render_size: int = 256,
+        saturation: float = 1.0,
+        temperature: float = 0.0,
+        **decode: Any,
     ) -> torch.Tensor:
         """Colorize a batch of photos of one size, given by their lightness, all on :attr:`device`.
 
-        The batched form of :meth:`colorize_array` for evaluation: the same rendering (L resized to the
-        render size, ab upsampled bilinearly, out-of-gamut colors pulled toward gray), without the strip-wise
-        CPU merge that keeps huge photos within memory. L is resized directly instead of the gray RGB it
-        comes from, which differs from :meth:`colorize_array` only when the render size is not the photos'.
+        The batched form of :meth:`colorize_array` for evaluation: the same rendering (the gray photo resized
+        to the render size, ab upsampled bilinearly, out-of-gamut colors pulled toward gray), without the
+        strip-wise CPU merge that keeps huge photos within memory.
 
         Args:
             lightness: ``(B, 1, H, W)`` L in 0..100.
             render_size: shorter side at which the network sees the photos.
+            saturation, temperature: as for :meth:`colorize_array` (applied to the low-resolution ab).
             decode: decoding options of classification models, as for :meth:`colorize_array`.
 
         Returns:
@@ -157,8 +162,12 @@ class Colorizer:
         lightness = lightness.to(self.device, torch.float32)
         height, width = lightness.shape[-2:]
         rh, rw = render_shape(height, width, render_size)
-        small = lightness if (rh, rw) == (height, width) else _downscale(lightness, (rh, rw))
+        small = lightness
+        if (rh, rw) != (height, width):  # resized as the gray photo it is, as colorize_array resizes it
+            small = rgb_to_lightness(_downscale(gray_rgb(lightness), (rh, rw)))
         ab = predict_ab_lowres(self.model, small, autocast_dtype=self.autocast, **decode)
+        if saturation != 1.0 or temperature != 0.0:
+            ab = adjust_ab(F.interpolate(small, size=ab.shape[-2:], mode="area"), ab, saturation, temperature)
         stride = self.model.output_stride
         ab = upsample_ab(ab, (height, width), (rh / stride, rw / stride))
         return lab_to_rgb_in_gamut(torch.cat((lightness, ab), dim=1))
