@@ -77,3 +77,13 @@ def test_a_run_paused_by_a_signal_exits_as_that_signal_would(tmp_path: Path, mon
 
     assert result.exit_code == 128 + 15
     assert result.stdout.strip() == "paused (resume with --resume) at step 3"
+
+
+def test_a_run_that_cannot_start_says_why_in_one_line(tmp_path: Path) -> None:
+    photos, run = _photos(tmp_path / "photos"), tmp_path / "run"
+    result = _train("--run-dir", run, *_overrides(photos, steps=2), "--set", "loss.soft_sigma=3")
+
+    assert result.exit_code == 1
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "loss.soft_sigma=3.0: not used by regression models" in lines[0]
+    assert not run.exists()

@@ -15,7 +15,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 
 from polychrome.cli import app
 
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)  # an error stays one line
 
 
 @app.command()
@@ -91,6 +91,7 @@ def train(
         try:
             result = run_training(cfg, run_dir, resume=resume, on_progress=on_progress)
         except (FileExistsError, FileNotFoundError, ValueError, NonFiniteLoss) as err:
+            progress.remove_task(task)  # else its last state ("step 0/N ...") is drawn after the error
             err_console.print(f"error: {err}", markup=False, highlight=False)
             raise typer.Exit(1) from None
     if not main_process:
