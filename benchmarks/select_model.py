@@ -13,12 +13,11 @@ on Imagenette for every model measured (BENCHMARKS.md section 2). From the sixth
 chosen with --max-gap 6: the bar less the largest such shift seen, fixed before those candidates were
 trained.
 
-Photos are scored in batches on --device (Colorizer.colorize_lightness: L is resized instead of the gray
-RGB it comes from, which moves PSNR by under 0.02 dB); the numbers reported for a shipped model come from
-evaluate_val.py's per-photo pipeline.
+Photos are scored in batches on --device (Colorizer.colorize_lightness: the per-photo pipeline's
+computation, batched); the numbers reported for a shipped model come from evaluate_val.py's per-photo run.
 
 Usage: python benchmarks/select_model.py RUN_CONFIG.yaml MODEL [MODEL ...] [--sizes 224 64]
-    [--grid 1.3 1.35 1.4 1.45 1.5] [--max-gap 8] [--device cuda] [--bench-data DIR]
+    [--grid 1.3 1.35 1.4 1.45 1.5] [--max-gap 6] [--device cuda] [--bench-data DIR]
 """
 
 from __future__ import annotations

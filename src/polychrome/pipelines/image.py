@@ -125,9 +125,7 @@ class Colorizer:
         small = full if (rh, rw) == (height, width) else _downscale(full, (rh, rw))
         lightness = rgb_to_lightness(small.to(self.device))
         ab = predict_ab_lowres(self.model, lightness, autocast_dtype=self.autocast, **decode)
-        if saturation != 1.0 or temperature != 0.0:
-            lightness_low = F.interpolate(lightness, size=ab.shape[-2:], mode="area")
-            ab = adjust_ab(lightness_low, ab, saturation, temperature)
+        ab = adjust_ab(lightness, ab, saturation, temperature)
         stride = self.model.output_stride
         return merge_full_resolution(rgb, ab[0], covered=(rh / stride, rw / stride))
 
@@ -166,8 +164,7 @@ class Colorizer:
         if (rh, rw) != (height, width):  # resized as the gray photo it is, as colorize_array resizes it
             small = rgb_to_lightness(_downscale(gray_rgb(lightness), (rh, rw)))
         ab = predict_ab_lowres(self.model, small, autocast_dtype=self.autocast, **decode)
-        if saturation != 1.0 or temperature != 0.0:
-            ab = adjust_ab(F.interpolate(small, size=ab.shape[-2:], mode="area"), ab, saturation, temperature)
+        ab = adjust_ab(small, ab, saturation, temperature)
         stride = self.model.output_stride
         ab = upsample_ab(ab, (height, width), (rh / stride, rw / stride))
         return lab_to_rgb_in_gamut(torch.cat((lightness, ab), dim=1))

@@ -103,9 +103,13 @@ def predict_ab(model: ColorizationModel, lightness: torch.Tensor, **decode) -> t
 
 
 def adjust_ab(
-    lightness_low: torch.Tensor, ab: torch.Tensor, saturation: float, temperature: float
+    lightness: torch.Tensor, ab: torch.Tensor, saturation: float, temperature: float
 ) -> torch.Tensor:
-    """Apply the user's saturation and warm/cool controls to low-resolution ab (L given at ab's size)."""
+    """Apply the user's saturation and warm/cool controls to low-resolution ab; ``lightness`` is the L the
+    network saw (area-averaged to ab's size here, where the warm/cool curve needs it)."""
+    if saturation == 1.0 and temperature == 0.0:
+        return ab
+    lightness_low = F.interpolate(lightness, size=ab.shape[-2:], mode="area")
     if saturation != 1.0:
         ab = scale_chroma(ab, saturation)
     if temperature != 0.0:
