@@ -185,6 +185,7 @@ def test_repository_configs_load(path: Path) -> None:
         (["loss.regression=l2", "loss.colorfulness_per=batch"], "classification", "loss.regression=l2"),
         (["loss.decoded_l1=0.5"], "regression", "loss.decoded_l1=0.5"),
         (["loss.soft_sigma=10"], "regression", "loss.soft_sigma=10.0"),
+        (["loss.space=rgb"], "classification", "loss.space=rgb"),
     ],
 )
 def test_loss_options_a_head_ignores_are_refused(overrides: list[str], head: str, named: str) -> None:

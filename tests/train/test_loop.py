@@ -211,7 +211,7 @@ def test_regression_variant_trains(photos: Path, tmp_path: Path) -> None:
 def test_nan_loss_stops_with_the_checkpoint_named(
     photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def nan_loss(self: Any, pred: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
+    def nan_loss(self: Any, pred: torch.Tensor, *truth: torch.Tensor) -> torch.Tensor:
         return pred.float().sum() * float("nan")
 
     monkeypatch.setattr(loop.AbRegressionLoss, "forward", nan_loss)
@@ -464,6 +464,28 @@ def test_colorfulness_option_adds_to_the_regression_loss(photos: Path, tmp_path:
         losses[weight] = result.metrics["loss"]
     # The same seed draws the same batch and weights: only the colorfulness term differs.
     assert math.isfinite(losses[1.0]) and losses[1.0] > losses[0.0]
+
+
+def test_rgb_space_loss_trains_and_a_bad_space_fails_before_the_data_loads(
+    photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    overrides = ("model.name=effunet_tiny_reg", "steps=2", "steps_per_epoch=2", "log_every=1")
+    losses = {}
+    for space in ("ab", "rgb"):
+        result = train(
+            _config(photos, *overrides, f"loss.space={space}", "loss.colorfulness=0.2"), tmp_path / space
+        )
+        assert result.finished and math.isfinite(result.metrics["loss"])
+        losses[space] = result.metrics["loss"]
+    assert losses["rgb"] != pytest.approx(losses["ab"])  # the same batches, a different comparison
+
+    def no_data(*args, **kwargs):
+        raise AssertionError("the data was loaded")
+
+    monkeypatch.setattr("polychrome.train.loop.load_collections", no_data)
+    with pytest.raises(ValueError, match="ab or rgb"):
+        train(_config(photos, *overrides, "loss.space=hsv"), tmp_path / "hsv")
+    assert not (tmp_path / "hsv").exists()
 
 
 def test_a_loss_option_the_model_ignores_is_refused_before_anything_is_written(

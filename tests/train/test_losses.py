@@ -14,6 +14,7 @@ from polychrome.train.losses import (
     RebalancedCrossEntropy,
     ab_colorfulness,
     gradient_penalty,
+    rgb_colorfulness,
     wgan_critic_loss,
     wgan_generator_loss,
 )
@@ -258,6 +259,81 @@ def test_colorfulness_term_pushes_a_gray_prediction_towards_color() -> None:
 def test_bad_colorfulness_options_raise(weight: float, per: str) -> None:
     with pytest.raises(ValueError, match="colorfulness"):
         AbRegressionLoss("l1", colorfulness=weight, colorfulness_per=per)
+
+
+# --- regression in rgb space ---------------------------------------------------------------------------
+
+
+def _lightness(seed: int, shape: tuple[int, int, int]) -> torch.Tensor:
+    b, h, w = shape
+    return 15.0 + 70.0 * torch.rand(b, 1, h, w, generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.mark.parametrize("kind", ["l1", "l2", "smooth_l1"])
+def test_rgb_space_loss_compares_the_colors_scikit_image_renders(kind: str) -> None:
+    from skimage.color import lab2rgb
+
+    ab, lightness = _ab(20, (2, 6, 6)), _lightness(21, (2, 6, 6))
+    pred = torch.rand(2, 2, 6, 6, generator=torch.Generator().manual_seed(22)) * 1.2 - 0.6
+
+    def render(ab_units: torch.Tensor) -> torch.Tensor:
+        lab = torch.cat((lightness, ab_units), dim=1).permute(0, 2, 3, 1).double().numpy()
+        return torch.from_numpy(lab2rgb(lab)).permute(0, 3, 1, 2).float()  # clipped to 0..1, as shown
+
+    reference = {
+        "l1": F.l1_loss,
+        "l2": F.mse_loss,
+        "smooth_l1": lambda p, t: F.smooth_l1_loss(p, t, beta=0.05),
+    }
+    loss = AbRegressionLoss(kind, space="rgb")(pred, ab, lightness)
+
+    torch.testing.assert_close(loss, reference[kind](render(pred * 110.0), render(ab)), atol=2e-5, rtol=1e-4)
+    assert float(AbRegressionLoss(kind, space="rgb")(ab / 110.0, ab, lightness)) == pytest.approx(0, abs=1e-6)
+
+
+def test_rgb_space_weighs_an_ab_error_by_what_it_does_to_the_shown_color() -> None:
+    ab = torch.zeros(2, 2, 4, 4)
+    lightness = torch.stack([torch.full((1, 4, 4), 3.0), torch.full((1, 4, 4), 60.0)])  # a dark, a mid gray
+    pred = torch.full((2, 2, 4, 4), 20.0 / 110.0)  # the same ab error on both
+    per_image = [AbRegressionLoss("l1", space=space) for space in ("ab", "rgb")]
+
+    in_ab = [float(per_image[0](pred[i : i + 1], ab[i : i + 1])) for i in range(2)]
+    in_rgb = [float(per_image[1](pred[i : i + 1], ab[i : i + 1], lightness[i : i + 1])) for i in range(2)]
+
+    assert in_ab[0] == pytest.approx(in_ab[1])
+    assert in_rgb[0] < 0.7 * in_rgb[1]  # the dark pixel's error shows less
+
+
+def test_rgb_colorfulness_is_the_metric_on_a_0_to_1_scale() -> None:
+    from skimage import data
+
+    from polychrome.evaluate.metrics import colorfulness
+
+    photo = torch.from_numpy(data.coffee()[:128, :128]).permute(2, 0, 1).float()[None] / 255
+    torch.testing.assert_close(rgb_colorfulness(photo) * 255, colorfulness(photo), rtol=1e-4, atol=1e-3)
+
+
+def test_rgb_space_colorfulness_term_has_gradients_on_gray_and_out_of_gamut_predictions() -> None:
+    ab, lightness = _ab(23, (2, 8, 8)), _lightness(24, (2, 8, 8))
+    pred = torch.zeros(2, 2, 8, 8)
+    pred[1] = 1.0  # a = b = 110: far outside sRGB's gamut, partly clipped
+    pred.requires_grad_(True)
+
+    loss = AbRegressionLoss("l1", colorfulness=0.5, space="rgb")(pred, ab, lightness)
+    loss.backward()
+
+    assert torch.isfinite(pred.grad).all()
+    assert float(pred.grad[0].abs().sum()) > 0  # the gray image is pushed towards color
+
+
+def test_rgb_space_needs_the_truths_lightness() -> None:
+    ab = _ab(25, (1, 4, 4))
+    with pytest.raises(ValueError, match="L at ab's size"):
+        AbRegressionLoss("l1", space="rgb")(ab / 110, ab)
+    with pytest.raises(ValueError, match="L at ab's size"):
+        AbRegressionLoss("l1", space="rgb")(ab / 110, ab, torch.full((1, 1, 8, 8), 50.0))
+    with pytest.raises(ValueError, match="ab or rgb"):
+        AbRegressionLoss("l1", space="xyz")
 
 
 def test_decoded_l1_adds_the_l1_of_the_annealed_mean(grid: AbGrid) -> None:

@@ -13,7 +13,6 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from polychrome.models import ColorizationModel
 from polychrome.models._registry import create_critic
@@ -64,9 +63,7 @@ class Adversary:
     ) -> dict[str, torch.Tensor]:
         """Critic updates then generator updates on one batch of RGB crops; returns the last losses."""
         c = self.config
-        stride = model.output_stride
-        lightness, target_ab = lightness_and_target(rgb, stride, channels_last)
-        seen_lightness = F.avg_pool2d(lightness, stride) if stride > 1 else lightness
+        lightness, target_ab, seen_lightness = lightness_and_target(rgb, model.output_stride, channels_last)
         real = critic_input(seen_lightness, target_ab)
         device_type = rgb.device.type
 
@@ -90,7 +87,7 @@ class Adversary:
         self.critic.requires_grad_(False)  # the generator's loss needs the critic's input gradients only
         for _ in range(c.generator_steps):
             raw = generate()
-            l1 = self.pixel_loss(raw, target_ab)
+            l1 = self.pixel_loss(raw, target_ab, seen_lightness)
             with torch.autocast(device_type, dtype=autocast, enabled=autocast is not None):
                 adversarial = wgan_generator_loss(
                     self.critic(critic_input(seen_lightness, raw.float() * AB_RANGE))

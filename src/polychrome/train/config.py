@@ -77,12 +77,13 @@ class LossConfig:
     decoded_l1: float = 0.0  # classification: weight of L1 on the annealed-mean decoding
     colorfulness: float = 0.0  # regression: weight of matching the truth's colorfulness (AbRegressionLoss)
     colorfulness_per: str = "image"  # image (each image's colorfulness; measured better) | batch (the mean's)
+    space: str = "ab"  # regression: compare colors in ab, or in sRGB after merging with the truth's L (rgb)
 
 
 # The loss options only one kind of head reads; setting one for the other kind is a mistake worth an error.
 _LOSS_OPTIONS_OF_HEAD = {
     "classification": ("rebalance_lambda", "soft_k", "soft_sigma", "prior_sigma", "decoded_l1"),
-    "regression": ("regression", "colorfulness", "colorfulness_per"),
+    "regression": ("regression", "colorfulness", "colorfulness_per", "space"),
 }
 
 

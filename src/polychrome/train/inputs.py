@@ -10,12 +10,13 @@ from polychrome.color.lab import rgb_to_lab
 
 def lightness_and_target(
     rgb: torch.Tensor, output_stride: int, channels_last: bool
-) -> tuple[torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """From RGB crops ``(B, 3, H, W)`` in 0..1: the network's input L ``(B, 1, H, W)`` (channels-last when
-    asked) and the target ab ``(B, 2, H / s, W / s)`` average-pooled to the model's output stride ``s``."""
+    asked), and the target ab ``(B, 2, H / s, W / s)`` with its L ``(B, 1, H / s, W / s)``, average-pooled to
+    the model's output stride ``s`` (the L is what an rgb-space loss merges both ab maps with)."""
     lab = rgb_to_lab(rgb)
-    lightness, ab = lab[:, :1], lab[:, 1:]
-    target_ab = F.avg_pool2d(ab, output_stride) if output_stride > 1 else ab
+    target = F.avg_pool2d(lab, output_stride) if output_stride > 1 else lab
+    lightness = lab[:, :1]
     if channels_last:
         lightness = lightness.contiguous(memory_format=torch.channels_last)
-    return lightness, target_ab
+    return lightness, target[:, 1:], target[:, :1]

@@ -348,10 +348,10 @@ def compute_loss(
 
     ``forward`` runs the network when it is wrapped (DDP, ``torch.compile``); default: ``model`` itself.
     """
-    lightness, target_ab = lightness_and_target(rgb, model.output_stride, channels_last)
+    lightness, target_ab, target_lightness = lightness_and_target(rgb, model.output_stride, channels_last)
     with torch.autocast(rgb.device.type, dtype=autocast, enabled=autocast is not None):
         output = (forward if forward is not None else model)(lightness)
-    return criterion(output, target_ab)
+    return criterion(output, target_ab, target_lightness)
 
 
 def apply_update(
@@ -477,19 +477,14 @@ def _train(
             raise ValueError(
                 f"crop_size {spec.crop_size} must be a multiple of {model.input_multiple} for this model"
             )
-    collections = load_collections(config, device)
-    batch_images = config.batch_size * ctx.world_size
-    passes = sum(
-        len(c.train) / ((c.config.batch_size or config.batch_size) * ctx.world_size) for c in collections
-    )
-    steps_per_epoch = config.steps_per_epoch or max(1, math.ceil(passes))
-
+    # Built before the data loads, so a bad loss option fails in seconds, not minutes.
     pixel_loss = None
     if model.head_type == "regression":
         pixel_loss = AbRegressionLoss(
             config.loss.regression,
             colorfulness=config.loss.colorfulness,
             colorfulness_per=config.loss.colorfulness_per,
+            space=config.loss.space,
         )
     adversary = None
     if config.adversarial is not None:
@@ -500,6 +495,13 @@ def _train(
                 "the adversarial recipe runs in one process (its gradient penalty is not DDP-ready)"
             )
         adversary = Adversary(config.adversarial, device, pixel_loss=pixel_loss)
+
+    collections = load_collections(config, device)
+    batch_images = config.batch_size * ctx.world_size
+    passes = sum(
+        len(c.train) / ((c.config.batch_size or config.batch_size) * ctx.world_size) for c in collections
+    )
+    steps_per_epoch = config.steps_per_epoch or max(1, math.ceil(passes))
 
     step, best_psnr, priors, stale = 0, -math.inf, None, 0
     ckpt: dict[str, Any] = {}

@@ -14,7 +14,8 @@ The weights always have expected value 1 under the data, so the loss keeps its s
 The bins are an :class:`~polychrome.color.quantize.AbGrid` or any other
 :class:`~polychrome.color.quantize.AbBins`, such as a K-means palette.
 
-Regression: :class:`AbRegressionLoss` (L1, L2, smooth L1; optionally held to the truth's colorfulness).
+Regression: :class:`AbRegressionLoss` (L1, L2, smooth L1, on ab or on the sRGB it renders to; optionally
+held to the truth's colorfulness).
 Adversarial (WGAN-GP, Gulrajani et al. 2017): :func:`wgan_critic_loss`, :func:`wgan_generator_loss` and
 :func:`gradient_penalty`.
 """
@@ -28,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from polychrome.color.decode import decode_annealed_mean
+from polychrome.color.lab import lab_to_rgb
 from polychrome.color.quantize import AbBins
 from polychrome.evaluate.metrics import opponent_colorfulness
 
@@ -61,7 +63,11 @@ class RebalancedCrossEntropy(nn.Module):
         self.register_buffer("weights", weights if weights is not None else torch.ones(bins.num_bins))
         self.register_buffer("centers", bins.centers.clone())
 
-    def forward(self, logits: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, logits: torch.Tensor, ab: torch.Tensor, lightness: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``lightness`` (the truth's L) is taken for a common signature with :class:`AbRegressionLoss` and
+        not used: the classes live in ab alone."""
         with torch.no_grad():
             indices, sq_dist = self.bins.nearest_bins(ab, self.k)
             soft = torch.softmax(-sq_dist / (2 * self.sigma**2), dim=1)  # (B, k, H, W)
@@ -89,16 +95,28 @@ def ab_colorfulness(ab: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     return opponent_colorfulness(flat[:, 0], flat[:, 1], eps=eps)
 
 
+def rgb_colorfulness(rgb: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """Hasler & Süsstrunk's colorfulness of ``(B, 3, H, W)`` sRGB in 0..1, per image and differentiable: the
+    metric (:func:`polychrome.evaluate.metrics.colorfulness`) divided by 255, with ``eps`` inside the square
+    roots so their gradients stay finite on a gray image."""
+    red, green, blue = rgb.float().flatten(2).unbind(dim=1)
+    return opponent_colorfulness(red - green, 0.5 * (red + green) - blue, eps=eps)
+
+
 class AbRegressionLoss(nn.Module):
-    """L1, L2 or smooth-L1 between predicted and true ab, both scaled to about -1..1, plus an optional
-    colorfulness term.
+    """L1, L2 or smooth-L1 between predicted and true colors, plus an optional colorfulness term.
+
+    ``space="ab"`` compares the network's ab with the truth's, both scaled to about -1..1 (ab / 110).
+    ``space="rgb"`` first merges each with the truth's lightness and converts to sRGB in 0..1 (clipped to the
+    gamut, as a shown photo is), so the loss weighs errors as PSNR and the eye do: an ab error in a dark pixel
+    barely changes its RGB, one in a bright pixel changes it a lot, and ab-space losses weigh them alike.
 
     A regression model predicts the average of the colors a thing could have, which is duller than any of
-    them. ``colorfulness`` > 0 adds ``colorfulness * |C(pred) - C(truth)|`` (C: :func:`ab_colorfulness`),
-    for each image (``colorfulness_per="image"``) or for the batch's mean (``"batch"``). Either way the
-    pixel loss decides where the added chroma goes, the trade a fixed chroma gain after training cannot
-    make; per image, the model also learns which photos are colorful, and it traded PSNR for colorfulness
-    better (BENCHMARKS.md section 2).
+    them. ``colorfulness`` > 0 adds ``colorfulness * |C(pred) - C(truth)|`` (C: :func:`ab_colorfulness` in
+    ab space, :func:`rgb_colorfulness` in rgb space), for each image (``colorfulness_per="image"``) or for the
+    batch's mean (``"batch"``). Either way the pixel loss decides where the added chroma goes, the trade a
+    fixed chroma gain after training cannot make; per image, the model also learns which photos are
+    colorful, and it traded PSNR for colorfulness better (BENCHMARKS.md section 2).
     """
 
     def __init__(
@@ -107,6 +125,7 @@ class AbRegressionLoss(nn.Module):
         scale: float = 110.0,
         colorfulness: float = 0.0,
         colorfulness_per: str = "image",
+        space: str = "ab",
     ):
         super().__init__()
         if kind not in ("l1", "l2", "smooth_l1"):
@@ -115,12 +134,27 @@ class AbRegressionLoss(nn.Module):
             raise ValueError(f"the colorfulness weight must be >= 0, got {colorfulness}")
         if colorfulness_per not in ("batch", "image"):
             raise ValueError(f"colorfulness_per must be batch or image, got {colorfulness_per!r}")
-        self.kind, self.scale = kind, scale
+        if space not in ("ab", "rgb"):
+            raise ValueError(f"the loss space must be ab or rgb, got {space!r}")
+        self.kind, self.scale, self.space = kind, scale, space
         self.colorfulness, self.colorfulness_per = colorfulness, colorfulness_per
 
-    def forward(self, pred: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
-        target = ab / self.scale
+    def forward(
+        self, pred: torch.Tensor, ab: torch.Tensor, lightness: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``pred``: the network's ab / ``scale``; ``ab``: the truth in Lab units; ``lightness``: the truth's
+        L at the same resolution, ``(B, 1, H, W)``, needed in rgb space only."""
         pred = pred.float()
+        if self.space == "rgb":
+            if lightness is None or lightness.shape[-2:] != ab.shape[-2:]:
+                got = None if lightness is None else tuple(lightness.shape)
+                raise ValueError(f"the rgb-space loss needs the truth's L at ab's size, got {got}")
+            lightness = lightness.float()
+            pred = lab_to_rgb(torch.cat((lightness, pred * self.scale), dim=1))
+            target = lab_to_rgb(torch.cat((lightness, ab.float()), dim=1))
+            measure = rgb_colorfulness
+        else:
+            target, measure = ab / self.scale, ab_colorfulness
         if self.kind == "l1":
             loss = F.l1_loss(pred, target)
         elif self.kind == "l2":
@@ -128,7 +162,7 @@ class AbRegressionLoss(nn.Module):
         else:
             loss = F.smooth_l1_loss(pred, target, beta=0.05)
         if self.colorfulness > 0:
-            predicted, true = ab_colorfulness(pred), ab_colorfulness(target)
+            predicted, true = measure(pred), measure(target)
             if self.colorfulness_per == "batch":
                 predicted, true = predicted.mean(), true.mean()
             loss = loss + self.colorfulness * (predicted - true).abs().mean()
