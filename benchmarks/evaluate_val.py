@@ -56,8 +56,9 @@ def main() -> None:
     if args.decode_temperature is not None:
         options["decode_temperature"] = args.decode_temperature
     print(f"model: {args.model or 'built-in'}  device: {args.device}  options: {options}")
-    print("| set | images | PSNR | PSNR gray | SSIM | SSIM gray | colorfulness | truth CF | gap | s/img |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    columns = "set, images, PSNR, PSNR gray, gain, SSIM, SSIM gray, colorfulness, truth CF, gap, s/img"
+    print("| " + " | ".join(columns.split(", ")) + " |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name, (prepared, images) in benchmark_sets(Path(args.data), args.keep_gray, args.limit).items():
         start = time.perf_counter()
         report = evaluate_colorizer(lambda rgb: colorizer.colorize_array(rgb, **options), images)
@@ -65,7 +66,7 @@ def main() -> None:
         s = report.summary()
         print(
             f"| {name} ({prepared.summary()}) | {int(s['images'])} | "
-            f"{s['psnr']:.2f} | {s['psnr_gray']:.2f} | "
+            f"{s['psnr']:.2f} | {s['psnr_gray']:.2f} | {s['psnr_gain_over_gray']:+.3f} | "
             f"{s['ssim']:.4f} | {s['ssim_gray']:.4f} | {s['colorfulness']:.1f} | "
             f"{s['colorfulness_truth']:.1f} | {s['colorfulness_gap']:.1f} | {per_image:.3f} |",
             flush=True,

@@ -83,3 +83,13 @@ def test_single_process_needs_no_process_group(monkeypatch: pytest.MonkeyPatch) 
     assert ctx == Distributed() and not ctx.enabled and ctx.is_main
     assert device == torch.device("cpu")
     assert ctx.any(True, device) and not ctx.any(False, device)
+
+
+def test_a_named_gpu_under_torchrun_is_refused_not_replaced_by_the_cpu(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    with pytest.raises(ValueError, match="'cuda:1': under torchrun each process trains on GPU LOCAL_RANK"):
+        init_distributed("cuda:1")

@@ -59,6 +59,12 @@ def init_distributed(device_name: str) -> tuple[Distributed, torch.device]:
     if world_size <= 1:
         return Distributed(), resolve_device(device_name)
     rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    if device_name.startswith("cuda:"):
+        # Each process takes GPU LOCAL_RANK; one named GPU for all of them cannot be honoured.
+        raise ValueError(
+            f"device {device_name!r}: under torchrun each process trains on GPU LOCAL_RANK; "
+            "use --device cuda and choose the GPUs with CUDA_VISIBLE_DEVICES"
+        )
     resolve_device(device_name)  # a CUDA device without CUDA is refused here as everywhere
     use_cuda = device_name in ("auto", "cuda") and torch.cuda.is_available()
     if use_cuda:
