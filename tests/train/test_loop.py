@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from polychrome.models import create_model, load_pretrained
@@ -719,3 +720,53 @@ def test_encoder_schedule_rejects_bad_settings(photos: Path, tmp_path: Path) -> 
         train(_config(photos, "optim.encoder=half"), tmp_path / "a")
     with pytest.raises(ValueError, match="encoder_trainable_blocks must be 1..16"):
         train(_config(photos, "optim.encoder=partial", "optim.encoder_trainable_blocks=0"), tmp_path / "b")
+
+
+def test_val_size_scores_validation_as_the_benchmark_protocol_does(photos: Path) -> None:
+    from polychrome import Colorizer
+    from polychrome.evaluate.quality import evaluate_colorizer_batched
+
+    config = _config(photos, "model.name=effunet_tiny_reg", "data.0.val_size=24")
+    collections = loop.load_collections(config, torch.device("cpu"))
+    model = create_model("effunet_tiny_reg", pretrained_encoder=False, chroma_gain=1.3).eval()
+
+    metrics = loop.validate(model, collections, config, autocast=None)
+
+    # The protocol by hand: each validation image at 24 px, colored as `polychrome colorize` colors it.
+    val = collections[0].val.permute(0, 3, 1, 2).float() / 255
+    small = F.interpolate(val, size=(24, 24), mode="area")
+    images = (small.permute(0, 2, 3, 1) * 255).round().byte().numpy()
+    expected = evaluate_colorizer_batched(Colorizer(model).colorize_lightness, images).summary()
+    # Equal up to the 8-bit rounding of the by-hand truth.
+    assert metrics["val0/psnr"] == pytest.approx(expected["psnr"], abs=0.05)
+    assert metrics["val0/colorfulness"] == pytest.approx(expected["colorfulness"], abs=0.3)
+    as_cropped = [replace(c, config=replace(c.config, val_size=None)) for c in collections]
+    without = loop.validate(model, as_cropped, config, autocast=None)
+    assert (
+        abs(without["val0/psnr"] - metrics["val0/psnr"]) > 0.01
+    )  # the crops at their own size: another measure
+
+
+def test_val_size_larger_than_the_images_is_refused_before_the_data_loads(
+    photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_data(*args, **kwargs):
+        raise AssertionError("the data was loaded")
+
+    monkeypatch.setattr(loop, "load_collections", no_data)
+    with pytest.raises(ValueError, match="val_size 96 must be between 1 and image_size 64"):
+        train(_config(photos, "data.0.val_size=96"), tmp_path / "big")
+    assert not (tmp_path / "big").exists()
+
+
+def test_val_size_larger_than_a_caches_images_is_refused(
+    photos: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = _config(photos, "data.0.val_size=48")
+    small = torch.zeros(
+        4, 32, 32, 3, dtype=torch.uint8
+    )  # a cache prepared at 32 px, whatever image_size says
+    parts = {"train": np.arange(3), "val": np.arange(3, 4)}
+    monkeypatch.setattr(loop, "_images_and_split", lambda spec, cfg: (small, parts, "4 images", None))
+    with pytest.raises(ValueError, match="val_size 48 is larger than its 32 px images"):
+        loop.load_collections(config, torch.device("cpu"))

@@ -38,6 +38,11 @@ class DataConfig:
     # (1, 1) cuts crop_size crops as they are. The cut never exceeds image_size.
     zoom: tuple[float, float] = (1.0, 1.0)
     max_images: int | None = None
+    # Validate as the benchmark scores (evaluate_val.py): each validation image brought down to val_size
+    # and colored through the render size, as `polychrome colorize` colors it. None: the image_size crops,
+    # colored at their own size, which for small photos (Tiny-ImageNet's 64 px) ranks models differently
+    # (BENCHMARKS.md section 2, seventh session).
+    val_size: int | None = None
 
 
 @dataclass(frozen=True)

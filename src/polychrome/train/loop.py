@@ -31,6 +31,7 @@ from polychrome.data.sources import iter_records
 from polychrome.data.split import split_indices
 from polychrome.evaluate.metrics import colorfulness, psnr
 from polychrome.models import ColorizationModel, create_model, load_pretrained, save_pretrained
+from polychrome.pipelines.image import Colorizer
 from polychrome.pipelines.render import predict_ab
 from polychrome.train.adversarial import Adversary
 from polychrome.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
@@ -94,6 +95,11 @@ def load_collections(config: TrainConfig, device: torch.device) -> list[Collecti
     collections = []
     for spec in config.data:
         images, parts, described, stored = _images_and_split(spec, config)
+        if spec.val_size is not None and spec.val_size > images.shape[1]:  # a cache keeps its own size
+            raise ValueError(
+                f"{spec.cache or ', '.join(spec.sources)}: val_size {spec.val_size} is larger than its "
+                f"{images.shape[1]} px images"
+            )
         summary = f"{described}; train {len(parts['train'])}, val {len(parts['val'])}"
         logger.info(summary)
         collections.append(
@@ -272,18 +278,30 @@ def apply_encoder_schedule(frozen: list[torch.nn.Parameter], step: int, unfreeze
 def validate(
     model: ColorizationModel, collections: list[Collection], config: TrainConfig, autocast: torch.dtype | None
 ) -> dict[str, float]:
-    """PSNR and colorfulness of predictions on each collection's validation images (whole centre crops)."""
+    """PSNR and colorfulness of predictions on each collection's validation images: the whole centre crops
+    colored at their own size, or, with the collection's ``val_size``, brought down to that size and colored
+    through the render size by :meth:`~polychrome.pipelines.image.Colorizer.colorize_lightness` (fp32), as
+    the benchmark protocol colors and scores them."""
     was_training = model.training
     model.eval()
     metrics: dict[str, float] = {}
     for i, coll in enumerate(collections):
         val = coll.val[: config.val_max_images]
+        size = coll.config.val_size
+        colorizer = Colorizer(model, device=val.device) if size is not None else None
         scores = {"psnr": [], "psnr_gray": [], "colorfulness": [], "colorfulness_truth": []}
         for start in range(0, len(val), 64):
             truth = val[start : start + 64].permute(0, 3, 1, 2).float() / 255.0
-            lightness = rgb_to_lightness(truth)
-            ab = predict_ab(model, lightness, autocast_dtype=autocast)
-            pred = lab_to_rgb(torch.cat((lightness, ab), dim=1))
+            if colorizer is not None and size is not None:
+                truth = (
+                    F.interpolate(truth, size=(size, size), mode="area") if size != truth.shape[-1] else truth
+                )
+                lightness = rgb_to_lightness(truth)
+                pred = colorizer.colorize_lightness(lightness)
+            else:
+                lightness = rgb_to_lightness(truth)
+                ab = predict_ab(model, lightness, autocast_dtype=autocast)
+                pred = lab_to_rgb(torch.cat((lightness, ab), dim=1))
             gray = gray_rgb(lightness)
             scores["psnr"].append(psnr(pred, truth).clamp(max=100))
             scores["psnr_gray"].append(psnr(gray, truth).clamp(max=100))
@@ -473,6 +491,8 @@ def _train(
     for spec in config.data:
         if not 0 < spec.zoom[0] <= spec.zoom[1]:
             raise ValueError(f"zoom {list(spec.zoom)} must be two scales with 0 < low <= high")
+        if spec.val_size is not None and not 0 < spec.val_size <= spec.image_size:
+            raise ValueError(f"val_size {spec.val_size} must be between 1 and image_size {spec.image_size}")
         if spec.crop_size % model.input_multiple:
             raise ValueError(
                 f"crop_size {spec.crop_size} must be a multiple of {model.input_multiple} for this model"
