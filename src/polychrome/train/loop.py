@@ -292,10 +292,9 @@ def validate(
         scores = {"psnr": [], "psnr_gray": [], "colorfulness": [], "colorfulness_truth": []}
         for start in range(0, len(val), 64):
             truth = val[start : start + 64].permute(0, 3, 1, 2).float() / 255.0
-            if colorizer is not None and size is not None:
-                truth = (
-                    F.interpolate(truth, size=(size, size), mode="area") if size != truth.shape[-1] else truth
-                )
+            if colorizer is not None:
+                if size != truth.shape[-1]:  # the photo at the size it is scored at
+                    truth = F.interpolate(truth, size=(size, size), mode="area")
                 lightness = rgb_to_lightness(truth)
                 pred = colorizer.colorize_lightness(lightness)
             else:
