@@ -146,8 +146,14 @@ def colorfulness(rgb: torch.Tensor) -> torch.Tensor:
         tensor([0.])
     """
     _check_image_batch(rgb, "rgb", channels=3)
-    red, green, blue = (_compute_dtype(rgb) * 255.0).unbind(dim=1)
-    return opponent_colorfulness((red - green).flatten(1), (0.5 * (red + green) - blue).flatten(1))
+    return opponent_colorfulness(*rgb_opponents(_compute_dtype(rgb) * 255.0))
+
+
+def rgb_opponents(rgb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The paper's opponent channels of ``(B, 3, H, W)`` RGB, ``rg = R - G`` and ``yb = (R + G) / 2 - B``,
+    each ``(B, H * W)`` in the units of ``rgb`` (the metric's 0..255, the training loss's 0..1)."""
+    red, green, blue = rgb.flatten(2).unbind(dim=1)
+    return red - green, 0.5 * (red + green) - blue
 
 
 def opponent_colorfulness(first: torch.Tensor, second: torch.Tensor, eps: float = 0.0) -> torch.Tensor:

@@ -31,7 +31,7 @@ from torch import nn
 from polychrome.color.decode import decode_annealed_mean
 from polychrome.color.lab import lab_to_rgb
 from polychrome.color.quantize import AbBins
-from polychrome.evaluate.metrics import opponent_colorfulness
+from polychrome.evaluate.metrics import opponent_colorfulness, rgb_opponents
 
 
 class RebalancedCrossEntropy(nn.Module):
@@ -99,8 +99,7 @@ def rgb_colorfulness(rgb: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     """Hasler & Süsstrunk's colorfulness of ``(B, 3, H, W)`` sRGB in 0..1, per image and differentiable: the
     metric (:func:`polychrome.evaluate.metrics.colorfulness`) divided by 255, with ``eps`` inside the square
     roots so their gradients stay finite on a gray image."""
-    red, green, blue = rgb.float().flatten(2).unbind(dim=1)
-    return opponent_colorfulness(red - green, 0.5 * (red + green) - blue, eps=eps)
+    return opponent_colorfulness(*rgb_opponents(rgb.float()), eps=eps)
 
 
 class AbRegressionLoss(nn.Module):
