@@ -40,12 +40,12 @@ from polychrome.evaluate.quality import evaluate_colorizer_batched
 from polychrome.train.config import load_config
 
 
-def score(colorizer: Colorizer, images: np.ndarray, gain: float) -> dict[str, float]:
+def score(colorizer: Colorizer, images: np.ndarray, gain: float, render_size: int = 256) -> dict[str, float]:
     """Scores at an effective chroma gain ``gain`` (the model's own ``chroma_gain`` is divided out, so
     candidates saved with different gains are compared on one scale), batched on the colorizer's device."""
     saturation = gain / getattr(colorizer.model, "chroma_gain", 1.0)
     return evaluate_colorizer_batched(
-        lambda lightness: colorizer.colorize_lightness(lightness, saturation=saturation), images
+        lambda lightness: colorizer.colorize_lightness(lightness, render_size, saturation=saturation), images
     ).summary()
 
 
