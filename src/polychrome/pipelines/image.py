@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
 from polychrome.color.adjust import lab_to_rgb_in_gamut
@@ -31,6 +30,7 @@ from polychrome.pipelines.render import (
     render_shape,
     upsample_ab,
 )
+from polychrome.resize import resize_for_render
 
 DEFAULT_MODEL = "effunet-lite0"
 _PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -122,7 +122,7 @@ class Colorizer:
         height, width = rgb.shape[:2]
         rh, rw = render_shape(height, width, render_size)
         full = torch.from_numpy(rgb).permute(2, 0, 1).unsqueeze(0)
-        small = full if (rh, rw) == (height, width) else _downscale(full, (rh, rw))
+        small = resize_for_render(full, (rh, rw))
         lightness = rgb_to_lightness(small.to(self.device))
         ab = predict_ab_lowres(self.model, lightness, autocast_dtype=self.autocast, **decode)
         ab = adjust_ab(lightness, ab, saturation, temperature)
@@ -162,7 +162,7 @@ class Colorizer:
         rh, rw = render_shape(height, width, render_size)
         small = lightness
         if (rh, rw) != (height, width):  # resized as the gray photo it is, as colorize_array resizes it
-            small = rgb_to_lightness(_downscale(gray_rgb(lightness), (rh, rw)))
+            small = rgb_to_lightness(resize_for_render(gray_rgb(lightness), (rh, rw)))
         ab = predict_ab_lowres(self.model, small, autocast_dtype=self.autocast, **decode)
         ab = adjust_ab(small, ab, saturation, temperature)
         stride = self.model.output_stride
@@ -186,8 +186,3 @@ class Colorizer:
         if loaded.alpha is None:
             return Image.fromarray(out, "RGB")
         return Image.fromarray(np.dstack((out, to_uint8(loaded.alpha))), "RGBA")
-
-
-def _downscale(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Antialiased bilinear downscale (each output pixel averages its whole footprint, so no aliasing)."""
-    return F.interpolate(image, size=size, mode="bilinear", antialias=True, align_corners=False)
