@@ -37,9 +37,7 @@ def own_validation_sets(
     sets = []
     for spec, size in zip(config.data, sizes or [spec.image_size for spec in config.data], strict=True):
         sources = [str(data / Path(s).name) for s in spec.sources]
-        as_trained = PrepareOptions(
-            image_size=spec.image_size, min_size=spec.min_size, gray_chroma=spec.gray_chroma
-        )
+        as_trained = PrepareOptions(spec.image_size, spec.min_size, spec.gray_chroma, spec.enlarge)
         kept = prepare_images(iter_records(sources), as_trained, workers=WORKERS)
         chosen = split_indices(kept.names, spec.split, seed=config.seed)[part]
         picked = np.sort(np.random.default_rng(0).permutation(chosen)[:limit])

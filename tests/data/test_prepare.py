@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from polychrome.data import prepare as prepare_module
@@ -20,6 +21,7 @@ from polychrome.data.prepare import (
     resize_shorter_side,
 )
 from polychrome.data.sources import Record, iter_records
+from polychrome.resize import resize_for_render
 from tests.test_images import _write_png_with_size
 
 
@@ -69,6 +71,31 @@ def test_resize_shorter_side_never_squashes_an_extreme_aspect() -> None:
     resized = resize_shorter_side(Image.new("RGB", (1000, 10)), 32)
 
     assert resized.size == (3200, 32)
+
+
+@pytest.mark.parametrize("enlarge", ["bilinear", "bicubic"])
+def test_resize_shorter_side_can_enlarge_with_the_pipelines_filter(enlarge: str) -> None:
+    photo = _colorful(20, 30)
+    resized = resize_shorter_side(Image.fromarray(photo), 40, enlarge=enlarge)
+    assert resized.size == (60, 40)
+    pixels = torch.from_numpy(photo.astype(np.float32) / 255).permute(2, 0, 1)[None]
+    expected = resize_for_render(pixels, (40, 60), enlarge)[0].permute(1, 2, 0).numpy() * 255
+    np.testing.assert_allclose(np.asarray(resized, np.float32), expected, atol=0.5 + 1e-4)  # 8-bit rounding
+    lanczos = np.asarray(resize_shorter_side(Image.fromarray(photo), 40), np.float32)
+    assert np.abs(lanczos - np.asarray(resized, np.float32)).max() > 1  # the default is another filter
+
+
+def test_resize_shorter_side_reduces_with_lanczos_whatever_the_enlargement() -> None:
+    photo = Image.fromarray(_colorful(80, 120))
+    assert np.array_equal(
+        np.asarray(resize_shorter_side(photo, 40, enlarge="bicubic")),
+        np.asarray(resize_shorter_side(photo, 40)),
+    )
+
+
+def test_prepare_options_refuse_an_unknown_enlargement() -> None:
+    with pytest.raises(ValueError, match="enlarge must be lanczos, bilinear, bicubic; got 'nearest'"):
+        PrepareOptions(enlarge="nearest")
 
 
 def test_center_crop_takes_the_middle() -> None:

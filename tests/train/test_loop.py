@@ -770,3 +770,34 @@ def test_val_size_larger_than_a_caches_images_is_refused(
     monkeypatch.setattr(loop, "_images_and_split", lambda spec, cfg: (small, parts, "4 images", None))
     with pytest.raises(ValueError, match="val_size 48 is larger than its 32 px images"):
         loop.load_collections(config, torch.device("cpu"))
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("data.0.enlarge=nearest", "enlarge 'nearest' must be lanczos, bilinear, bicubic"),
+        ("data.0.cache=photos.h5", "photos.h5: enlarge applies to sources"),
+    ],
+)
+def test_a_bad_enlarge_is_refused_before_the_data_loads(
+    photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, override: str, message: str
+) -> None:
+    def no_data(*args, **kwargs):
+        raise AssertionError("the data was loaded")
+
+    monkeypatch.setattr(loop, "load_collections", no_data)
+    overrides = [override] if "nearest" in override else [override, "data.0.enlarge=bicubic"]
+    with pytest.raises(ValueError, match=message):
+        train(_config(photos, *overrides), tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_enlarge_reaches_the_prepared_training_photos(photos: Path) -> None:
+    """Photos smaller than image_size are enlarged by the filter the config names."""
+    config = _config(photos)
+    spec = replace(config.data[0], image_size=96, crop_size=64, min_size=16)
+    lanczos, _, _, _ = loop._images_and_split(spec, config)
+    bicubic, _, _, _ = loop._images_and_split(replace(spec, enlarge="bicubic"), config)
+    assert lanczos.shape == bicubic.shape and lanczos.shape[1] == 96
+    assert not torch.equal(lanczos, bicubic)
+    assert (lanczos.float() - bicubic.float()).abs().mean() < 8  # the same photos, enlarged differently

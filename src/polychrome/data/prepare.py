@@ -35,18 +35,30 @@ from polychrome import __version__
 from polychrome.color.lab import rgb_to_lab
 from polychrome.data.sources import Record
 from polychrome.images import ImageReadError, load_image, load_image_bytes
+from polychrome.resize import ENLARGE_FILTERS, resize_for_render
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_GRAY_CHROMA = 2.0
 
 
-def resize_shorter_side(image: Image.Image, size: int) -> Image.Image:
-    """Scale so the shorter side is ``size`` pixels, keeping the aspect ratio (never squashing)."""
+def resize_shorter_side(image: Image.Image, size: int, enlarge: str = "lanczos") -> Image.Image:
+    """Scale so the shorter side is ``size`` pixels, keeping the aspect ratio (never squashing).
+
+    Reductions use Lanczos. Enlargements use Lanczos too, or ``enlarge="bilinear"`` / ``"bicubic"``: the
+    inference pipeline's own code (:func:`polychrome.resize.resize_for_render`), so small photos are
+    trained on as a pipeline enlarging with that filter shows them to the model.
+    """
     w, h = image.size
     scale = size / min(w, h)
     new = (max(size, round(w * scale)), max(size, round(h * scale)))
-    return image if new == (w, h) else image.resize(new, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    if new == (w, h):
+        return image
+    if enlarge != "lanczos" and scale > 1:
+        pixels = torch.from_numpy(np.asarray(image.convert("RGB"), dtype=np.float32) / 255).permute(2, 0, 1)
+        enlarged = resize_for_render(pixels.unsqueeze(0), (new[1], new[0]), enlarge)[0].permute(1, 2, 0)
+        return Image.fromarray(enlarged.clamp(0, 1).mul(255).round().to(torch.uint8).numpy(), "RGB")
+    return image.resize(new, Image.Resampling.LANCZOS, reducing_gap=3.0)
 
 
 def center_crop(image: Image.Image, size: int) -> Image.Image:
@@ -75,7 +87,12 @@ def mean_chroma(rgb_uint8: np.ndarray) -> float:
 
 
 # The modules whose code decides the decoded pixels; a change to any of them changes decoder_version().
-_DECODER_MODULES = ("polychrome.images", "polychrome.data.prepare", "polychrome.color.lab")
+_DECODER_MODULES = (
+    "polychrome.images",
+    "polychrome.data.prepare",
+    "polychrome.color.lab",
+    "polychrome.resize",
+)
 
 
 @cache
@@ -105,6 +122,11 @@ class PrepareOptions:
     image_size: int = 256
     min_size: int = 64
     gray_chroma: float = DEFAULT_GRAY_CHROMA
+    enlarge: str = "lanczos"  # how photos smaller than image_size are enlarged: lanczos | bilinear | bicubic
+
+    def __post_init__(self) -> None:
+        if self.enlarge not in ("lanczos", *ENLARGE_FILTERS):
+            raise ValueError(f"enlarge must be lanczos, {', '.join(ENLARGE_FILTERS)}; got {self.enlarge!r}")
 
 
 def prepare_one(record: Record, options: PrepareOptions) -> Decoded:
@@ -120,7 +142,8 @@ def prepare_one(record: Record, options: PrepareOptions) -> Decoded:
     if min(h, w) < options.min_size:
         return record.name, None, "too small"
     rgb = np.clip(np.rint(loaded.rgb * 255.0), 0, 255).astype(np.uint8)
-    image = center_crop(resize_shorter_side(Image.fromarray(rgb), options.image_size), options.image_size)
+    resized = resize_shorter_side(Image.fromarray(rgb), options.image_size, options.enlarge)
+    image = center_crop(resized, options.image_size)
     array = np.asarray(image, dtype=np.uint8)
     if mean_chroma(array) < options.gray_chroma:
         return record.name, None, "grayscale"

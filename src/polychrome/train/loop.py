@@ -33,6 +33,7 @@ from polychrome.evaluate.metrics import colorfulness, psnr
 from polychrome.models import ColorizationModel, create_model, load_pretrained, save_pretrained
 from polychrome.pipelines.image import Colorizer
 from polychrome.pipelines.render import predict_ab
+from polychrome.resize import ENLARGE_FILTERS
 from polychrome.train.adversarial import Adversary
 from polychrome.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from polychrome.train.config import DataConfig, TrainConfig, check_loss_options, save_config, to_dict
@@ -81,7 +82,7 @@ def _images_and_split(
     records = iter_records(list(spec.sources))
     if spec.max_images is not None:
         records = (r for i, r in enumerate(records) if i < spec.max_images)
-    options = PrepareOptions(image_size=spec.image_size, min_size=spec.min_size, gray_chroma=spec.gray_chroma)
+    options = PrepareOptions(spec.image_size, spec.min_size, spec.gray_chroma, spec.enlarge)
     prepared = prepare_images(records, options, workers=config.workers)
     if len(prepared.names) == 0:
         raise ValueError(f"{', '.join(spec.sources)}: no usable images ({prepared.summary()})")
@@ -492,6 +493,10 @@ def _train(
             raise ValueError(f"zoom {list(spec.zoom)} must be two scales with 0 < low <= high")
         if spec.val_size is not None and not 0 < spec.val_size <= spec.image_size:
             raise ValueError(f"val_size {spec.val_size} must be between 1 and image_size {spec.image_size}")
+        if spec.enlarge not in ("lanczos", *ENLARGE_FILTERS):
+            raise ValueError(f"enlarge {spec.enlarge!r} must be lanczos, {', '.join(ENLARGE_FILTERS)}")
+        if spec.cache is not None and spec.enlarge != DataConfig.enlarge:
+            raise ValueError(f"{spec.cache}: enlarge applies to sources; a cache keeps how it was prepared")
         if spec.crop_size % model.input_multiple:
             raise ValueError(
                 f"crop_size {spec.crop_size} must be a multiple of {model.input_multiple} for this model"
