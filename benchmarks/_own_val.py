@@ -39,7 +39,7 @@ def own_validation_sets(
         sources = [str(data / Path(s).name) for s in spec.sources]
         as_trained = PrepareOptions(spec.image_size, spec.min_size, spec.gray_chroma, spec.enlarge)
         kept = prepare_images(iter_records(sources), as_trained, workers=WORKERS)
-        chosen = split_indices(kept.names, spec.split, seed=config.seed)[part]
+        chosen = split_indices(kept.names, spec.split, seed=config.seed, order=spec.split_order)[part]
         picked = np.sort(np.random.default_rng(0).permutation(chosen)[:limit])
         if size == spec.image_size:
             images = kept.images[picked]

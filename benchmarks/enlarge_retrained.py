@@ -43,7 +43,7 @@ def main() -> None:
         sources = [str(args.data / Path(s).name) for s in spec.sources]
         options = PrepareOptions(spec.image_size, spec.min_size, spec.gray_chroma, spec.enlarge)
         kept = prepare_images(iter_records(sources), options, workers=WORKERS)
-        chosen = split_indices(kept.names, spec.split, seed=config.seed)["val"]
+        chosen = split_indices(kept.names, spec.split, seed=config.seed, order=spec.split_order)["val"]
         return sources, kept, {kept.names[i] for i in chosen}
 
     _, imagenette, names = validation(config.data[0])

@@ -7,7 +7,7 @@ import random
 import numpy as np
 import pytest
 
-from polychrome.data.split import split_indices
+from polychrome.data.split import SPLIT_ORDERS, split_indices
 
 NAMES = [f"shard-{i // 100:02d}.tar/{i:06d}.jpg" for i in range(1000)]
 
@@ -16,26 +16,32 @@ def _by_name(names: list[str], parts: dict[str, np.ndarray]) -> dict[str, set[st
     return {part: {names[i] for i in indices} for part, indices in parts.items()}
 
 
-def test_same_seed_gives_the_same_split() -> None:
-    first, second = split_indices(NAMES, seed=3), split_indices(NAMES, seed=3)
+ORDERS = pytest.mark.parametrize("order", SPLIT_ORDERS)
+
+
+@ORDERS
+def test_same_seed_gives_the_same_split(order: str) -> None:
+    first, second = split_indices(NAMES, seed=3, order=order), split_indices(NAMES, seed=3, order=order)
 
     for part in ("train", "val", "test"):
         np.testing.assert_array_equal(first[part], second[part])
 
 
-def test_assignment_by_name_does_not_depend_on_input_order() -> None:
+@ORDERS
+def test_assignment_by_name_does_not_depend_on_input_order(order: str) -> None:
     shuffled = NAMES.copy()
     random.Random(1).shuffle(shuffled)
 
-    assert _by_name(NAMES, split_indices(NAMES, seed=5)) == _by_name(
-        shuffled, split_indices(shuffled, seed=5)
+    assert _by_name(NAMES, split_indices(NAMES, seed=5, order=order)) == _by_name(
+        shuffled, split_indices(shuffled, seed=5, order=order)
     )
 
 
-def test_different_seed_gives_a_different_split() -> None:
+@ORDERS
+def test_different_seed_gives_a_different_split(order: str) -> None:
     assert (
-        _by_name(NAMES, split_indices(NAMES, seed=0))["val"]
-        != _by_name(NAMES, split_indices(NAMES, seed=1))["val"]
+        _by_name(NAMES, split_indices(NAMES, seed=0, order=order))["val"]
+        != _by_name(NAMES, split_indices(NAMES, seed=1, order=order))["val"]
     )
 
 
@@ -50,16 +56,18 @@ def test_different_seed_gives_a_different_split() -> None:
         (0, (0.8, 0.1, 0.1), (0, 0, 0)),
     ],
 )
+@ORDERS
 def test_ratios_are_respected(
-    n: int, ratios: tuple[float, float, float], sizes: tuple[int, int, int]
+    n: int, ratios: tuple[float, float, float], sizes: tuple[int, int, int], order: str
 ) -> None:
-    parts = split_indices(NAMES[:n], ratios, seed=0)
+    parts = split_indices(NAMES[:n], ratios, seed=0, order=order)
 
     assert (len(parts["train"]), len(parts["val"]), len(parts["test"])) == sizes
 
 
-def test_parts_are_disjoint_complete_and_sorted() -> None:
-    parts = split_indices(NAMES, (0.7, 0.2, 0.1), seed=2)
+@ORDERS
+def test_parts_are_disjoint_complete_and_sorted(order: str) -> None:
+    parts = split_indices(NAMES, (0.7, 0.2, 0.1), seed=2, order=order)
     together = np.concatenate([parts["train"], parts["val"], parts["test"]])
 
     assert sorted(together.tolist()) == list(range(len(NAMES)))
@@ -72,3 +80,37 @@ def test_parts_are_disjoint_complete_and_sorted() -> None:
 def test_bad_ratios_raise(ratios: tuple[float, ...]) -> None:
     with pytest.raises(ValueError, match="ratios"):
         split_indices(NAMES[:10], ratios)  # type: ignore[arg-type]
+
+
+def test_an_unknown_order_is_refused() -> None:
+    with pytest.raises(ValueError, match="split order must be one of stable, permutation"):
+        split_indices(NAMES[:10], order="random")
+
+
+def test_the_default_order_is_the_seeded_permutation_every_recorded_run_used() -> None:
+    order = np.argsort(np.array(NAMES, dtype=object), kind="stable")
+    order = order[np.random.default_rng(7).permutation(len(NAMES))]
+    parts = split_indices(NAMES, (0.8, 0.1, 0.1), seed=7)
+    np.testing.assert_array_equal(parts["val"], np.sort(order[800:900]))
+
+
+def _moved(order: str, dropped: int) -> int:
+    """How many of the photos left change part when one photo is dropped."""
+    fewer = NAMES[:dropped] + NAMES[dropped + 1 :]
+    before = {
+        name: part
+        for part, names in _by_name(NAMES, split_indices(NAMES, seed=0, order=order)).items()
+        for name in names
+    }
+    after = {
+        name: part
+        for part, names in _by_name(fewer, split_indices(fewer, seed=0, order=order)).items()
+        for name in names
+    }
+    return sum(before[name] != after[name] for name in fewer)
+
+
+@pytest.mark.parametrize("dropped", [0, 137, 999])
+def test_a_stable_split_moves_at_most_two_photos_when_one_is_dropped(dropped: int) -> None:
+    assert _moved("stable", dropped) <= 2
+    assert _moved("permutation", dropped) > 20  # why the stable order exists

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from polychrome.data.split import split_indices
 from polychrome.models import create_model, load_pretrained
 from polychrome.train import loop
 from polychrome.train.checkpoint import load_checkpoint
@@ -773,23 +774,39 @@ def test_val_size_larger_than_a_caches_images_is_refused(
 
 
 @pytest.mark.parametrize(
-    ("override", "message"),
+    ("overrides", "message"),
     [
-        ("data.0.enlarge=nearest", "enlarge 'nearest' must be lanczos, bilinear, bicubic"),
-        ("data.0.cache=photos.h5", "photos.h5: enlarge applies to sources"),
+        (["data.0.enlarge=nearest"], "enlarge 'nearest' must be lanczos, bilinear, bicubic"),
+        (["data.0.split_order=random"], "split_order 'random' must be one of stable, permutation"),
+        (["data.0.cache=photos.h5", "data.0.enlarge=bicubic"], "photos.h5: enlarge applies to sources"),
+        (
+            ["data.0.cache=photos.h5", "data.0.split_order=stable"],
+            "photos.h5: split_order applies to sources",
+        ),
     ],
 )
-def test_a_bad_enlarge_is_refused_before_the_data_loads(
-    photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, override: str, message: str
+def test_bad_data_options_are_refused_before_the_data_loads(
+    photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, overrides: list[str], message: str
 ) -> None:
     def no_data(*args, **kwargs):
         raise AssertionError("the data was loaded")
 
     monkeypatch.setattr(loop, "load_collections", no_data)
-    overrides = [override] if "nearest" in override else [override, "data.0.enlarge=bicubic"]
     with pytest.raises(ValueError, match=message):
         train(_config(photos, *overrides), tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+def test_split_order_reaches_the_split(photos: Path) -> None:
+    config = _config(photos)
+    spec = replace(config.data[0], split=(0.5, 0.5, 0.0))
+    _, permutation, _, _ = loop._images_and_split(spec, config)
+    _, stable, _, _ = loop._images_and_split(replace(spec, split_order="stable"), config)
+    names = sorted(f"{photos.name}/{p.name}" for p in photos.iterdir())  # a folder's names start with it
+    expected = split_indices(names, (0.5, 0.5, 0.0), seed=config.seed, order="stable")
+    for part in ("train", "val"):
+        np.testing.assert_array_equal(stable[part], expected[part])
+    assert not all(np.array_equal(stable[p], permutation[p]) for p in ("train", "val"))
 
 
 def test_enlarge_reaches_the_prepared_training_photos(photos: Path) -> None:

@@ -2,29 +2,57 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
+
+SPLIT_ORDERS = ("stable", "permutation")
+
+
+def _name_keys(names: list[str], seed: int) -> np.ndarray:
+    """A seeded 64-bit key per name, from the name alone."""
+    keys = np.empty(len(names), dtype=np.uint64)
+    for i, name in enumerate(names):
+        digest = hashlib.blake2b(name.encode(), digest_size=8, key=seed.to_bytes(8, "little", signed=True))
+        keys[i] = int.from_bytes(digest.digest(), "little")
+    return keys
 
 
 def split_indices(
-    names: list[str], ratios: tuple[float, float, float] = (0.8, 0.1, 0.1), seed: int = 0
+    names: list[str],
+    ratios: tuple[float, float, float] = (0.8, 0.1, 0.1),
+    seed: int = 0,
+    order: str = "permutation",
 ) -> dict[str, np.ndarray]:
     """Split items into ``train``, ``val`` and ``test`` index arrays.
 
-    The order depends only on the sorted names and the seed, never on the order items were read in, so the
-    same collection always splits the same way. Ratios are normalised; each part gets ``round(ratio * n)``
-    items with the remainder going to train.
+    Items are ordered, then the first ``round(ratio * n)`` go to each part in turn (val and test are rounded,
+    the remainder goes to train). The order depends only on the names and the seed, never on the order items
+    were read in:
+
+    - ``"stable"``: by a seeded hash of each name. Adding or dropping a few photos (a new filter keeps a few
+      more) moves only a few others between parts, so a fine-tuning run whose data options differ from its
+      starting point's still validates on photos neither trained on.
+    - ``"permutation"`` (the default, so saved runs and caches keep their splits): a seeded permutation of the
+      sorted names, the split of every model up to the eighth session. A single photo more or less
+      reshuffles every part.
     """
     if len(ratios) != 3 or any(r < 0 for r in ratios) or sum(ratios) <= 0:
         raise ValueError(f"ratios must be three non-negative numbers with a positive sum, got {ratios}")
+    if order not in SPLIT_ORDERS:
+        raise ValueError(f"split order must be one of {', '.join(SPLIT_ORDERS)}, got {order!r}")
     total = float(sum(ratios))
     n = len(names)
-    order = np.argsort(np.array(names, dtype=object), kind="stable")
-    order = order[np.random.default_rng(seed).permutation(n)]
+    if order == "stable":
+        ordered = np.lexsort((np.array(names, dtype=object), _name_keys(names, seed))) if n else np.arange(0)
+    else:
+        ordered = np.argsort(np.array(names, dtype=object), kind="stable")
+        ordered = ordered[np.random.default_rng(seed).permutation(n)]
     n_val = int(round(ratios[1] / total * n))
     n_test = int(round(ratios[2] / total * n))
     n_train = n - n_val - n_test
     return {
-        "train": np.sort(order[:n_train]),
-        "val": np.sort(order[n_train : n_train + n_val]),
-        "test": np.sort(order[n_train + n_val :]),
+        "train": np.sort(ordered[:n_train]),
+        "val": np.sort(ordered[n_train : n_train + n_val]),
+        "test": np.sort(ordered[n_train + n_val :]),
     }

@@ -27,6 +27,9 @@ class DataConfig:
     min_size: int = 64
     gray_chroma: float = 2.0
     split: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    # How photos are ordered before the split cuts the order into parts: "permutation" (every run so far) or
+    # "stable", by a hash of each name, so a few photos kept or dropped move only a few others between parts.
+    split_order: str = "permutation"
     weight: float = 1.0  # share of training steps drawn from this collection, relative to the others
     batch_size: int | None = None  # default: TrainConfig.batch_size (small images can take bigger batches)
     # Share of training crops shown soft: scaled down by a random factor in 1..blur_max_factor and back up

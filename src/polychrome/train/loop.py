@@ -28,7 +28,7 @@ from polychrome.color.quantize import AbBins, ab_bins, bin_histogram, rebalance_
 from polychrome.data.cache import read_cache
 from polychrome.data.prepare import PrepareOptions, prepare_images
 from polychrome.data.sources import iter_records
-from polychrome.data.split import split_indices
+from polychrome.data.split import SPLIT_ORDERS, split_indices
 from polychrome.evaluate.metrics import colorfulness, psnr
 from polychrome.models import ColorizationModel, create_model, load_pretrained, save_pretrained
 from polychrome.pipelines.image import Colorizer
@@ -86,7 +86,7 @@ def _images_and_split(
     prepared = prepare_images(records, options, workers=config.workers)
     if len(prepared.names) == 0:
         raise ValueError(f"{', '.join(spec.sources)}: no usable images ({prepared.summary()})")
-    parts = split_indices(prepared.names, spec.split, seed=config.seed)
+    parts = split_indices(prepared.names, spec.split, seed=config.seed, order=spec.split_order)
     return torch.from_numpy(prepared.images), parts, f"{', '.join(spec.sources)}: {prepared.summary()}", None
 
 
@@ -495,8 +495,11 @@ def _train(
             raise ValueError(f"val_size {spec.val_size} must be between 1 and image_size {spec.image_size}")
         if spec.enlarge not in ("lanczos", *ENLARGE_FILTERS):
             raise ValueError(f"enlarge {spec.enlarge!r} must be lanczos, {', '.join(ENLARGE_FILTERS)}")
-        if spec.cache is not None and spec.enlarge != DataConfig.enlarge:
-            raise ValueError(f"{spec.cache}: enlarge applies to sources; a cache keeps how it was prepared")
+        if spec.split_order not in SPLIT_ORDERS:
+            raise ValueError(f"split_order {spec.split_order!r} must be one of {', '.join(SPLIT_ORDERS)}")
+        for option in ("enlarge", "split_order"):
+            if spec.cache is not None and getattr(spec, option) != getattr(DataConfig, option):
+                raise ValueError(f"{spec.cache}: {option} applies to sources; a cache keeps how it was made")
         if spec.crop_size % model.input_multiple:
             raise ValueError(
                 f"crop_size {spec.crop_size} must be a multiple of {model.input_multiple} for this model"
