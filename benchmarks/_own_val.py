@@ -12,13 +12,32 @@ from pathlib import Path
 
 import numpy as np
 
-from polychrome.data.prepare import PrepareOptions, prepare_images
+from polychrome.data.prepare import PreparedImages, PrepareOptions, prepare_images
 from polychrome.data.sources import iter_records
 from polychrome.data.split import split_indices
-from polychrome.train.config import TrainConfig
+from polychrome.train.config import DataConfig, TrainConfig
+from polychrome.train.loop import prepare_options
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 WORKERS = min(8, os.cpu_count() or 1)
+
+
+def split_photos(
+    config: TrainConfig, spec: DataConfig, data: Path, part: str = "val"
+) -> tuple[list[str], PreparedImages, np.ndarray]:
+    """A collection's shards in ``data``, its photos kept as the training run keeps them, and the indices of
+    ``part`` among them: the run's own split (same options, order and seed)."""
+    sources = [str(data / Path(s).name) for s in spec.sources]
+    kept = prepare_images(iter_records(sources), prepare_options(spec), workers=WORKERS)
+    chosen = split_indices(kept.names, spec.split, seed=config.seed, order=spec.split_order)[part]
+    return sources, kept, chosen
+
+
+def prepare_named(sources: list[str], names: set[str], size: int, min_size: int) -> np.ndarray:
+    """The photos called ``names``, prepared at ``size`` with no gray test (they passed it as trained)."""
+    options = PrepareOptions(image_size=size, min_size=min(min_size, size), gray_chroma=0.0)
+    records = (r for r in iter_records(sources) if r.name in names)
+    return prepare_images(records, options, workers=WORKERS).images
 
 
 def own_validation_sets(
@@ -36,19 +55,12 @@ def own_validation_sets(
     """
     sets = []
     for spec, size in zip(config.data, sizes or [spec.image_size for spec in config.data], strict=True):
-        sources = [str(data / Path(s).name) for s in spec.sources]
-        as_trained = PrepareOptions(spec.image_size, spec.min_size, spec.gray_chroma, spec.enlarge)
-        kept = prepare_images(iter_records(sources), as_trained, workers=WORKERS)
-        chosen = split_indices(kept.names, spec.split, seed=config.seed, order=spec.split_order)[part]
+        sources, kept, chosen = split_photos(config, spec, data, part)
         picked = np.sort(np.random.default_rng(0).permutation(chosen)[:limit])
         if size == spec.image_size:
             images = kept.images[picked]
         else:  # the same photos, prepared at the size they are scored at
-            names = {kept.names[i] for i in picked}
-            options = PrepareOptions(image_size=size, min_size=min(spec.min_size, size), gray_chroma=0.0)
-            images = prepare_images(
-                (r for r in iter_records(sources) if r.name in names), options, workers=WORKERS
-            ).images
+            images = prepare_named(sources, {kept.names[i] for i in picked}, size, spec.min_size)
         del kept
         sets.append(images)
         print(f"{spec.sources}: {len(chosen)} {part} images, scoring {len(images)}", flush=True)

@@ -13,6 +13,9 @@ Usage: python benchmarks/enlarge_filters.py RUN_CONFIG.yaml MODEL [--sizes 224 6
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import numpy as np
 import torch
 from _own_val import own_split_parser, own_validation_sets
@@ -45,6 +48,16 @@ def _bicubic(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 FILTERS = {"bilinear": resize_for_render, "bicubic": _bicubic, "lanczos": _lanczos}
 
 
+@contextmanager
+def enlarging_with(name: str) -> Iterator[None]:
+    """Colorizers enlarge small photos with filter ``name`` inside the block, as the pipeline does outside."""
+    image_pipeline.resize_for_render = FILTERS[name]
+    try:
+        yield
+    finally:
+        image_pipeline.resize_for_render = resize_for_render
+
+
 def main() -> None:
     parser = own_split_parser()
     parser.set_defaults(limit=800)
@@ -56,10 +69,9 @@ def main() -> None:
     colorizer = Colorizer.from_pretrained(args.model, device=args.device)
     print("| set | filter | gain | PSNR - gray | colorfulness - truth's |")
     print("|---|---|---|---|---|")
-    try:
-        for i, images in enumerate(val_sets):
-            for name in args.filters:
-                image_pipeline.resize_for_render = FILTERS[name]
+    for i, images in enumerate(val_sets):
+        for name in args.filters:
+            with enlarging_with(name):
                 for gain in args.grid:
                     s = score(colorizer, images, gain)
                     gap = s["colorfulness"] - s["colorfulness_truth"]
@@ -68,8 +80,6 @@ def main() -> None:
                         f"{s['psnr_gain_over_gray']:+.3f} | {gap:+.2f} |",
                         flush=True,
                     )
-    finally:
-        image_pipeline.resize_for_render = resize_for_render
 
 
 if __name__ == "__main__":

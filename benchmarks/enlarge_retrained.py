@@ -16,17 +16,12 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from _own_val import DEFAULT_DATA, WORKERS
-from enlarge_filters import FILTERS
+from _own_val import DEFAULT_DATA, prepare_named, split_photos
+from enlarge_filters import enlarging_with
 from select_model import score
 
-import polychrome.pipelines.image as image_pipeline
 from polychrome import Colorizer
-from polychrome.data.prepare import PrepareOptions, prepare_images
-from polychrome.data.sources import iter_records
-from polychrome.data.split import split_indices
-from polychrome.resize import resize_for_render
-from polychrome.train.config import DataConfig, load_config
+from polychrome.train.config import load_config
 
 
 def main() -> None:
@@ -39,34 +34,24 @@ def main() -> None:
     args = parser.parse_args()
     config = load_config(args.config)
 
-    def validation(spec: DataConfig):
-        sources = [str(args.data / Path(s).name) for s in spec.sources]
-        options = PrepareOptions(spec.image_size, spec.min_size, spec.gray_chroma, spec.enlarge)
-        kept = prepare_images(iter_records(sources), options, workers=WORKERS)
-        chosen = split_indices(kept.names, spec.split, seed=config.seed, order=spec.split_order)["val"]
-        return sources, kept, {kept.names[i] for i in chosen}
-
-    _, imagenette, names = validation(config.data[0])
-    sets = {"Imagenette": imagenette.images[[i for i, n in enumerate(imagenette.names) if n in names]]}
+    _, imagenette, chosen = split_photos(config, config.data[0], args.data)
+    sets = {"Imagenette": imagenette.images[chosen]}
     del imagenette
-    sources, _, recipe_val = validation(config.data[1])
-    _, _, candidate_val = validation(dataclasses.replace(config.data[1], enlarge="bicubic"))
-
-    def at_64(names: set[str]):
-        records = (r for r in iter_records(sources) if r.name in names)
-        return prepare_images(records, PrepareOptions(64, 32, 0.0), workers=WORKERS).images
-
-    sets["Tiny, own split"] = at_64(recipe_val)
-    sets["Tiny, in both splits"] = at_64(recipe_val & candidate_val)
+    tiny = config.data[1]
+    sources, kept, chosen = split_photos(config, tiny, args.data)
+    recipe_val = {kept.names[i] for i in chosen}
+    _, kept, chosen = split_photos(config, dataclasses.replace(tiny, enlarge="bicubic"), args.data)
+    candidate_val = {kept.names[i] for i in chosen}
+    del kept
+    sets["Tiny, own split"] = prepare_named(sources, recipe_val, 64, tiny.min_size)
+    sets["Tiny, in both splits"] = prepare_named(sources, recipe_val & candidate_val, 64, tiny.min_size)
     print(", ".join(f"{name}: {len(images)} photos" for name, images in sets.items()))
     print("| model | enlarged | gain | " + " | ".join(f"{n}: PSNR - gray, CF gap" for n in sets) + " |")
     print("|---|---|---|" + "---|" * len(sets))
-    models = {"built-in": "effunet-lite0", "candidate": args.candidate}
-    try:
-        for label, model in models.items():
-            colorizer = Colorizer.from_pretrained(model, device=args.device)
-            for name in ("bilinear", "bicubic"):
-                image_pipeline.resize_for_render = FILTERS[name]
+    for label, model in {"built-in": "effunet-lite0", "candidate": args.candidate}.items():
+        colorizer = Colorizer.from_pretrained(model, device=args.device)
+        for name in ("bilinear", "bicubic"):
+            with enlarging_with(name):
                 for gain in args.grid:
                     cells = []
                     for images in sets.values():
@@ -74,8 +59,6 @@ def main() -> None:
                         gap = s["colorfulness"] - s["colorfulness_truth"]
                         cells.append(f"{s['psnr_gain_over_gray']:+.3f}, {gap:+.2f}")
                     print(f"| {label} | {name} | {gain} | " + " | ".join(cells) + " |", flush=True)
-    finally:
-        image_pipeline.resize_for_render = resize_for_render
 
 
 if __name__ == "__main__":

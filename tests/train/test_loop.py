@@ -776,7 +776,7 @@ def test_val_size_larger_than_a_caches_images_is_refused(
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        (["data.0.enlarge=nearest"], "enlarge 'nearest' must be lanczos, bilinear, bicubic"),
+        (["data.0.enlarge=nearest"], "enlarge must be lanczos, bilinear, bicubic; got 'nearest'"),
         (["data.0.split_order=random"], "split_order 'random' must be one of stable, permutation"),
         (["data.0.cache=photos.h5", "data.0.enlarge=bicubic"], "photos.h5: enlarge applies to sources"),
         (

@@ -57,7 +57,7 @@ def resize_shorter_side(image: Image.Image, size: int, enlarge: str = "lanczos")
     if enlarge != "lanczos" and scale > 1:
         pixels = torch.from_numpy(np.asarray(image.convert("RGB"), dtype=np.float32) / 255).permute(2, 0, 1)
         enlarged = resize_for_render(pixels.unsqueeze(0), (new[1], new[0]), enlarge)[0].permute(1, 2, 0)
-        return Image.fromarray(enlarged.clamp(0, 1).mul(255).round().to(torch.uint8).numpy(), "RGB")
+        return Image.fromarray(enlarged.mul(255).round().to(torch.uint8).numpy(), "RGB")  # in 0..1 already
     return image.resize(new, Image.Resampling.LANCZOS, reducing_gap=3.0)
 
 

@@ -33,7 +33,6 @@ from polychrome.evaluate.metrics import colorfulness, psnr
 from polychrome.models import ColorizationModel, create_model, load_pretrained, save_pretrained
 from polychrome.pipelines.image import Colorizer
 from polychrome.pipelines.render import predict_ab
-from polychrome.resize import ENLARGE_FILTERS
 from polychrome.train.adversarial import Adversary
 from polychrome.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from polychrome.train.config import DataConfig, TrainConfig, check_loss_options, save_config, to_dict
@@ -63,6 +62,11 @@ class Collection:
 StoredCounts = tuple[torch.Tensor, torch.Tensor] | None  # ab-bin counts and their bin centres
 
 
+def prepare_options(spec: DataConfig) -> PrepareOptions:
+    """How a collection's sources are decoded, filtered and cropped (refuses a bad option when built)."""
+    return PrepareOptions(spec.image_size, spec.min_size, spec.gray_chroma, spec.enlarge)
+
+
 def _images_and_split(
     spec: DataConfig, config: TrainConfig
 ) -> tuple[torch.Tensor, dict[str, np.ndarray], str, StoredCounts]:
@@ -82,8 +86,7 @@ def _images_and_split(
     records = iter_records(list(spec.sources))
     if spec.max_images is not None:
         records = (r for i, r in enumerate(records) if i < spec.max_images)
-    options = PrepareOptions(spec.image_size, spec.min_size, spec.gray_chroma, spec.enlarge)
-    prepared = prepare_images(records, options, workers=config.workers)
+    prepared = prepare_images(records, prepare_options(spec), workers=config.workers)
     if len(prepared.names) == 0:
         raise ValueError(f"{', '.join(spec.sources)}: no usable images ({prepared.summary()})")
     parts = split_indices(prepared.names, spec.split, seed=config.seed, order=spec.split_order)
@@ -493,8 +496,7 @@ def _train(
             raise ValueError(f"zoom {list(spec.zoom)} must be two scales with 0 < low <= high")
         if spec.val_size is not None and not 0 < spec.val_size <= spec.image_size:
             raise ValueError(f"val_size {spec.val_size} must be between 1 and image_size {spec.image_size}")
-        if spec.enlarge not in ("lanczos", *ENLARGE_FILTERS):
-            raise ValueError(f"enlarge {spec.enlarge!r} must be lanczos, {', '.join(ENLARGE_FILTERS)}")
+        prepare_options(spec)  # its own checks (enlarge), before the data loads
         if spec.split_order not in SPLIT_ORDERS:
             raise ValueError(f"split_order {spec.split_order!r} must be one of {', '.join(SPLIT_ORDERS)}")
         for option in ("enlarge", "split_order"):
