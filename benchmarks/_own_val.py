@@ -16,7 +16,7 @@ from polychrome.data.prepare import PreparedImages, PrepareOptions, prepare_imag
 from polychrome.data.sources import iter_records
 from polychrome.data.split import split_indices
 from polychrome.train.config import DataConfig, TrainConfig
-from polychrome.train.loop import prepare_options
+from polychrome.train.loop import collection_records, prepare_options
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 WORKERS = min(8, os.cpu_count() or 1)
@@ -28,7 +28,7 @@ def split_photos(
     """A collection's shards in ``data``, its photos kept as the training run keeps them, and the indices of
     ``part`` among them: the run's own split (same options, order and seed)."""
     sources = [str(data / Path(s).name) for s in spec.sources]
-    kept = prepare_images(iter_records(sources), prepare_options(spec), workers=WORKERS)
+    kept = prepare_images(collection_records(spec, sources), prepare_options(spec), workers=WORKERS)
     chosen = split_indices(kept.names, spec.split, seed=config.seed, order=spec.split_order)[part]
     return sources, kept, chosen
 

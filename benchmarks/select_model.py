@@ -20,11 +20,21 @@ on Imagenette for every model measured (BENCHMARKS.md section 2). From the sixth
 chosen with --max-gap 6: the bar less the largest such shift seen, fixed before those candidates were
 trained.
 
+--per-set-gain (ninth session): each set gets its own gain, the smallest grid value within --max-gap of the
+truth's colorfulness on that set, and the candidate is ranked by its worst set at those gains. The sets are
+scored at their own sizes, so each is enlarged by its own factor (render size / size: Imagenette 8/7,
+Tiny-ImageNet 4); the gains become the model's chroma factor by enlargement
+(polychrome.pipelines.calibration), interpolated between the sets' enlargements. Why: a model trained on
+small photos enlarged bicubically withholds much more chroma on them than on photos at their own scale (own
+split, eighth session), so one gain cannot suit both. --filters scores each candidate with each enlargement
+filter, as separate settings. --apply writes the rule's first setting into a copy of its model.
+
 Photos are scored in batches on --device (Colorizer.colorize_lightness: the per-photo pipeline's
 computation, batched); the numbers reported for a shipped model come from evaluate_val.py's per-photo run.
 
 Usage: python benchmarks/select_model.py RUN_CONFIG.yaml MODEL [MODEL ...] [--sizes 224 64]
-    [--grid 1.3 1.35 1.4 1.45 1.5] [--max-gap 6] [--rank worst] [--device cuda] [--bench-data DIR]
+    [--grid 1.3 1.35 1.4 1.45 1.5] [--max-gap 6] [--rank worst] [--per-set-gain] [--filters bilinear bicubic]
+    [--device cuda] [--bench-data DIR] [--apply OUT]
 """
 
 from __future__ import annotations
@@ -37,12 +47,18 @@ from evaluate_val import benchmark_sets
 
 from polychrome import Colorizer
 from polychrome.evaluate.quality import evaluate_colorizer_batched
+from polychrome.pipelines.calibration import RenderCalibration, save_calibrated
 from polychrome.train.config import load_config
 
+RENDER_SIZE = 256
 
-def score(colorizer: Colorizer, images: np.ndarray, gain: float, render_size: int = 256) -> dict[str, float]:
+
+def score(
+    colorizer: Colorizer, images: np.ndarray, gain: float, render_size: int = RENDER_SIZE
+) -> dict[str, float]:
     """Scores at an effective chroma gain ``gain`` (the model's own ``chroma_gain`` is divided out, so
-    candidates saved with different gains are compared on one scale), batched on the colorizer's device."""
+    candidates saved with different gains are compared on one scale; on top of that the colorizer's own
+    calibration applies, so a grid is scored with an uncalibrated one), batched on the colorizer's device."""
     saturation = gain / getattr(colorizer.model, "chroma_gain", 1.0)
     return evaluate_colorizer_batched(
         lambda lightness: colorizer.colorize_lightness(lightness, render_size, saturation=saturation), images
@@ -56,6 +72,30 @@ def chosen_gain(rows: dict[float, list[dict[str, float]]], max_gap: float) -> fl
     return fits[0] if fits else None
 
 
+def chosen_gains(
+    rows: dict[float, list[dict[str, float]]], max_gap: float, per_set: bool
+) -> list[float] | None:
+    """One gain per set: the common :func:`chosen_gain`, or with ``per_set`` each set's smallest gain within
+    ``max_gap`` of its truth's colorfulness."""
+    n_sets = len(next(iter(rows.values())))
+    if not per_set:
+        gain = chosen_gain(rows, max_gap)
+        return None if gain is None else [gain] * n_sets
+    gains = [chosen_gain({g: [sets[i]] for g, sets in rows.items()}, max_gap) for i in range(n_sets)]
+    return None if None in gains else gains
+
+
+def calibration_for(
+    enlarge: str, gains: list[float], enlargements: list[float], model_gain: float
+) -> RenderCalibration:
+    """The rendering settings that color each set at its effective gain: one constant factor when the gains
+    are equal, else the gains as anchors at the sets' enlargements."""
+    if len(set(gains)) == 1:
+        return RenderCalibration(enlarge, ((1.0, gains[0] / model_gain),))
+    anchors = sorted(zip(enlargements, (g / model_gain for g in gains), strict=True))
+    return RenderCalibration(enlarge, tuple(anchors))
+
+
 RANKINGS = {"worst": min, "mean": lambda gains: float(np.mean(gains))}
 
 
@@ -64,45 +104,80 @@ def main() -> None:
     parser.add_argument("--grid", type=float, nargs="+", default=[1.3, 1.35, 1.4, 1.45, 1.5])
     parser.add_argument("--max-gap", type=float, default=6.0)
     parser.add_argument("--rank", choices=RANKINGS, default="worst", help="rank by the sets' worst or mean")
+    parser.add_argument("--per-set-gain", action="store_true", help="choose each set's gain on its own")
+    parser.add_argument("--filters", nargs="+", default=["bilinear"], help="enlargement filters to try")
     parser.add_argument("--bench-data", type=Path, default=None, help="default: --data")
     parser.add_argument("--bench-limit", type=int, default=None, help="photos per benchmark set (all)")
+    parser.add_argument("--apply", type=Path, default=None, help="write the rule's first setting here")
     args = parser.parse_args()
-    val_sets = own_validation_sets(load_config(args.config), args.data, args.sizes, args.limit)
+    for name in args.filters:
+        RenderCalibration(enlarge=name)  # an unknown filter fails here, before any photo is decoded
+    config = load_config(args.config)
+    sizes = args.sizes or [spec.image_size for spec in config.data]
+    enlargements = [RENDER_SIZE / size for size in sizes]
+    val_sets = own_validation_sets(config, args.data, args.sizes, args.limit)
     rank = RANKINGS[args.rank]
-    print(f"| candidate | gain | own PSNR - gray (per set) | own CF gap (per set) | {args.rank} PSNR gain |")
-    print("|---|---|---|---|---|")
+    print(f"| candidate | filter | gain | own PSNR - gray (per set) | own CF gap (per set) | {args.rank} |")
+    print("|---|---|---|---|---|---|")
     choices = {}
     for model in args.model:
         colorizer = Colorizer.from_pretrained(model, device=args.device)
-        rows = {g: [score(colorizer, images, g) for images in val_sets] for g in args.grid}
-        for g, sets in rows.items():
-            gains = [s["psnr_gain_over_gray"] for s in sets]
-            gaps = [s["colorfulness"] - s["colorfulness_truth"] for s in sets]
-            print(
-                f"| {model} | {g} | {', '.join(f'{x:+.2f}' for x in gains)} | "
-                f"{', '.join(f'{x:+.2f}' for x in gaps)} | {rank(gains):+.3f} |",
-                flush=True,
-            )
-        gain = chosen_gain(rows, args.max_gap)
-        if gain is not None:
-            choices[model] = (gain, rank([s["psnr_gain_over_gray"] for s in rows[gain]]))
-    ranked = sorted(choices.items(), key=lambda item: -item[1][1])
+        model_gain = getattr(colorizer.model, "chroma_gain", 1.0)
+        for name in args.filters:
+            colorizer.render = RenderCalibration(enlarge=name)
+            rows = {g: [score(colorizer, images, g) for images in val_sets] for g in args.grid}
+            for g, sets in rows.items():
+                gains = [s["psnr_gain_over_gray"] for s in sets]
+                gaps = [s["colorfulness"] - s["colorfulness_truth"] for s in sets]
+                print(
+                    f"| {model} | {name} | {g} | {', '.join(f'{x:+.3f}' for x in gains)} | "
+                    f"{', '.join(f'{x:+.2f}' for x in gaps)} | {rank(gains):+.3f} |",
+                    flush=True,
+                )
+            gains = chosen_gains(rows, args.max_gap, args.per_set_gain)
+            if gains is None:
+                print(
+                    f"  {model} ({name}): no grid gain is within {args.max_gap} of the truth's colorfulness"
+                )
+                continue
+            own = [rows[g][i] for i, g in enumerate(gains)]
+            calibration = calibration_for(name, gains, enlargements, model_gain)
+            choices[(model, name)] = (gains, calibration, own, rank([s["psnr_gain_over_gray"] for s in own]))
+    ranked = sorted(choices.items(), key=lambda item: -item[1][3])
     print("\nchosen on the own split (best first):")
-    for model, (gain, ranked_gain) in ranked:
-        print(f"  {model}: gain {gain}, {args.rank} own PSNR gain {ranked_gain:+.3f}")
-    for model in set(args.model) - set(choices):
-        print(f"  {model}: no gain in the grid is within {args.max_gap} of the truth's colorfulness")
-    print("\nbenchmark sets, at each candidate's chosen gain:")
-    print("| candidate | gain | set | PSNR | gray PSNR | SSIM | colorfulness | truth's | gap |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    for (model, name), (gains, _, _, ranked_gain) in ranked:
+        print(f"  {model} ({name}): gains {gains}, {args.rank} own PSNR gain {ranked_gain:+.3f}")
+    if args.apply is not None and ranked:
+        (model, name), (gains, calibration, own, _) = ranked[0]
+        record = {
+            "chosen_by": "benchmarks/select_model.py on the training run's own validation split",
+            "rule": {"max_gap": args.max_gap, "rank": args.rank, "per_set_gain": args.per_set_gain},
+            "grid": args.grid,
+            "filters": args.filters,
+            "set_sizes": sizes,
+            "effective_gains": gains,
+            "images_per_set": [int(s["images"]) for s in own],
+            "validation_psnr_gain_over_gray": [s["psnr_gain_over_gray"] for s in own],
+            "validation_colorfulness_gap": [s["colorfulness"] - s["colorfulness_truth"] for s in own],
+        }
+        save_calibrated(model, args.apply, calibration, record)
+        print(f"the rule's first, {model} ({name}), written to {args.apply}: {calibration}")
+    print("\nbenchmark sets, at each candidate's chosen settings:")
+    print(
+        "| candidate | filter | gains | set | PSNR | gray PSNR | gain | SSIM | colorfulness | truth's | gap |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     bench = benchmark_sets(args.bench_data or args.data, limit=args.bench_limit)
-    for model, (gain, _) in ranked:
+    for (model, name), (gains, calibration, _, _) in ranked:
         colorizer = Colorizer.from_pretrained(model, device=args.device)
-        for name, (_, images) in bench.items():
-            s = score(colorizer, images, gain)
+        colorizer.render = calibration
+        model_gain = getattr(colorizer.model, "chroma_gain", 1.0)
+        for set_name, (_, images) in bench.items():
+            s = score(colorizer, images, model_gain)
             print(
-                f"| {model} | {gain} | {name} | {s['psnr']:.2f} | {s['psnr_gray']:.2f} | {s['ssim']:.4f} | "
-                f"{s['colorfulness']:.1f} | {s['colorfulness_truth']:.1f} | {s['colorfulness_gap']:.1f} |",
+                f"| {model} | {name} | {gains} | {set_name} | {s['psnr']:.2f} | {s['psnr_gray']:.2f} | "
+                f"{s['psnr_gain_over_gray']:+.3f} | {s['ssim']:.4f} | {s['colorfulness']:.1f} | "
+                f"{s['colorfulness_truth']:.1f} | {s['colorfulness_gap']:.1f} |",
                 flush=True,
             )
 

@@ -748,6 +748,32 @@ def test_val_size_scores_validation_as_the_benchmark_protocol_does(photos: Path)
     )  # the crops at their own size: another measure
 
 
+@pytest.mark.parametrize(("enlarge", "pipeline_filter"), [("lanczos", "bilinear"), ("bicubic", "bicubic")])
+def test_val_size_enlarges_small_photos_with_the_collections_filter(
+    photos: Path, enlarge: str, pipeline_filter: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The protocol's small photos reach the render size as the collection's photos were enlarged for
+    # training; Lanczos is no filter of the pipeline, whose default (bilinear) stands in for it. A tiny
+    # random model colors almost alike either way, so the filter used is checked where it is chosen.
+    from polychrome.pipelines.image import Colorizer
+
+    used = []
+
+    class Spy(Colorizer):
+        def colorize_lightness(self, lightness: torch.Tensor, *args: object, **kw: object) -> torch.Tensor:
+            used.append(self.render.enlarge)
+            return super().colorize_lightness(lightness, *args, **kw)
+
+    monkeypatch.setattr(loop, "Colorizer", Spy)
+    config = _config(photos, "model.name=effunet_tiny_reg", "data.0.val_size=24", f"data.0.enlarge={enlarge}")
+    collections = loop.load_collections(config, torch.device("cpu"))
+    model = create_model("effunet_tiny_reg", pretrained_encoder=False).eval()
+
+    loop.validate(model, collections, config, autocast=None)
+
+    assert used and set(used) == {pipeline_filter}
+
+
 def test_val_size_larger_than_the_images_is_refused_before_the_data_loads(
     photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -23,6 +23,8 @@ from polychrome.color.lab import gray_rgb, rgb_to_lightness
 from polychrome.devices import resolve_device
 from polychrome.images import load_image, to_uint8
 from polychrome.models import ColorizationModel, load_pretrained
+from polychrome.models._hub import read_config
+from polychrome.pipelines.calibration import RenderCalibration
 from polychrome.pipelines.render import (
     adjust_ab,
     merge_full_resolution,
@@ -67,14 +69,23 @@ class Colorizer:
         model: a :class:`~polychrome.models.ColorizationModel` (in eval mode).
         device: where the network runs; the full-resolution merge always runs on the CPU in strips.
         precision: ``"fp32"``, or ``"bf16"`` / ``"fp16"`` autocast for the network on a GPU.
+        render: how the model wants photos shown to it (enlargement filter, chroma by enlargement); a saved
+            model's own comes from its ``config.json``, and a bare model gets the defaults.
     """
 
-    def __init__(self, model: ColorizationModel, device: str | torch.device = "cpu", precision: str = "fp32"):
+    def __init__(
+        self,
+        model: ColorizationModel,
+        device: str | torch.device = "cpu",
+        precision: str = "fp32",
+        render: RenderCalibration | None = None,
+    ):
         if precision not in _PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(_PRECISIONS)}, got {precision!r}")
         self.device = resolve_device(device)
         self.model = model.eval().to(self.device)
         self.autocast = _PRECISIONS[precision]
+        self.render = render or RenderCalibration()
 
     @classmethod
     def from_pretrained(
@@ -83,8 +94,11 @@ class Colorizer:
         device: str | torch.device = "cpu",
         precision: str = "fp32",
     ) -> Colorizer:
-        """Load the built-in model (default), another built-in by name, or a saved model folder."""
-        return cls(load_pretrained(resolve_model_path(name_or_path)), device=device, precision=precision)
+        """Load the built-in model (default), another built-in by name, or a saved model folder, with the
+        rendering settings saved beside it."""
+        path = resolve_model_path(name_or_path)
+        render = RenderCalibration.from_config(read_config(path), str(path / "config.json"))
+        return cls(load_pretrained(path), device=device, precision=precision, render=render)
 
     def to(self, device: str | torch.device) -> Colorizer:
         self.device = resolve_device(device)
@@ -122,10 +136,11 @@ class Colorizer:
         height, width = rgb.shape[:2]
         rh, rw = render_shape(height, width, render_size)
         full = torch.from_numpy(rgb).permute(2, 0, 1).unsqueeze(0)
-        small = resize_for_render(full, (rh, rw))
+        small = resize_for_render(full, (rh, rw), enlarge=self.render.enlarge)
         lightness = rgb_to_lightness(small.to(self.device))
         ab = predict_ab_lowres(self.model, lightness, autocast_dtype=self.autocast, **decode)
-        ab = adjust_ab(lightness, ab, saturation, temperature)
+        chroma = self.render.chroma_factor(rh / height)  # the model's own factor for this enlargement
+        ab = adjust_ab(lightness, ab, saturation * chroma, temperature)
         stride = self.model.output_stride
         return merge_full_resolution(rgb, ab[0], covered=(rh / stride, rw / stride))
 
@@ -162,9 +177,10 @@ class Colorizer:
         rh, rw = render_shape(height, width, render_size)
         small = lightness
         if (rh, rw) != (height, width):  # resized as the gray photo it is, as colorize_array resizes it
-            small = rgb_to_lightness(resize_for_render(gray_rgb(lightness), (rh, rw)))
+            small = rgb_to_lightness(resize_for_render(gray_rgb(lightness), (rh, rw), self.render.enlarge))
         ab = predict_ab_lowres(self.model, small, autocast_dtype=self.autocast, **decode)
-        ab = adjust_ab(small, ab, saturation, temperature)
+        chroma = self.render.chroma_factor(rh / height)
+        ab = adjust_ab(small, ab, saturation * chroma, temperature)
         stride = self.model.output_stride
         ab = upsample_ab(ab, (height, width), (rh / stride, rw / stride))
         return lab_to_rgb_in_gamut(torch.cat((lightness, ab), dim=1))

@@ -7,12 +7,13 @@ its data. Batch sampling is a pure function of (seed, step, rank), which is what
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,12 +28,14 @@ from polychrome.color.lab import gray_rgb, lab_to_rgb, rgb_to_lab, rgb_to_lightn
 from polychrome.color.quantize import AbBins, ab_bins, bin_histogram, rebalance_weights, smooth_priors
 from polychrome.data.cache import read_cache
 from polychrome.data.prepare import PrepareOptions, prepare_images
-from polychrome.data.sources import iter_records
+from polychrome.data.sources import Record, iter_records
 from polychrome.data.split import SPLIT_ORDERS, split_indices
 from polychrome.evaluate.metrics import colorfulness, psnr
 from polychrome.models import ColorizationModel, create_model, load_pretrained, save_pretrained
+from polychrome.pipelines.calibration import RenderCalibration
 from polychrome.pipelines.image import Colorizer
 from polychrome.pipelines.render import predict_ab
+from polychrome.resize import ENLARGE_FILTERS
 from polychrome.train.adversarial import Adversary
 from polychrome.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from polychrome.train.config import DataConfig, TrainConfig, check_loss_options, save_config, to_dict
@@ -67,6 +70,15 @@ def prepare_options(spec: DataConfig) -> PrepareOptions:
     return PrepareOptions(spec.image_size, spec.min_size, spec.gray_chroma, spec.enlarge)
 
 
+def collection_records(spec: DataConfig, sources: list[str] | None = None) -> Iterator[Record]:
+    """The photos a collection trains on, in order: its sources (or ``sources``, the same shards found
+    elsewhere), cut to its ``max_images``."""
+    records = iter_records(list(sources if sources is not None else spec.sources))
+    if spec.max_images is not None:
+        records = itertools.islice(records, spec.max_images)
+    return records
+
+
 def _images_and_split(
     spec: DataConfig, config: TrainConfig
 ) -> tuple[torch.Tensor, dict[str, np.ndarray], str, StoredCounts]:
@@ -83,10 +95,7 @@ def _images_and_split(
         return torch.from_numpy(cache.images), cache.splits, described, stored
     if spec.crop_size > spec.image_size:
         raise ValueError(f"crop_size {spec.crop_size} is larger than image_size {spec.image_size}")
-    records = iter_records(list(spec.sources))
-    if spec.max_images is not None:
-        records = (r for i, r in enumerate(records) if i < spec.max_images)
-    prepared = prepare_images(records, prepare_options(spec), workers=config.workers)
+    prepared = prepare_images(collection_records(spec), prepare_options(spec), workers=config.workers)
     if len(prepared.names) == 0:
         raise ValueError(f"{', '.join(spec.sources)}: no usable images ({prepared.summary()})")
     parts = split_indices(prepared.names, spec.split, seed=config.seed, order=spec.split_order)
@@ -292,7 +301,11 @@ def validate(
     for i, coll in enumerate(collections):
         val = coll.val[: config.val_max_images]
         size = coll.config.val_size
-        colorizer = Colorizer(model, device=val.device) if size is not None else None
+        # Small photos reach the render size as this collection's were enlarged for training, where the
+        # pipeline has that filter; a model's own calibration is chosen only after training.
+        enlarge = coll.config.enlarge if coll.config.enlarge in ENLARGE_FILTERS else "bilinear"
+        render = RenderCalibration(enlarge=enlarge)
+        colorizer = Colorizer(model, device=val.device, render=render) if size is not None else None
         scores = {"psnr": [], "psnr_gray": [], "colorfulness": [], "colorfulness_truth": []}
         for start in range(0, len(val), 64):
             truth = val[start : start + 64].permute(0, 3, 1, 2).float() / 255.0
