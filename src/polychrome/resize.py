@@ -17,12 +17,12 @@ def resize_for_render(image: torch.Tensor, size: tuple[int, int], enlarge: str =
     """Bring photos ``(B, C, H, W)`` in 0..1 to ``size``: reduced with antialiased bilinear (each output
     pixel averages its whole footprint, so no aliasing), enlarged with ``enlarge``.
 
-    The pipeline enlarges bilinearly: the built-in model's chroma gain was chosen for photos enlarged so.
-    Bicubic keeps more fine detail (it overshoots at sharp edges; the result is clamped to 0..1). With the
-    built-in model it colors the own validation photos more accurately at equal colorfulness (+0.05-0.08 dB
-    on Tiny-ImageNet's 64 px photos, +0.01-0.02 on Imagenette's 224 px ones), but much less colorfully when
-    it enlarges a lot, so the gain would have to be chosen again, and by the selection rule the pair is
-    worse (BENCHMARKS.md section 2, eighth session).
+    Which filter enlarges is a model's own setting (:mod:`polychrome.pipelines.calibration`), bilinear unless
+    its config says otherwise. Bicubic keeps more fine detail (it overshoots at sharp edges; the result is
+    clamped to 0..1). It colors own validation photos more accurately at equal colorfulness (+0.05-0.08 dB on
+    Tiny-ImageNet's 64 px photos with the eighth session's model), but much less colorfully when it enlarges a
+    lot, even for a model trained on photos enlarged so; by the selection rule the built-in model is better
+    with bilinear (BENCHMARKS.md section 2, eighth and ninth sessions).
     """
     if enlarge not in ENLARGE_FILTERS:
         raise ValueError(f"enlarge must be one of {', '.join(ENLARGE_FILTERS)}, got {enlarge!r}")
