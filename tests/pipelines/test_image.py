@@ -142,6 +142,17 @@ def test_colorize_array_rejects_bad_shapes(colorizer: Colorizer) -> None:
         colorizer.colorize_array(np.zeros((8, 8, 4), np.float32))
 
 
+def test_bf16_autocast_colors_almost_as_fp32_and_keeps_lightness(model: torch.nn.Module) -> None:
+    # The GPU path's autocast, run on the CPU with the same code.
+    rgb = _photo(40, 56)
+    fp32 = Colorizer(model).colorize_array(rgb)
+    bf16 = Colorizer(model, precision="bf16").colorize_array(rgb)
+
+    assert not np.array_equal(fp32, bf16)  # the network really ran in bf16
+    assert np.abs(fp32 - bf16).mean() < 0.01  # bf16's 8-bit mantissa, not another computation
+    assert np.abs(_lightness(bf16) - _lightness(rgb)).max() < 0.05
+
+
 def test_bad_precision_raises(model: torch.nn.Module) -> None:
     with pytest.raises(ValueError, match="precision"):
         Colorizer(model, precision="int8")

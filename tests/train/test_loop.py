@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from polychrome.color.lab import rgb_to_lightness
 from polychrome.data.split import split_indices
 from polychrome.models import create_model, load_pretrained
 from polychrome.train import loop
@@ -29,6 +30,7 @@ from polychrome.train.loop import (
     blur_by_rescaling,
     lr_factor,
     sample_batch,
+    save_grid,
     train,
 )
 
@@ -285,6 +287,69 @@ def test_sample_batch_is_a_pure_function_of_seed_and_step() -> None:
     assert not torch.equal(first, sample_batch(collections, 6, seed=1, step=6))
     assert not torch.equal(first, sample_batch(collections, 6, seed=2, step=5))
     assert all(_is_crop_of(crop, collections[0].train) for crop in first)
+
+
+def test_the_optimizer_is_adamw_with_a_slower_encoder() -> None:
+    config = _config(
+        Path("unused"), "optim.lr=0.002", "optim.encoder_lr_scale=0.1", "optim.weight_decay=0.05"
+    )
+    model = create_model("effunet_tiny_reg", pretrained_encoder=False)
+
+    optimizer = loop.build_optimizer(model, config)
+
+    assert type(optimizer) is torch.optim.AdamW
+    rest, encoder = optimizer.param_groups
+    assert rest["lr"] == pytest.approx(0.002) and encoder["lr"] == pytest.approx(0.0002)
+    assert rest["weight_decay"] == encoder["weight_decay"] == pytest.approx(0.05)
+    named = dict(model.named_parameters())
+    assert {id(p) for p in encoder["params"]} == {id(p) for n, p in named.items() if n.startswith("encoder.")}
+    assert len(rest["params"]) + len(encoder["params"]) == len(named)
+
+
+def test_grid_rows_are_gray_input_prediction_and_truth(tmp_path: Path) -> None:
+    gen = torch.Generator().manual_seed(3)
+    images = torch.randint(0, 256, (3, 16, 16, 3), generator=gen, dtype=torch.uint8)
+    model = create_model("effunet_tiny_reg", pretrained_encoder=False).eval()
+
+    save_grid(model, images, tmp_path / "grid.png")
+
+    grid = np.asarray(Image.open(tmp_path / "grid.png")).astype(int)
+    assert grid.shape == (3 * 16, 3 * 16, 3)
+    for i, image in enumerate(images.numpy().astype(int)):
+        gray, pred, truth = (grid[16 * i : 16 * (i + 1), 16 * j : 16 * (j + 1)] for j in range(3))
+        np.testing.assert_array_equal(truth, image)
+        assert (
+            np.abs(gray[..., 0] - gray[..., 1]).max() <= 1 and np.abs(gray[..., 1] - gray[..., 2]).max() <= 1
+        )
+        assert np.abs(pred - gray).max() > 2  # the model's colors, not the gray input again
+        lightness = [
+            rgb_to_lightness(torch.from_numpy(x).permute(2, 0, 1)[None].float() / 255) for x in (gray, pred)
+        ]
+        assert float((lightness[0] - lightness[1]).abs().max()) < 1.0  # both keep the photo's lightness
+
+
+def test_sample_batch_crops_at_random_offsets_and_mirrors_about_half() -> None:
+    # One photo whose red channel is its column and green its row: each crop tells where it was cut and
+    # whether it was mirrored.
+    size, crop = 16, 8
+    rows, cols = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+    photo = torch.stack((cols * 16, rows * 16, torch.zeros_like(rows)), dim=-1).to(torch.uint8)[None]
+    spec = DataConfig(sources=("c",), image_size=size, crop_size=crop, blur=0.0)
+    collections = [Collection(spec, photo, photo, "")]
+
+    offsets, mirrored = set(), []
+    for step in range(40):
+        for c in (sample_batch(collections, 8, seed=0, step=step) * 255).round().long():
+            x, y = c[0] // 16, c[1] // 16
+            assert torch.all(y == y[0, 0] + torch.arange(crop)[:, None])  # whole rows, top to bottom
+            step_x = x[:, 1:] - x[:, :-1]
+            assert torch.all(step_x == 1) or torch.all(step_x == -1)  # a window, mirrored or not
+            mirrored.append(bool(step_x[0, 0] == -1))
+            offsets.add((int(y[0, 0]), int(x.min())))
+
+    assert 0.35 < sum(mirrored) / len(mirrored) < 0.65
+    assert {oy for oy, _ in offsets} == set(range(size - crop + 1))  # every offset is drawn
+    assert {ox for _, ox in offsets} == set(range(size - crop + 1))
 
 
 def test_sample_batch_uses_the_collection_batch_size_and_weights() -> None:

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch.nn.parallel import DistributedDataParallel
 
+from polychrome.color.adjust import lab_to_rgb_in_gamut
 from polychrome.color.lab import gray_rgb, lab_to_rgb, rgb_to_lab, rgb_to_lightness
 from polychrome.color.quantize import AbBins, ab_bins, bin_histogram, rebalance_weights, smooth_priors
 from polychrome.data.cache import read_cache
@@ -339,12 +340,14 @@ def validate(
 def save_grid(
     model: ColorizationModel, images: torch.Tensor, path: Path, autocast: torch.dtype | None = None
 ) -> None:
-    """A PNG with one row per image: gray input | prediction | truth."""
+    """A PNG with one row per image: gray input | prediction | truth; the prediction's out-of-gamut colors are
+    pulled toward gray, as `polychrome colorize` shows them, so it keeps the photo's lightness."""
     was_training = model.training
     model.eval()
     truth = images.permute(0, 3, 1, 2).float() / 255.0
     lightness = rgb_to_lightness(truth)
-    pred = lab_to_rgb(torch.cat((lightness, predict_ab(model, lightness, autocast_dtype=autocast)), dim=1))
+    lab = torch.cat((lightness, predict_ab(model, lightness, autocast_dtype=autocast)), dim=1)
+    pred = lab_to_rgb_in_gamut(lab)
     gray = gray_rgb(lightness)
     rows = torch.cat((gray, pred, truth), dim=3)  # side by side
     grid = torch.cat(list(rows), dim=1)  # stacked
