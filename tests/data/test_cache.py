@@ -22,8 +22,9 @@ from polychrome.color.lab import rgb_to_lab
 from polychrome.color.quantize import AbGrid
 from polychrome.data import cache as cache_module
 from polychrome.data.cache import bin_maps, build_cache, difference_hash, read_cache
-from polychrome.data.prepare import PrepareOptions, rgb_tensor
+from polychrome.data.prepare import PrepareOptions, prepare_images, rgb_tensor
 from polychrome.data.sources import iter_records
+from polychrome.data.split import split_indices
 from polychrome.train.config import load_config
 from polychrome.train.loop import train
 from tests.data.synthetic import smooth_photo
@@ -95,6 +96,7 @@ def test_the_manifest_records_sources_sizes_filters_counts_seed_and_code(
     assert manifest["inputs"] == 19 == manifest["kept"] + sum(manifest["dropped"].values())
     assert manifest["split_ratios"] == [0.5, 0.25, 0.25] and manifest["split_source"] == "seeded"
     assert manifest["split_sizes"] == {"train": 6, "val": 2, "test": 2} and manifest["seed"] == 0
+    assert manifest["enlarge"] == "lanczos" and manifest["split_order"] == "permutation"
     assert manifest["code"]["polychrome"] == polychrome.__version__
     assert set(manifest["code"]) == {"polychrome", "decoder_sha256", "pillow", "numpy", "torch"}
 
@@ -181,6 +183,54 @@ def test_prepare_command_reports_and_never_overwrites(collection: Path, tmp_path
     missing = CliRunner().invoke(app, ["prepare", str(tmp_path / "nope"), "-o", str(tmp_path / "d.h5")])
     assert missing.exit_code == 1 and "no such file" in missing.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.h5"]  # no d.h5, no d.h5.partial
+
+
+def test_prepare_enlarges_and_orders_the_split_as_asked(collection: Path, tmp_path: Path) -> None:
+    # The photos are 48 px on their shorter side, so --size 64 enlarges them.
+    out = tmp_path / "c.h5"
+    common = ["--size", "64", "--min-size", "24", "--workers", "1", "--split", "0.5", "0.25", "0.25"]
+    args = [
+        "prepare",
+        str(collection),
+        "-o",
+        str(out),
+        *common,
+        "--split-order",
+        "stable",
+        "--enlarge",
+        "bicubic",
+    ]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+
+    cache = read_cache(out)
+    assert cache.manifest["enlarge"] == "bicubic" and cache.manifest["split_order"] == "stable"
+    expected = split_indices(list(cache.names), (0.5, 0.25, 0.25), seed=0, order="stable")
+    for part, indices in expected.items():
+        assert sorted(cache.splits[part].tolist()) == sorted(indices.tolist())
+    good = [i for i, name in enumerate(cache.names) if Path(name).name == "good1.jpg"][0]
+    records = [r for r in iter_records([str(collection)]) if Path(r.name).name == "good1.jpg"]
+    for enlarge, same in (("bicubic", True), ("lanczos", False)):
+        options = PrepareOptions(image_size=64, min_size=24, enlarge=enlarge)
+        alone = prepare_images(records, options, workers=1).images[0]
+        assert np.array_equal(cache.images[good], alone) is same
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (["--split-order", "random"], "split order must be one of"),
+        (["--enlarge", "nearest"], "enlarge must be"),
+    ],
+)
+def test_prepare_refuses_an_unknown_split_order_or_filter_in_one_line(
+    collection: Path, tmp_path: Path, option: list[str], message: str
+) -> None:
+    out = tmp_path / "c.h5"
+    result = CliRunner().invoke(app, ["prepare", str(collection), "-o", str(out), *option])
+    assert result.exit_code == 1 and message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_prepare_refuses_a_folder_as_output_before_decoding(collection: Path, tmp_path: Path) -> None:

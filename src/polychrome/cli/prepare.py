@@ -48,6 +48,20 @@ def prepare(
         0.1,
     ),
     seed: Annotated[int, typer.Option(help="Seed of the split.")] = 0,
+    split_order: Annotated[
+        str,
+        typer.Option(
+            help="Order the photos are cut in: permutation (seeded shuffle) or stable (seeded hash of each "
+            "name: a photo more or less moves at most two others between parts)."
+        ),
+    ] = "permutation",
+    enlarge: Annotated[
+        str,
+        typer.Option(
+            help="How photos smaller than --size are enlarged: lanczos, or bilinear / bicubic as the "
+            "colorize pipeline does, so small photos are trained on as they are later shown."
+        ),
+    ] = "lanczos",
     dedup: Annotated[bool, typer.Option(help="Drop near-identical photos (perceptual hash).")] = True,
     workers: Annotated[int | None, typer.Option(help="Decoding processes (default: all cores).")] = None,
     layout: Annotated[
@@ -87,9 +101,11 @@ def prepare(
     if output.exists() and not overwrite:
         typer.echo(f"error: {output} exists; pass --overwrite to replace it", err=True)
         raise typer.Exit(1)
-    options = PrepareOptions(image_size=size, min_size=min_size, gray_chroma=gray_chroma)
     with _log_to_stderr():
         try:
+            options = PrepareOptions(
+                image_size=size, min_size=min_size, gray_chroma=gray_chroma, enlarge=enlarge
+            )
             named = choose_layout(sources, layout, category)
             records = named.records if named is not None else iter_records(sources)
             path, manifest = build_cache(
@@ -99,6 +115,7 @@ def prepare(
                 sources=sources,
                 split=split,
                 seed=seed,
+                split_order=split_order,
                 dedup=dedup,
                 workers=workers,
                 official_splits=named.splits if named is not None else None,

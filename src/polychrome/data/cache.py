@@ -47,7 +47,7 @@ from polychrome.data.prepare import (
 )
 from polychrome.data.resume import WorkFolder
 from polychrome.data.sources import Record
-from polychrome.data.split import split_indices
+from polychrome.data.split import SPLIT_ORDERS, split_indices
 from polychrome.evaluate.metrics import colorfulness
 
 CACHE_FORMAT = 1
@@ -251,6 +251,7 @@ def build_cache(
     sources: list[str],
     split: tuple[float, float, float] = (0.8, 0.1, 0.1),
     seed: int = 0,
+    split_order: str = "permutation",
     dedup: bool = True,
     workers: int | None = None,
     official_splits: dict[str, str] | None = None,
@@ -262,13 +263,16 @@ def build_cache(
 ) -> tuple[Path, dict[str, Any]]:
     """Prepare ``records`` (decode, filter, crop), de-duplicate, split, measure colors, write the cache.
 
-    ``official_splits`` (record name -> train / val / test, from a named layout) replaces the seeded split.
+    ``official_splits`` (record name -> train / val / test, from a named layout) replaces the seeded split;
+    ``split_order`` is :func:`split_indices`' order of the photos before the seeded split cuts them.
     Decoding continues the unfinished work of an earlier run of the same preparation (``restart``: discard
     it); a different one left there is a ValueError. ``sources``, ``layout`` and ``categories`` describe where
     ``records`` come from. ``bin_stride`` adds :func:`bin_maps` at that stride. Returns the cache path and
     its manifest.
     """
     output = check_cache_output(output)
+    if split_order not in SPLIT_ORDERS:  # before hours of decoding, not after
+        raise ValueError(f"split order must be one of {', '.join(SPLIT_ORDERS)}, got {split_order!r}")
     if bin_stride is not None:
         check_bin_stride(options.image_size, bin_stride)  # before hours of decoding, not after
     fingerprint = {
@@ -278,6 +282,7 @@ def build_cache(
         "image_size": options.image_size,
         "min_size": options.min_size,
         "gray_chroma": options.gray_chroma,
+        "enlarge": options.enlarge,
         "chunk": chunk,
         "code": decoder_version(),
     }
@@ -290,7 +295,7 @@ def build_cache(
         if dedup:
             prepared = drop_duplicates(prepared)
         if official_splits is None:
-            splits = split_indices(prepared.names, split, seed=seed)
+            splits = split_indices(prepared.names, split, seed=seed, order=split_order)
         else:
             assigned = [official_splits.get(name) for name in prepared.names]
             splits = {
@@ -306,6 +311,7 @@ def build_cache(
             "image_size": options.image_size,
             "min_size": options.min_size,
             "gray_chroma": options.gray_chroma,
+            "enlarge": options.enlarge,
             "deduplicated": dedup,
             "duplicate_distance": DUPLICATE_DISTANCE if dedup else None,
             "inputs": len(prepared.names) + sum(prepared.dropped.values()),
@@ -317,6 +323,7 @@ def build_cache(
             "split_ratios": None if official_splits is not None else list(split),
             "split_source": "official" if official_splits is not None else "seeded",
             "split_sizes": {k: int(len(v)) for k, v in splits.items()},
+            "split_order": None if official_splits is not None else split_order,
             "seed": seed,
             "bins": None if bin_stride is None else {"stride": bin_stride, "grid": grid.grid},
             "polychrome_version": __version__,

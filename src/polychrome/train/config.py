@@ -37,8 +37,8 @@ class DataConfig:
     blur: float = 0.0
     blur_max_factor: float = 4.0
     # How photos smaller than image_size are enlarged when the sources are prepared: "lanczos", or the
-    # inference pipeline's code with "bilinear" (what it uses) or "bicubic", so small photos are trained on
-    # as they are colorized (BENCHMARKS.md section 2, eighth session).
+    # inference pipeline's code with "bilinear" or "bicubic" (a model's `render.enlarge` says which it is
+    # shown), so small photos are trained on as they are colorized (BENCHMARKS.md section 2).
     enlarge: str = "lanczos"
     # Scale jitter: each batch's crops are cut at crop_size / s pixels and resized to crop_size, s drawn
     # log-uniformly from this range (s > 1 zooms in), so a small collection shows its objects at more sizes.

@@ -517,7 +517,11 @@ def _train(
             raise ValueError(f"split_order {spec.split_order!r} must be one of {', '.join(SPLIT_ORDERS)}")
         for option in ("enlarge", "split_order"):
             if spec.cache is not None and getattr(spec, option) != getattr(DataConfig, option):
-                raise ValueError(f"{spec.cache}: {option} applies to sources; a cache keeps how it was made")
+                flag = "--" + option.replace("_", "-")
+                raise ValueError(
+                    f"{spec.cache}: {option} applies to sources; a cache keeps how it was made "
+                    f"(polychrome prepare {flag})"
+                )
         if spec.crop_size % model.input_multiple:
             raise ValueError(
                 f"crop_size {spec.crop_size} must be a multiple of {model.input_multiple} for this model"
