@@ -189,18 +189,8 @@ def test_prepare_enlarges_and_orders_the_split_as_asked(collection: Path, tmp_pa
     # The photos are 48 px on their shorter side, so --size 64 enlarges them.
     out = tmp_path / "c.h5"
     common = ["--size", "64", "--min-size", "24", "--workers", "1", "--split", "0.5", "0.25", "0.25"]
-    args = [
-        "prepare",
-        str(collection),
-        "-o",
-        str(out),
-        *common,
-        "--split-order",
-        "stable",
-        "--enlarge",
-        "bicubic",
-    ]
-    result = CliRunner().invoke(app, args)
+    asked = ["--split-order", "stable", "--enlarge", "bicubic"]
+    result = CliRunner().invoke(app, ["prepare", str(collection), "-o", str(out), *common, *asked])
     assert result.exit_code == 0, result.output
 
     cache = read_cache(out)
