@@ -13,6 +13,7 @@ Usage: python benchmarks/enlarge_filters.py RUN_CONFIG.yaml MODEL [--sizes 224 6
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -24,13 +25,13 @@ from select_model import score
 
 import polychrome.pipelines.image as image_pipeline
 from polychrome import Colorizer
-from polychrome.resize import resize_for_render
+from polychrome.resize import ENLARGE_FILTERS, resize_for_render
 from polychrome.train.config import load_config
 
 
-def _lanczos(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+def _lanczos(image: torch.Tensor, size: tuple[int, int], enlarge: str = "bilinear") -> torch.Tensor:
     """Enlarged as `polychrome prepare` enlarges by default (PIL's Lanczos on 8-bit RGB); reduced as the
-    pipeline reduces."""
+    pipeline reduces. ``enlarge``, the colorizer's own filter, is not used: this replaces it."""
     if size[0] * size[1] <= image.shape[-2] * image.shape[-1]:
         return resize_for_render(image, size)
     out = []
@@ -41,20 +42,22 @@ def _lanczos(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return torch.stack(out).to(image.device)
 
 
-def _bicubic(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    return resize_for_render(image, size, enlarge="bicubic")
-
-
-FILTERS = {"bilinear": resize_for_render, "bicubic": _bicubic, "lanczos": _lanczos}
+FILTERS = (*ENLARGE_FILTERS, "lanczos")
 
 
 @contextmanager
-def enlarging_with(name: str) -> Iterator[None]:
-    """Colorizers enlarge small photos with filter ``name`` inside the block, as the pipeline does outside."""
-    image_pipeline.resize_for_render = FILTERS[name]
+def enlarging_with(colorizer: Colorizer, name: str) -> Iterator[None]:
+    """``colorizer`` enlarges small photos with filter ``name`` inside the block: its own setting for the
+    pipeline's filters; Lanczos, which the pipeline lacks, in place of the pipeline's resize."""
+    kept = colorizer.render
+    if name == "lanczos":
+        image_pipeline.resize_for_render = _lanczos
+    else:
+        colorizer.render = dataclasses.replace(kept, enlarge=name)
     try:
         yield
     finally:
+        colorizer.render = kept
         image_pipeline.resize_for_render = resize_for_render
 
 
@@ -71,7 +74,7 @@ def main() -> None:
     print("|---|---|---|---|---|")
     for i, images in enumerate(val_sets):
         for name in args.filters:
-            with enlarging_with(name):
+            with enlarging_with(colorizer, name):
                 for gain in args.grid:
                     s = score(colorizer, images, gain)
                     gap = s["colorfulness"] - s["colorfulness_truth"]

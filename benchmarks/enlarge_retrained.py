@@ -51,7 +51,7 @@ def main() -> None:
     for label, model in {"built-in": "effunet-lite0", "candidate": args.candidate}.items():
         colorizer = Colorizer.from_pretrained(model, device=args.device)
         for name in ("bilinear", "bicubic"):
-            with enlarging_with(name):
+            with enlarging_with(colorizer, name):
                 for gain in args.grid:
                     cells = []
                     for images in sets.values():

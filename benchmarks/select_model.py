@@ -48,18 +48,25 @@ from evaluate_val import benchmark_sets
 from polychrome import Colorizer
 from polychrome.evaluate.quality import evaluate_colorizer_batched
 from polychrome.pipelines.calibration import RenderCalibration, save_calibrated
+from polychrome.pipelines.render import render_shape
 from polychrome.train.config import load_config
 
 RENDER_SIZE = 256
 
 
 def score(
-    colorizer: Colorizer, images: np.ndarray, gain: float, render_size: int = RENDER_SIZE
+    colorizer: Colorizer, images: np.ndarray, gain: float | None = None, render_size: int = RENDER_SIZE
 ) -> dict[str, float]:
-    """Scores at an effective chroma gain ``gain`` (the model's own ``chroma_gain`` is divided out, so
-    candidates saved with different gains are compared on one scale; on top of that the colorizer's own
-    calibration applies, so a grid is scored with an uncalibrated one), batched on the colorizer's device."""
-    saturation = gain / getattr(colorizer.model, "chroma_gain", 1.0)
+    """Scores at an effective chroma gain ``gain``: the model's own ``chroma_gain`` and its calibration's
+    factor for these photos' enlargement are divided out, so candidates saved with different gains or
+    calibrations are compared on one scale. ``None`` scores the colorizer as it is calibrated. Batched on
+    the colorizer's device."""
+    saturation = 1.0
+    if gain is not None:
+        height, width = images.shape[1:3]
+        enlargement = render_shape(height, width, render_size)[0] / height  # as Colorizer computes it
+        own = getattr(colorizer.model, "chroma_gain", 1.0) * colorizer.render.chroma_factor(enlargement)
+        saturation = gain / own
     return evaluate_colorizer_batched(
         lambda lightness: colorizer.colorize_lightness(lightness, render_size, saturation=saturation), images
     ).summary()
@@ -171,9 +178,8 @@ def main() -> None:
     for (model, name), (gains, calibration, _, _) in ranked:
         colorizer = Colorizer.from_pretrained(model, device=args.device)
         colorizer.render = calibration
-        model_gain = getattr(colorizer.model, "chroma_gain", 1.0)
         for set_name, (_, images) in bench.items():
-            s = score(colorizer, images, model_gain)
+            s = score(colorizer, images)
             print(
                 f"| {model} | {name} | {gains} | {set_name} | {s['psnr']:.2f} | {s['psnr_gray']:.2f} | "
                 f"{s['psnr_gain_over_gray']:+.3f} | {s['ssim']:.4f} | {s['colorfulness']:.1f} | "
