@@ -32,7 +32,7 @@ def recalibrate(
     from polychrome.data.prepare import PrepareOptions, prepare_images
     from polychrome.data.sources import iter_records
     from polychrome.models import load_pretrained, save_pretrained
-    from polychrome.models._hub import read_config
+    from polychrome.models._hub import config_extras, read_config
     from polychrome.pipelines.image import resolve_model_path
     from polychrome.train.batchnorm import batch_statistics, recalibrate_batchnorm
 
@@ -69,6 +69,6 @@ def recalibrate(
         "seed": seed,
         "prepared": prepared.summary(),
     }
-    extra = {k: v for k, v in config.items() if k not in ("architecture", "init_args", "polychrome_version")}
+    extra = config_extras(config)
     save_pretrained(net.to("cpu"), output, {**extra, "batchnorm_recalibration": record})
     typer.echo(f"recalibrated on {seen} photos at {render_size} px: {output}")

@@ -47,7 +47,7 @@ from polychrome.data.prepare import (
 )
 from polychrome.data.resume import WorkFolder
 from polychrome.data.sources import Record
-from polychrome.data.split import SPLIT_ORDERS, split_indices
+from polychrome.data.split import check_split_order, split_indices
 from polychrome.evaluate.metrics import colorfulness
 
 CACHE_FORMAT = 1
@@ -271,8 +271,7 @@ def build_cache(
     its manifest.
     """
     output = check_cache_output(output)
-    if split_order not in SPLIT_ORDERS:  # before hours of decoding, not after
-        raise ValueError(f"split order must be one of {', '.join(SPLIT_ORDERS)}, got {split_order!r}")
+    check_split_order(split_order)  # before hours of decoding, not after
     if bin_stride is not None:
         check_bin_stride(options.image_size, bin_stride)  # before hours of decoding, not after
     fingerprint = {

@@ -9,6 +9,12 @@ import numpy as np
 SPLIT_ORDERS = ("stable", "permutation")
 
 
+def check_split_order(order: str) -> None:
+    """Refuse an unknown split order (callers check before hours of decoding, not after)."""
+    if order not in SPLIT_ORDERS:
+        raise ValueError(f"split order must be one of {', '.join(SPLIT_ORDERS)}, got {order!r}")
+
+
 def _name_keys(names: list[str], seed: int) -> np.ndarray:
     """A seeded 64-bit key per name, from the name alone."""
     keys = np.empty(len(names), dtype=np.uint64)
@@ -39,8 +45,7 @@ def split_indices(
     """
     if len(ratios) != 3 or any(r < 0 for r in ratios) or sum(ratios) <= 0:
         raise ValueError(f"ratios must be three non-negative numbers with a positive sum, got {ratios}")
-    if order not in SPLIT_ORDERS:
-        raise ValueError(f"split order must be one of {', '.join(SPLIT_ORDERS)}, got {order!r}")
+    check_split_order(order)
     total = float(sum(ratios))
     n = len(names)
     if order == "stable":

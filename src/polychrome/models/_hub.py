@@ -48,6 +48,12 @@ def read_config(directory: str | Path) -> dict[str, Any]:
         raise ValueError(f"{path}: not valid JSON ({err})") from None
 
 
+def config_extras(config: dict[str, Any]) -> dict[str, Any]:
+    """What a saved ``config.json`` holds beyond what :func:`save_pretrained` writes itself (training record,
+    metrics, rendering settings...): the ``extra`` that keeps it when the model is saved again."""
+    return {k: v for k, v in config.items() if k not in ("architecture", "init_args", "polychrome_version")}
+
+
 def load_pretrained(directory: str | Path) -> ColorizationModel:
     """Rebuild a model saved by :func:`save_pretrained`, in eval mode, fp32, on the CPU."""
     directory = Path(directory)
@@ -76,6 +82,6 @@ def save_with_init_args(
             f"{source}: the model has no such argument(s) {', '.join(sorted(changes))} ({err})"
         ) from None
     rebuilt.load_state_dict(model.state_dict(), strict=True)
-    extra = {k: v for k, v in config.items() if k not in ("architecture", "init_args", "polychrome_version")}
+    extra = config_extras(config)
     extra["init_args_changed"] = {"changes": changes, **(record or {})}
     return save_pretrained(rebuilt, target, extra)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from polychrome.models._hub import load_pretrained, read_config, save_pretrained
+from polychrome.models._hub import config_extras, load_pretrained, read_config, save_pretrained
 from polychrome.resize import ENLARGE_FILTERS
 
 CONFIG_KEY = "render"
@@ -97,6 +97,5 @@ def save_calibrated(
     if target.exists():
         raise FileExistsError(f"{target} exists; choose a new folder")
     config = read_config(source)
-    kept = {k: v for k, v in config.items() if k not in ("architecture", "init_args", "polychrome_version")}
-    extra = {**kept, CONFIG_KEY: calibration.to_config(), RECORD_KEY: record}
+    extra = {**config_extras(config), CONFIG_KEY: calibration.to_config(), RECORD_KEY: record}
     return save_pretrained(load_pretrained(source), target, extra)
