@@ -57,7 +57,7 @@ def warm_runs(colorizer: Colorizer, photo: Path, out: Path, repeats: int) -> dic
         t0 = time.perf_counter()
         image = load_image(photo)
         t1 = time.perf_counter()
-        rgb = colorizer.colorize_array(image.rgb)
+        rgb = colorizer(image.rgb, output_type="np").images[0]
         t2 = time.perf_counter()
         save_image(out, rgb)
         t3 = time.perf_counter()

@@ -19,12 +19,11 @@ from collections.abc import Callable
 
 import torch
 
-from polychrome.color.quantize import ab_bins
 from polychrome.models import create_model
-from polychrome.train.adversarial import Adversary
-from polychrome.train.config import AdversarialConfig, DataConfig
-from polychrome.train.loop import Collection, apply_update, compute_loss, sample_batch
-from polychrome.train.losses import AbRegressionLoss, RebalancedCrossEntropy
+from polychrome.train.config import AdversarialConfig, DataConfig, TrainConfig
+from polychrome.train.data import Collection, sample_batch
+from polychrome.train.optim import apply_update
+from polychrome.train.recipes import build_recipe
 
 FAMILIES = ("effunet_lite0_reg", "effunet_lite0_cls", "unet_reg", "zhang2016_cls")
 PALETTE = [[a, b] for a in range(-60, 61, 20) for b in range(-60, 61, 20)]  # 49 colors, as a K=49 palette
@@ -57,19 +56,11 @@ def train_speed(name: str, size: int, batch: int, device: torch.device, steps: i
     autocast = torch.bfloat16 if device.type == "cuda" else None
     model = _model(name, device).train()
     images = torch.randint(0, 256, (512, size + 32, size + 32, 3), dtype=torch.uint8, device=device)
-    data = [
-        Collection(
-            DataConfig(sources=("synthetic",), image_size=size + 32, crop_size=size), images, images[:1], ""
-        )
-    ]
+    data = [Collection(DataConfig(sources=("synthetic",), crop_size=size), images, images[:1], "")]
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    if model.head_type == "classification":
-        criterion = RebalancedCrossEntropy(
-            ab_bins(model.ab_centers.cpu(), model.init_args.get("ab_grid"))
-        ).to(device)
-    else:
-        criterion = AbRegressionLoss("l1")
-    adversary = Adversary(AdversarialConfig(pretrain_steps=0), device) if name.endswith("+wgan") else None
+    adversarial = AdversarialConfig(pretrain_steps=0) if name.endswith("+wgan") else None
+    # The recipe `polychrome train` runs (its class priors measured on the synthetic images).
+    recipe = build_recipe(model, model, TrainConfig(adversarial=adversarial), device, autocast, data)
     state = {"step": 0, "rgb": sample_batch(data, batch, 0, 0)}
 
     def draw() -> None:
@@ -80,10 +71,7 @@ def train_speed(name: str, size: int, batch: int, device: torch.device, steps: i
         apply_update(model, optimizer, loss, grad_clip=1.0)
 
     def step() -> None:
-        if adversary is not None:
-            adversary.step(model, model, state["rgb"], update, lambda loss: None, autocast, True)
-        else:
-            update(compute_loss(model, criterion, state["rgb"], True, autocast))
+        recipe.step(state["rgb"], state["step"], update, lambda loss: None)
 
     for _ in range(5):
         draw()

@@ -27,7 +27,7 @@ from polychrome.data.prepare import PrepareOptions
 from polychrome.data.sources import iter_records
 from polychrome.data.stream import StreamingPhotos
 from polychrome.train.config import DataConfig
-from polychrome.train.loop import Collection, sample_batch
+from polychrome.train.data import Collection, sample_batch
 
 
 def cache_rate(images: np.ndarray, crop: int, batch: int, device: torch.device, seconds: float) -> float:

@@ -14,8 +14,9 @@ import torch
 
 from polychrome.color.quantize import ab_bins
 from polychrome.models import create_model
-from polychrome.train.loop import apply_update, compute_loss
+from polychrome.train.inputs import supervised_loss
 from polychrome.train.losses import AbRegressionLoss, RebalancedCrossEntropy
+from polychrome.train.optim import apply_update
 
 
 def main() -> None:
@@ -41,7 +42,7 @@ def main() -> None:
     rgb = torch.rand(args.batch, 3, args.crop, args.crop, device=device)
 
     def step() -> None:
-        apply_update(model, opt, compute_loss(model, criterion, rgb, True, autocast), grad_clip=0.0)
+        apply_update(model, opt, supervised_loss(model, criterion, rgb, True, autocast), grad_clip=0.0)
 
     for _ in range(10):
         step()

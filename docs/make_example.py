@@ -28,7 +28,7 @@ def main() -> None:
         scale = args.height / original.height
         original = original.resize((round(original.width * scale), args.height), Image.Resampling.LANCZOS)
         gray = original.convert("L").convert("RGB")
-        colorized = colorizer(gray)
+        colorized = colorizer(gray).images[0]
         rows.append(np.concatenate([np.asarray(im) for im in (gray, colorized, original)], axis=1))
     width = max(r.shape[1] for r in rows)
     rows = [np.pad(r, ((0, 4), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]

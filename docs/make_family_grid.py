@@ -41,7 +41,7 @@ def main() -> None:
         gray = truth.convert("L").convert("RGB")
         cells = [gray]
         for _, path in models:
-            cells.append(Colorizer.from_pretrained(path, device=args.device)(gray))
+            cells.append(Colorizer.from_pretrained(path, device=args.device)(gray).images[0])
         rows.append([*cells, truth])
     label = 18
     sheet = Image.new("RGB", (SIZE * len(columns), label + SIZE * len(rows)), "white")

@@ -33,7 +33,7 @@ def test_the_builtin_model_colorizes_with_training_only_packages_unimportable(tm
         from polychrome import Colorizer
         from polychrome.cli import app
 
-        out = Colorizer.from_pretrained()(r"{tmp_path / "old.png"}")
+        out = Colorizer.from_pretrained()(r"{tmp_path / "old.png"}").images[0]
         assert out.size == (56, 40), out.size
         result = CliRunner().invoke(app, ["colorize", r"{tmp_path / "old.png"}", "-o", r"{tmp_path / "out"}"])
         assert result.exit_code == 0, result.output

@@ -7,8 +7,8 @@ from pathlib import Path
 
 def tiny_run_sets(photos: Path, steps: int, image_size: int, *extra: str) -> list[str]:
     """`--set` arguments: the tiny regression U-Net on ``photos`` (32 px crops), batch 2, fp32 on CPU."""
-    sizes = f"image_size: {image_size}, crop_size: 32, min_size: 32"
-    collection = f"sources: ['{photos}'], {sizes}, split: [0.75, 0.25, 0]"
+    prepare = f"{{image_size: {image_size}, min_size: 32, split: [0.75, 0.25, 0]}}"
+    collection = f"sources: ['{photos}'], prepare: {prepare}, crop_size: 32"
     sets = [
         "model.name=effunet_tiny_reg",
         "model.pretrained_encoder=false",

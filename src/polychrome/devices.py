@@ -1,4 +1,5 @@
-"""Where tensors go: the one place a device name is turned into a ``torch.device`` and checked.
+"""Where tensors go and at what precision: the one place a device name is turned into a ``torch.device``
+and checked, and the one list of precision names (training's and inference's alike).
 
 A CPU-only PyTorch asked for CUDA would otherwise fail deep inside with "Torch not compiled with CUDA
 enabled"; here it is refused up front with what was asked and why it cannot be had.
@@ -7,6 +8,27 @@ enabled"; here it is refused up front with what was asked and why it cannot be h
 from __future__ import annotations
 
 import torch
+
+# Mixed precision autocasts the network to the named dtype (where the device supports it); fp16 training
+# also scales its loss against underflow.
+PRECISIONS: dict[str, torch.dtype | None] = {
+    "fp32": None,
+    "bf16-mixed": torch.bfloat16,
+    "fp16-mixed": torch.float16,
+}
+
+
+def precision_name(precision: str | torch.dtype) -> str:
+    """A precision as polychrome names it, ``fp32``, ``bf16-mixed`` or ``fp16-mixed``; a torch dtype
+    (``torch.float32``, ``torch.bfloat16``, ``torch.float16``) maps to its name."""
+    if isinstance(precision, torch.dtype):
+        names = {torch.float32: "fp32", torch.bfloat16: "bf16-mixed", torch.float16: "fp16-mixed"}
+        if precision not in names:
+            raise ValueError(f"precision must be float32, bfloat16 or float16, got {precision}")
+        return names[precision]
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    return precision
 
 
 def resolve_device(name: str | torch.device) -> torch.device:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -23,18 +24,18 @@ class FakeColorizer:
     def __init__(self) -> None:
         self.calls: list[dict[str, Any]] = []
 
-    def colorize_array(self, rgb: np.ndarray, **options: Any) -> np.ndarray:
+    def __call__(self, rgb: np.ndarray, **options: Any) -> SimpleNamespace:
         self.calls.append(options)
-        return (rgb * TINT).astype(np.float32)
+        return SimpleNamespace(images=[(rgb * TINT).astype(np.float32)])
 
 
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch) -> FakeColorizer:
     colorizer = FakeColorizer()
-    loads: list[tuple[str | None, str]] = []
+    loads: list[tuple[str | None, str, str]] = []
 
-    def load(model: str | None, device: str) -> FakeColorizer:
-        loads.append((model, device))
+    def load(model: str | None, device: str, precision: str) -> FakeColorizer:
+        loads.append((model, device, precision))
         return colorizer
 
     monkeypatch.setattr(colorize_cli, "load_colorizer", load)
@@ -69,7 +70,8 @@ def test_folder_is_colorized_into_a_mirrored_tree(tmp_path: Path, fake: FakeColo
     for name in ["a.jpg", "sub/b.png", "sub/deeper/c.tif"]:
         assert _is_tinted(tmp_path / "out" / name)
     assert "colorized 3, skipped 0, failed 0" in result.stdout
-    assert fake.calls == [{"render_size": 128, "saturation": 0.5, "temperature": 0.0}] * 3
+    expected = {"output_type": "np", "render_size": 128, "saturation": 0.5, "temperature": 0.0}
+    assert fake.calls == [expected] * 3
 
 
 def test_a_render_size_beyond_the_limit_is_a_usage_error(tmp_path: Path, fake: FakeColorizer) -> None:
@@ -94,13 +96,23 @@ def test_single_file_to_output_file(tmp_path: Path, fake: FakeColorizer) -> None
     source = _image(tmp_path / "old.jpg")
 
     result = _invoke(
-        source, "-o", tmp_path / "color.png", "--temperature", "-0.5", "--model", "m", "--device", "d"
+        source,
+        "-o",
+        tmp_path / "color.png",
+        "--temperature",
+        "-0.5",
+        "--model",
+        "m",
+        "--device",
+        "d",
+        "--precision",
+        "bf16-mixed",
     )
 
     assert result.exit_code == 0, result.output
     assert _is_tinted(tmp_path / "color.png")
     assert fake.calls[0]["temperature"] == -0.5
-    assert fake.loads == [("m", "d")]  # type: ignore[attr-defined]
+    assert fake.loads == [("m", "d", "bf16-mixed")]  # type: ignore[attr-defined]
 
 
 def test_format_changes_the_output_suffix(tmp_path: Path, fake: FakeColorizer) -> None:
@@ -137,7 +149,7 @@ def test_existing_outputs_are_skipped_untouched_unless_overwrite(tmp_path: Path,
 def test_the_model_is_not_loaded_when_everything_is_skipped(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def refuse(model: str | None, device: str) -> None:
+    def refuse(model: str | None, device: str, precision: str) -> None:
         raise AssertionError("the model should not be loaded")
 
     monkeypatch.setattr(colorize_cli, "load_colorizer", refuse)
@@ -211,7 +223,7 @@ def test_two_inputs_colliding_on_one_output_are_reported(tmp_path: Path, fake: F
 
 
 def test_model_that_cannot_load_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(model: str | None, device: str) -> None:
+    def broken(model: str | None, device: str, precision: str) -> None:
         raise FileNotFoundError(f"no model named {model!r}")
 
     monkeypatch.setattr(colorize_cli, "load_colorizer", broken)
@@ -305,12 +317,14 @@ def test_ctrl_c_says_how_far_it_got_and_how_to_continue(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     class InterruptedColorizer(FakeColorizer):
-        def colorize_array(self, rgb: np.ndarray, **options: Any) -> np.ndarray:
+        def __call__(self, rgb: np.ndarray, **options: Any) -> SimpleNamespace:
             if len(self.calls) == 2:
                 raise KeyboardInterrupt
-            return super().colorize_array(rgb, **options)
+            return super().__call__(rgb, **options)
 
-    monkeypatch.setattr(colorize_cli, "load_colorizer", lambda model, device: InterruptedColorizer())
+    monkeypatch.setattr(
+        colorize_cli, "load_colorizer", lambda model, device, precision: InterruptedColorizer()
+    )
     for i in range(4):
         _image(tmp_path / "photos" / f"{i}.png")
 

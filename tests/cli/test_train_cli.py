@@ -57,7 +57,11 @@ def test_resume_keeps_the_runs_overrides_and_a_failed_start_changes_nothing(tmp_
     assert "finished at step 4" in resumed.output
     assert _logged_steps(run) == [2, 4]
     config = load_config(run / "config.yaml")
-    assert config.steps == 4 and config.data[0].image_size == 40 and config.model.name == "effunet_tiny_reg"
+    assert (
+        config.steps == 4
+        and config.data[0].prepare.image_size == 40
+        and config.model.name == "effunet_tiny_reg"
+    )
 
 
 def test_resume_without_a_run_is_one_line(tmp_path: Path) -> None:

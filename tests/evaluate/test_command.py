@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from polychrome.cli import app
 from tests.evaluate.photos import PHOTOS, SIZE
 
-FAST = ["--size", str(SIZE), "--render-size", str(SIZE), "--workers", "1", "--device", "cpu"]
+FAST = ["--protocol", str(SIZE), "--render-size", str(SIZE), "--workers", "1", "--device", "cpu"]
 
 
 def _run(*args: str):
@@ -41,9 +41,8 @@ def test_metrics_json(report, model_dir: Path, truth_outputs: Path, gray_outputs
     models = metrics["models"]
     assert list(models) == ["gray", str(model_dir), str(truth_outputs), str(gray_outputs), "truth"]
     assert metrics["data"]["images"] == len(PHOTOS) and metrics["data"]["left_out"] == []
-    assert metrics["protocol"]["size"] == SIZE and metrics["protocol"]["feature_extractors"] == [
-        "fd_effnet_lite0"
-    ]
+    assert metrics["protocol"]["name"] == f"{SIZE}px" and metrics["protocol"]["size"] == SIZE
+    assert metrics["protocol"]["feature_extractors"] == ["fd_effnet_lite0"]
 
     truth, copy, gray, gray_copy = (
         models[k] for k in ("truth", str(truth_outputs), "gray", str(gray_outputs))

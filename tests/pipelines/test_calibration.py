@@ -26,6 +26,10 @@ def _gray_photo(height: int, width: int, seed: int = 0) -> np.ndarray:
     return np.repeat(np.clip(value, 0, 1)[..., None], 3, axis=2).astype(np.float32)
 
 
+def _colorize(colorizer: Colorizer, rgb: np.ndarray, **options) -> np.ndarray:
+    return colorizer(rgb, output_type="np", **options).images[0]
+
+
 def _chroma(rgb: np.ndarray) -> float:
     return float(np.hypot(*np.moveaxis(rgb2lab(rgb)[..., 1:], -1, 0)).mean())
 
@@ -95,16 +99,16 @@ def test_the_chroma_factor_is_a_saturation_chosen_by_the_enlargement(model: torc
     plain = Colorizer(model)
 
     np.testing.assert_allclose(
-        calibrated.colorize_array(small, render_size=64),
-        plain.colorize_array(small, render_size=64, saturation=1.5),
+        _colorize(calibrated, small, render_size=64),
+        _colorize(plain, small, render_size=64, saturation=1.5),
         atol=1e-6,
     )
     np.testing.assert_array_equal(
-        calibrated.colorize_array(large, render_size=64), plain.colorize_array(large, render_size=64)
+        _colorize(calibrated, large, render_size=64), _colorize(plain, large, render_size=64)
     )
     # It multiplies the user's saturation rather than replacing it.
-    assert _chroma(calibrated.colorize_array(small, render_size=64, saturation=0.5)) == pytest.approx(
-        _chroma(plain.colorize_array(small, render_size=64, saturation=0.75)), rel=1e-3
+    assert _chroma(_colorize(calibrated, small, render_size=64, saturation=0.5)) == pytest.approx(
+        _chroma(_colorize(plain, small, render_size=64, saturation=0.75)), rel=1e-3
     )
 
 
@@ -120,7 +124,7 @@ def test_the_model_sees_small_photos_enlarged_with_its_filter(
 
     monkeypatch.setattr(model, "predict_ab", spying)
     for enlarge in ("bilinear", "bicubic"):
-        Colorizer(model, render=RenderCalibration(enlarge)).colorize_array(photo, render_size=64)
+        _colorize(Colorizer(model, render=RenderCalibration(enlarge)), photo, render_size=64)
 
     full = torch.from_numpy(photo).permute(2, 0, 1).unsqueeze(0)
     for enlarge, lightness in zip(("bilinear", "bicubic"), seen, strict=True):
@@ -130,18 +134,16 @@ def test_the_model_sees_small_photos_enlarged_with_its_filter(
 
 
 @pytest.mark.parametrize("enlarge", ["bilinear", "bicubic"])
-def test_batched_and_per_photo_colorizing_apply_the_same_calibration(
-    model: torch.nn.Module, enlarge: str
-) -> None:
+def test_a_batch_and_single_photos_apply_the_same_calibration(model: torch.nn.Module, enlarge: str) -> None:
     colorizer = Colorizer(model, render=RenderCalibration(enlarge, ((1.0, 0.8), (4.0, 1.6))))
     photos = [_gray_photo(16, 16, seed) for seed in range(3)]
     rgb = torch.from_numpy(np.stack(photos)).permute(0, 3, 1, 2)
 
-    batched = colorizer.colorize_lightness(rgb_to_lightness(rgb), render_size=64)
+    batched = colorizer(rgb, render_size=64, output_type="pt").images
 
-    assert not torch.allclose(batched, Colorizer(model).colorize_lightness(rgb_to_lightness(rgb), 64))
+    assert not torch.allclose(batched, Colorizer(model)(rgb, render_size=64, output_type="pt").images)
     for photo, out in zip(photos, batched, strict=True):
-        single = colorizer.colorize_array(photo, render_size=64)
+        single = _colorize(colorizer, photo, render_size=64)
         np.testing.assert_allclose(out.permute(1, 2, 0).numpy(), single, atol=5e-4)
 
 
@@ -163,8 +165,8 @@ def test_save_calibrated_keeps_the_weights_and_from_pretrained_reads_the_setting
     assert config["metrics"] == {"val/psnr": 20.0}  # the rest of the record is kept
     photo = _gray_photo(16, 16)
     np.testing.assert_array_equal(
-        loaded.colorize_array(photo, render_size=64),
-        Colorizer(model, render=calibration).colorize_array(photo, render_size=64),
+        _colorize(loaded, photo, render_size=64),
+        _colorize(Colorizer(model, render=calibration), photo, render_size=64),
     )
     with pytest.raises(FileExistsError, match="exists; choose a new folder"):
         save_calibrated(tmp_path / "a", tmp_path / "b", calibration, {})

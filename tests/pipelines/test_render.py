@@ -23,7 +23,18 @@ def _colorful(height: int, width: int, seed: int = 0) -> np.ndarray:
 
 def _ab_low(height: int, width: int, seed: int = 0) -> torch.Tensor:
     gen = torch.Generator().manual_seed(seed)
-    return (torch.rand(2, height, width, generator=gen) * 2 - 1) * 60.0
+    return (torch.rand(1, 2, height, width, generator=gen) * 2 - 1) * 60.0
+
+
+def _merge(rgb: np.ndarray, ab: torch.Tensor, covered: tuple[float, float], **options) -> np.ndarray:
+    """The merge of one (H, W, 3) photo, written into an (H, W, 3) array as the pipeline does."""
+    out = np.empty_like(rgb)
+    view = torch.from_numpy(out).permute(2, 0, 1).unsqueeze(0)
+    merged = merge_full_resolution(
+        torch.from_numpy(rgb).permute(2, 0, 1).unsqueeze(0), ab, covered, out=view, **options
+    )
+    assert merged.data_ptr() == view.data_ptr()  # written in place, no copy
+    return out
 
 
 # --- render_shape -------------------------------------------------------------------------------------
@@ -80,7 +91,7 @@ def test_render_shape_refuses_tiny_and_huge_render_sizes() -> None:
     ],
 )
 def test_upsample_ab_is_bilinear_like_interpolate(low: tuple[int, int], size: tuple[int, int]) -> None:
-    ab = _ab_low(*low).unsqueeze(0)
+    ab = _ab_low(*low)
 
     expected = F.interpolate(ab, size=size, mode="bilinear", align_corners=False)
 
@@ -88,7 +99,7 @@ def test_upsample_ab_is_bilinear_like_interpolate(low: tuple[int, int], size: tu
 
 
 def test_upsample_ab_stretches_only_the_covered_part() -> None:
-    ab = _ab_low(8, 8).unsqueeze(0)
+    ab = _ab_low(8, 8)
 
     covered = upsample_ab(ab, (12, 10), covered=(6.0, 5.0))
     # 6 of 8 rows onto 12 and 5 of 8 columns onto 10 is the same scale as all 8 onto 16: its top-left part.
@@ -107,7 +118,7 @@ def test_merge_keeps_the_photo_lightness(kind: str) -> None:
         rgb = np.repeat(rgb.mean(axis=2, keepdims=True), 3, axis=2)
     ab = _ab_low(12, 16, seed=2) * 1.5  # strong colors, some out of gamut
 
-    out = merge_full_resolution(rgb, ab, covered=(45 / 4, 61 / 4))
+    out = _merge(rgb, ab, covered=(45 / 4, 61 / 4))
 
     assert out.shape == rgb.shape and out.dtype == np.float32
     assert out.min() >= 0.0 and out.max() <= 1.0
@@ -119,8 +130,8 @@ def test_merge_uses_the_upsampled_ab_where_in_gamut() -> None:
     rgb = np.full((20, 30, 3), 0.5, np.float32)
     ab = _ab_low(5, 8, seed=3) * 0.3  # mild colors at mid gray: in gamut
 
-    out = merge_full_resolution(rgb, ab, covered=(5.0, 7.5))
-    expected = upsample_ab(ab.unsqueeze(0), (20, 30), covered=(5.0, 7.5))[0].permute(1, 2, 0).numpy()
+    out = _merge(rgb, ab, covered=(5.0, 7.5))
+    expected = upsample_ab(ab, (20, 30), covered=(5.0, 7.5))[0].permute(1, 2, 0).numpy()
 
     np.testing.assert_allclose(rgb2lab(out)[..., 1:], expected, atol=0.05)
 
@@ -128,7 +139,7 @@ def test_merge_uses_the_upsampled_ab_where_in_gamut() -> None:
 def test_merge_with_zero_ab_is_gray() -> None:
     rgb = _colorful(16, 16)
 
-    out = merge_full_resolution(rgb, torch.zeros(2, 4, 4), covered=(4.0, 4.0))
+    out = _merge(rgb, torch.zeros(1, 2, 4, 4), covered=(4.0, 4.0))
 
     assert np.abs(rgb2lab(out)[..., 1:]).max() < 0.05
 
@@ -138,7 +149,20 @@ def test_strips_give_the_same_result_as_one_strip(strip_pixels: int) -> None:
     rgb = _colorful(33, 61, seed=4)
     ab = _ab_low(9, 16, seed=5) * 1.5
 
-    whole = merge_full_resolution(rgb, ab, covered=(33 / 4, 61 / 4), strip_pixels=1 << 30)
-    strips = merge_full_resolution(rgb, ab, covered=(33 / 4, 61 / 4), strip_pixels=strip_pixels)
+    whole = _merge(rgb, ab, covered=(33 / 4, 61 / 4), strip_pixels=1 << 30)
+    strips = _merge(rgb, ab, covered=(33 / 4, 61 / 4), strip_pixels=strip_pixels)
 
     np.testing.assert_allclose(strips, whole, rtol=0, atol=1e-5)  # float32 rounding only
+
+
+def test_a_batch_merges_each_photo_as_alone() -> None:
+    photos = [_colorful(21, 30, seed=s) for s in range(3)]
+    abs_ = torch.cat([_ab_low(6, 8, seed=10 + s) for s in range(3)])
+    batch = torch.from_numpy(np.stack(photos)).permute(0, 3, 1, 2)
+
+    merged = merge_full_resolution(batch, abs_, covered=(21 / 4, 30 / 4), strip_pixels=100)
+
+    assert merged.shape == (3, 3, 21, 30)
+    for photo, ab, out in zip(photos, abs_, merged, strict=True):
+        alone = _merge(photo, ab[None], covered=(21 / 4, 30 / 4))
+        np.testing.assert_allclose(out.permute(1, 2, 0).numpy(), alone, atol=1e-5)  # float32 rounding

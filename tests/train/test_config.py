@@ -10,8 +10,9 @@ from polychrome.train.config import (
     DataConfig,
     ModelConfig,
     OptimConfig,
+    SourcePreparation,
     TrainConfig,
-    check_loss_options,
+    check_config,
     load_config,
     save_config,
     to_dict,
@@ -38,7 +39,7 @@ def test_yaml_recipe(tmp_path: Path) -> None:
         "data:\n"
         "  - sources: [a.tar, b.tar]\n"
         "    crop_size: 64\n"
-        "    split: [0.9, 0.1, 0]\n"
+        "    prepare: {split: [0.9, 0.1, 0]}\n"
         "optim: {lr: 3.0e-4, betas: [0.8, 0.9]}\n"
         "steps: 100\n"
         "max_minutes: 5\n"
@@ -48,8 +49,9 @@ def test_yaml_recipe(tmp_path: Path) -> None:
 
     assert config.model.name == "effunet_tiny_reg" and config.model.pretrained_encoder is False
     assert config.model.args == {"decoder_channels": [8, 8, 8, 8]}
-    assert config.data == (DataConfig(sources=("a.tar", "b.tar"), crop_size=64, split=(0.9, 0.1, 0.0)),)
-    assert isinstance(config.data[0].split[2], float)
+    prepared = SourcePreparation(split=(0.9, 0.1, 0.0))
+    assert config.data == (DataConfig(sources=("a.tar", "b.tar"), crop_size=64, prepare=prepared),)
+    assert isinstance(config.data[0].prepare.split[2], float)
     assert config.optim == OptimConfig(lr=3e-4, betas=(0.8, 0.9))
     assert config.steps == 100
     assert config.max_minutes == 5.0 and isinstance(config.max_minutes, float)
@@ -87,10 +89,15 @@ def test_override_accepts_exponent_without_a_dot() -> None:
 
 def test_override_can_set_the_whole_data_list() -> None:
     config = load_config(
-        overrides=["data=[{sources: [x], image_size: 64, crop_size: 32}]", "model.args.head=regression"]
+        overrides=[
+            "data=[{sources: [x], prepare: {image_size: 64}, crop_size: 32}]",
+            "model.args.head=regression",
+        ]
     )
 
-    assert config.data == (DataConfig(sources=("x",), image_size=64, crop_size=32),)
+    assert config.data == (
+        DataConfig(sources=("x",), prepare=SourcePreparation(image_size=64), crop_size=32),
+    )
     assert config.model.args == {"head": "regression"}
 
 
@@ -130,6 +137,8 @@ def test_bad_overrides_raise_value_error(override: str) -> None:
         ("optim.betas=[0.9]", "optim.betas: expected 2 values"),
         ("data=[{sources: [a], zoom: [1, x]}]", "data.0.zoom.1: expected a number, got 'x'"),
         ("data=[{sources: [a], crop_sz: 3}]", "data.0: unknown DataConfig field(s): crop_sz"),
+        ("data=[{sources: [a], image_size: 3}]", "data.0: unknown DataConfig field(s): image_size"),
+        ("data=[{sources: [a], prepare: {split: 3}}]", "data.0.prepare.split: expected 3 values"),
     ],
 )
 def test_a_value_that_does_not_fit_names_its_field(override: str, message: str) -> None:
@@ -170,43 +179,50 @@ def _recipe(path: Path):
     return pytest.param(path, marks=marks, id=path.name)
 
 
+def _model_of(config):
+    from polychrome.models import create_model
+
+    args = {k: v for k, v in config.model.args.items() if k != "palette"}  # a file the recipe makes first
+    return create_model(config.model.name, pretrained_encoder=False, **args)
+
+
 @pytest.mark.parametrize("path", [_recipe(p) for p in sorted(CONFIGS.glob("*.yaml"))])
-def test_repository_configs_load(path: Path) -> None:
+def test_repository_configs_load_and_pass_every_check(path: Path) -> None:
     config = load_config(path)
 
     assert config.data and all(spec.sources for spec in config.data)
-    assert all(spec.crop_size <= spec.image_size for spec in config.data)
+    check_config(config, _model_of(config))
 
 
 @pytest.mark.parametrize(
-    ("overrides", "head", "named"),
+    ("overrides", "named"),
     [
-        (["loss.colorfulness=0.2"], "classification", "loss.colorfulness=0.2"),
-        (["loss.regression=l2", "loss.colorfulness_per=batch"], "classification", "loss.regression=l2"),
-        (["loss.decoded_l1=0.5"], "regression", "loss.decoded_l1=0.5"),
-        (["loss.soft_sigma=10"], "regression", "loss.soft_sigma=10.0"),
-        (["loss.space=rgb"], "classification", "loss.space=rgb"),
+        (["loss.colorfulness=0.2"], "loss.colorfulness=0.2: not used by classification models"),
+        (["loss.regression=l2", "loss.colorfulness_per=batch"], "loss.regression=l2"),
+        (
+            ["model.name=effunet_tiny_reg", "loss.decoded_l1=0.5"],
+            "loss.decoded_l1=0.5: not used by regression",
+        ),
+        (
+            ["model.name=effunet_tiny_reg", "loss.soft_sigma=10"],
+            "loss.soft_sigma=10.0: not used by regression",
+        ),
+        (["loss.space=rgb"], "loss.space=rgb: not used by classification"),
+        (["model.name=effunet_tiny_reg", "loss.space=hsv"], "loss.space must be ab or rgb"),
+        (["precision=int8"], "precision must be one of fp32, bf16-mixed, fp16-mixed"),
+        (["optim.schedule=linear"], "optim.schedule must be 'cosine' or 'step'"),
+        (["adversarial={critic: patchgan}"], "the adversarial recipe needs a regression generator"),
+        (["model.name=effunet_tiny_reg", "adversarial={critic: nope}"], "adversarial.critic: unknown critic"),
+        (["data.0.crop_size=48"], "data.0: crop_size 48 must be a multiple of 32"),
+        (["data.0.val_size=300"], "data.0: val_size 300 must be between 1 and image_size 256"),
+        (["steps=0"], "steps must be at least 1"),
+        (["data=[]"], "no training data"),
     ],
 )
-def test_loss_options_a_head_ignores_are_refused(overrides: list[str], head: str, named: str) -> None:
-    with pytest.raises(ValueError, match=f"{named}.*not used by {head} models"):
-        check_loss_options(load_config(overrides=overrides).loss, head)
-
-
-def test_loss_options_a_head_reads_pass() -> None:
-    check_loss_options(load_config(overrides=["loss.colorfulness=0.2"]).loss, "regression")
-    check_loss_options(load_config(overrides=["loss.decoded_l1=0.5"]).loss, "classification")
-    check_loss_options(load_config().loss, "classification")  # defaults are never an error
-
-
-@pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.name)
-def test_repository_configs_set_only_loss_options_their_model_reads(path: Path) -> None:
-    from polychrome.models import create_model
-
-    config = load_config(path)
-    args = {k: v for k, v in config.model.args.items() if k != "palette"}  # a file the recipe makes first
-    model = create_model(config.model.name, pretrained_encoder=False, **args)
-    check_loss_options(config.loss, model.head_type)
+def test_every_check_names_the_field(overrides: list[str], named: str) -> None:
+    config = load_config(overrides=["model.name=effunet_tiny_cls", "data=[{sources: [a]}]", *overrides])
+    with pytest.raises(ValueError, match=named):
+        check_config(config, _model_of(config))
 
 
 def test_there_are_repository_configs() -> None:

@@ -23,7 +23,8 @@ STEPS = 120
 
 
 def _overrides(photos: Path) -> list[str]:
-    collection = f"sources: ['{photos}'], image_size: 48, crop_size: 32, min_size: 32, split: [0.75, 0.25, 0]"
+    prepare = "{image_size: 48, min_size: 32, split: [0.75, 0.25, 0]}"
+    collection = f"sources: ['{photos}'], prepare: {prepare}, crop_size: 32"
     return [
         "model.name=effunet_tiny_reg",
         "model.pretrained_encoder=false",

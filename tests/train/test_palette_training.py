@@ -9,8 +9,9 @@ from scipy.spatial import ConvexHull
 
 from polychrome.color.quantize import AbPalette, ab_bins, rebalance_weights
 from polychrome.models import create_model
-from polychrome.train.loop import apply_update, compute_loss
+from polychrome.train.inputs import supervised_loss
 from polychrome.train.losses import RebalancedCrossEntropy
+from polychrome.train.optim import apply_update
 
 # Eight colors around warm tones: their hull leaves out most of the ab plane (all blues and greens).
 PALETTE = torch.tensor(
@@ -51,9 +52,9 @@ def test_a_palette_model_trains_a_step_and_decodes_inside_the_hull(name: str) ->
     rgb = _photos()
     before = {k: v.clone() for k, v in model.state_dict().items()}
 
-    loss = compute_loss(model, criterion, rgb, channels_last=False, autocast=None)
+    loss = supervised_loss(model, criterion, rgb, channels_last=False, autocast=None)
     apply_update(model, optimizer, loss, grad_clip=1.0)
-    after_step = compute_loss(model, criterion, rgb, channels_last=False, autocast=None)
+    after_step = supervised_loss(model, criterion, rgb, channels_last=False, autocast=None)
 
     assert torch.isfinite(loss) and float(after_step.detach()) < float(
         loss.detach()

@@ -10,7 +10,8 @@ from polychrome.color.lab import rgb_to_lab
 from polychrome.color.quantize import AbGrid
 from polychrome.data.cache import color_statistics
 from polychrome.train.config import DataConfig
-from polychrome.train.loop import Collection, measure_priors
+from polychrome.train.data import Collection
+from polychrome.train.recipes.classification import measure_priors
 
 RED, BLUE = (200, 40, 30), (30, 60, 200)
 
@@ -36,7 +37,7 @@ def grid() -> AbGrid:
 
 def test_measure_priors_follows_the_training_photos_colors(grid: AbGrid) -> None:
     photos = torch.from_numpy(_photos([RED, RED, RED, BLUE]))
-    collection = Collection(DataConfig(sources=("c",), image_size=16, crop_size=8), photos, photos[:1], "")
+    collection = Collection(DataConfig(sources=("c",), crop_size=8), photos, photos[:1], "")
 
     priors = measure_priors([collection], grid, stride=4, sigma=5.0)
 

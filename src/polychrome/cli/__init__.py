@@ -5,6 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from typer.core import TyperArgument
+
+# typer prints a Python type beside every argument ("PHOTOS... <list[str]>") even where the argument's
+# metavar already says what to give; every polychrome argument has one, so the type is left out.
+TyperArgument.display_type_rich = lambda self, ctx: None  # type: ignore[method-assign]
 
 app = typer.Typer(
     name="polychrome",
@@ -12,6 +17,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: rewrapped to the terminal, readable at 80 columns
 )
 
 

@@ -19,31 +19,36 @@ if TYPE_CHECKING:
     import numpy as np
 
 
-class ArrayColorizer(Protocol):
-    """What the command needs from a colorizer: one float32 HxWx3 RGB image in 0..1 in, the same out."""
+class PhotoColorizer(Protocol):
+    """What the command needs from a colorizer (:class:`~polychrome.pipelines.image.Colorizer`'s call): a
+    float32 HxWx3 RGB photo in 0..1 in, an output whose ``images`` hold the colorized photo alike."""
 
-    def colorize_array(self, rgb: np.ndarray, **options: Any) -> np.ndarray: ...
+    def __call__(self, images: np.ndarray, **options: Any) -> Any: ...
 
 
-def load_colorizer(model: str | None, device: str) -> ArrayColorizer:
+def load_colorizer(model: str | None, device: str, precision: str = "fp32") -> PhotoColorizer:
     """Build the colorizer; a module-level function so tests can swap in a fake without any weights."""
     from polychrome.pipelines.image import Colorizer
 
-    return Colorizer.from_pretrained(model, device=device)
+    return Colorizer.from_pretrained(model, device=device, precision=precision)
 
 
 def make_processor(
-    colorizer: ArrayColorizer, render_size: int, saturation: float, temperature: float
+    colorizer: PhotoColorizer, render_size: int, saturation: float, temperature: float
 ) -> Callable[[Job], None]:
     """The per-photo step for `run_jobs`: load, colorize, save (keeping any alpha channel, EXIF and dpi)."""
     from polychrome.images import load_image, save_image
 
     def process(job: Job) -> None:
         image = load_image(job.source)
-        rgb = colorizer.colorize_array(
-            image.rgb, render_size=render_size, saturation=saturation, temperature=temperature
+        output = colorizer(
+            image.rgb,
+            output_type="np",
+            render_size=render_size,
+            saturation=saturation,
+            temperature=temperature,
         )
-        save_image(job.output, rgb, image.alpha, metadata=image.metadata)
+        save_image(job.output, output.images[0], image.alpha, metadata=image.metadata)
 
     return process
 
@@ -89,6 +94,9 @@ def colorize(
         bool, typer.Option("--overwrite/--no-overwrite", help="Replace outputs that already exist.")
     ] = False,
     device: Annotated[str, typer.Option(help="Where the model runs: cpu, cuda, cuda:1, mps.")] = "cpu",
+    precision: Annotated[
+        str, typer.Option(help="fp32, or bf16-mixed / fp16-mixed for the network on a GPU.")
+    ] = "fp32",
     workers: Annotated[
         int | None,
         typer.Option(
@@ -122,7 +130,7 @@ def colorize(
     process: Callable[[Job], None] = _never_called
     if overwrite or not all(job.output.exists() for job in jobs):
         try:
-            colorizer = load_colorizer(model, device)
+            colorizer = load_colorizer(model, device, precision)
         except Exception as exc:
             err.print(f"[red]error:[/red] could not load the model: {escape(str(exc) or type(exc).__name__)}")
             raise typer.Exit(1) from None

@@ -9,6 +9,7 @@ COMMAND_MODULES = (
     "stats_commands",
     "train",
     "recalibrate",
+    "calibrate",
     "evaluate",
     "turing",
 )

@@ -78,9 +78,13 @@ def evaluate(
         list[str], typer.Option("--data", "-d", help="Photos: folders, globs, tar shards or zip archives.")
     ],
     output: Annotated[Path, typer.Option("--output", "-o", help="Folder for metrics.json and report.html.")],
-    size: Annotated[
-        int, typer.Option(min=16, help="Evaluation crop: shorter side, then centre square.")
-    ] = 256,
+    protocol: Annotated[
+        str,
+        typer.Option(
+            help="Which pixels are judged: val5k (shorter side 256, centre crop 256), native (each photo at "
+            "its own size) or a size N (shorter side N, centre crop N)."
+        ),
+    ] = "val5k",
     render_size: Annotated[
         int, typer.Option(min=16, help="Shorter side at which networks see the photos.")
     ] = 256,
@@ -109,17 +113,18 @@ def evaluate(
 ) -> None:
     """Judge colorizers on the same photos, next to a gray output and the truth.
 
-    Every photo is resized (shorter side --size) and centre-cropped; each model colorizes its gray version,
-    and PSNR, SSIM, colorfulness (and its gap to the truth's), the AuC of the per-pixel ab error (plain and
-    rebalanced), bin accuracy and a Fréchet distance are measured. Writes OUTPUT/metrics.json and a
-    self-contained OUTPUT/report.html. A photo that cannot be read, or that a model's output folder lacks,
-    is left out for every model and reported; the exit code is then 1.
+    Every photo is brought to the --protocol's pixels; each model colorizes its gray version as `polychrome
+    colorize` would, and PSNR, SSIM, colorfulness (and its gap to the truth's), the AuC of the per-pixel ab
+    error (plain and rebalanced), bin accuracy and a Fréchet distance are measured. Writes
+    OUTPUT/metrics.json and a self-contained OUTPUT/report.html. A photo that cannot be read, or that a
+    model's output folder lacks, is left out for every model and reported; the exit code is then 1.
     """
     from polychrome.data.sources import expand_source
     from polychrome.devices import resolve_device
     from polychrome.evaluate.candidates import resolve_candidate
-    from polychrome.evaluate.compare import EvaluateOptions, evaluate_candidates
+    from polychrome.evaluate.protocol import PhotoStream, get_protocol
     from polychrome.evaluate.report import write_report
+    from polychrome.evaluate.scoring import score_colorizers
 
     if output.exists() and not output.is_dir():
         raise _fail(f"{output} is a file; the output is a folder")
@@ -130,28 +135,29 @@ def evaluate(
     try:
         for source in data:
             expand_source(source)
+        chosen = get_protocol(protocol)
         target = resolve_device(device)
-        candidates = [resolve_candidate(spec, size, target, render_size, workers) for spec in model]
+        candidates = [resolve_candidate(spec, chosen, target, render_size, workers) for spec in model]
     except (FileNotFoundError, ValueError, RuntimeError) as err:
         raise _fail(str(err)) from None
     extractors = _extractors(fd, fd_features or [], fd_input_range, target)
-    options = EvaluateOptions(
-        size=size,
-        render_size=render_size,
+    photos = PhotoStream(
+        data,
+        chosen,
+        keep_gray=keep_gray,
         limit=limit,
         batch_size=batch_size,
-        keep_gray=keep_gray,
         workers=workers,
+        device=target,
     )
     console = Console(stderr=True, highlight=False, soft_wrap=True)
     with console.status("judging photos") as status:
         try:
-            evaluation = evaluate_candidates(
+            evaluation = score_colorizers(
                 candidates,
-                data,
-                options,
+                photos,
+                chosen,
                 extractors,
-                target,
                 progress=lambda n: status.update(f"judged {n} photos"),
             )
         except (FileNotFoundError, ValueError) as err:

@@ -56,7 +56,7 @@ def example(
         raise typer.Exit(1)
     gray = Image.fromarray(getattr(data, photo)()).convert("L").convert("RGB")
     save_image(gray_path, np.asarray(gray))
-    colorized = Colorizer.from_pretrained(model)(gray_path)
-    save_image(output, np.asarray(colorized))
+    colorized = Colorizer.from_pretrained(model)(gray_path, output_type="np").images[0]
+    save_image(output, colorized)
     typer.echo(f"black-and-white input: {gray_path}\ncolorized: {output}")
     typer.echo("Colorize your own: polychrome colorize PHOTO_OR_FOLDER -o OUTPUT_FOLDER")

@@ -39,8 +39,8 @@ def train(
     torchrun --nproc-per-node N -m polychrome train ... (each process trains on its own part of the images).
     """
     from polychrome.train.config import load_config
-    from polychrome.train.loop import NonFiniteLoss
     from polychrome.train.loop import train as run_training
+    from polychrome.train.recipes import NonFiniteLoss
 
     # Under torchrun every process runs this command; only rank 0 talks, the others report only problems.
     main_process = os.environ.get("RANK", "0") == "0"

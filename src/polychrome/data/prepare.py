@@ -18,9 +18,9 @@ import logging
 import os
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, as_completed, wait
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -119,10 +119,20 @@ Decoded = tuple[str, np.ndarray | None, str | None]
 
 @dataclass(frozen=True)
 class PrepareOptions:
-    image_size: int = 256
+    """How each photo is decoded, filtered and cropped.
+
+    Attributes:
+        image_size: shorter side resized to this, then the centre square; None keeps each photo as it is
+            (photos of many sizes, for evaluation at their own size).
+        min_size: photos whose shorter side is smaller are dropped ("too small").
+        gray_chroma: photos with a smaller mean chroma are dropped ("grayscale"); negative keeps all.
+        enlarge: how photos smaller than image_size are enlarged: lanczos | bilinear | bicubic.
+    """
+
+    image_size: int | None = 256
     min_size: int = 64
     gray_chroma: float = DEFAULT_GRAY_CHROMA
-    enlarge: str = "lanczos"  # how photos smaller than image_size are enlarged: lanczos | bilinear | bicubic
+    enlarge: str = "lanczos"
 
     def __post_init__(self) -> None:
         if self.enlarge not in ("lanczos", *ENLARGE_FILTERS):
@@ -142,9 +152,11 @@ def prepare_one(record: Record, options: PrepareOptions) -> Decoded:
     if min(h, w) < options.min_size:
         return record.name, None, "too small"
     rgb = np.clip(np.rint(loaded.rgb * 255.0), 0, 255).astype(np.uint8)
-    resized = resize_shorter_side(Image.fromarray(rgb), options.image_size, options.enlarge)
-    image = center_crop(resized, options.image_size)
-    array = np.asarray(image, dtype=np.uint8)
+    if options.image_size is None:
+        array = rgb
+    else:
+        resized = resize_shorter_side(Image.fromarray(rgb), options.image_size, options.enlarge)
+        array = np.asarray(center_crop(resized, options.image_size), dtype=np.uint8)
     if mean_chroma(array) < options.gray_chroma:
         return record.name, None, "grayscale"
     return record.name, array, None
@@ -221,6 +233,54 @@ class PreparedImages:
         return ", ".join(parts)
 
 
+def decode_records(
+    records: Iterable[Record],
+    options: PrepareOptions,
+    workers: int | None = None,
+    chunk: int = 64,
+    store: ChunkStore | None = None,
+) -> Iterator[Decoded]:
+    """Decode and filter every record in ``workers`` processes (default: all cores), yielding the results
+    in the records' order as they are done.
+
+    Records are read ``chunk`` at a time and only a few chunks per worker are in flight, so neither tar
+    shards nor decoded photos pile up in memory; a consumer that stops early stops the decoding. With a
+    ``store``, chunks it already holds are taken from it and every newly decoded chunk is handed to it; the
+    results are the same either way.
+    """
+    workers = workers or os.cpu_count() or 1
+    pool = ProcessPoolExecutor(workers, initializer=_exit_with_parent) if workers > 1 else None
+    # In submission order: (index, records, decoded results or the future that will give them).
+    pending: deque[tuple[int, list[Record], list[Decoded] | Future]] = deque()
+
+    def finish(index: int, part: list[Record], done: list[Decoded] | Future) -> list[Decoded]:
+        if isinstance(done, Future):
+            done = done.result()
+            if store is not None:
+                store.save(index, part, done)
+        return done
+
+    try:
+        for index, part in enumerate(_chunks(records, chunk)):
+            stored = store.load(index, part) if store is not None else None
+            if stored is not None:
+                pending.append((index, part, stored))
+            elif pool is None:
+                done = _prepare_chunk((part, options))
+                if store is not None:
+                    store.save(index, part, done)
+                pending.append((index, part, done))
+            else:
+                pending.append((index, part, pool.submit(_prepare_chunk, (part, options))))
+            while pending and (len(pending) > 2 * workers or not isinstance(pending[0][2], Future)):
+                yield from finish(*pending.popleft())
+        while pending:
+            yield from finish(*pending.popleft())
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+
+
 def prepare_images(
     records: Iterable[Record],
     options: PrepareOptions,
@@ -228,38 +288,9 @@ def prepare_images(
     chunk: int = 64,
     store: ChunkStore | None = None,
 ) -> PreparedImages:
-    """Decode and filter every record, using ``workers`` processes (default: all cores).
-
-    Records are read ``chunk`` at a time and only a few chunks per worker are in flight, so tar shards are
-    never held in memory whole. With a ``store``, chunks it already holds are taken from it and every newly
-    decoded chunk is handed to it as soon as it is done; the result is the same either way.
-    """
-    workers = workers or os.cpu_count() or 1
-    results: dict[int, list[Decoded]] = {}
-
-    def finish(index: int, part: list[Record], done: list[Decoded]) -> None:
-        if store is not None:
-            store.save(index, part, done)
-        results[index] = done
-
-    pool = ProcessPoolExecutor(workers, initializer=_exit_with_parent) if workers > 1 else None
-    pending: dict[Future, tuple[int, list[Record]]] = {}
-    try:
-        for index, part in enumerate(_chunks(records, chunk)):
-            stored = store.load(index, part) if store is not None else None
-            if stored is not None:
-                results[index] = stored
-            elif pool is None:
-                finish(index, part, _prepare_chunk((part, options)))
-            else:
-                pending[pool.submit(_prepare_chunk, (part, options))] = (index, part)
-                if len(pending) >= 2 * workers:
-                    for future in wait(pending, return_when=FIRST_COMPLETED).done:
-                        finish(*pending.pop(future), future.result())
-        for future in as_completed(list(pending)):
-            finish(*pending.pop(future), future.result())
-    finally:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
-    ordered = (item for index in sorted(results) for item in results[index])
-    return PreparedImages.from_results(ordered, options.image_size)
+    """Decode and filter every record (:func:`decode_records`) into one array of square photos."""
+    if options.image_size is None:
+        raise ValueError("prepare_images stacks square photos: give an image_size")
+    return PreparedImages.from_results(
+        decode_records(records, options, workers, chunk, store), options.image_size
+    )

@@ -1,7 +1,8 @@
 """Judging colorizers: metrics (PSNR, SSIM, colorfulness), the ab-error AuC, Fréchet distances on deep
-features, the evaluation protocol, and `polychrome evaluate`'s comparison and report.
+features, the named evaluation protocols, and the one scoring path that `polychrome evaluate`, calibration,
+training validation and the benchmarks share.
 
-Modules: ``metrics`` · ``ab_error`` · ``frechet`` · ``protocol`` · ``candidates`` (what is judged) ·
-``compare`` (the streamed pass) · ``report`` (metrics.json and report.html) · ``svg`` · ``quality``
-(the single-colorizer scoring used by benchmarks).
+Modules: ``metrics`` · ``ab_error`` · ``frechet`` · ``protocol`` (which pixels of which photos) ·
+``candidates`` (what is judged) · ``scoring`` (the streamed pass) · ``report`` (metrics.json and
+report.html) · ``svg``.
 """

@@ -1,14 +1,15 @@
 """What `polychrome evaluate` judges: a network, a folder of another colorizer's outputs, or a reference.
 
-Every candidate turns a :class:`Batch` of truth crops into ``(B, 3, S, S)`` sRGB in 0..1 on the evaluation
-device, or says per image why it cannot (an output file that is missing or unreadable), so that all
-candidates are scored on the same images:
+Every candidate turns a :class:`~polychrome.evaluate.protocol.Batch` of truths into ``(B, 3, H, W)`` sRGB in
+0..1 on the batch's device, or says per image why it cannot (an output file that is missing or unreadable),
+so that all candidates are scored on the same images:
 
-- :class:`NetworkCandidate`: a built-in model or a saved model folder, run on the gray crops in batches
-  (:meth:`polychrome.pipelines.image.Colorizer.colorize_lightness`).
+- :class:`NetworkCandidate`: a :class:`~polychrome.pipelines.image.Colorizer` (a built-in model, a saved
+  model folder, or the model a training run is training), run on the gray truths in batches, exactly as
+  `polychrome colorize` colors a photo.
 - :class:`OutputsCandidate`: a folder of colorized photos made by anything; each data image is matched by its
   relative path without extension, else by its file name when that is unique in the folder, and the output
-  goes through the same resize and centre crop as the truth (:mod:`polychrome.evaluate.protocol`).
+  goes through the protocol as the truth does (:mod:`polychrome.evaluate.protocol`).
 - :class:`GrayCandidate` (ab = 0, what doing nothing scores) and :class:`TruthCandidate` (the ceiling), which
   give every other number its meaning.
 """
@@ -20,6 +21,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -27,29 +29,15 @@ from PIL import Image
 
 from polychrome.color.lab import gray_rgb
 from polychrome.data.sources import Record
-from polychrome.evaluate.protocol import protocol_crop, same_aspect
+from polychrome.evaluate.protocol import Batch, Protocol, same_aspect
 from polychrome.images import SUPPORTED_EXTENSIONS, ImageReadError, load_image, to_uint8
+
+if TYPE_CHECKING:
+    from polychrome.pipelines.image import Colorizer
 
 GRAY = "gray"
 TRUTH = "truth"
 REFERENCES = (GRAY, TRUTH)
-
-
-@dataclass
-class Batch:
-    """Truth crops and where they came from.
-
-    Attributes:
-        names: record names (``folder/sub/photo.jpg``, ``shard.tar/000123.jpg``).
-        records: the records, to find the photos' original shapes.
-        truth: ``(B, 3, S, S)`` sRGB in 0..1 on the evaluation device.
-        lightness: ``(B, 1, S, S)`` L of the truth, 0..100.
-    """
-
-    names: list[str]
-    records: list[Record]
-    truth: torch.Tensor
-    lightness: torch.Tensor
 
 
 @dataclass
@@ -79,20 +67,40 @@ class TruthCandidate:
 
 
 class NetworkCandidate:
-    """A model run on the gray crops, in batches on the evaluation device, at ``render_size``."""
+    """A colorizer run on the gray truths (the truth's L, a = b = 0), a batch at a time, at ``render_size``
+    and ``saturation``."""
 
     kind = "model"
 
-    def __init__(self, label: str, path: Path, device: torch.device, render_size: int = 256) -> None:
+    def __init__(
+        self,
+        label: str,
+        colorizer: Colorizer,
+        render_size: int = 256,
+        saturation: float = 1.0,
+        source: str = "",
+    ) -> None:
+        self.label = label
+        self.source = source or label
+        self.colorizer = colorizer
+        self.render_size = render_size
+        self.saturation = saturation
+
+    @classmethod
+    def load(cls, label: str, path: Path, device: torch.device, render_size: int = 256) -> NetworkCandidate:
+        """A saved model folder (or built-in model's), on ``device``."""
         from polychrome.pipelines.image import Colorizer
 
-        self.label = label
-        self.source = str(path)
-        self.colorizer = Colorizer.from_pretrained(path, device=device)
-        self.render_size = render_size
+        return cls(label, Colorizer.from_pretrained(path, device=device), render_size, source=str(path))
 
     def colorize(self, batch: Batch) -> CandidateOutput:
-        return CandidateOutput(self.colorizer.colorize_lightness(batch.lightness, self.render_size), {})
+        output = self.colorizer(
+            gray_rgb(batch.lightness),
+            render_size=self.render_size,
+            saturation=self.saturation,
+            output_type="pt",
+        )
+        return CandidateOutput(output.images, {})
 
 
 def source_shape(record: Record) -> tuple[int, int]:
@@ -119,11 +127,11 @@ class OutputsCandidate:
 
     kind = "outputs"
 
-    def __init__(self, label: str, folder: Path, size: int, workers: int | None = None) -> None:
+    def __init__(self, label: str, folder: Path, protocol: Protocol, workers: int | None = None) -> None:
         self.label = label
         self.folder = folder
         self.source = str(folder)
-        self.size = size
+        self.protocol = protocol
         self.workers = workers or os.cpu_count() or 1
         files = image_files(folder)
         if not files:
@@ -154,21 +162,28 @@ class OutputsCandidate:
             raise LookupError(f"several outputs could be {name} in {self.folder}: {listing}")
         return found[0]
 
-    def _load(self, name: str, record: Record) -> np.ndarray:
+    def _load(self, name: str, record: Record, truth_shape: tuple[int, int]) -> np.ndarray:
         path = self.match(name)
-        rgb = load_image(path).rgb
+        rgb = to_uint8(load_image(path).rgb)
         expected = source_shape(record)
         if not same_aspect(rgb.shape[:2], expected):
             raise ValueError(
                 f"{path}: {rgb.shape[1]}x{rgb.shape[0]} does not have the shape of the photo "
                 f"({expected[1]}x{expected[0]}); outputs must keep the aspect ratio"
             )
-        return protocol_crop(to_uint8(rgb), self.size)
+        if self.protocol.size is None and rgb.shape[:2] != truth_shape:  # judged at the photo's own size
+            size = (truth_shape[1], truth_shape[0])
+            return np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.LANCZOS), dtype=np.uint8)
+        return self.protocol.crop(rgb)
 
     def colorize(self, batch: Batch) -> CandidateOutput:
+        if batch.records is None:
+            raise ValueError(f"{self.label}: a folder of outputs is matched to photos read from files")
+        truth_shape = tuple(batch.truth.shape[-2:])
+
         def load(i: int) -> np.ndarray | str:
             try:
-                return self._load(batch.names[i], batch.records[i])
+                return self._load(batch.names[i], batch.records[i], truth_shape)
             except (LookupError, ImageReadError, ValueError, OSError) as err:
                 return str(err)
 
@@ -188,7 +203,7 @@ Candidate = GrayCandidate | TruthCandidate | NetworkCandidate | OutputsCandidate
 
 
 def resolve_candidate(
-    spec: str, size: int, device: torch.device, render_size: int = 256, workers: int | None = None
+    spec: str, protocol: Protocol, device: torch.device, render_size: int = 256, workers: int | None = None
 ) -> NetworkCandidate | OutputsCandidate:
     """A ``--model`` value: a built-in model name, a saved model folder, or a folder of colorized outputs.
 
@@ -203,12 +218,12 @@ def resolve_candidate(
     path = Path(spec)
     if path.is_dir():
         if (path / CONFIG_NAME).is_file():
-            return NetworkCandidate(spec, path, device, render_size)
-        return OutputsCandidate(spec, path, size, workers)
+            return NetworkCandidate.load(spec, path, device, render_size)
+        return OutputsCandidate(spec, path, protocol, workers)
     if path.exists():
         raise ValueError(f"{spec}: a file; a model is a built-in name, a model folder or a folder of outputs")
     if spec in builtin_models():
-        return NetworkCandidate(spec, resolve_model_path(spec), device, render_size)
+        return NetworkCandidate.load(spec, resolve_model_path(spec), device, render_size)
     known = ", ".join(builtin_models()) or "none"
     raise FileNotFoundError(
         f"{spec}: no such model folder, outputs folder or built-in model (built-in: {known})"

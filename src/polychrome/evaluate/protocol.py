@@ -1,46 +1,220 @@
-"""The evaluation protocol: which pixels of a photo every colorizer is judged on.
+"""The evaluation protocols: which pixels of which photos every colorizer is judged on.
 
-Each photo is resized so its shorter side is ``size`` pixels (Lanczos, aspect kept) and centre-cropped to
-``size`` x ``size`` (default 256, the common protocol of colorization papers); the truth, the gray input
-(the truth's L with a = b = 0) and every colorizer's output are compared on that crop, on sRGB in 0..1.
-A colorizer that ran elsewhere is judged on its output put through the same resize and crop, so it must
-keep the photo's aspect ratio. Photos that are already gray (mean chroma below 2 Lab units, as in
-:mod:`polychrome.data.prepare`) are left out: there is no color to recover.
+A protocol is named, so that every number quoted anywhere says how it was obtained:
+
+- ``val5k``: the shorter side resized to 256 pixels (Lanczos, aspect kept), then the centre 256 x 256 crop;
+  the protocol of colorization papers on ImageNet's validation photos (Zhang et al. 2016's "val5k",
+  DDColor's and MultiColor's tables), and the one polychrome's development set is scored at;
+- ``native``: each photo as it is, at its own size (Imagenette's 224 px and Tiny-ImageNet's 64 px
+  validation photos are scored so: small photos are then enlarged to the render size by the colorizer);
+- a number ``N``: the shorter side resized to N, then the centre N x N crop.
+
+The truth, the gray input (the truth's L with a = b = 0) and every colorizer's output are compared on the
+protocol's pixels, on sRGB in 0..1. A colorizer that ran elsewhere is judged on its output put through the
+same resize and crop, so it must keep the photo's aspect ratio. Photos that are already gray (mean chroma
+below 2 Lab units, as in :mod:`polychrome.data.prepare`) are left out unless asked: there is no color to
+recover, and a gray output would score a perfect PSNR on them.
 
 Example:
     >>> import numpy as np
-    >>> protocol_crop(np.zeros((300, 400, 3), np.uint8), 256).shape
+    >>> get_protocol("val5k").crop(np.zeros((300, 400, 3), np.uint8)).shape
     (256, 256, 3)
+    >>> get_protocol("native").crop(np.zeros((300, 400, 3), np.uint8)).shape
+    (300, 400, 3)
 """
 
 from __future__ import annotations
 
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
 import numpy as np
+import torch
 from PIL import Image
 
-from polychrome.data.prepare import DEFAULT_GRAY_CHROMA, PrepareOptions, center_crop, resize_shorter_side
+from polychrome.color.lab import rgb_to_lightness
+from polychrome.data.prepare import (
+    DEFAULT_GRAY_CHROMA,
+    PrepareOptions,
+    center_crop,
+    decode_records,
+    resize_shorter_side,
+)
+from polychrome.data.sources import Record, iter_records
 
-EVAL_SIZE = 256
+logger = logging.getLogger(__name__)
+
 MIN_SIZE = 32  # shorter side below this is no photo to judge colors on
 ASPECT_TOLERANCE = 0.02  # relative; rounding of a resized output must not count as a different shape
 
 
-def protocol_options(size: int = EVAL_SIZE, keep_gray: bool = False) -> PrepareOptions:
-    """Options for :func:`polychrome.data.prepare.prepare_images` that apply the protocol to the truth."""
-    if size < 16:
-        raise ValueError(f"evaluation size must be at least 16 pixels, got {size}")
-    return PrepareOptions(
-        image_size=size, min_size=MIN_SIZE, gray_chroma=-1.0 if keep_gray else DEFAULT_GRAY_CHROMA
-    )
+@dataclass(frozen=True)
+class Protocol:
+    """How a photo is brought to the pixels it is judged on: ``size`` None keeps it as it is, a number
+    resizes its shorter side to ``size`` and takes the centre square."""
+
+    name: str
+    size: int | None
+
+    def __post_init__(self) -> None:
+        if self.size is not None and self.size < 16:
+            raise ValueError(f"an evaluation size must be at least 16 pixels, got {self.size}")
+
+    def describe(self) -> str:
+        if self.size is None:
+            return f"{self.name}: each photo at its own size"
+        size = self.size
+        return f"{self.name}: shorter side resized to {size} px (Lanczos), centre crop {size}x{size}"
+
+    def crop(self, rgb: np.ndarray) -> np.ndarray:
+        """The protocol's view of a uint8 ``(H, W, 3)`` photo."""
+        if self.size is None:
+            return rgb
+        image = Image.fromarray(np.ascontiguousarray(rgb))
+        return np.array(center_crop(resize_shorter_side(image, self.size), self.size), dtype=np.uint8)
+
+    def prepare_options(self, keep_gray: bool = False) -> PrepareOptions:
+        """Options for :func:`polychrome.data.prepare.decode_records` that apply the protocol to the truth."""
+        return PrepareOptions(
+            image_size=self.size, min_size=MIN_SIZE, gray_chroma=-1.0 if keep_gray else DEFAULT_GRAY_CHROMA
+        )
 
 
-def protocol_crop(rgb: np.ndarray, size: int = EVAL_SIZE) -> np.ndarray:
-    """Shorter side to ``size``, then the centre square: uint8 ``(H, W, 3)`` -> ``(size, size, 3)``."""
-    image = Image.fromarray(np.ascontiguousarray(rgb))
-    return np.array(center_crop(resize_shorter_side(image, size), size), dtype=np.uint8)
+PROTOCOLS = {"val5k": Protocol("val5k", 256), "native": Protocol("native", None)}
+
+
+def get_protocol(spec: str | int | Protocol) -> Protocol:
+    """A protocol by name (``val5k``, ``native``) or by size in pixels (``224`` or ``"224"``)."""
+    if isinstance(spec, Protocol):
+        return spec
+    if isinstance(spec, int) or str(spec).isdigit():
+        return Protocol(f"{int(spec)}px", int(spec))
+    if spec not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {spec!r}: choose {', '.join(PROTOCOLS)} or a size in pixels")
+    return PROTOCOLS[spec]
 
 
 def same_aspect(shape_a: tuple[int, int], shape_b: tuple[int, int]) -> bool:
     """Whether two ``(H, W)`` shapes have the same aspect ratio, up to rounding of a resize."""
     ratio_a, ratio_b = shape_a[1] / shape_a[0], shape_b[1] / shape_b[0]
     return abs(ratio_a - ratio_b) <= ASPECT_TOLERANCE * ratio_b
+
+
+@dataclass
+class Batch:
+    """Truths of one size, and where they came from.
+
+    Attributes:
+        names: the photos' names (``folder/sub/photo.jpg``, ``shard.tar/000123.jpg``).
+        records: the records, to find the photos' original shapes; None for photos held in memory.
+        truth: ``(B, 3, H, W)`` sRGB in 0..1 on the evaluation device.
+        lightness: ``(B, 1, H, W)`` L of the truth, 0..100.
+    """
+
+    names: list[str]
+    records: list[Record] | None
+    truth: torch.Tensor
+    lightness: torch.Tensor
+
+    @classmethod
+    def of(cls, names: list[str], truth: torch.Tensor, records: list[Record] | None = None) -> Batch:
+        return cls(names, records, truth, rgb_to_lightness(truth))
+
+
+def _as_truth(photos: Sequence[np.ndarray] | torch.Tensor, device: torch.device | str) -> torch.Tensor:
+    """uint8 photos ``(H, W, 3)`` (or a ``(B, H, W, 3)`` uint8 tensor) -> float ``(B, 3, H, W)`` in 0..1."""
+    stacked = photos if isinstance(photos, torch.Tensor) else torch.from_numpy(np.stack(photos))
+    return stacked.to(device).permute(0, 3, 1, 2).float().div_(255.0)
+
+
+def tensor_batches(
+    photos: torch.Tensor, protocol: Protocol, batch_size: int = 64, prefix: str = "photo"
+) -> Iterator[Batch]:
+    """Photos held in memory, uint8 ``(N, H, W, 3)`` on any device, as batches under ``protocol`` (the
+    training run's validation photos). A sized protocol resizes them by area on their device (they are
+    already square crops; a real photo would be resized with Lanczos), ``native`` keeps them."""
+    for start in range(0, len(photos), batch_size):
+        truth = _as_truth(photos[start : start + batch_size], photos.device)
+        if protocol.size is not None and truth.shape[-2:] != (protocol.size, protocol.size):
+            if truth.shape[-1] != truth.shape[-2]:
+                raise ValueError("tensor_batches resizes square photos only")
+            size = (protocol.size, protocol.size)
+            truth = torch.nn.functional.interpolate(truth, size=size, mode="area").clamp_(0, 1)
+        names = [f"{prefix}{start + i}" for i in range(len(truth))]
+        yield Batch.of(names, truth)
+
+
+class PhotoStream:
+    """The photos of ``sources`` under a protocol, decoded in parallel, as batches of one size on
+    ``device``; what was left out and why is counted as the stream goes (:attr:`dropped`, :attr:`failures`).
+
+    ``sources`` are folders, globs, tar shards, zip archives or image files
+    (:func:`polychrome.data.sources.iter_records`), or a function that gives the records afresh each time the
+    stream is iterated (a training run's validation photos, say).
+
+    Photos of one size go into one batch in the order read; with ``native``, a batch is emitted when
+    ``batch_size`` photos of its size have come, and the rest at the end. ``limit`` stops after that many
+    usable photos.
+    """
+
+    def __init__(
+        self,
+        sources: Sequence[str] | Callable[[], Iterable[Record]],
+        protocol: Protocol,
+        *,
+        keep_gray: bool = False,
+        limit: int | None = None,
+        batch_size: int = 32,
+        workers: int | None = None,
+        device: torch.device | str = "cpu",
+        chunk: int = 256,
+    ) -> None:
+        self.records = sources if callable(sources) else lambda: iter_records(list(sources))
+        self.sources = [] if callable(sources) else list(sources)
+        self.protocol = protocol
+        self.keep_gray = keep_gray
+        self.limit = limit
+        self.batch_size = batch_size
+        self.workers = workers
+        self.device = device
+        self.chunk = chunk
+        self.dropped: Counter = Counter()
+        self.failures: list[tuple[str, str]] = []
+
+    def __iter__(self) -> Iterator[Batch]:
+        self.dropped, self.failures = Counter(), []
+        in_flight: dict[str, Record] = {}
+
+        def remembered() -> Iterator[Record]:
+            for record in self.records():
+                in_flight[record.name] = record
+                yield record
+
+        options = self.protocol.prepare_options(self.keep_gray)
+        buckets: dict[tuple[int, ...], list[tuple[Record, np.ndarray]]] = {}
+        usable = 0
+        for name, array, reason in decode_records(remembered(), options, self.workers, self.chunk):
+            record = in_flight.pop(name)
+            if array is None:
+                key = "unreadable" if reason.startswith("unreadable") else reason
+                self.dropped[key] += 1
+                if key == "unreadable":
+                    self.failures.append((name, reason))
+                    logger.warning("skipped %s", reason.removeprefix("unreadable: "))
+                continue
+            if self.limit is not None and usable >= self.limit:
+                break
+            usable += 1
+            bucket = buckets.setdefault(array.shape, [])
+            bucket.append((record, array))
+            if len(bucket) == self.batch_size:
+                yield self._batch(buckets.pop(array.shape))
+        for bucket in buckets.values():
+            yield self._batch(bucket)
+
+    def _batch(self, items: list[tuple[Record, np.ndarray]]) -> Batch:
+        records = [record for record, _ in items]
+        truth = _as_truth([array for _, array in items], self.device)
+        return Batch.of([r.name for r in records], truth, records)

@@ -21,7 +21,7 @@ from PIL import Image
 from polychrome._atomic import atomic_write
 from polychrome.evaluate.ab_error import BIN_GRID, MAX_THRESHOLD
 from polychrome.evaluate.candidates import GRAY, TRUTH
-from polychrome.evaluate.compare import PSNR_CAP, Evaluation, Example
+from polychrome.evaluate.scoring import PSNR_CAP, Evaluation, Example
 from polychrome.evaluate.svg import histogram_chart, line_chart
 
 METRICS_NAME = "metrics.json"
@@ -40,27 +40,30 @@ COLUMNS = (
 
 
 def protocol_text(evaluation: Evaluation) -> str:
-    o = evaluation.options
+    render = evaluation.render_size
+    seen = (
+        f"networks see the gray photo (the truth's L, a = b = 0) at a render size of {render} px"
+        if render is not None
+        else "outputs go through the same protocol"
+    )
     return (
-        f"shorter side resized to {o.size} px (Lanczos), centre crop {o.size}x{o.size}; networks see the "
-        f"gray crop (the truth's L, a = b = 0) at a render size of {o.render_size} px; PSNR and SSIM on sRGB "
-        f"in 0..1 (PSNR capped at {PSNR_CAP:g} dB), averaged per photo; colorfulness of Hasler & Süsstrunk; "
-        f"AuC of the per-pixel ab error for thresholds 0..{MAX_THRESHOLD} (rebalanced: each true ab bin of "
-        f"grid {BIN_GRID} weighs the same); Fréchet distances to the truth's features; "
-        + ("gray photos kept" if o.keep_gray else "photos already gray (mean chroma < 2) left out")
+        f"{evaluation.protocol.describe()}; {seen}; PSNR and SSIM on sRGB in 0..1 (PSNR capped at "
+        f"{PSNR_CAP:g} dB), averaged per photo; colorfulness of Hasler & Süsstrunk; AuC of the per-pixel ab "
+        f"error for thresholds 0..{MAX_THRESHOLD} (rebalanced: each true ab bin of grid {BIN_GRID} weighs "
+        "the same); Fréchet distances to the truth's features; "
+        + ("gray photos kept" if evaluation.keep_gray else "photos already gray (mean chroma < 2) left out")
     )
 
 
 def metrics_document(evaluation: Evaluation) -> dict[str, Any]:
     """Everything measured, as JSON-ready data."""
-    o = evaluation.options
     return {
         "protocol": {
+            "name": evaluation.protocol.name,
             "description": protocol_text(evaluation),
-            "size": o.size,
-            "render_size": o.render_size,
-            "keep_gray": o.keep_gray,
-            "limit": o.limit,
+            "size": evaluation.protocol.size,
+            "render_size": evaluation.render_size,
+            "keep_gray": evaluation.keep_gray,
             "psnr_cap_db": PSNR_CAP,
             "ab_error_thresholds": [0, MAX_THRESHOLD],
             "ab_bin_grid": BIN_GRID,

@@ -1,43 +1,101 @@
 """The user-facing colorizer: photos in, colorized photos out, at their full resolution.
 
+One object, one call, in the manner of a diffusers pipeline: :meth:`Colorizer.__call__` takes paths, PIL
+images, numpy arrays, tensors or lists of them and returns a :class:`ColorizerOutput`. Inside there is one
+path for everything: photos of one size are colorized as a batch (the network at the render size, ab
+adjusted there, then merged with each photo's own lightness in strips of rows, so a 24-megapixel photo
+needs only a few strips of buffers). ``polychrome colorize``, ``polychrome evaluate`` and the training
+run's validation all color through it.
+
 Example:
     >>> from polychrome import Colorizer
-    >>> colorizer = Colorizer.from_pretrained()  # the built-in model, on the CPU
-    >>> colorized = colorizer("old_photo.jpg")  # doctest: +SKIP
+    >>> colorizer = Colorizer.from_pretrained()  # the built-in model, on the CPU, fp32
+    >>> colorized = colorizer("old_photo.jpg").images[0]  # doctest: +SKIP
     >>> colorized.save("colorized.png")  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
 from PIL import Image
 
-from polychrome.color.adjust import lab_to_rgb_in_gamut
-from polychrome.color.lab import gray_rgb, rgb_to_lightness
-from polychrome.devices import resolve_device
-from polychrome.images import load_image, to_uint8
+from polychrome.color.decode import DECODERS
+from polychrome.color.lab import rgb_to_lightness
+from polychrome.devices import PRECISIONS, precision_name, resolve_device
+from polychrome.images import LoadedImage, load_image, to_uint8
 from polychrome.models import ColorizationModel, load_pretrained
 from polychrome.models._hub import read_config
 from polychrome.pipelines.calibration import RenderCalibration
-from polychrome.pipelines.render import (
-    adjust_ab,
-    merge_full_resolution,
-    predict_ab_lowres,
-    render_shape,
-    upsample_ab,
-)
+from polychrome.pipelines.render import adjust_ab, merge_full_resolution, predict_ab_lowres, render_shape
 from polychrome.resize import resize_for_render
 
 DEFAULT_MODEL = "effunet-lite0"
-_PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+OutputType = Literal["pil", "np", "pt"]
+ImageInput = str | Path | Image.Image | np.ndarray | torch.Tensor
 
-ImageInput = str | Path | Image.Image | np.ndarray
+
+@dataclass(frozen=True)
+class DecodeOptions:
+    """How a classification model turns its distribution over ab bins into one color per pixel.
+
+    Unset fields keep the model's own default (saved with it). Regression models ignore these options.
+
+    Attributes:
+        method: ``annealed_mean`` (Zhang et al.'s, between the dull mean and the noisy mode), ``topk_mean``,
+            ``mean`` or ``mode``.
+        temperature: the annealed mean's temperature (0.38 in the paper); lower is more vivid.
+        k: how many of each pixel's most probable bins ``topk_mean`` averages.
+    """
+
+    method: str | None = None
+    temperature: float | None = None
+    k: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.method is not None and self.method not in DECODERS:
+            raise ValueError(
+                f"decode method must be one of {', '.join(sorted(DECODERS))}, got {self.method!r}"
+            )
+        if self.temperature is not None and not self.temperature > 0:
+            raise ValueError(f"decode temperature must be > 0, got {self.temperature}")
+        if self.k is not None and self.k < 1:
+            raise ValueError(f"decode k must be at least 1, got {self.k}")
+
+    def overrides(self) -> dict[str, Any]:
+        """The options a model's ``predict_ab`` takes, only those that were set."""
+        return {
+            k: v
+            for k, v in (("method", self.method), ("temperature", self.temperature), ("k", self.k))
+            if v is not None
+        }
+
+
+@dataclass
+class ColorizerOutput:
+    """What :meth:`Colorizer.__call__` returns.
+
+    Attributes:
+        images: the colorized photos, in the order given: PIL images (``output_type="pil"``; an alpha channel
+            is kept), float32 ``(H, W, 3)`` arrays in 0..1 (``"np"``; ``(H, W, 4)`` with alpha), or a float32
+            ``(B, 3, H, W)`` tensor on the colorizer's device (``"pt"``; photos of one size).
+        ab: the ab the network predicted for each photo at the render size (at its output stride), after the
+            saturation and warm/cool controls, in Lab units: ``(h, w, 2)`` float32 arrays, or a
+            ``(B, 2, h, w)`` tensor for ``"pt"``.
+        timings: seconds spent reading the inputs (``read``), in the network (``network``, the resize to
+            the render size included) and merging with the full-resolution lightness (``merge``).
+    """
+
+    images: list[Image.Image] | list[np.ndarray] | torch.Tensor
+    ab: list[np.ndarray] | torch.Tensor
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 def builtin_models() -> list[str]:
@@ -62,13 +120,23 @@ def resolve_model_path(name_or_path: str | Path | None) -> Path:
     raise FileNotFoundError(f"{name_or_path}: no such model folder or built-in model (built-in: {known})")
 
 
+@dataclass
+class _Photo:
+    """One input in the pipeline's units: ``rgb`` float ``(B, 3, H, W)`` in 0..1 (one photo, a view of its
+    numpy array, or a batch tensor as given), and the alpha channel to give back."""
+
+    rgb: torch.Tensor
+    alpha: np.ndarray | None = None
+
+
 class Colorizer:
     """Colorize photos with a trained model.
 
     Args:
-        model: a :class:`~polychrome.models.ColorizationModel` (in eval mode).
-        device: where the network runs; the full-resolution merge always runs on the CPU in strips.
-        precision: ``"fp32"``, or ``"bf16"`` / ``"fp16"`` autocast for the network on a GPU.
+        model: a :class:`~polychrome.models.ColorizationModel`; it is put in eval mode.
+        device: where the network runs. Photos given as numpy arrays, PIL images or files are merged with
+            their full-resolution lightness on the CPU; photos given as tensors, where they are.
+        precision: ``fp32``, or ``bf16-mixed`` / ``fp16-mixed`` (autocast of the network; for GPUs).
         render: how the model wants photos shown to it (enlargement filter, chroma by enlargement); a saved
             model's own comes from its ``config.json``, and a bare model gets the defaults.
     """
@@ -77,14 +145,12 @@ class Colorizer:
         self,
         model: ColorizationModel,
         device: str | torch.device = "cpu",
-        precision: str = "fp32",
+        precision: str | torch.dtype = "fp32",
         render: RenderCalibration | None = None,
     ):
-        if precision not in _PRECISIONS:
-            raise ValueError(f"precision must be one of {', '.join(_PRECISIONS)}, got {precision!r}")
+        self.precision = precision_name(precision)
         self.device = resolve_device(device)
         self.model = model.eval().to(self.device)
-        self.autocast = _PRECISIONS[precision]
         self.render = render or RenderCalibration()
 
     @classmethod
@@ -92,7 +158,7 @@ class Colorizer:
         cls,
         name_or_path: str | Path | None = None,
         device: str | torch.device = "cpu",
-        precision: str = "fp32",
+        precision: str | torch.dtype = "fp32",
     ) -> Colorizer:
         """Load the built-in model (default), another built-in by name, or a saved model folder, with the
         rendering settings saved beside it."""
@@ -100,105 +166,172 @@ class Colorizer:
         render = RenderCalibration.from_config(read_config(path), str(path / "config.json"))
         return cls(load_pretrained(path), device=device, precision=precision, render=render)
 
-    def to(self, device: str | torch.device) -> Colorizer:
-        self.device = resolve_device(device)
-        self.model.to(self.device)
+    def to(
+        self, device: str | torch.device | None = None, dtype: str | torch.dtype | None = None
+    ) -> Colorizer:
+        """Move the network to ``device`` and/or run it at precision ``dtype`` (a precision name, or
+        ``torch.float32`` / ``torch.bfloat16`` / ``torch.float16``); returns the colorizer."""
+        if dtype is not None:
+            self.precision = precision_name(dtype)
+        if device is not None:
+            self.device = resolve_device(device)
+            self.model.to(self.device)
         return self
 
     @torch.inference_mode()
-    def colorize_array(
+    def __call__(
         self,
-        rgb: np.ndarray,
+        images: ImageInput | Sequence[ImageInput],
+        *,
         render_size: int = 256,
         saturation: float = 1.0,
         temperature: float = 0.0,
-        **decode: Any,
-    ) -> np.ndarray:
-        """Colorize one photo given as float32 ``(H, W, 3)`` sRGB in 0..1 (a gray photo has R = G = B).
+        decode: DecodeOptions | None = None,
+        output_type: OutputType = "pil",
+        batch_size: int = 8,
+    ) -> ColorizerOutput:
+        """Colorize one photo or several.
 
         Args:
-            render_size: shorter side, in pixels, at which the network looks at the photo (small photos are
-                scaled up to it). The default matches the scale the built-in model was trained at; larger
-                sees finer detail, smaller sees more context and runs faster.
+            images: a path, a PIL image (any mode), a numpy array (``(H, W)``, ``(H, W, 3)`` or ``(H, W, 4)``;
+                uint8, uint16, bool or float in 0..1), a float tensor in 0..1 (``(3, H, W)``, or a batch
+                ``(B, 3, H, W)``), or a list of these. A color photo is colorized from its lightness.
+            render_size: shorter side, in pixels, at which the network looks at the photos (small photos are
+                scaled up to it); the output keeps each photo's full size.
             saturation: chroma scale, 0 (gray) .. 1 (as predicted) .. 2.
             temperature: -1 (cool) .. 0 .. 1 (warm).
-            decode: decoding options of classification models, e.g. ``method="annealed_mean"``,
-                ``temperature`` is taken by the warm/cool control, so pass ``decode_temperature=`` instead.
+            decode: decoding of a classification model (:class:`DecodeOptions`); None keeps the model's.
+            output_type: ``pil``, ``np`` or ``pt`` (see :class:`ColorizerOutput`).
+            batch_size: photos of one size given one after another go through the network together, at
+                most this many at a time.
 
-        Returns:
-            float32 ``(H, W, 3)`` sRGB in 0..1 whose CIELAB lightness is the input's.
+        Raises:
+            polychrome.images.ImageReadError: a file is missing, unreadable or too large.
+            ValueError: an array or tensor of an unsupported shape, dtype or range, or a bad option.
         """
-        if rgb.ndim != 3 or rgb.shape[2] != 3:
-            raise ValueError(f"expected an (H, W, 3) array, got shape {rgb.shape}")
-        if "decode_temperature" in decode:
-            decode["temperature"] = decode.pop("decode_temperature")
-        rgb = np.ascontiguousarray(rgb, dtype=np.float32)
-        height, width = rgb.shape[:2]
+        if output_type not in ("pil", "np", "pt"):
+            raise ValueError(f"output_type must be pil, np or pt, got {output_type!r}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        render_shape(16, 16, render_size)  # an out-of-range render size fails before any photo is read
+        options = {
+            "render_size": render_size,
+            "saturation": saturation,
+            "temperature": temperature,
+            "decode": (decode or DecodeOptions()).overrides(),
+        }
+        if saturation < 0:
+            raise ValueError(f"saturation must be >= 0, got {saturation}")
+        if not -1.0 <= temperature <= 1.0:
+            raise ValueError(f"temperature must be in -1..1, got {temperature}")
+        timings = {"read": 0.0, "network": 0.0, "merge": 0.0}
+        images_out: list[Any] = []
+        ab_out: list[Any] = []
+        for group in _batches(_photos(images, timings), batch_size):
+            rgb = group[0].rgb if len(group) == 1 else torch.cat([p.rgb for p in group])
+            if output_type == "pt":
+                merged, ab = self._colorize_batch(rgb, timings, **options)
+                images_out.append(merged)
+                ab_out.append(ab)
+                continue
+            # Written straight into (H, W, 3) arrays, the layout PIL and numpy users expect: no copy after.
+            buffers = np.empty((len(group), *rgb.shape[-2:], 3), np.float32)
+            _, ab = self._colorize_batch(
+                rgb, timings, out=torch.from_numpy(buffers).permute(0, 3, 1, 2), **options
+            )
+            alphas = [photo.alpha for photo in group for _ in range(photo.rgb.shape[0])]
+            for alpha, array, low in zip(alphas, buffers, ab, strict=True):
+                images_out.append(_convert(array, alpha, output_type))
+                ab_out.append(low.permute(1, 2, 0).float().cpu().numpy())
+        if not images_out:
+            raise ValueError("no photos to colorize")
+        if output_type == "pt":
+            if len({tuple(o.shape[-2:]) for o in images_out}) > 1:
+                raise ValueError("output_type 'pt' needs photos of one size; use 'np' or 'pil'")
+            return ColorizerOutput(torch.cat(images_out), torch.cat(ab_out), timings)
+        return ColorizerOutput(images_out, ab_out, timings)
+
+    def _colorize_batch(
+        self,
+        rgb: torch.Tensor,
+        timings: dict[str, float],
+        render_size: int,
+        saturation: float,
+        temperature: float,
+        decode: dict[str, Any],
+        out: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Photos ``(B, 3, H, W)`` of one size -> (colorized ``(B, 3, H, W)`` where ``rgb`` is, adjusted ab at
+        the render size on :attr:`device`), written into ``out`` when given."""
+        started = time.perf_counter()
+        height, width = rgb.shape[-2:]
         rh, rw = render_shape(height, width, render_size)
-        full = torch.from_numpy(rgb).permute(2, 0, 1).unsqueeze(0)
-        small = resize_for_render(full, (rh, rw), enlarge=self.render.enlarge)
+        small = resize_for_render(rgb.float(), (rh, rw), self.render.enlarge)
         lightness = rgb_to_lightness(small.to(self.device))
-        ab = predict_ab_lowres(self.model, lightness, autocast_dtype=self.autocast, **decode)
+        ab = predict_ab_lowres(self.model, lightness, autocast_dtype=PRECISIONS[self.precision], **decode)
         chroma = self.render.chroma_factor(rh / height)  # the model's own factor for this enlargement
         ab = adjust_ab(lightness, ab, saturation * chroma, temperature)
+        if ab.device.type == "cuda":  # so the timings say where the time went
+            torch.cuda.synchronize(ab.device)
+        merging = time.perf_counter()
         stride = self.model.output_stride
-        return merge_full_resolution(rgb, ab[0], covered=(rh / stride, rw / stride))
+        merged = merge_full_resolution(rgb, ab, covered=(rh / stride, rw / stride), out=out)
+        timings["network"] += merging - started
+        timings["merge"] += time.perf_counter() - merging
+        return merged, ab
 
-    @torch.inference_mode()
-    def colorize_lightness(
-        self,
-        lightness: torch.Tensor,
-        render_size: int = 256,
-        saturation: float = 1.0,
-        temperature: float = 0.0,
-        **decode: Any,
-    ) -> torch.Tensor:
-        """Colorize a batch of photos of one size, given by their lightness, all on :attr:`device`.
 
-        The batched form of :meth:`colorize_array` for evaluation: the same rendering (the gray photo resized
-        to the render size, ab upsampled bilinearly, out-of-gamut colors pulled toward gray), without the
-        strip-wise CPU merge that keeps huge photos within memory.
+def _photos(images: ImageInput | Sequence[ImageInput], timings: dict[str, float]) -> Iterator[_Photo]:
+    """Every input as a :class:`_Photo`, read only when its batch is next (a list of a thousand paths is
+    never decoded at once); a batch tensor stays one batch."""
+    items = list(images) if isinstance(images, list | tuple) else [images]
+    for item in items:
+        started = time.perf_counter()
+        if isinstance(item, torch.Tensor):
+            rows = [_Photo(_tensor_batch(item))]
+        else:
+            loaded: LoadedImage = load_image(item)
+            rows = [_Photo(torch.from_numpy(loaded.rgb).permute(2, 0, 1).unsqueeze(0), loaded.alpha)]
+        timings["read"] += time.perf_counter() - started
+        yield from rows
 
-        Args:
-            lightness: ``(B, 1, H, W)`` L in 0..100.
-            render_size: shorter side at which the network sees the photos.
-            saturation, temperature: as for :meth:`colorize_array` (applied to the low-resolution ab).
-            decode: decoding options of classification models, as for :meth:`colorize_array`.
 
-        Returns:
-            ``(B, 3, H, W)`` float32 sRGB in 0..1 on :attr:`device`, whose lightness is the input's.
-        """
-        if lightness.dim() != 4 or lightness.shape[1] != 1:
-            raise ValueError(f"lightness must have shape (B, 1, H, W), got {tuple(lightness.shape)}")
-        if "decode_temperature" in decode:
-            decode["temperature"] = decode.pop("decode_temperature")
-        lightness = lightness.to(self.device, torch.float32)
-        height, width = lightness.shape[-2:]
-        rh, rw = render_shape(height, width, render_size)
-        small = lightness
-        if (rh, rw) != (height, width):  # resized as the gray photo it is, as colorize_array resizes it
-            small = rgb_to_lightness(resize_for_render(gray_rgb(lightness), (rh, rw), self.render.enlarge))
-        ab = predict_ab_lowres(self.model, small, autocast_dtype=self.autocast, **decode)
-        chroma = self.render.chroma_factor(rh / height)
-        ab = adjust_ab(small, ab, saturation * chroma, temperature)
-        stride = self.model.output_stride
-        ab = upsample_ab(ab, (height, width), (rh / stride, rw / stride))
-        return lab_to_rgb_in_gamut(torch.cat((lightness, ab), dim=1))
+def _tensor_batch(images: torch.Tensor) -> torch.Tensor:
+    """A float tensor ``(3, H, W)`` or ``(B, 3, H, W)`` in 0..1, checked, as a batch."""
+    batch = images.unsqueeze(0) if images.dim() == 3 else images
+    if batch.dim() != 4 or batch.shape[1] != 3:
+        raise ValueError(f"a tensor of photos must be (3, H, W) or (B, 3, H, W), got {tuple(images.shape)}")
+    if not batch.is_floating_point():
+        raise ValueError(f"a tensor of photos must be float in 0..1, got {batch.dtype}")
+    return batch
 
-    def __call__(
-        self, images: ImageInput | Sequence[ImageInput], **options: Any
-    ) -> Image.Image | list[Image.Image]:
-        """Colorize a path, PIL image, numpy array, or a list of them; returns PIL images (alpha kept).
 
-        Options are those of :meth:`colorize_array`.
-        """
-        if isinstance(images, list | tuple):
-            return [self._colorize_one(image, **options) for image in images]
-        return self._colorize_one(images, **options)
+def _batches(photos: Iterable[_Photo], batch_size: int) -> Iterator[list[_Photo]]:
+    """Runs of consecutive photos of one size, at most ``batch_size`` long (the order is kept); a batch
+    tensor given as such is its own run."""
+    group: list[_Photo] = []
+    for photo in photos:
+        if photo.rgb.shape[0] > 1:
+            if group:
+                yield group
+                group = []
+            yield [photo]
+            continue
+        if group and (len(group) == batch_size or group[0].rgb.shape[-2:] != photo.rgb.shape[-2:]):
+            yield group
+            group = []
+        group.append(photo)
+    if group:
+        yield group
 
-    def _colorize_one(self, image: ImageInput, **options: Any) -> Image.Image:
-        loaded = load_image(image)
-        out = to_uint8(self.colorize_array(loaded.rgb, **options))
-        if loaded.alpha is None:
-            return Image.fromarray(out, "RGB")
-        return Image.fromarray(np.dstack((out, to_uint8(loaded.alpha))), "RGBA")
+
+def _convert(
+    array: np.ndarray, alpha: np.ndarray | None, output_type: OutputType
+) -> Image.Image | np.ndarray:
+    """One colorized float32 ``(H, W, 3)`` photo as a PIL image or a float32 ``(H, W, 3|4)`` array, alpha
+    kept."""
+    if output_type == "np":
+        return array if alpha is None else np.dstack((array, alpha)).astype(np.float32)
+    if alpha is None:
+        return Image.fromarray(to_uint8(array), "RGB")
+    return Image.fromarray(np.dstack((to_uint8(array), to_uint8(alpha))), "RGBA")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -94,14 +93,6 @@ def upsample_ab(
     return _resample(ab, rows, cols)
 
 
-def predict_ab(model: ColorizationModel, lightness: torch.Tensor, **decode) -> torch.Tensor:
-    """ab at the same resolution as ``lightness`` ``(B, 1, H, W)``; used by validation and evaluation."""
-    low = predict_ab_lowres(model, lightness, **decode)
-    h, w = lightness.shape[-2:]
-    s = model.output_stride
-    return upsample_ab(low, (h, w), (h / s, w / s))
-
-
 def adjust_ab(
     lightness: torch.Tensor, ab: torch.Tensor, saturation: float, temperature: float
 ) -> torch.Tensor:
@@ -118,30 +109,38 @@ def adjust_ab(
 
 
 def merge_full_resolution(
-    rgb: np.ndarray, ab_low: torch.Tensor, covered: tuple[float, float], strip_pixels: int = STRIP_PIXELS
-) -> np.ndarray:
-    """Combine the photo's own L with upsampled ab, strip by strip.
+    rgb: torch.Tensor,
+    ab_low: torch.Tensor,
+    covered: tuple[float, float],
+    out: torch.Tensor | None = None,
+    strip_pixels: int = STRIP_PIXELS,
+) -> torch.Tensor:
+    """Combine the photos' own L with upsampled ab, a strip of rows at a time, where ``rgb`` lives.
 
     Args:
-        rgb: the photo, ``(H, W, 3)`` float32 in 0..1 (its luminance is what is kept).
-        ab_low: ``(2, h, w)`` ab predicted for a rendering of the photo.
-        covered: how many ab pixels the photo spans vertically and horizontally (render size / stride).
+        rgb: the photos, ``(B, 3, H, W)`` float in 0..1 (any strides: a view of a numpy ``(H, W, 3)`` array
+            works without a copy); their lightness is what is kept.
+        ab_low: ``(B, 2, h, w)`` ab predicted for renderings of the photos.
+        covered: how many ab pixels the photos span vertically and horizontally (render size / stride).
+        out: where to write the result, ``(B, 3, H, W)`` (any strides); a new tensor when None.
+        strip_pixels: pixels (over the whole batch) merged at once; this bounds the float buffers.
 
     Returns:
-        ``(H, W, 3)`` float32 sRGB in 0..1 whose Lab lightness equals the photo's (out-of-gamut colors are
-        pulled toward gray, never clipped in RGB, so L is kept).
+        ``out``: sRGB in 0..1 whose Lab lightness equals the photos' (out-of-gamut colors are pulled toward
+        gray, never clipped in RGB, so L is kept).
     """
-    height, width = rgb.shape[:2]
-    ab_low = ab_low.float().cpu()
+    batch, _, height, width = rgb.shape
+    ab_low = ab_low.to(rgb.device, torch.float32)
     h, w = ab_low.shape[-2:]
     y0, y1, wy = _bilinear_taps(height, h, covered[0] / height)
     cols = _bilinear_taps(width, w, covered[1] / width)
-    out = np.empty(rgb.shape, dtype=np.float32)
-    step = max(1, strip_pixels // max(1, width))
+    if out is None:
+        out = torch.empty((batch, 3, height, width), dtype=torch.float32, device=rgb.device)
+    step = max(1, strip_pixels // max(1, batch * width))
     for top in range(0, height, step):
         bottom = min(height, top + step)
         ab = _resample(ab_low, (y0[top:bottom], y1[top:bottom], wy[top:bottom]), cols)
-        strip = torch.from_numpy(np.ascontiguousarray(rgb[top:bottom])).permute(2, 0, 1)
-        lab = torch.cat((rgb_to_lightness(strip), ab), dim=0)
-        out[top:bottom] = lab_to_rgb_in_gamut(lab).permute(1, 2, 0).numpy()
+        strip = rgb[:, :, top:bottom].contiguous().float()
+        lab = torch.cat((rgb_to_lightness(strip), ab), dim=1)
+        out[:, :, top:bottom] = lab_to_rgb_in_gamut(lab)
     return out

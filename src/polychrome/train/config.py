@@ -9,46 +9,59 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, get_args, get_origin, get_type_hints
+from typing import TYPE_CHECKING, Any, get_args, get_origin, get_type_hints
 
 import yaml
+
+from polychrome.data.prepare import PrepareOptions
+from polychrome.devices import PRECISIONS
+
+if TYPE_CHECKING:
+    from polychrome.models import ColorizationModel
+
+
+@dataclass(frozen=True)
+class SourcePreparation:
+    """How a collection's sources are decoded, filtered, cropped and split before training (the ``prepare``
+    section of a collection; a cache from `polychrome prepare` records its own, made by the same code)."""
+
+    image_size: int = 256  # shorter side resized to this, then the centre square
+    min_size: int = 64  # photos smaller on their shorter side are dropped
+    gray_chroma: float = 2.0  # photos with a smaller mean chroma (Lab units) are dropped as gray
+    # How photos smaller than image_size are enlarged: lanczos, or the inference pipeline's own code with
+    # bilinear or bicubic, so small photos are trained on as a model enlarging so is shown them.
+    enlarge: str = "lanczos"
+    split: tuple[float, float, float] = (0.8, 0.1, 0.1)  # train, validation, test shares
+    # How photos are ordered before the split cuts them: "permutation" (a seeded shuffle) or "stable" (a
+    # seeded hash of each name, so a few photos kept or dropped move only a few others between parts).
+    split_order: str = "permutation"
+    max_images: int | None = None  # the first this many photos of the sources
+
+    def decode_options(self) -> PrepareOptions:
+        return PrepareOptions(self.image_size, self.min_size, self.gray_chroma, self.enlarge)
 
 
 @dataclass(frozen=True)
 class DataConfig:
-    """One image collection. Images are resized (shorter side) and centre-cropped to ``image_size`` once;
-    training takes random ``crop_size`` crops with horizontal flips, validation the whole centre crop.
-    With ``cache``, the prepared images, size and split come from that file instead."""
+    """One image collection: ``sources`` prepared as ``prepare`` says, or a ``cache`` file from `polychrome
+    prepare` (which keeps how it was prepared, and its split). Training takes random ``crop_size`` crops
+    with horizontal flips; validation scores the collection's validation photos."""
 
     sources: tuple[str, ...] = ()
-    cache: str | None = None  # a file from `polychrome prepare`; used instead of sources, with its split
-    image_size: int = 256
+    cache: str | None = None
+    prepare: SourcePreparation = field(default_factory=SourcePreparation)
     crop_size: int = 224
-    min_size: int = 64
-    gray_chroma: float = 2.0
-    split: tuple[float, float, float] = (0.8, 0.1, 0.1)
-    # How photos are ordered before the split cuts the order into parts: "permutation" (every run so far) or
-    # "stable", by a hash of each name, so a few photos kept or dropped move only a few others between parts.
-    split_order: str = "permutation"
     weight: float = 1.0  # share of training steps drawn from this collection, relative to the others
     batch_size: int | None = None  # default: TrainConfig.batch_size (small images can take bigger batches)
     # Share of training crops shown soft: scaled down by a random factor in 1..blur_max_factor and back up
     # bilinearly, as a small or soft photo is when the pipeline brings it to the render size.
     blur: float = 0.0
     blur_max_factor: float = 4.0
-    # How photos smaller than image_size are enlarged when the sources are prepared: "lanczos", or the
-    # inference pipeline's code with "bilinear" or "bicubic" (a model's `render.enlarge` says which it is
-    # shown), so small photos are trained on as they are colorized (BENCHMARKS.md section 2).
-    enlarge: str = "lanczos"
     # Scale jitter: each batch's crops are cut at crop_size / s pixels and resized to crop_size, s drawn
-    # log-uniformly from this range (s > 1 zooms in), so a small collection shows its objects at more sizes.
-    # (1, 1) cuts crop_size crops as they are. The cut never exceeds image_size.
+    # log-uniformly from this range (s > 1 zooms in). (1, 1) cuts crop_size crops as they are.
     zoom: tuple[float, float] = (1.0, 1.0)
-    max_images: int | None = None
-    # Validate as the benchmark scores (evaluate_val.py): each validation image brought down to val_size
-    # and colored through the render size, as `polychrome colorize` colors it. None: the image_size crops,
-    # colored at their own size, which for small photos (Tiny-ImageNet's 64 px) ranks models differently
-    # (BENCHMARKS.md section 2, seventh session).
+    # The size validation photos are scored at (brought down to it, then colored through the render size
+    # as `polychrome colorize` colors them); None: at the size they were prepared at.
     val_size: int | None = None
 
 
@@ -90,28 +103,6 @@ class LossConfig:
     colorfulness: float = 0.0  # regression: weight of matching the truth's colorfulness (AbRegressionLoss)
     colorfulness_per: str = "image"  # image (each image's colorfulness; measured better) | batch (the mean's)
     space: str = "ab"  # regression: compare colors in ab, or in sRGB after merging with the truth's L (rgb)
-
-
-# The loss options only one kind of head reads; setting one for the other kind is a mistake worth an error.
-_LOSS_OPTIONS_OF_HEAD = {
-    "classification": ("rebalance_lambda", "soft_k", "soft_sigma", "prior_sigma", "decoded_l1"),
-    "regression": ("regression", "colorfulness", "colorfulness_per", "space"),
-}
-
-
-def check_loss_options(loss: LossConfig, head_type: str) -> None:
-    """Refuse loss options that a model of ``head_type`` would silently ignore (set away from their
-    defaults), naming them: a run that trains without the term its recipe asks for wastes GPU hours."""
-    default = LossConfig()
-    ignored = [
-        f"loss.{name}={getattr(loss, name)}"
-        for head, names in _LOSS_OPTIONS_OF_HEAD.items()
-        if head != head_type
-        for name in names
-        if getattr(loss, name) != getattr(default, name)
-    ]
-    if ignored:
-        raise ValueError(f"{', '.join(ignored)}: not used by {head_type} models; remove it from the recipe")
 
 
 @dataclass(frozen=True)
@@ -160,6 +151,145 @@ class TrainConfig:
     val_max_images: int = 512
     grid_images: int = 8
     log_every: int = 50
+
+
+SCHEDULES = ("cosine", "step")
+ENCODER_TRAINING = ("train", "frozen", "partial")
+# The loss options only one kind of head reads; setting one for the other kind is a mistake worth an error.
+_LOSS_OPTIONS_OF_HEAD = {
+    "classification": ("rebalance_lambda", "soft_k", "soft_sigma", "prior_sigma", "decoded_l1"),
+    "regression": ("regression", "colorfulness", "colorfulness_per", "space"),
+}
+
+
+def check_config(config: TrainConfig, model: ColorizationModel, world_size: int = 1) -> None:
+    """Every check of a training config, in one place, run before any data is read or anything written:
+    a run that would fail (or silently ignore part of its recipe) after minutes of decoding fails in
+    seconds instead. ``model`` is the model the config builds; ``world_size`` the number of processes.
+
+    Raises:
+        ValueError: naming the field (``data.1.prepare.split_order``) and what is wrong with it.
+    """
+    from polychrome.data.split import SPLIT_ORDERS
+    from polychrome.models import list_critics
+
+    def need(ok: bool, message: str) -> None:
+        if not ok:
+            raise ValueError(message)
+
+    need(bool(config.data), "no training data: set data (a list of collections with sources) in the config")
+    for i, spec in enumerate(config.data):
+        where, prep = f"data.{i}", spec.prepare
+        need(bool(spec.sources) != (spec.cache is not None), f"{where}: give either sources or a cache")
+        if spec.cache is not None:
+            need(
+                prep == SourcePreparation(),
+                f"{where}.prepare: {spec.cache} keeps how it was prepared and split (polychrome prepare "
+                "--size, --enlarge, --split-order ...); remove prepare beside a cache",
+            )
+        else:
+            need(
+                spec.crop_size <= prep.image_size,
+                f"{where}: crop_size {spec.crop_size} is larger than image_size {prep.image_size}",
+            )
+            if spec.val_size is not None:
+                need(
+                    spec.val_size <= prep.image_size,
+                    f"{where}: val_size {spec.val_size} must be between 1 and image_size {prep.image_size}",
+                )
+        try:
+            prep.decode_options()
+        except ValueError as err:
+            raise ValueError(f"{where}.prepare: {err}") from None
+        need(
+            prep.split_order in SPLIT_ORDERS,
+            f"{where}.prepare.split_order: {prep.split_order!r} must be one of {', '.join(SPLIT_ORDERS)}",
+        )
+        need(
+            min(prep.split) >= 0 and sum(prep.split) > 0,
+            f"{where}.prepare.split: {list(prep.split)} must be "
+            "three non-negative shares with a positive sum",
+        )
+        need(
+            spec.val_size is None or spec.val_size >= 16,
+            f"{where}: val_size {spec.val_size} must be at least 16",
+        )
+        need(
+            0 < spec.zoom[0] <= spec.zoom[1],
+            f"{where}: zoom {list(spec.zoom)} must be two scales with 0 < low <= high",
+        )
+        need(
+            0 <= spec.blur <= 1 and spec.blur_max_factor >= 1,
+            f"{where}: blur must be a share in 0..1 and blur_max_factor at least 1",
+        )
+        need(spec.weight > 0, f"{where}: weight must be > 0, got {spec.weight}")
+        multiple = model.input_multiple
+        need(
+            spec.crop_size % multiple == 0,
+            f"{where}: crop_size {spec.crop_size} must be a multiple of {multiple} for this model",
+        )
+    need(
+        config.precision in PRECISIONS,
+        f"precision must be one of {', '.join(PRECISIONS)}, got {config.precision!r}",
+    )
+    o = config.optim
+    need(o.schedule in SCHEDULES, f"optim.schedule must be 'cosine' or 'step', got {o.schedule!r}")
+    need(o.encoder in ENCODER_TRAINING, f"optim.encoder must be train, frozen or partial, got {o.encoder!r}")
+    encoder = getattr(model, "encoder", None)
+    if o.encoder != "train":
+        need(
+            encoder is not None,
+            f"optim.encoder={o.encoder} needs a model with an encoder; {model.architecture} has none",
+        )
+    if o.encoder == "partial" and encoder is not None:
+        blocks = len(getattr(encoder, "_blocks", []))
+        need(
+            0 < o.encoder_trainable_blocks <= blocks,
+            f"optim.encoder_trainable_blocks must be 1..{blocks} for partial training",
+        )
+    if o.unfreeze_at_step is not None and o.encoder != "train":
+        need(
+            world_size == 1,
+            "optim.unfreeze_at_step runs in one process (DDP fixes the trained parameters at start)",
+        )
+    default = LossConfig()
+    ignored = [
+        f"loss.{name}={getattr(config.loss, name)}"
+        for head, names in _LOSS_OPTIONS_OF_HEAD.items()
+        if head != model.head_type
+        for name in names
+        if getattr(config.loss, name) != getattr(default, name)
+    ]
+    need(
+        not ignored, f"{', '.join(ignored)}: not used by {model.head_type} models; remove it from the recipe"
+    )
+    loss = config.loss
+    need(
+        loss.regression in ("l1", "l2", "smooth_l1"),
+        f"loss.regression must be l1, l2 or smooth_l1, got {loss.regression!r}",
+    )
+    need(loss.colorfulness >= 0, f"loss.colorfulness must be >= 0, got {loss.colorfulness}")
+    need(
+        loss.colorfulness_per in ("image", "batch"),
+        f"loss.colorfulness_per must be image or batch, got {loss.colorfulness_per!r}",
+    )
+    need(loss.space in ("ab", "rgb"), f"loss.space must be ab or rgb, got {loss.space!r}")
+    if config.adversarial is not None:
+        need(
+            model.head_type == "regression",
+            f"the adversarial recipe needs a regression generator, not {config.model.name}",
+        )
+        need(
+            world_size == 1,
+            "the adversarial recipe runs in one process (its gradient penalty is not DDP-ready)",
+        )
+        need(
+            config.adversarial.critic in list_critics(),
+            f"adversarial.critic: unknown critic "
+            f"{config.adversarial.critic!r}; available: {', '.join(list_critics())}",
+        )
+    for name in ("steps", "batch_size", "log_every", "val_max_images"):
+        need(getattr(config, name) >= 1, f"{name} must be at least 1, got {getattr(config, name)}")
 
 
 class ConfigFieldError(ValueError):

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 
 from polychrome.color.lab import rgb_to_lab
+from polychrome.models import ColorizationModel
 
 
 def lightness_and_target(
@@ -20,3 +23,21 @@ def lightness_and_target(
     if channels_last:
         lightness = lightness.contiguous(memory_format=torch.channels_last)
     return lightness, target[:, 1:], target[:, :1]
+
+
+def supervised_loss(
+    model: ColorizationModel,
+    criterion: torch.nn.Module,
+    rgb: torch.Tensor,
+    channels_last: bool,
+    autocast: torch.dtype | None,
+    forward: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> torch.Tensor:
+    """The loss of one batch of RGB crops: L in, ab (pooled to the model's output stride) as the target.
+
+    ``forward`` runs the network when it is wrapped (DDP, ``torch.compile``); default: ``model`` itself.
+    """
+    lightness, target_ab, target_lightness = lightness_and_target(rgb, model.output_stride, channels_last)
+    with torch.autocast(rgb.device.type, dtype=autocast, enabled=autocast is not None):
+        output = (forward if forward is not None else model)(lightness)
+    return criterion(output, target_ab, target_lightness)

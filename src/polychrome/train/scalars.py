@@ -11,8 +11,11 @@ import csv
 import io
 import logging
 import math
+import time
 from pathlib import Path
 from typing import Any
+
+import torch
 
 from polychrome._atomic import atomic_write
 
@@ -47,6 +50,29 @@ def read_csv(path: Path) -> list[dict[str, float]]:
         return []
     with path.open() as f:
         return [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(f)]
+
+
+class LossMeter:
+    """The mean of each loss over the steps since it was last read, and how fast they went. Losses are summed
+    on their device, so a step never waits for the host to read them."""
+
+    def __init__(self) -> None:
+        self._sums: dict[str, torch.Tensor] = {}
+        self._steps = 0
+        self._since = time.monotonic()
+
+    def add(self, losses: dict[str, torch.Tensor]) -> None:
+        for key, value in losses.items():
+            self._sums[key] = self._sums.get(key, 0) + value
+        self._steps += 1
+
+    def read(self, images_per_step: int) -> dict[str, float]:
+        """The means, and ``images_per_s``; starts a new window."""
+        elapsed = max(time.monotonic() - self._since, 1e-9)
+        info = {key: float(total) / self._steps for key, total in self._sums.items()}
+        info["images_per_s"] = self._steps * images_per_step / elapsed
+        self._sums, self._steps, self._since = {}, 0, time.monotonic()
+        return info
 
 
 class ScalarLog:

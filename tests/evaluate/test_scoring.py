@@ -12,13 +12,20 @@ from PIL import Image
 from skimage.metrics import peak_signal_noise_ratio
 
 from polychrome.evaluate.candidates import OutputsCandidate, resolve_candidate
-from polychrome.evaluate.compare import EvaluateOptions, evaluate_candidates
 from polychrome.evaluate.metrics import colorfulness
+from polychrome.evaluate.protocol import PhotoStream, get_protocol
+from polychrome.evaluate.scoring import ScoringOptions, score_colorizers
 from polychrome.pipelines.image import Colorizer
 from tests.evaluate.photos import PHOTOS, SIZE, gray_copy, small_photo
 
 CPU = torch.device("cpu")
-OPTIONS = EvaluateOptions(size=SIZE, render_size=SIZE, workers=1, batch_size=3, grid_images=2, extremes=2)
+PROTOCOL = get_protocol(SIZE)
+OPTIONS = ScoringOptions(grid_images=2, extremes=2)
+
+
+def _score(candidates, folder: Path, extractors=(), batch_size: int = 3, **stream):
+    photos = PhotoStream([str(folder)], PROTOCOL, workers=1, batch_size=batch_size, **stream)
+    return score_colorizers(candidates, photos, PROTOCOL, extractors, OPTIONS)
 
 
 class MeanAndSpread:
@@ -34,10 +41,10 @@ class MeanAndSpread:
 @pytest.fixture(scope="module")
 def evaluation(photos_dir: Path, model_dir: Path, truth_outputs: Path, gray_outputs: Path):
     candidates = [
-        resolve_candidate(str(spec), SIZE, CPU, SIZE, workers=1)
+        resolve_candidate(str(spec), PROTOCOL, CPU, SIZE, workers=1)
         for spec in (model_dir, truth_outputs, gray_outputs)
     ]
-    return evaluate_candidates(candidates, [str(photos_dir)], OPTIONS, [MeanAndSpread()], CPU)
+    return _score(candidates, photos_dir, [MeanAndSpread()])
 
 
 def test_rows_and_references(evaluation, model_dir: Path, truth_outputs: Path, gray_outputs: Path) -> None:
@@ -92,7 +99,7 @@ def test_network_rows_are_what_the_colorizer_makes(evaluation, model_dir: Path) 
     expected = []
     for name in sorted(PHOTOS):
         photo = small_photo(name)
-        out = colorizer.colorize_array(gray_copy(photo).astype(np.float32) / 255, render_size=SIZE)
+        out = colorizer(gray_copy(photo), render_size=SIZE, output_type="np").images[0]
         expected.append(peak_signal_noise_ratio(photo.astype(np.float64) / 255, out.astype(np.float64)))
     # The gray input is rounded to 8 bits here and not in the evaluation: close, not equal.
     np.testing.assert_allclose(evaluation.scores[str(model_dir)].per_image["psnr"], expected, atol=0.1)
@@ -117,8 +124,8 @@ def test_a_missing_output_leaves_the_photo_out_for_everyone(
     shutil.copytree(truth_outputs, partial)
     (partial / "coffee.png").unlink()
     (partial / "rocket.png").write_bytes(b"not an image")
-    candidates = [resolve_candidate(str(s), SIZE, CPU, SIZE, 1) for s in (model_dir, partial)]
-    result = evaluate_candidates(candidates, [str(photos_dir)], OPTIONS, device=CPU)
+    candidates = [resolve_candidate(str(s), PROTOCOL, CPU, SIZE, 1) for s in (model_dir, partial)]
+    result = _score(candidates, photos_dir)
     assert result.names == ["photos/astronaut.png", "photos/chelsea.png"]
     reasons = {name: reason for _, name, reason in result.problems}
     assert set(reasons) == {"photos/coffee.png", "photos/rocket.png"}
@@ -131,14 +138,12 @@ def test_limit_and_keep_gray(tmp_path: Path, photos_dir: Path, truth_outputs: Pa
     folder = tmp_path / "photos"
     shutil.copytree(photos_dir, folder)
     Image.fromarray(gray_copy(small_photo("coffee"))).save(folder / "gray.png")
-    candidate = [OutputsCandidate("copy", truth_outputs, SIZE)]
-    options = EvaluateOptions(size=SIZE, render_size=SIZE, workers=1, limit=2)
-    limited = evaluate_candidates(candidate, [str(folder)], options)
+    candidate = [OutputsCandidate("copy", truth_outputs, PROTOCOL)]
+    limited = _score(candidate, folder, limit=2)
     assert limited.names == ["photos/astronaut.png", "photos/chelsea.png"]
-    default = evaluate_candidates(candidate, [str(folder)], EvaluateOptions(size=SIZE, workers=1))
+    default = _score(candidate, folder)
     assert "photos/gray.png" not in default.names and default.dropped["grayscale"] == 1
-    kept = EvaluateOptions(size=SIZE, workers=1, keep_gray=True)
-    with_gray = evaluate_candidates(candidate, [str(folder)], kept)
+    with_gray = _score(candidate, folder, keep_gray=True)
     assert any("gray.png" in name for _, name, _ in with_gray.problems)  # the outputs have no gray.png
 
 
@@ -147,7 +152,7 @@ def test_matching_by_relative_path_then_by_unique_name(tmp_path: Path) -> None:
     for relative in ("a/x.png", "b/x.png", "y.jpg", "deep/er/z.png", ".hidden/w.png"):
         (folder / relative).parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(folder / relative)
-    outputs = OutputsCandidate("outs", folder, SIZE)
+    outputs = OutputsCandidate("outs", folder, PROTOCOL)
     assert outputs.match("photos/a/x.jpg") == folder / "a/x.png"
     assert outputs.match("shard.tar.gz/y.png") == folder / "y.jpg"
     assert outputs.match("z.png") == folder / "deep/er/z.png"  # the only z anywhere
@@ -167,14 +172,12 @@ def test_outputs_are_cropped_like_the_truth_and_must_keep_its_shape(tmp_path: Pa
     Image.fromarray(wide).save(photos / "wide.png")
     Image.fromarray(wide).resize((48, 24), Image.Resampling.LANCZOS).save(good / "wide.png")  # half size
     Image.fromarray(wide[:, :48]).save(bad / "wide.png")  # a square: another framing of the photo
-    options = EvaluateOptions(size=SIZE, workers=1)
-
-    alone = evaluate_candidates([OutputsCandidate("good", good, SIZE)], [str(photos)], options)
+    alone = _score([OutputsCandidate("good", good, PROTOCOL)], photos)
     assert alone.names == ["photos/square.png", "photos/wide.png"] and alone.problems == []
     assert alone.scores["good"].per_image["psnr"][1] > 25  # the same framing, only softer
 
-    candidates = [OutputsCandidate("good", good, SIZE), OutputsCandidate("bad", bad, SIZE)]
-    both = evaluate_candidates(candidates, [str(photos)], options)
+    candidates = [OutputsCandidate("good", good, PROTOCOL), OutputsCandidate("bad", bad, PROTOCOL)]
+    both = _score(candidates, photos)
     assert both.names == ["photos/square.png"]
     [(label, name, reason)] = both.problems
     assert (label, name) == ("bad", "photos/wide.png")
@@ -182,18 +185,18 @@ def test_outputs_are_cropped_like_the_truth_and_must_keep_its_shape(tmp_path: Pa
 
 
 def test_bad_arguments(photos_dir: Path, truth_outputs: Path, tmp_path: Path) -> None:
-    copy = OutputsCandidate("x", truth_outputs, SIZE)
+    copy = OutputsCandidate("x", truth_outputs, PROTOCOL)
     with pytest.raises(ValueError, match="distinct names"):
-        evaluate_candidates([copy, copy], [str(photos_dir)], OPTIONS)
+        _score([copy, copy], photos_dir)
     with pytest.raises(ValueError, match="distinct names"):
-        evaluate_candidates([OutputsCandidate("gray", truth_outputs, SIZE)], [str(photos_dir)], OPTIONS)
+        _score([OutputsCandidate("gray", truth_outputs, PROTOCOL)], photos_dir)
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(ValueError, match="no photo to evaluate"):
-        evaluate_candidates([copy], [str(empty)], OPTIONS)
+        _score([copy], empty)
     with pytest.raises(ValueError, match="neither a model folder nor a folder of outputs"):
-        resolve_candidate(str(empty), SIZE, CPU)
+        resolve_candidate(str(empty), PROTOCOL, CPU)
     with pytest.raises(FileNotFoundError, match="no such model folder, outputs folder or built-in model"):
-        resolve_candidate(str(tmp_path / "nowhere"), SIZE, CPU)
+        resolve_candidate(str(tmp_path / "nowhere"), PROTOCOL, CPU)
     with pytest.raises(ValueError, match="reference row"):
-        resolve_candidate("truth", SIZE, CPU)
+        resolve_candidate("truth", PROTOCOL, CPU)

@@ -1,10 +1,13 @@
-"""Judging several colorizers on the same photos in one pass, beside a gray output and the truth.
+"""The one way polychrome scores colorizers: on the same photos, beside a gray output and the truth.
 
-The data is streamed: records are decoded and cropped a chunk at a time in parallel
-(:func:`polychrome.data.prepare.prepare_images`, :mod:`polychrome.evaluate.protocol`), then every candidate
-colorizes each batch on the evaluation device and every metric accumulates, so memory does not grow with
-the data set. An image that any candidate cannot provide (a missing or unreadable output file) is left out
-for all of them and reported, so every row of the table is computed on the same photos.
+`polychrome evaluate`, `polychrome calibrate`, the training run's validation and every benchmark score
+through :func:`score_colorizers`. Photos come as batches of truths under a named protocol
+(:mod:`polychrome.evaluate.protocol`: streamed from files by its ``PhotoStream``, or from memory by its
+``tensor_batches``); every candidate colorizes each batch
+(a network through :class:`~polychrome.pipelines.image.Colorizer`, exactly as `polychrome colorize` colors
+a photo) and every metric accumulates, so memory does not grow with the data set. An image that any
+candidate cannot provide (a missing or unreadable output file) is left out for all of them and reported, so
+every row is computed on the same photos.
 
 Per image: PSNR (dB, capped at 100 so the truth row stays finite), SSIM, colorfulness, the AuC of the ab
 error and the bin accuracy. Over the data set: their means (PSNR and SSIM as the mean of per-image values),
@@ -17,22 +20,18 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from itertools import islice
 from typing import Any
 
 import numpy as np
 import torch
 
-from polychrome.color.lab import rgb_to_lab, rgb_to_lightness
-from polychrome.data.prepare import prepare_images, rgb_tensor
-from polychrome.data.sources import Record, iter_records
+from polychrome.color.lab import rgb_to_lab
 from polychrome.evaluate.ab_error import AbErrorStats
 from polychrome.evaluate.candidates import (
     GRAY,
     TRUTH,
-    Batch,
     Candidate,
     CandidateOutput,
     GrayCandidate,
@@ -40,7 +39,7 @@ from polychrome.evaluate.candidates import (
 )
 from polychrome.evaluate.frechet import FeatureExtractor, FeatureStatistics, feature_distance
 from polychrome.evaluate.metrics import colorfulness, psnr, ssim
-from polychrome.evaluate.protocol import EVAL_SIZE, protocol_options
+from polychrome.evaluate.protocol import Batch, Protocol
 
 logger = logging.getLogger(__name__)
 
@@ -49,30 +48,16 @@ PER_IMAGE_METRICS = ("psnr", "ssim", "colorfulness", "auc", "bin_accuracy")
 
 
 @dataclass(frozen=True)
-class EvaluateOptions:
-    """How photos are judged.
+class ScoringOptions:
+    """What is kept besides the numbers.
 
     Attributes:
-        size: evaluation crop (shorter side resized to it, centre square).
-        render_size: shorter side at which networks see the photos (as ``polychrome colorize``).
-        limit: judge only the first ``limit`` usable photos.
-        batch_size: photos per network call and per metric step.
-        keep_gray: also judge photos that are already gray.
-        workers: processes decoding the data (default: all cores).
-        grid_images: photos shown side by side for every candidate in the report.
+        grid_images: photos shown side by side for every candidate in a report.
         extremes: best and worst photos (by PSNR) kept per candidate.
-        chunk: records decoded per call of the parallel decoder.
     """
 
-    size: int = EVAL_SIZE
-    render_size: int = 256
-    limit: int | None = None
-    batch_size: int = 32
-    keep_gray: bool = False
-    workers: int | None = None
     grid_images: int = 8
     extremes: int = 3
-    chunk: int = 256
 
 
 @dataclass
@@ -103,13 +88,15 @@ class CandidateScores:
 
 @dataclass
 class Evaluation:
-    """The result of :func:`evaluate_candidates`; rows are ordered gray, the candidates, truth."""
+    """The result of :func:`score_colorizers`; rows are ordered gray, the candidates, truth."""
 
-    options: EvaluateOptions
-    sources: list[str]
+    protocol: Protocol
     names: list[str]
     scores: dict[str, CandidateScores]
     extractors: list[str]
+    sources: list[str] = field(default_factory=list)
+    render_size: int | None = None  # at which the networks saw the photos, when any was scored
+    keep_gray: bool = False
     dropped: Counter = field(default_factory=Counter)
     failures: list[tuple[str, str]] = field(default_factory=list)
     problems: list[tuple[str, str, str]] = field(default_factory=list)  # (candidate, image, reason)
@@ -120,7 +107,8 @@ class Evaluation:
 
     def summary(self) -> dict[str, dict[str, Any]]:
         """Data-set numbers per row: images, psnr, ssim, colorfulness, colorfulness_delta, auc,
-        auc_rebalanced, bin_accuracy and one Fréchet distance per extractor (None below 2 photos)."""
+        auc_rebalanced, bin_accuracy, psnr_gain (over the gray row) and one Fréchet distance per extractor
+        (None below 2 photos)."""
         truth = self.scores[TRUTH]
         truth_cf = float(np.mean(truth.per_image["colorfulness"]))
         table: dict[str, dict[str, Any]] = {}
@@ -136,16 +124,12 @@ class Evaluation:
                 enough = stats.count >= 2
                 row[name] = feature_distance(stats, truth.features[name]) if enough else None
             table[label] = row
+        for row in table.values():
+            row["psnr_gain"] = row["psnr"] - table[GRAY]["psnr"]
         return table
 
     def cdf(self, label: str, rebalanced: bool = False) -> list[float]:
         return self.scores[label].ab.cdf(rebalanced).tolist()
-
-
-def _chunks(records: Iterable[Record], size: int) -> Iterator[list[Record]]:
-    iterator = iter(records)
-    while chunk := list(islice(iterator, size)):
-        yield chunk
 
 
 def _to_uint8(rgb: torch.Tensor) -> np.ndarray:
@@ -160,7 +144,7 @@ class _Judge:
         self,
         candidates: Sequence[Candidate],
         extractors: Sequence[FeatureExtractor],
-        options: EvaluateOptions,
+        options: ScoringOptions,
     ) -> None:
         self.candidates = candidates
         self.extractors = extractors
@@ -190,7 +174,7 @@ class _Judge:
             index = torch.tensor(keep, device=batch.truth.device)
             batch = Batch(
                 [batch.names[i] for i in keep],
-                [batch.records[i] for i in keep],
+                None if batch.records is None else [batch.records[i] for i in keep],
                 batch.truth[index],
                 batch.lightness[index],
             )
@@ -261,65 +245,51 @@ class _Judge:
         scores.worst = sorted(scores.worst + examples, key=lambda e: e.psnr)[:k]
 
 
-def evaluate_candidates(
+def score_colorizers(
     candidates: Sequence[Candidate],
-    sources: Sequence[str],
-    options: EvaluateOptions = EvaluateOptions(),
+    batches: Iterable[Batch],
+    protocol: Protocol,
     extractors: Sequence[FeatureExtractor] = (),
-    device: str | torch.device = "cpu",
+    options: ScoringOptions = ScoringOptions(),
     progress: Callable[[int], None] | None = None,
 ) -> Evaluation:
-    """Score ``candidates`` (and the gray and truth references) on the photos of ``sources``.
+    """Score ``candidates`` (and the gray and truth references) on every batch of truths.
 
     Args:
-        candidates: from :func:`polychrome.evaluate.candidates.resolve_candidate`; labels must be unique.
-        sources: folders, globs, tar shards, zip archives or image files, as for
-            :func:`polychrome.data.sources.iter_records`.
-        extractors: feature extractors for Fréchet distances, already on ``device``.
-        device: where the truth, the networks and the metrics live.
+        candidates: from :func:`polychrome.evaluate.candidates.resolve_candidate`, or a
+            :class:`~polychrome.evaluate.candidates.NetworkCandidate` of a colorizer; labels must be unique.
+        batches: truths under ``protocol``: a :class:`~polychrome.evaluate.protocol.PhotoStream` (whose
+            counts of photos left out go into the result) or
+            :func:`~polychrome.evaluate.protocol.tensor_batches`.
+        extractors: feature extractors for Fréchet distances, already on the batches' device.
         progress: called with the number of photos judged so far.
 
     Raises:
-        FileNotFoundError: a source does not exist. ValueError: duplicate labels, or no photo to judge.
+        ValueError: duplicate labels, or no photo to judge.
     """
     labels = [c.label for c in candidates]
     if len(set(labels)) != len(labels) or {GRAY, TRUTH} & set(labels):
         raise ValueError(f"models must have distinct names other than {GRAY!r} and {TRUTH!r}, got {labels}")
-    device = torch.device(device)
     judge = _Judge([GrayCandidate(), *candidates, TruthCandidate()], extractors, options)
-    prepare = protocol_options(options.size, options.keep_gray)
-    dropped: Counter = Counter()
-    failures: list[tuple[str, str]] = []
-    usable = 0
-    for chunk in _chunks(iter_records(list(sources)), options.chunk):
-        prepared = prepare_images(chunk, prepare, workers=options.workers)
-        dropped.update(prepared.dropped)
-        failures.extend(prepared.failures)
-        records = {r.name: r for r in chunk}
-        count = len(prepared.names)
-        if options.limit is not None:
-            count = min(count, options.limit - usable)
-        for start in range(0, count, options.batch_size):
-            stop = min(count, start + options.batch_size)
-            truth = rgb_tensor(prepared.images[start:stop]).to(device)
-            names = prepared.names[start:stop]
-            judge.judge(Batch(names, [records[n] for n in names], truth, rgb_to_lightness(truth)))
-            if progress is not None:
-                progress(len(judge.names))
-        usable += count
-        logger.info("judged %d photos", len(judge.names))
-        if options.limit is not None and usable >= options.limit:
-            break
+    for batch in batches:
+        judge.judge(batch)
+        if progress is not None:
+            progress(len(judge.names))
+    dropped = getattr(batches, "dropped", Counter())
     if not judge.names:
         reasons = ", ".join(f"{n} {r}" for r, n in sorted(dropped.items())) or "the data holds no images"
         raise ValueError(f"no photo to evaluate ({reasons})")
+    logger.info("judged %d photos", len(judge.names))
+    render_sizes = {getattr(c, "render_size", None) for c in candidates} - {None}
     return Evaluation(
-        options=options,
-        sources=list(sources),
+        protocol=protocol,
         names=judge.names,
         scores=judge.scores,
         extractors=[e.name for e in extractors],
+        sources=list(getattr(batches, "sources", [])),
+        render_size=render_sizes.pop() if len(render_sizes) == 1 else None,
+        keep_gray=getattr(batches, "keep_gray", False),
         dropped=dropped,
-        failures=failures,
+        failures=list(getattr(batches, "failures", [])),
         problems=judge.problems,
     )

@@ -1,10 +1,11 @@
-"""The adversarial recipe: a PatchGAN critic trained by WGAN-GP beside the generator, after L1 pre-training.
+"""The adversarial recipe: a PatchGAN critic trained by WGAN-GP beside the generator, after pre-training.
 
-The generator is any regression model. For each batch the critic takes ``critic_steps`` updates (Wasserstein
-loss + gradient penalty) on real ab against the generator's current ab, then the generator takes
-``generator_steps`` updates on ``l1_weight * L1 + adversarial loss`` (the seed trains it twice per batch).
-The critic sees L and ab at the generator's output resolution. The gradient penalty is computed in fp32:
-its second-order gradients are what underflow first in low precision.
+The generator is any regression model. For its first ``pretrain_steps`` it trains alone on the recipe's
+pixel loss (the regression recipe's step). Then, for each batch, the critic takes ``critic_steps`` updates
+(Wasserstein loss + gradient penalty) on real ab against the generator's current ab, and the generator takes
+``generator_steps`` updates on ``l1_weight * pixel loss + adversarial loss`` (the seed trains it twice per
+batch). The critic sees L and ab at the generator's output resolution. The gradient penalty is computed in
+fp32: its second-order gradients are what underflow first in low precision.
 """
 
 from __future__ import annotations
@@ -18,31 +19,35 @@ from polychrome.models import ColorizationModel
 from polychrome.models._registry import create_critic
 from polychrome.models.base import AB_RANGE
 from polychrome.models.patchgan import critic_input
-from polychrome.train.config import AdversarialConfig
+from polychrome.train.config import TrainConfig
 from polychrome.train.inputs import lightness_and_target
-from polychrome.train.losses import AbRegressionLoss, gradient_penalty, wgan_critic_loss, wgan_generator_loss
+from polychrome.train.losses import gradient_penalty, wgan_critic_loss, wgan_generator_loss
+from polychrome.train.recipes import Update
+from polychrome.train.recipes.regression import RegressionRecipe
 
-Update = Callable[[torch.Tensor], None]  # backward + step of the generator's optimizer for a loss
 
-
-class Adversary:
+class AdversarialRecipe:
     """The critic, its optimizer, and the two kinds of update of one adversarial step."""
 
     def __init__(
-        self, config: AdversarialConfig, device: torch.device, pixel_loss: AbRegressionLoss | None = None
+        self,
+        model: ColorizationModel,
+        forward: Callable[[torch.Tensor], torch.Tensor],
+        config: TrainConfig,
+        device: torch.device,
+        autocast: torch.dtype | None,
     ) -> None:
-        """``pixel_loss`` is the recipe's regression loss (``loss.regression``, ``loss.colorfulness``), the
-        same one the generator pre-trains on; default plain L1, the seed's."""
-        self.config = config
-        self.critic = create_critic(config.critic, **config.critic_args).to(device).train()
-        o = config.critic_optim
+        self.model, self.forward, self.autocast = model, forward, autocast
+        self.channels_last = config.channels_last
+        self.config = c = config.adversarial
+        assert c is not None
+        self.pretraining = RegressionRecipe(model, forward, config, autocast)
+        self.pixel_loss = self.pretraining.criterion  # the generator keeps the recipe's pixel loss
+        self.critic = create_critic(c.critic, **c.critic_args).to(device).train()
+        o = c.critic_optim
         self.optimizer = torch.optim.Adam(
             self.critic.parameters(), lr=o.lr, betas=o.betas, weight_decay=o.weight_decay
         )
-        self.pixel_loss = pixel_loss or AbRegressionLoss("l1")
-
-    def active(self, step: int) -> bool:
-        return step >= self.config.pretrain_steps
 
     def state_dict(self) -> dict[str, Any]:
         return {"critic": self.critic.state_dict(), "optimizer": self.optimizer.state_dict()}
@@ -51,25 +56,25 @@ class Adversary:
         self.critic.load_state_dict(state["critic"])
         self.optimizer.load_state_dict(state["optimizer"])
 
+    def exports(self) -> dict[str, Any]:
+        return {}
+
     def step(
-        self,
-        model: ColorizationModel,
-        forward: Callable[[torch.Tensor], torch.Tensor],
-        rgb: torch.Tensor,
-        update_generator: Update,
-        check_finite: Callable[[torch.Tensor], None],
-        autocast: torch.dtype | None,
-        channels_last: bool,
+        self, rgb: torch.Tensor, step: int, update: Update, check_finite: Callable[[torch.Tensor], None]
     ) -> dict[str, torch.Tensor]:
-        """Critic updates then generator updates on one batch of RGB crops; returns the last losses."""
-        c = self.config
-        lightness, target_ab, seen_lightness = lightness_and_target(rgb, model.output_stride, channels_last)
+        """Pre-training's step, or critic updates then generator updates; returns the last losses."""
+        if step < self.config.pretrain_steps:
+            return self.pretraining.step(rgb, step, update, check_finite)
+        c, autocast = self.config, self.autocast
+        lightness, target_ab, seen_lightness = lightness_and_target(
+            rgb, self.model.output_stride, self.channels_last
+        )
         real = critic_input(seen_lightness, target_ab)
         device_type = rgb.device.type
 
         def generate() -> torch.Tensor:
             with torch.autocast(device_type, dtype=autocast, enabled=autocast is not None):
-                return forward(lightness)
+                return self.forward(lightness)
 
         self.critic.requires_grad_(True)
         for _ in range(c.critic_steps):
@@ -93,8 +98,7 @@ class Adversary:
                     self.critic(critic_input(seen_lightness, raw.float() * AB_RANGE))
                 )
             loss = c.l1_weight * l1 + adversarial
-            check_finite(loss)
-            update_generator(loss)
+            update(loss)
         self.critic.requires_grad_(True)
         return {
             "loss": loss.detach(),

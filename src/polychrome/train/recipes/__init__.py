@@ -1,0 +1,69 @@
+"""The training recipes: what one training step computes, for each way of predicting ab.
+
+A recipe differs from another only in its step (Lightning Fabric's way): the loop draws a batch of RGB crops
+and calls ``recipe.step(rgb, step, update, check_finite)``; the recipe computes its losses and calls
+``update(loss)``, which the loop provides (the agreement between processes on whether to stop, backward,
+clipping and the optimizer step of the model), and ``check_finite(loss)`` on any other loss it steps on.
+
+- :mod:`.regression`: ab regressed directly (L1, L2 or smooth L1, optionally held to the truth's
+  colorfulness);
+- :mod:`.classification`: a distribution over ab bins, rebalanced cross-entropy against soft-encoded targets,
+  with class priors measured on the training data;
+- :mod:`.adversarial`: a regression generator pre-trained alone, then beside a PatchGAN critic (WGAN-GP).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import torch
+
+from polychrome.models import ColorizationModel
+from polychrome.train.config import TrainConfig
+
+Update = Callable[[torch.Tensor], None]
+
+
+class NonFiniteLoss(RuntimeError):
+    """A loss became NaN or infinite; the run stops before the weights take the step."""
+
+
+class Recipe(Protocol):
+    def step(
+        self, rgb: torch.Tensor, step: int, update: Update, check_finite: Callable[[torch.Tensor], None]
+    ) -> dict[str, torch.Tensor]:
+        """Train on one batch of RGB crops ``(B, 3, H, W)``; returns its losses (``loss`` first)."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """What a checkpoint must keep besides the model and its optimizer."""
+
+    def exports(self) -> dict[str, Any]:
+        """What the exported model's config.json keeps of the recipe (class priors)."""
+
+
+def build_recipe(
+    model: ColorizationModel,
+    forward: Callable[[torch.Tensor], torch.Tensor],
+    config: TrainConfig,
+    device: torch.device,
+    autocast: torch.dtype | None,
+    collections: list,
+    state: dict[str, Any] | None = None,
+) -> Recipe:
+    """The recipe of ``config`` for ``model`` (``forward`` runs it, wrapped by DDP or compile); ``state`` is
+    a checkpoint's :meth:`Recipe.state_dict` when the run resumes."""
+    from polychrome.train.recipes.adversarial import AdversarialRecipe
+    from polychrome.train.recipes.classification import ClassificationRecipe
+    from polychrome.train.recipes.regression import RegressionRecipe
+
+    if config.adversarial is not None:
+        recipe: Any = AdversarialRecipe(model, forward, config, device, autocast)
+    elif model.head_type == "classification":
+        priors = None if state is None else state.get("priors")
+        recipe = ClassificationRecipe(model, forward, config, device, autocast, collections, priors)
+    else:
+        recipe = RegressionRecipe(model, forward, config, autocast)
+    if state is not None:
+        recipe.load_state_dict(state)
+    return recipe
