@@ -134,3 +134,23 @@ def test_existing_output_needs_overwrite(tmp_path: Path, photos_dir: Path, truth
     replaced = _run(*args, "--overwrite")
     assert replaced.exit_code == 0, replaced.output
     assert json.loads((out / "metrics.json").read_text())["data"]["images"] == len(PHOTOS)
+
+
+@pytest.mark.parametrize("columns", [80, 200])
+def test_the_printed_table_fits_the_terminal(
+    tmp_path: Path, photos_dir: Path, model_dir: Path, truth_outputs: Path, columns: int
+) -> None:
+    models = ["-m", str(model_dir), "-m", str(truth_outputs)]
+    args = ["evaluate", *models, "-d", str(photos_dir), "-o", str(tmp_path / "r"), "--no-fd", *FAST]
+
+    result = CliRunner().invoke(app, args, env={"COLUMNS": str(columns)})
+
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert all(len(line) <= columns for line in lines[:-1])  # the table; the last line names two paths
+    header = "".join(lines[: next(i for i, line in enumerate(lines) if "━" in line)])  # may wrap long names
+    if columns == 80:  # too narrow for a row per model: a row per measure, the models as columns
+        assert "measure" in header and "truth" in header
+        assert any(line.lstrip().startswith("SSIM") for line in lines)
+    else:
+        assert "model" in header and "SSIM" in header

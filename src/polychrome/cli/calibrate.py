@@ -103,7 +103,12 @@ def calibrate(
         int | None, typer.Option(min=1, metavar="N", help="Score only the first N photos of each set.")
     ] = None,
     device: Annotated[str, typer.Option(metavar="DEVICE", help="auto, cpu, cuda, cuda:1.")] = "auto",
-    batch_size: Annotated[int, typer.Option(min=1, metavar="N", help="Photos per network call.")] = 32,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(
+            min=1, metavar="N", help="Photos per network call (default: 32 on a GPU, 8 on the CPU)."
+        ),
+    ] = None,
     workers: Annotated[
         int | None, typer.Option(min=1, metavar="N", help="Decoding processes (default: all cores).")
     ] = None,

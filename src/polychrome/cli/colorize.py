@@ -58,7 +58,8 @@ def colorize(
     inputs: Annotated[
         list[str],
         typer.Argument(
-            help="Photos, folders (walked recursively) or glob patterns such as 'scans/**/*.tif'."
+            metavar="PHOTOS",
+            help="Photos, folders (walked recursively) or glob patterns such as 'scans/**/*.tif'.",
         ),
     ],
     output: Annotated[
@@ -66,41 +67,55 @@ def colorize(
         typer.Option(
             "--output",
             "-o",
+            metavar="PATH",
             help="Output folder; with one input file, an output file name such as 'color.png' also works.",
         ),
     ],
     model: Annotated[
-        str | None, typer.Option(help="Name or path of the model; the built-in model by default.")
+        str | None,
+        typer.Option(metavar="MODEL", help="Name or path of the model; the built-in model by default."),
     ] = None,
     render_size: Annotated[
         int,
         typer.Option(
             min=16,
             max=MAX_RENDER_SIZE,
+            metavar="PIXELS",
             help="Shorter side, in pixels, at which color is predicted; detail stays at full size.",
         ),
     ] = 256,
-    saturation: Annotated[float, typer.Option(min=0.0, help="Color strength; 1 as predicted, 0 gray.")] = 1.0,
+    saturation: Annotated[
+        float, typer.Option(min=0.0, metavar="FACTOR", help="Color strength; 1 as predicted, 0 gray.")
+    ] = 1.0,
     temperature: Annotated[
-        float, typer.Option(min=-1.0, max=1.0, help="White balance shift: negative cooler, positive warmer.")
+        float,
+        typer.Option(
+            min=-1.0, max=1.0, metavar="SHIFT", help="White balance shift: negative cooler, positive warmer."
+        ),
     ] = 0.0,
     output_format: Annotated[
         str | None,
         typer.Option(
-            "--format", help="Output format such as png or jpg; by default each photo keeps its own."
+            "--format",
+            metavar="FORMAT",
+            help="Output format such as png or jpg; by default each photo keeps its own.",
         ),
     ] = None,
     overwrite: Annotated[
         bool, typer.Option("--overwrite/--no-overwrite", help="Replace outputs that already exist.")
     ] = False,
-    device: Annotated[str, typer.Option(help="Where the model runs: cpu, cuda, cuda:1, mps.")] = "cpu",
+    device: Annotated[
+        str, typer.Option(metavar="DEVICE", help="Where the model runs: cpu, cuda, cuda:1, mps.")
+    ] = "cpu",
     precision: Annotated[
-        str, typer.Option(help="fp32, or bf16-mixed / fp16-mixed for the network on a GPU.")
+        str,
+        typer.Option(metavar="PRECISION", help="fp32, or bf16-mixed / fp16-mixed for the network on a GPU."),
     ] = "fp32",
     workers: Annotated[
         int | None,
         typer.Option(
             min=1,
+            metavar="N",
             help="Photos worked on at once (threads), so one photo's decoding and saving overlap another's "
             "coloring; each holds one photo in memory (about 1.5 GB for 24 megapixels). "
             "Default: 2 with 4 or more CPU cores, else 1.",

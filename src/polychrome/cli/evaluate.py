@@ -45,22 +45,32 @@ def _extractors(
     return extractors
 
 
-def _table(summary: dict[str, dict[str, Any]], extractors: list[str]) -> Table:
+def _cell(key: str, value: float | None) -> str:
+    precise = key in ("ssim", "auc", "auc_rebalanced", "bin_accuracy")
+    return "–" if value is None else f"{value:.4f}" if precise else f"{value:.2f}"
+
+
+def _table(summary: dict[str, dict[str, Any]], extractors: list[str], width: int) -> Table:
+    """One row per model, or, where that would not fit ``width`` columns, one row per measure."""
     from polychrome.evaluate.report import COLUMNS
 
-    table = Table(show_edge=False, pad_edge=False)
     columns = [*COLUMNS, *((name, name, "↓") for name in extractors)]
-    table.add_column("model", overflow="fold")
+    wide = Table(show_edge=False, pad_edge=False)
+    wide.add_column("model", overflow="fold")
     for _, title, arrow in columns:
-        table.add_column(f"{title} {arrow}".strip(), justify="right")
+        wide.add_column(f"{title} {arrow}".strip(), justify="right")
     for label, row in summary.items():
-        cells = []
-        for key, _, _ in columns:
-            value = row.get(key)
-            precise = key in ("ssim", "auc", "auc_rebalanced", "bin_accuracy")
-            cells.append("–" if value is None else f"{value:.4f}" if precise else f"{value:.2f}")
-        table.add_row(escape(label), *cells, style="dim" if row["kind"] == "reference" else None)
-    return table
+        cells = [_cell(key, row.get(key)) for key, _, _ in columns]
+        wide.add_row(escape(label), *cells, style="dim" if row["kind"] == "reference" else None)
+    if Console(width=10_000).measure(wide).maximum <= width:
+        return wide
+    tall = Table(show_edge=False, pad_edge=False)
+    tall.add_column("measure", no_wrap=True)
+    for label in summary:
+        tall.add_column(escape(label), justify="right", overflow="fold")
+    for key, title, arrow in columns:
+        tall.add_row(f"{title} {arrow}".strip(), *(_cell(key, row.get(key)) for row in summary.values()))
+    return tall
 
 
 @app.command()
@@ -70,29 +80,46 @@ def evaluate(
         typer.Option(
             "--model",
             "-m",
+            metavar="MODEL",
             help="A built-in model, a saved model folder, or a folder of another colorizer's outputs "
             "(matched to the photos by file name). Repeat to compare several.",
         ),
     ],
     data: Annotated[
-        list[str], typer.Option("--data", "-d", help="Photos: folders, globs, tar shards or zip archives.")
+        list[str],
+        typer.Option(
+            "--data", "-d", metavar="PHOTOS", help="Photos: folders, globs, tar shards or zip archives."
+        ),
     ],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for metrics.json and report.html.")],
+    output: Annotated[
+        Path,
+        typer.Option("--output", "-o", metavar="FOLDER", help="Folder for metrics.json and report.html."),
+    ],
     protocol: Annotated[
         str,
         typer.Option(
+            metavar="NAME",
             help="Which pixels are judged: val5k (shorter side 256, centre crop 256), native (each photo at "
-            "its own size) or a size N (shorter side N, centre crop N)."
+            "its own size) or a size N (shorter side N, centre crop N).",
         ),
     ] = "val5k",
     render_size: Annotated[
-        int, typer.Option(min=16, help="Shorter side at which networks see the photos.")
+        int, typer.Option(min=16, metavar="PIXELS", help="Shorter side at which networks see the photos.")
     ] = 256,
-    limit: Annotated[int | None, typer.Option(min=1, help="Judge only the first N usable photos.")] = None,
-    device: Annotated[str, typer.Option(help="auto (a GPU when there is one), cpu, cuda, cuda:1.")] = "auto",
-    batch_size: Annotated[int, typer.Option(min=1, help="Photos per network call.")] = 32,
+    limit: Annotated[
+        int | None, typer.Option(min=1, metavar="N", help="Judge only the first N usable photos.")
+    ] = None,
+    device: Annotated[
+        str, typer.Option(metavar="DEVICE", help="auto (a GPU when there is one), cpu, cuda, cuda:1.")
+    ] = "auto",
+    batch_size: Annotated[
+        int | None,
+        typer.Option(
+            min=1, metavar="N", help="Photos per network call (default: 32 on a GPU, 8 on the CPU)."
+        ),
+    ] = None,
     workers: Annotated[
-        int | None, typer.Option(min=1, help="Decoding processes (default: all cores).")
+        int | None, typer.Option(min=1, metavar="N", help="Decoding processes (default: all cores).")
     ] = None,
     keep_gray: Annotated[bool, typer.Option(help="Also judge photos that are already gray.")] = False,
     fd: Annotated[
@@ -101,13 +128,16 @@ def evaluate(
     fd_features: Annotated[
         list[Path] | None,
         typer.Option(
+            metavar="FILE",
             help="Another feature network for a Fréchet distance: a TorchScript file or a .pt2 program, e.g. "
-            "the Inception file of StyleGAN2-ADA/clean-fid for standard FID. Repeatable."
+            "the Inception file of StyleGAN2-ADA/clean-fid for standard FID. Repeatable.",
         ),
     ] = None,
     fd_input_range: Annotated[
         float,
-        typer.Option(help="Images are scaled to 0..this for --fd-features networks (255 for Inception)."),
+        typer.Option(
+            metavar="MAX", help="Images are scaled to 0..this for --fd-features networks (255 for Inception)."
+        ),
     ] = 255.0,
     overwrite: Annotated[bool, typer.Option(help="Replace the report in an existing output folder.")] = False,
 ) -> None:
@@ -169,9 +199,7 @@ def evaluate(
         console.print(f"[red]left out:[/red] {escape(name)} ({escape(label)}): {escape(reason)}")
     # Unreadable photos were already logged by the decoder, one line each; the summary counts them.
     out = Console(highlight=False, soft_wrap=True)
-    if not out.is_terminal:
-        out.width = max(out.width, 150)  # a table in a log file or pipe need not wrap at 80 columns
-    out.print(_table(summary, evaluation.extractors))
+    out.print(_table(summary, evaluation.extractors, out.width))
     dropped = ", ".join(f"{n} {r}" for r, n in sorted(evaluation.dropped.items()))
     out.print(
         f"{len(evaluation.names)} photos" + (f" ({escape(dropped)} left out)" if dropped else "") + f": "

@@ -15,12 +15,14 @@ SAMPLE_PHOTOS = ("chelsea", "coffee", "astronaut", "rocket")
 @app.command()
 def example(
     photo: Annotated[
-        str, typer.Option(help=f"Which scikit-image sample: {', '.join(SAMPLE_PHOTOS)}.")
+        str, typer.Option(metavar="NAME", help=f"Which scikit-image sample: {', '.join(SAMPLE_PHOTOS)}.")
     ] = "chelsea",
     output: Annotated[
-        Path, typer.Option("--output", "-o", help="Where to write the colorized photo.")
+        Path, typer.Option("--output", "-o", metavar="FILE", help="Where to write the colorized photo.")
     ] = Path("example-colorized.png"),
-    model: Annotated[str | None, typer.Option(help="Model name or folder (default: built-in).")] = None,
+    model: Annotated[
+        str | None, typer.Option(metavar="MODEL", help="Model name or folder (default: built-in).")
+    ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace existing files.")] = False,
 ) -> None:
     """Colorize a sample photo that scikit-image ships.

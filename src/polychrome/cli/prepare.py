@@ -32,49 +32,74 @@ def _log_to_stderr() -> Iterator[None]:
 
 @app.command()
 def prepare(
-    sources: Annotated[list[str], typer.Argument(help="Folders, globs, tar shards or zip archives.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="The cache file to write (.h5).")],
+    sources: Annotated[
+        list[str], typer.Argument(metavar="PHOTOS", help="Folders, globs, tar shards or zip archives.")
+    ],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", metavar="FILE", help="The cache file to write (.h5).")
+    ],
     size: Annotated[
-        int, typer.Option(min=64, max=512, help="Shorter side, then centre crop, in pixels.")
+        int,
+        typer.Option(min=64, max=512, metavar="PIXELS", help="Shorter side, then centre crop, in pixels."),
     ] = 256,
-    min_size: Annotated[int, typer.Option(min=1, help="Drop photos whose shorter side is smaller.")] = 64,
-    gray_chroma: Annotated[float, typer.Option(help="Drop photos with mean chroma below this (Lab).")] = 2.0,
+    min_size: Annotated[
+        int, typer.Option(min=1, metavar="PIXELS", help="Drop photos whose shorter side is smaller.")
+    ] = 64,
+    gray_chroma: Annotated[
+        float, typer.Option(metavar="CHROMA", help="Drop photos with mean chroma below this (Lab).")
+    ] = 2.0,
     split: Annotated[
         tuple[float, float, float],
-        typer.Option(help="Train, validation and test shares, three numbers: --split 0.7 0.2 0.1."),
+        typer.Option(
+            metavar="TRAIN VAL TEST",
+            help="Train, validation and test shares, three numbers: --split 0.7 0.2 0.1.",
+        ),
     ] = (
         0.8,
         0.1,
         0.1,
     ),
-    seed: Annotated[int, typer.Option(help="Seed of the split.")] = 0,
+    seed: Annotated[int, typer.Option(metavar="N", help="Seed of the split.")] = 0,
     split_order: Annotated[
         str,
         typer.Option(
+            metavar="ORDER",
             help="Order the photos are cut in: permutation (seeded shuffle) or stable (seeded hash of each "
-            "name: a photo more or less moves at most two others between parts)."
+            "name: a photo more or less moves at most two others between parts).",
         ),
     ] = "permutation",
     enlarge: Annotated[
         str,
         typer.Option(
+            metavar="FILTER",
             help="How photos smaller than --size are enlarged: lanczos, or bilinear / bicubic as the "
-            "colorize pipeline does, so small photos are trained on as they are later shown."
+            "colorize pipeline does, so small photos are trained on as they are later shown.",
         ),
     ] = "lanczos",
     dedup: Annotated[bool, typer.Option(help="Drop near-identical photos (perceptual hash).")] = True,
-    workers: Annotated[int | None, typer.Option(help="Decoding processes (default: all cores).")] = None,
+    workers: Annotated[
+        int | None, typer.Option(metavar="N", help="Decoding processes (default: all cores).")
+    ] = None,
     layout: Annotated[
-        str, typer.Option(help="auto, none, or a named layout: flowers102, celeba, mirflickr, imagenet.")
+        str,
+        typer.Option(
+            metavar="LAYOUT", help="auto, none, or a named layout: flowers102, celeba, mirflickr, imagenet."
+        ),
     ] = "auto",
     category: Annotated[
-        list[str] | None, typer.Option(help="MIR-Flickr: keep only photos of this category (repeatable).")
+        list[str] | None,
+        typer.Option(metavar="NAME", help="MIR-Flickr: keep only photos of this category (repeatable)."),
     ] = None,
     bins: Annotated[
         bool, typer.Option(help="Also store each photo's map of ab-bin indices (classification targets).")
     ] = False,
     bin_stride: Annotated[
-        int, typer.Option(min=1, help="Pixels per bin-map cell along each side: the model's output stride.")
+        int,
+        typer.Option(
+            min=1,
+            metavar="PIXELS",
+            help="Pixels per bin-map cell along each side: the model's output stride.",
+        ),
     ] = 2,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing cache file.")] = False,
     restart: Annotated[

@@ -12,14 +12,23 @@ from polychrome.cli import app
 
 @app.command()
 def recalibrate(
-    model: Annotated[str, typer.Argument(help="Model folder or built-in name.")],
-    data: Annotated[list[str], typer.Option("--data", "-d", help="Images: folders, globs or tar shards.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="New model folder (must not exist).")],
-    render_size: Annotated[int, typer.Option(help="Scale inference will run at (shorter side).")] = 256,
-    images: Annotated[int, typer.Option(help="How many photos to average over (a seeded sample).")] = 1024,
-    seed: Annotated[int, typer.Option(help="Seed of the sample.")] = 0,
-    batch_size: Annotated[int, typer.Option(help="Photos per forward pass.")] = 32,
-    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    model: Annotated[str, typer.Argument(metavar="MODEL", help="Model folder or built-in name.")],
+    data: Annotated[
+        list[str],
+        typer.Option("--data", "-d", metavar="PHOTOS", help="Images: folders, globs or tar shards."),
+    ],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", metavar="FOLDER", help="New model folder (must not exist).")
+    ],
+    render_size: Annotated[
+        int, typer.Option(metavar="PIXELS", help="Scale inference will run at (shorter side).")
+    ] = 256,
+    images: Annotated[
+        int, typer.Option(metavar="N", help="How many photos to average over (a seeded sample).")
+    ] = 1024,
+    seed: Annotated[int, typer.Option(metavar="N", help="Seed of the sample.")] = 0,
+    batch_size: Annotated[int, typer.Option(metavar="N", help="Photos per forward pass.")] = 32,
+    device: Annotated[str, typer.Option(metavar="DEVICE", help="cpu or cuda.")] = "cpu",
 ) -> None:
     """Re-measure a model's batch-norm statistics at the render scale.
 

@@ -9,7 +9,7 @@ import typer
 
 from polychrome.cli import app
 
-CacheArg = Annotated[Path, typer.Argument(help="A cache file made by `polychrome prepare`.")]
+CacheArg = Annotated[Path, typer.Argument(metavar="CACHE", help="A cache file made by `polychrome prepare`.")]
 
 
 def _read(cache: Path):
@@ -33,7 +33,7 @@ def _refuse_existing(*paths: Path, overwrite: bool) -> None:
 def stats(
     cache: CacheArg,
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Folder for the two pictures.")
+        Path | None, typer.Option("--output", "-o", metavar="FOLDER", help="Folder for the two pictures.")
     ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace existing files.")] = False,
 ) -> None:
@@ -74,10 +74,14 @@ def stats(
 @app.command()
 def palette(
     cache: CacheArg,
-    output: Annotated[Path, typer.Option("--output", "-o", help="Palette file to write (.json).")],
-    k: Annotated[int, typer.Option("-k", min=2, help="Number of colors.")] = 50,
-    pixels: Annotated[int, typer.Option(min=100, help="Training pixels sampled for k-means.")] = 200_000,
-    seed: Annotated[int, typer.Option(help="Seed of the sample and of k-means.")] = 0,
+    output: Annotated[
+        Path, typer.Option("--output", "-o", metavar="FILE", help="Palette file to write (.json).")
+    ],
+    k: Annotated[int, typer.Option("-k", min=2, metavar="K", help="Number of colors.")] = 50,
+    pixels: Annotated[
+        int, typer.Option(min=100, metavar="N", help="Training pixels sampled for k-means.")
+    ] = 200_000,
+    seed: Annotated[int, typer.Option(metavar="N", help="Seed of the sample and of k-means.")] = 0,
     overwrite: Annotated[bool, typer.Option(help="Replace existing files.")] = False,
 ) -> None:
     """Fit a K-means palette of ab colors on a cache's training photos.
@@ -105,10 +109,16 @@ def palette(
 @app.command()
 def pca(
     cache: CacheArg,
-    output: Annotated[Path, typer.Option("--output", "-o", help="Reconstruction picture to write (.png).")],
-    target: Annotated[float, typer.Option(min=0.5, max=0.9999, help="Variance to retain.")] = 0.98,
-    size: Annotated[int, typer.Option(min=8, max=64, help="Images are analysed at size x size RGB.")] = 32,
-    images: Annotated[int, typer.Option(min=2, help="Training images analysed.")] = 1000,
+    output: Annotated[
+        Path, typer.Option("--output", "-o", metavar="FILE", help="Reconstruction picture to write (.png).")
+    ],
+    target: Annotated[
+        float, typer.Option(min=0.5, max=0.9999, metavar="SHARE", help="Variance to retain.")
+    ] = 0.98,
+    size: Annotated[
+        int, typer.Option(min=8, max=64, metavar="PIXELS", help="Images are analysed at size x size RGB.")
+    ] = 32,
+    images: Annotated[int, typer.Option(min=2, metavar="N", help="Training images analysed.")] = 1000,
     overwrite: Annotated[bool, typer.Option(help="Replace existing files.")] = False,
 ) -> None:
     """How compressible the photos are (PCA).

@@ -20,13 +20,20 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True)  # an error 
 
 @app.command()
 def train(
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML recipe (see configs/).")] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", metavar="FILE", help="YAML recipe (see configs/).")
+    ] = None,
     run_dir: Annotated[
-        Path, typer.Option("--run-dir", "-r", help="Folder for checkpoints, logs, model.")
+        Path, typer.Option("--run-dir", "-r", metavar="FOLDER", help="Folder for checkpoints, logs, model.")
     ] = Path("runs/default"),
     set_: Annotated[
         list[str] | None,
-        typer.Option("--set", "-s", help="Override a config field, e.g. --set optim.lr=3e-4 (repeatable)."),
+        typer.Option(
+            "--set",
+            "-s",
+            metavar="KEY=VALUE",
+            help="Override a config field, e.g. --set optim.lr=3e-4 (repeatable).",
+        ),
     ] = None,
     resume: Annotated[
         bool,

@@ -54,25 +54,34 @@ def _is_loopback(host: str) -> bool:
 
 @turing_app.command()
 def serve(
-    real: Annotated[Path, typer.Option(help="Folder of the real color photos (walked recursively).")],
+    real: Annotated[
+        Path, typer.Option(metavar="FOLDER", help="Folder of the real color photos (walked recursively).")
+    ],
     model: Annotated[
         list[str],
         typer.Option(
-            help="NAME=DIR: a model's colorized versions of the same photos, matched by relative path."
+            metavar="NAME=FOLDER",
+            help="NAME=DIR: a model's colorized versions of the same photos, matched by relative path.",
         ),
     ],
-    db: Annotated[Path, typer.Option(help="SQLite file for the answers; created, or added to if it exists.")],
+    db: Annotated[
+        Path,
+        typer.Option(metavar="FILE", help="SQLite file for the answers; created, or added to if it exists."),
+    ],
     port: Annotated[
-        int, typer.Option(min=0, max=65535, help="Port to listen on; 0 picks a free one.")
+        int, typer.Option(min=0, max=65535, metavar="PORT", help="Port to listen on; 0 picks a free one.")
     ] = 8765,
-    host: Annotated[str, typer.Option(help="Address to listen on; the local machine only by default.")] = (
-        "127.0.0.1"
-    ),
+    host: Annotated[
+        str, typer.Option(metavar="HOST", help="Address to listen on; the local machine only by default.")
+    ] = ("127.0.0.1"),
     trials_per_person: Annotated[
-        int, typer.Option(min=1, help="Pairs each participant is asked about.")
+        int, typer.Option(min=1, metavar="N", help="Pairs each participant is asked about.")
     ] = 20,
     display_size: Annotated[
-        int, typer.Option(min=16, help="Longer side, in pixels, at which both photos of a pair are shown.")
+        int,
+        typer.Option(
+            min=16, metavar="PIXELS", help="Longer side, in pixels, at which both photos of a pair are shown."
+        ),
     ] = 512,
 ) -> None:
     """Show people pairs of a real and a colorized photo in a local web page; store their answers.
@@ -133,12 +142,14 @@ def serve(
 
 @turing_app.command()
 def report(
-    db: Annotated[Path, typer.Option(help="The SQLite file of `polychrome turing serve`.")],
+    db: Annotated[Path, typer.Option(metavar="FILE", help="The SQLite file of `polychrome turing serve`.")],
     json_out: Annotated[
-        Path | None, typer.Option("--json", help="Also write the results to this JSON file.")
+        Path | None, typer.Option("--json", metavar="FILE", help="Also write the results to this JSON file.")
     ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace the JSON file if it exists.")] = False,
-    min_answers: Annotated[int, typer.Option(min=1, help="Fewer answers than this get a caveat.")] = 30,
+    min_answers: Annotated[
+        int, typer.Option(min=1, metavar="N", help="Fewer answers than this get a caveat.")
+    ] = 30,
 ) -> None:
     """Fool rate per model (how often the colorized photo was taken for the real one) with a 95% interval.
 

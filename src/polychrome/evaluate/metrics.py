@@ -107,12 +107,14 @@ def ssim(pred: torch.Tensor, target: torch.Tensor, data_range: float = 1.0) -> t
         )
     pred, target = _compute_dtype(pred), _compute_dtype(target)
 
-    # Filter all five local statistics in one pass of the separable window.
+    # Filter all five local statistics in one pass of the separable window, as a depthwise convolution (one
+    # group per map): on the CPU a one-channel convolution over a batch of maps is 6x slower, most of it
+    # spent allocating its buffers.
     stats = torch.cat([pred, target, pred * pred, target * target, pred * target], dim=1)
-    stats = stats.reshape(batch * 5 * channels, 1, height, width)
+    maps = 5 * channels
     kernel = _gaussian_kernel_1d(stats.dtype, stats.device)
-    stats = F.conv2d(stats, kernel.view(1, 1, -1, 1))
-    stats = F.conv2d(stats, kernel.view(1, 1, 1, -1))
+    stats = F.conv2d(stats, kernel.view(1, 1, -1, 1).expand(maps, 1, -1, 1).contiguous(), groups=maps)
+    stats = F.conv2d(stats, kernel.view(1, 1, 1, -1).expand(maps, 1, 1, -1).contiguous(), groups=maps)
     stats = stats.view(batch, 5, channels, height - _SSIM_WINDOW + 1, width - _SSIM_WINDOW + 1)
     mu_x, mu_y, e_xx, e_yy, e_xy = stats.unbind(dim=1)
 

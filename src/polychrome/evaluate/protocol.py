@@ -47,6 +47,15 @@ from polychrome.data.sources import Record, iter_records
 logger = logging.getLogger(__name__)
 
 MIN_SIZE = 32  # shorter side below this is no photo to judge colors on
+
+
+def default_batch_size(device: torch.device | str) -> int:
+    """Photos per network call: 32 on a GPU; 8 on the CPU, where a batch of 32 at 256 px makes every large
+    activation a fresh allocation of the operating system's (over glibc's 32 MB mmap threshold) and the
+    network runs 20% slower per photo, half of it in the kernel (BENCHMARKS.md section 2)."""
+    return 32 if torch.device(device).type == "cuda" else 8
+
+
 ASPECT_TOLERANCE = 0.02  # relative; rounding of a resized output must not count as a different shape
 
 
@@ -130,11 +139,12 @@ def _as_truth(photos: Sequence[np.ndarray] | torch.Tensor, device: torch.device 
 
 
 def tensor_batches(
-    photos: torch.Tensor, protocol: Protocol, batch_size: int = 64, prefix: str = "photo"
+    photos: torch.Tensor, protocol: Protocol, batch_size: int | None = None, prefix: str = "photo"
 ) -> Iterator[Batch]:
     """Photos held in memory, uint8 ``(N, H, W, 3)`` on any device, as batches under ``protocol`` (the
     training run's validation photos). A sized protocol resizes them by area on their device (they are
     already square crops; a real photo would be resized with Lanczos), ``native`` keeps them."""
+    batch_size = batch_size or default_batch_size(photos.device)
     for start in range(0, len(photos), batch_size):
         truth = _as_truth(photos[start : start + batch_size], photos.device)
         if protocol.size is not None and truth.shape[-2:] != (protocol.size, protocol.size):
@@ -148,7 +158,8 @@ def tensor_batches(
 
 class PhotoStream:
     """The photos of ``sources`` under a protocol, decoded in parallel, as batches of one size on
-    ``device``; what was left out and why is counted as the stream goes (:attr:`dropped`, :attr:`failures`).
+    ``device``, ``batch_size`` at a time (default: :func:`default_batch_size`); what was left out and why is
+    counted as the stream goes (:attr:`dropped`, :attr:`failures`).
 
     ``sources`` are folders, globs, tar shards, zip archives or image files
     (:func:`polychrome.data.sources.iter_records`), or a function that gives the records afresh each time the
@@ -166,7 +177,7 @@ class PhotoStream:
         *,
         keep_gray: bool = False,
         limit: int | None = None,
-        batch_size: int = 32,
+        batch_size: int | None = None,
         workers: int | None = None,
         device: torch.device | str = "cpu",
         chunk: int = 256,
@@ -176,7 +187,7 @@ class PhotoStream:
         self.protocol = protocol
         self.keep_gray = keep_gray
         self.limit = limit
-        self.batch_size = batch_size
+        self.batch_size = batch_size or default_batch_size(device)
         self.workers = workers
         self.device = device
         self.chunk = chunk
