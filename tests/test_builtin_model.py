@@ -37,7 +37,7 @@ def test_the_default_model_ships_with_the_package() -> None:
 
 @pytest.mark.parametrize("name", ["chelsea", "coffee", "astronaut"])
 def test_colorizes_real_photos_better_than_gray_and_visibly_colored(colorizer: Colorizer, name: str) -> None:
-    # Measured when the model shipped (ninth session): gains of 3.33, 3.95 and 3.95 dB; colorfulness 14.5,
+    # Measured when the model shipped: gains of 3.33, 3.95 and 3.95 dB; colorfulness 14.5,
     # 48.5 and 43.7 against the truth's 37.8, 76.2 and 72.0 (the cat comes out muted).
     native = get_protocol("native")
     photos = tensor_batches(torch.from_numpy(_photo(name).copy()[None]), native)

@@ -12,10 +12,12 @@ if "torch" not in _sys.modules:
     _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from polychrome.models import create_model, list_models, load_pretrained, save_pretrained  # noqa: E402
-from polychrome.pipelines.image import Colorizer, builtin_models  # noqa: E402
+from polychrome.pipelines.image import Colorizer, ColorizerOutput, DecodeOptions, builtin_models  # noqa: E402
 
 __all__ = [
     "Colorizer",
+    "ColorizerOutput",
+    "DecodeOptions",
     "__version__",
     "builtin_models",
     "create_model",

@@ -19,10 +19,8 @@ def resize_for_render(image: torch.Tensor, size: tuple[int, int], enlarge: str =
 
     Which filter enlarges is a model's own setting (:mod:`polychrome.pipelines.calibration`), bilinear unless
     its config says otherwise. Bicubic keeps more fine detail (it overshoots at sharp edges; the result is
-    clamped to 0..1). It colors own validation photos more accurately at equal colorfulness (+0.05-0.08 dB on
-    Tiny-ImageNet's 64 px photos with the eighth session's model), but much less colorfully when it enlarges a
-    lot, even for a model trained on photos enlarged so; by the selection rule the built-in model is better
-    with bilinear (BENCHMARKS.md section 2, eighth and ninth sessions).
+    clamped to 0..1), which can change how much color a model dares on a photo it enlarges a lot, so the
+    filter is chosen per model on validation photos (`polychrome calibrate --enlarge`).
     """
     if enlarge not in ENLARGE_FILTERS:
         raise ValueError(f"enlarge must be one of {', '.join(ENLARGE_FILTERS)}, got {enlarge!r}")

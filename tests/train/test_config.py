@@ -227,3 +227,25 @@ def test_every_check_names_the_field(overrides: list[str], named: str) -> None:
 
 def test_there_are_repository_configs() -> None:
     assert sorted(CONFIGS.glob("*.yaml"))
+
+
+def test_every_option_is_in_the_training_guide() -> None:
+    import dataclasses
+
+    from polychrome.train.config import AdversarialConfig, CriticOptimConfig, LossConfig, ModelConfig
+
+    guide = (Path(__file__).parents[2] / "docs" / "training.md").read_text()
+    sections = [
+        TrainConfig,
+        DataConfig,
+        SourcePreparation,
+        ModelConfig,
+        OptimConfig,
+        LossConfig,
+        AdversarialConfig,
+    ]
+    sections_of_run = {"prepare", "critic_optim", "model", "optim", "loss", "adversarial"}  # the tables
+    names = {f.name for cls in sections for f in dataclasses.fields(cls)} - sections_of_run
+    names |= {f"critic_optim.{f.name}" for f in dataclasses.fields(CriticOptimConfig)}
+    missing = sorted(name for name in names if f"| `{name}` |" not in guide)
+    assert not missing, f"docs/training.md lacks {missing}"

@@ -40,8 +40,7 @@ def split_indices(
       more) moves only a few others between parts, so a fine-tuning run whose data options differ from its
       starting point's still validates on photos neither trained on.
     - ``"permutation"`` (the default, so saved runs and caches keep their splits): a seeded permutation of the
-      sorted names, the split of every model up to the eighth session. A single photo more or less
-      reshuffles every part.
+      sorted names. A single photo more or less reshuffles every part.
     """
     if len(ratios) != 3 or any(r < 0 for r in ratios) or sum(ratios) <= 0:
         raise ValueError(f"ratios must be three non-negative numbers with a positive sum, got {ratios}")

@@ -1,10 +1,9 @@
 """Re-estimating batch-norm statistics at the scale a model will be used at.
 
 A network with batch normalisation stores running feature statistics from training. They depend on the
-images' scale and sharpness: measured on the first built-in model, the same weights scored 1.4 dB above a
-gray output on Imagenette with statistics gathered at the render scale and 0.7 dB below it with statistics
-blended from 64 and 192 px training batches. Recalibration replaces the stored statistics with exact
-averages over photos prepared as inference will see them; the weights do not change.
+images' scale and sharpness, and statistics gathered at another scale than inference's can cost a model
+all its advantage over a gray output. Recalibration replaces the stored statistics with exact averages
+over photos prepared as inference will see them; the weights do not change.
 """
 
 from __future__ import annotations
