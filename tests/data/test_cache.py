@@ -298,7 +298,7 @@ def test_classification_training_takes_its_priors_from_the_cache(
     assert result.finished
     stored = torch.from_numpy(read_cache(built[0]).stats["ab_counts"])
     expected = smooth_priors(stored, AbGrid.default().centers, config.loss.prior_sigma)
-    priors = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["recipe"]["priors"]
+    priors = load_checkpoint(tmp_path / "run" / "checkpoints" / "last")["recipe"]["priors"]
     torch.testing.assert_close(priors, expected)
 
 

@@ -7,7 +7,7 @@ import random
 import numpy as np
 import pytest
 
-from polychrome.data.split import SPLIT_ORDERS, split_indices
+from polychrome.data.split import SPLIT_ORDERS, hash_parts, split_indices
 
 NAMES = [f"shard-{i // 100:02d}.tar/{i:06d}.jpg" for i in range(1000)]
 
@@ -17,6 +17,7 @@ def _by_name(names: list[str], parts: dict[str, np.ndarray]) -> dict[str, set[st
 
 
 ORDERS = pytest.mark.parametrize("order", SPLIT_ORDERS)
+COUNTED = pytest.mark.parametrize("order", [o for o in SPLIT_ORDERS if o != "hash"])  # exact part sizes
 
 
 @ORDERS
@@ -56,7 +57,7 @@ def test_different_seed_gives_a_different_split(order: str) -> None:
         (0, (0.8, 0.1, 0.1), (0, 0, 0)),
     ],
 )
-@ORDERS
+@COUNTED
 def test_ratios_are_respected(
     n: int, ratios: tuple[float, float, float], sizes: tuple[int, int, int], order: str
 ) -> None:
@@ -83,7 +84,7 @@ def test_bad_ratios_raise(ratios: tuple[float, ...]) -> None:
 
 
 def test_an_unknown_order_is_refused() -> None:
-    with pytest.raises(ValueError, match="split order must be one of stable, permutation"):
+    with pytest.raises(ValueError, match="split order must be one of stable, permutation, hash"):
         split_indices(NAMES[:10], order="random")
 
 
@@ -114,3 +115,23 @@ def _moved(order: str, dropped: int) -> int:
 def test_a_stable_split_moves_at_most_two_photos_when_one_is_dropped(dropped: int) -> None:
     assert _moved("stable", dropped) <= 2
     assert _moved("permutation", dropped) > 20  # why the stable order exists
+
+
+def test_a_hash_split_moves_no_photo_when_photos_come_or_go() -> None:
+    assert _moved("hash", 137) == 0
+    more = [*NAMES, *(f"shard-99.tar/{i:06d}.jpg" for i in range(200))]
+    before = _by_name(NAMES, split_indices(NAMES, seed=0, order="hash"))
+    after = _by_name(more, split_indices(more, seed=0, order="hash"))
+    assert all(before[part] <= after[part] for part in before)  # old photos keep their part
+    assert hash_parts(more[1000:], (0.8, 0.1, 0.1)) == [
+        part for name in more[1000:] for part, names in after.items() if name in names
+    ]
+
+
+def test_a_hash_split_follows_the_ratios_on_average() -> None:
+    names = [f"photo{i}.jpg" for i in range(20_000)]
+    sizes = {k: len(v) for k, v in split_indices(names, (0.7, 0.2, 0.1), seed=4, order="hash").items()}
+    # Binomial: a standard deviation of about 65 photos for the train part; 5 of them is far out.
+    assert abs(sizes["train"] - 14_000) < 330 and abs(sizes["val"] - 4_000) < 300
+    assert sum(sizes.values()) == 20_000
+    assert hash_parts(["a.jpg"], (1, 0, 0)) == ["train"] and hash_parts(["a.jpg"], (0, 0, 1)) == ["test"]

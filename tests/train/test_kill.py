@@ -53,10 +53,10 @@ def test_sigkill_then_resume_loses_only_the_steps_since_the_checkpoint(tmp_path:
     command += [arg for o in overrides for arg in ("--set", o)]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    last = tmp_path / "killed" / "checkpoints" / "last.pt"
+    last = tmp_path / "killed" / "checkpoints" / "last"
     deadline = time.monotonic() + 300
     try:
-        while not last.exists() and time.monotonic() < deadline and process.poll() is None:
+        while not (last / "index.json").exists() and time.monotonic() < deadline and process.poll() is None:
             time.sleep(0.05)
         time.sleep(0.3)  # somewhere in the middle of later steps, maybe mid-write of the next checkpoint
         os.kill(process.pid, signal.SIGKILL)

@@ -16,7 +16,7 @@ from PIL import Image
 
 from polychrome.models import create_model, load_pretrained
 from polychrome.train import loop
-from polychrome.train.checkpoint import load_checkpoint
+from polychrome.train.checkpoint import checkpoint_exists, load_checkpoint
 from polychrome.train.config import load_config
 from polychrome.train.loop import TrainResult, train
 from polychrome.train.losses import AbRegressionLoss
@@ -43,8 +43,8 @@ def test_run_writes_config_checkpoints_metrics_grids_and_model(
     assert result.finished and result.step == 6
     assert math.isfinite(result.metrics["val/psnr"])
     assert load_config(run / "config.yaml").model.name == "effunet_tiny_cls"
-    assert (run / "checkpoints" / "last.pt").is_file() and (run / "checkpoints" / "best.pt").is_file()
-    last = load_checkpoint(run / "checkpoints" / "last.pt")
+    assert checkpoint_exists(run / "checkpoints" / "last") and checkpoint_exists(run / "checkpoints" / "best")
+    last = load_checkpoint(run / "checkpoints" / "last")
     assert last["step"] == 6 and last["config"]["steps"] == 6
 
     with (run / "metrics.csv").open() as f:
@@ -111,7 +111,7 @@ def test_resume_is_exact(straight_run: tuple[TrainResult, list], photos: Path, t
     paused = train(tiny_config(photos, "max_minutes=1.0e-9"), run_b)
     assert (paused.step, paused.finished) == (1, False)
     assert not (run_b / "model").exists()
-    assert load_checkpoint(run_b / "checkpoints" / "last.pt")["step"] == 1
+    assert load_checkpoint(run_b / "checkpoints" / "last")["step"] == 1
 
     paused = train(tiny_config(photos, "max_minutes=1.0e-9"), run_b, resume=True)
     assert (paused.step, paused.finished) == (2, False)
@@ -124,8 +124,8 @@ def test_resume_is_exact(straight_run: tuple[TrainResult, list], photos: Path, t
     for key in weights_a:
         assert torch.equal(weights_b[key], weights_a[key]), key
     assert finished.metrics["val/psnr"] == pytest.approx(result_a.metrics["val/psnr"], abs=1e-4)
-    last_a = load_checkpoint(result_a.run_dir / "checkpoints" / "last.pt")
-    last_b = load_checkpoint(run_b / "checkpoints" / "last.pt")
+    last_a = load_checkpoint(result_a.run_dir / "checkpoints" / "last")
+    last_b = load_checkpoint(run_b / "checkpoints" / "last")
     assert last_a["scheduler"] == last_b["scheduler"]
     torch.testing.assert_close(last_b["recipe"]["priors"], last_a["recipe"]["priors"], rtol=0, atol=0)
 
@@ -163,9 +163,9 @@ def test_nan_loss_stops_with_the_checkpoint_named(
 
     monkeypatch.setattr(AbRegressionLoss, "forward", nan_loss)
 
-    with pytest.raises(NonFiniteLoss, match=r"step 0.*last\.pt") as info:
+    with pytest.raises(NonFiniteLoss, match=r"step 0.*last") as info:
         train(tiny_config(photos, "model.name=effunet_tiny_reg"), tmp_path / "nan")
-    assert str(tmp_path / "nan" / "checkpoints" / "last.pt") in str(info.value)
+    assert str(tmp_path / "nan" / "checkpoints" / "last") in str(info.value)
 
 
 @pytest.mark.parametrize(
@@ -300,7 +300,7 @@ def test_a_signal_checkpoints_and_stops_then_resume_matches_the_straight_run(
     stopped = train(tiny_config(photos), tmp_path / "b", on_progress=interrupt)
     assert not stopped.finished and stopped.step == 2
     assert stopped.stopped_by == signal.Signals(signum).name
-    assert load_checkpoint(tmp_path / "b" / "checkpoints" / "last.pt")["step"] == 2
+    assert load_checkpoint(tmp_path / "b" / "checkpoints" / "last")["step"] == 2
     assert signal.getsignal(signum) is not None  # our handler was removed again
 
     resumed = train(tiny_config(photos), tmp_path / "b", resume=True)
@@ -355,7 +355,7 @@ def test_early_stopping_exports_the_best_weights(photos: Path, tmp_path: Path, m
     )
 
     assert result.finished and result.step == 6 and result.metrics["best_step"] == 2
-    best = load_checkpoint(tmp_path / "es" / "checkpoints" / "best.pt")["model"]
+    best = load_checkpoint(tmp_path / "es" / "checkpoints" / "best")["model"]
     exported = weights(tmp_path / "es" / "model")
     assert all(torch.equal(exported[k], v) for k, v in best.items() if k in exported)
 
@@ -387,7 +387,7 @@ def test_adversarial_recipe_pretrains_then_trains_critic_and_generator(photos: P
     result = train(tiny_config(photos, *ADVERSARIAL, "steps=4", "steps_per_epoch=2"), tmp_path / "gan")
     with (result.run_dir / "train.csv").open() as f:
         rows = list(csv.DictReader(f))
-    ckpt = load_checkpoint(result.run_dir / "checkpoints" / "last.pt")
+    ckpt = load_checkpoint(result.run_dir / "checkpoints" / "last")
 
     assert result.finished and [int(r["step"]) for r in rows] == [1, 2, 3, 4]
     # L1 alone for the first two steps; then the critic's losses appear beside the generator's.

@@ -6,7 +6,8 @@ import hashlib
 
 import numpy as np
 
-SPLIT_ORDERS = ("stable", "permutation")
+SPLIT_ORDERS = ("stable", "permutation", "hash")
+SPLITS = ("train", "val", "test")
 
 
 def check_split_order(order: str) -> None:
@@ -41,12 +42,18 @@ def split_indices(
       starting point's still validates on photos neither trained on.
     - ``"permutation"`` (the default, so saved runs and caches keep their splits): a seeded permutation of the
       sorted names. A single photo more or less reshuffles every part.
+    - ``"hash"``: each photo's part depends on its own name alone (:func:`hash_parts`): photos coming and
+      going never move another, so a run whose sources grow while it trains keeps its validation photos
+      unseen. The parts' sizes follow the ratios only on average (binomially).
     """
     if len(ratios) != 3 or any(r < 0 for r in ratios) or sum(ratios) <= 0:
         raise ValueError(f"ratios must be three non-negative numbers with a positive sum, got {ratios}")
     check_split_order(order)
     total = float(sum(ratios))
     n = len(names)
+    if order == "hash":
+        assigned = np.array(hash_parts(names, ratios, seed), dtype=object)
+        return {part: np.flatnonzero(assigned == part) for part in SPLITS}
     if order == "stable":
         ordered = np.lexsort((np.array(names, dtype=object), _name_keys(names, seed))) if n else np.arange(0)
     else:
@@ -60,3 +67,15 @@ def split_indices(
         "val": np.sort(ordered[n_train : n_train + n_val]),
         "test": np.sort(ordered[n_train + n_val :]),
     }
+
+
+def hash_parts(names: list[str], ratios: tuple[float, float, float], seed: int = 0) -> list[str]:
+    """The part (train, val or test) of each name, from a seeded hash of the name alone: ``u`` = the hash
+    scaled to 0..1 goes to train below the train share, then val, then test."""
+    if len(ratios) != 3 or any(r < 0 for r in ratios) or sum(ratios) <= 0:
+        raise ValueError(f"ratios must be three non-negative numbers with a positive sum, got {ratios}")
+    total = float(sum(ratios))
+    bounds = np.cumsum([r / total for r in ratios])
+    u = _name_keys(names, seed).astype(np.float64) / 2.0**64
+    parts = np.minimum(np.searchsorted(bounds, u, side="right"), 2)
+    return [SPLITS[part] for part in parts.tolist()]

@@ -22,7 +22,13 @@ from torch.nn.parallel import DistributedDataParallel
 
 from polychrome.devices import PRECISIONS
 from polychrome.models import ColorizationModel, create_model, load_pretrained, save_pretrained
-from polychrome.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from polychrome.train.checkpoint import (
+    checkpoint_exists,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from polychrome.train.config import TrainConfig, check_config, save_config, to_dict
 from polychrome.train.data import load_collections, sample_batch, steps_per_pass
 from polychrome.train.distributed import Distributed, init_distributed, shutdown_distributed
@@ -72,15 +78,15 @@ def train(
 ) -> TrainResult:
     """Train (or continue training) the model described by ``config``, writing everything into ``run_dir``.
 
-    ``run_dir`` receives ``config.yaml``, ``checkpoints/last.pt`` and ``best.pt`` (best validation PSNR),
+    ``run_dir`` receives ``config.yaml``, the checkpoints ``checkpoints/last/`` and ``checkpoints/best/`` (best
+    validation PSNR; folders of small parts, :mod:`polychrome.train.checkpoint`),
     ``train.csv`` and ``metrics.csv`` (plus TensorBoard events when installed), ``grids/epoch_NNN.png``
     and, when the run finishes, ``curves.png`` and ``model/`` (safetensors + JSON). Under ``torchrun`` every
     process runs this function; rank 0 alone writes.
     """
     started = time.monotonic()
     run_dir = Path(run_dir)
-    last_path = run_dir / "checkpoints" / "last.pt"
-    if not resume and last_path.exists():
+    if not resume and checkpoint_exists(run_dir / "checkpoints" / "last"):
         raise FileExistsError(f"{run_dir}: a run already exists there; pass --resume to continue it")
     ctx, device = init_distributed(config.device)
     try:
@@ -98,7 +104,7 @@ def _fit(
     device: torch.device,
     started: float,
 ) -> TrainResult:
-    last_path, best_path = run_dir / "checkpoints" / "last.pt", run_dir / "checkpoints" / "best.pt"
+    last_path, best_path = run_dir / "checkpoints" / "last", run_dir / "checkpoints" / "best"
     torch.manual_seed(config.seed)
     model = create_model(
         config.model.name, pretrained_encoder=config.model.pretrained_encoder, **config.model.args
