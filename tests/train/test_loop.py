@@ -126,7 +126,7 @@ def test_resume_is_exact(straight_run: tuple[TrainResult, list], photos: Path, t
     assert finished.metrics["val/psnr"] == pytest.approx(result_a.metrics["val/psnr"], abs=1e-4)
     last_a = load_checkpoint(result_a.run_dir / "checkpoints" / "last")
     last_b = load_checkpoint(run_b / "checkpoints" / "last")
-    assert last_a["scheduler"] == last_b["scheduler"]
+    assert last_a["weights"]["scheduler"] == last_b["weights"]["scheduler"]
     torch.testing.assert_close(last_b["recipe"]["priors"], last_a["recipe"]["priors"], rtol=0, atol=0)
 
 
@@ -355,7 +355,7 @@ def test_early_stopping_exports_the_best_weights(photos: Path, tmp_path: Path, m
     )
 
     assert result.finished and result.step == 6 and result.metrics["best_step"] == 2
-    best = load_checkpoint(tmp_path / "es" / "checkpoints" / "best")["model"]
+    best = load_checkpoint(tmp_path / "es" / "checkpoints" / "best")["weights"]["model"]
     exported = weights(tmp_path / "es" / "model")
     assert all(torch.equal(exported[k], v) for k, v in best.items() if k in exported)
 
@@ -552,3 +552,86 @@ def test_bad_data_options_are_refused_before_the_data_loads(
     with pytest.raises(ValueError, match=message):
         train(tiny_config(photos, *overrides), tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+def _shards(photos: Path, folder: Path) -> list[Path]:
+    """The photos as two tar shards in ``folder``: the first 16 and the last 8."""
+    import tarfile
+
+    folder.mkdir(parents=True, exist_ok=True)
+    names = sorted(p.name for p in photos.iterdir())
+    shards = []
+    for index, chunk in enumerate((names[:16], names[16:])):
+        shard = folder / f"shard-{index}.tar"
+        with tarfile.open(shard, "w") as archive:
+            for name in chunk:
+                archive.add(photos / name, arcname=name)
+        shards.append(shard)
+    return shards
+
+
+def _growing(photos: Path, tmp_path: Path, name: str) -> tuple[Path, Path, list[str]]:
+    """A source folder holding the first shard; the second waits beside it, to be copied in mid-run."""
+    source, waiting = tmp_path / name / "source", tmp_path / name / "waiting"
+    first, second = _shards(photos, waiting)
+    source.mkdir(parents=True)
+    os.link(first, source / first.name)
+    prepare = "{image_size: 64, min_size: 32, split: [0.75, 0.25, 0], split_order: hash}"
+    data = f"data=[{{sources: ['{source}/*.tar'], prepare: {prepare}, crop_size: 32}}]"
+    return source, second, [data, "steps=6", "steps_per_epoch=2", "log_every=2"]
+
+
+def test_a_run_takes_in_the_shards_that_arrive_while_it_trains(photos: Path, tmp_path: Path) -> None:
+    from polychrome.data.split import hash_parts
+
+    source, second, overrides = _growing(photos, tmp_path, "grow")
+
+    def arrive(step: int, total: int, info: dict) -> None:
+        if step == 2:
+            os.link(second, source / second.name)
+
+    result = train(tiny_config(photos, *overrides), tmp_path / "grow" / "run", on_progress=arrive)
+
+    assert result.finished
+    parts = load_checkpoint(result.run_dir / "checkpoints" / "last")["data"][0]
+    assert len(parts) == NUM_IMAGES  # all 24 photos, 16 from the start and 8 taken in at step 2
+    new = [n for n in parts if n.startswith("shard-1.tar/")]
+    assert len(new) == 8 and [parts[n] for n in new] == hash_parts(new, (0.75, 0.25, 0.0))
+    assert list(parts)[-8:] == new  # added after the first shard's photos, in the order read
+    with (result.run_dir / "metrics.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 3  # an epoch stays 2 steps as asked
+
+
+def test_a_run_resumed_after_its_sources_grew_ends_as_the_straight_run(photos: Path, tmp_path: Path) -> None:
+    runs = {}
+    for name in ("straight", "paused"):
+        source, second, overrides = _growing(photos, tmp_path, name)
+
+        def arrive(step: int, total: int, info: dict, source=source, second=second, name=name) -> None:
+            if step == 2:
+                os.link(second, source / second.name)
+            if step == 4 and name == "paused":
+                os.kill(os.getpid(), signal.SIGTERM)
+
+        runs[name] = train(tiny_config(photos, *overrides), tmp_path / name / "run", on_progress=arrive)
+        if name == "paused":
+            assert not runs[name].finished and runs[name].step == 4
+            runs[name] = train(tiny_config(photos, *overrides), tmp_path / name / "run", resume=True)
+
+    a, b = (weights(runs[n].run_dir / "model") for n in ("straight", "paused"))
+    assert runs["paused"].finished and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_checkpoints_are_also_written_every_few_minutes(
+    photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    saved = []
+    save = loop.save_checkpoint
+    monkeypatch.setattr(
+        loop, "save_checkpoint", lambda state, path: saved.append(state["step"]) or save(state, path)
+    )
+
+    train(tiny_config(photos, "checkpoint_every_minutes=0", "steps_per_epoch=100", "steps=3"), tmp_path / "t")
+
+    assert saved == [1, 2, 3, 3]  # every step, then the last step's validation writes best and last

@@ -147,6 +147,7 @@ class TrainConfig:
     device: str = "auto"
     workers: int | None = None  # processes for decoding; default all cores
     max_minutes: float | None = None  # stop (with a checkpoint) after this long; resume later
+    checkpoint_every_minutes: float | None = None  # also checkpoint this often between validations
     early_stop_patience: int | None = None  # stop after this many validations without a better val/psnr
     val_max_images: int = 512
     grid_images: int = 8

@@ -12,8 +12,8 @@ import io
 import itertools
 import logging
 import math
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -22,8 +22,8 @@ from PIL import Image
 
 from polychrome.data.cache import read_cache
 from polychrome.data.prepare import decode_records, prepare_images
-from polychrome.data.sources import Record, iter_records
-from polychrome.data.split import split_indices
+from polychrome.data.sources import Record, expand_source, iter_records
+from polychrome.data.split import SPLITS, hash_parts, split_indices
 from polychrome.train.config import DataConfig, TrainConfig
 
 logger = logging.getLogger(__name__)
@@ -33,7 +33,9 @@ StoredCounts = tuple[torch.Tensor, torch.Tensor] | None  # ab-bin counts and the
 
 @dataclass
 class Collection:
-    """One data collection, split, as uint8 ``(N, S, S, 3)`` tensors on the training device."""
+    """One data collection, split, as uint8 ``(N, S, S, 3)`` tensors on the training device, and what a run
+    needs to grow it as its sources grow and to resume it exactly: the part of every photo read so far, and
+    which source files and folder photos have been read."""
 
     config: DataConfig
     train: torch.Tensor
@@ -41,6 +43,9 @@ class Collection:
     summary: str
     ab_counts: torch.Tensor | None = None  # training-split ab-bin counts stored by `polychrome prepare`
     ab_centers: torch.Tensor | None = None  # the bins those counts are of
+    parts: dict[str, str] = field(default_factory=dict)  # name -> train | val | test, in the tensors' order
+    read_files: set[str] = field(default_factory=set)  # tar shards, archives and photo files read
+    read_names: set[str] = field(default_factory=set)  # every photo of a folder read, kept or dropped
 
 
 def collection_records(spec: DataConfig, sources: list[str] | None = None) -> Iterator[Record]:
@@ -57,6 +62,24 @@ def images_and_split(
 ) -> tuple[torch.Tensor, dict[str, np.ndarray], str, StoredCounts]:
     """A collection's uint8 images, its split, a line saying what was kept and dropped, and the training
     split's ab-bin counts (with their bins) when a cache holds them."""
+    loaded = _load(spec, config, None)
+    return loaded.images, loaded.split, loaded.described, loaded.stored
+
+
+@dataclass
+class _Loaded:
+    images: torch.Tensor
+    names: list[str]
+    split: dict[str, np.ndarray]
+    described: str
+    stored: StoredCounts = None
+    read_files: set[str] = field(default_factory=set)
+    read_names: set[str] = field(default_factory=set)
+
+
+def _load(spec: DataConfig, config: TrainConfig, parts: dict[str, str] | None) -> _Loaded:
+    """A collection's photos and split: its cache's, or its sources decoded and split as ``prepare`` says;
+    with ``parts`` (a checkpoint's), the photos it names keep their part and any others are split by hash."""
     if spec.cache is not None:
         cache = read_cache(spec.cache)
         if spec.crop_size > cache.image_size:
@@ -69,32 +92,124 @@ def images_and_split(
         counts, centers = cache.stats.get("ab_counts"), cache.stats.get("ab_centers")
         stored = (torch.from_numpy(counts), torch.from_numpy(centers)) if counts is not None else None
         described = f"{spec.cache}: {len(cache.names)} kept ({dropped})"
-        return torch.from_numpy(cache.images), cache.splits, described, stored
+        return _Loaded(torch.from_numpy(cache.images), cache.names, cache.splits, described, stored)
     prep = spec.prepare
-    prepared = prepare_images(collection_records(spec), prep.decode_options(), workers=config.workers)
+    read_files, read_names = set(), set()
+    records = _noting(collection_records(spec), read_names)
+    for source in spec.sources:
+        read_files.update(str(path) for path in expand_source(source) if not path.is_dir())
+    prepared = prepare_images(records, prep.decode_options(), workers=config.workers)
     if len(prepared.names) == 0:
         raise ValueError(f"{', '.join(spec.sources)}: no usable images ({prepared.summary()})")
-    parts = split_indices(prepared.names, prep.split, seed=config.seed, order=prep.split_order)
-    return torch.from_numpy(prepared.images), parts, f"{', '.join(spec.sources)}: {prepared.summary()}", None
+    if parts is None:
+        split = split_indices(prepared.names, prep.split, seed=config.seed, order=prep.split_order)
+    else:
+        split = _split_as(prepared.names, parts, prep.split, config.seed)
+    described = f"{', '.join(spec.sources)}: {prepared.summary()}"
+    return _Loaded(
+        torch.from_numpy(prepared.images), prepared.names, split, described, None, read_files, read_names
+    )
 
 
-def load_collections(config: TrainConfig, device: torch.device) -> list[Collection]:
-    """Every collection of the config, decoded (or read from its cache), split and moved to ``device``."""
+def _noting(records: Iterable[Record], names: set[str]) -> Iterator[Record]:
+    for record in records:
+        names.add(record.name)
+        yield record
+
+
+def _split_as(
+    names: list[str], parts: dict[str, str], ratios: tuple[float, float, float], seed: int
+) -> dict[str, np.ndarray]:
+    """Indices of each part: a photo's part from ``parts``, else by its hash; within a part the photos
+    ``parts`` names come first, in its order, then the others in ``names``' order."""
+    rank = {name: i for i, name in enumerate(parts)}
+    new = [name for name in names if name not in rank]
+    assigned = {**dict(zip(new, hash_parts(new, ratios, seed), strict=True)), **parts}
+    order = sorted(range(len(names)), key=lambda i: rank.get(names[i], len(rank) + i))
+    return {p: np.array([i for i in order if assigned[names[i]] == p], dtype=np.int64) for p in SPLITS}
+
+
+def load_collections(
+    config: TrainConfig, device: torch.device, parts: list[dict[str, str]] | None = None
+) -> list[Collection]:
+    """Every collection of the config, decoded (or read from its cache), split and moved to ``device``;
+    with ``parts`` (each collection's :attr:`Collection.parts` from a checkpoint), split and ordered as the
+    checkpointed run had them, so a resumed run draws the same batches."""
     collections = []
-    for spec in config.data:
-        images, parts, described, stored = images_and_split(spec, config)
-        summary = f"{described}; train {len(parts['train'])}, val {len(parts['val'])}"
+    for i, spec in enumerate(config.data):
+        loaded = _load(spec, config, parts[i] if parts is not None else None)
+        split = loaded.split
+        summary = f"{loaded.described}; train {len(split['train'])}, val {len(split['val'])}"
         logger.info(summary)
         collections.append(
             Collection(
                 spec,
-                images[torch.from_numpy(parts["train"])].to(device),
-                images[torch.from_numpy(parts["val"])].to(device),
+                loaded.images[torch.from_numpy(split["train"])].to(device),
+                loaded.images[torch.from_numpy(split["val"])].to(device),
                 summary,
-                *(stored or (None, None)),
+                *(loaded.stored or (None, None)),
+                parts={loaded.names[j]: part for part in SPLITS for j in split[part].tolist()},
+                read_files=loaded.read_files,
+                read_names=loaded.read_names,
             )
         )
     return collections
+
+
+def grow_collections(collections: list[Collection], config: TrainConfig) -> int:
+    """Read the photos that arrived in the collections' sources since they were last read (new tar shards,
+    archives or photo files matching their patterns, new photos in their folders), split them by the hash
+    of their names and add them; returns how many were added. Caches and collections cut by
+    ``prepare.max_images`` do not grow. A file that cannot be read yet (still being copied) is tried again
+    next time."""
+    added = 0
+    for coll in collections:
+        spec = coll.config
+        if spec.cache is not None or spec.prepare.max_images is not None:
+            continue
+        records, files = _new_records(spec, coll)
+        if not records:
+            continue
+        prep = spec.prepare
+        prepared = prepare_images(records, prep.decode_options(), workers=config.workers)
+        coll.read_files |= files
+        coll.read_names |= {r.name for r in records}
+        parts = hash_parts(prepared.names, prep.split, config.seed)
+        device = coll.train.device
+        for part in ("train", "val"):
+            chosen = [i for i, p in enumerate(parts) if p == part]
+            if chosen:
+                photos = torch.from_numpy(prepared.images[chosen]).to(device)
+                setattr(coll, part, torch.cat((getattr(coll, part), photos)))
+        coll.parts.update(zip(prepared.names, parts, strict=True))
+        added += len(prepared.names)
+        logger.info(
+            "%s: %d new photos (%s)", ", ".join(spec.sources), len(prepared.names), prepared.summary()
+        )
+    return added
+
+
+def _new_records(spec: DataConfig, coll: Collection) -> tuple[list[Record], set[str]]:
+    """The records of a collection's sources not read yet, and the files they come from."""
+    records: list[Record] = []
+    files: set[str] = set()
+    for source in spec.sources:
+        try:
+            paths = expand_source(source)
+        except FileNotFoundError:
+            continue
+        for path in paths:
+            if path.is_dir():
+                records.extend(r for r in iter_records([str(path)]) if r.name not in coll.read_names)
+            elif str(path) not in coll.read_files:
+                try:
+                    found = list(iter_records([str(path)]))
+                except ValueError as err:  # a shard still being copied
+                    logger.warning("%s; trying again at the next epoch", err)
+                    continue
+                records.extend(found)
+                files.add(str(path))
+    return records, files
 
 
 def steps_per_pass(collections: list[Collection], batch_size: int, world_size: int = 1) -> int:

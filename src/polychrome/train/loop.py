@@ -30,16 +30,9 @@ from polychrome.train.checkpoint import (
     set_rng_state,
 )
 from polychrome.train.config import TrainConfig, check_config, save_config, to_dict
-from polychrome.train.data import load_collections, sample_batch, steps_per_pass
+from polychrome.train.data import grow_collections, load_collections, sample_batch, steps_per_pass
 from polychrome.train.distributed import Distributed, init_distributed, shutdown_distributed
-from polychrome.train.ema import build_ema
-from polychrome.train.optim import (
-    apply_encoder_schedule,
-    apply_update,
-    build_optimizer,
-    build_scheduler,
-    frozen_encoder_parameters,
-)
+from polychrome.train.optim import Optimization
 from polychrome.train.recipes import NonFiniteLoss, build_recipe
 from polychrome.train.scalars import LossMeter, ScalarLog, plot_curves
 from polychrome.train.stopping import StopOnSignals
@@ -78,11 +71,10 @@ def train(
 ) -> TrainResult:
     """Train (or continue training) the model described by ``config``, writing everything into ``run_dir``.
 
-    ``run_dir`` receives ``config.yaml``, the checkpoints ``checkpoints/last/`` and ``checkpoints/best/`` (best
-    validation PSNR; folders of small parts, :mod:`polychrome.train.checkpoint`),
-    ``train.csv`` and ``metrics.csv`` (plus TensorBoard events when installed), ``grids/epoch_NNN.png``
-    and, when the run finishes, ``curves.png`` and ``model/`` (safetensors + JSON). Under ``torchrun`` every
-    process runs this function; rank 0 alone writes.
+    ``run_dir`` receives ``config.yaml``, the checkpoints ``checkpoints/last/`` and ``best/`` (best validation
+    PSNR; :mod:`polychrome.train.checkpoint`), ``train.csv`` and ``metrics.csv`` (plus TensorBoard events when
+    installed), ``grids/epoch_NNN.png`` and, when the run finishes, ``curves.png`` and ``model/``
+    (safetensors + JSON). Under ``torchrun`` every process runs this function; rank 0 alone writes.
     """
     started = time.monotonic()
     run_dir = Path(run_dir)
@@ -115,36 +107,22 @@ def _fit(
     model.to(device)
     if config.channels_last:
         model.to(memory_format=torch.channels_last)
-    o = config.optim
-    optimizer, frozen = build_optimizer(model, config), frozen_encoder_parameters(model, config)
-    scheduler = build_scheduler(optimizer, config)
-    apply_encoder_schedule(frozen, 0, o.unfreeze_at_step)
-    # The averaged copy is what gets validated and exported; BN statistics are averaged along with weights.
-    ema = build_ema(model, o.ema_decay) if o.ema_decay is not None else None
-    shown: ColorizationModel = ema.module if ema is not None else model
+    autocast = PRECISIONS[config.precision] if device.type == "cuda" else None
+    weights = Optimization(model, config, autocast)
     # What the training step calls: DDP averages gradients across processes; compile fuses kernels.
     forward: torch.nn.Module = model
     if ctx.enabled:
         forward = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     if config.compile:
         forward = torch.compile(forward, backend=config.compile_backend)
-    autocast = PRECISIONS[config.precision] if device.type == "cuda" else None
-    # fp16 needs its loss scaled against underflow; elsewhere the scaler passes everything through.
-    scaler = torch.amp.GradScaler(device.type, enabled=autocast is torch.float16)
 
-    collections = load_collections(config, device)
     progress = _Progress()
     ckpt: dict[str, Any] = load_checkpoint(last_path) if resume else {}
+    collections = load_collections(config, device, ckpt.get("data"))
     recipe = build_recipe(model, forward, config, device, autocast, collections, ckpt.get("recipe"))
     if resume:
-        model.load_state_dict(ckpt["model"])
-        if ema is not None:
-            ema.load_state_dict(ckpt["ema"])
-        scaler.load_state_dict(ckpt["scaler"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
         progress = _Progress(ckpt["step"], ckpt["best_psnr"], ckpt["stale_validations"])
-        apply_encoder_schedule(frozen, progress.step, o.unfreeze_at_step)
+        weights.load_state_dict(ckpt["weights"], progress.step)
         set_rng_state(ckpt["rng"])
         logger.info("resumed from %s at step %d", last_path, progress.step)
     if ctx.is_main:
@@ -153,20 +131,15 @@ def _fit(
         run_dir.mkdir(parents=True, exist_ok=True)
         save_config(config, run_dir / "config.yaml")
 
-    def checkpoint_state() -> dict[str, Any]:
-        return {
-            "model": model.state_dict(),
-            "ema": ema.state_dict() if ema is not None else None,
-            "scaler": scaler.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
+    def save(path: Path) -> None:
+        state = {
             "step": progress.step,
             "best_psnr": progress.best_psnr,
             "stale_validations": progress.stale_validations,
-            "recipe": recipe.state_dict(),
-            "rng": rng_state(),
-            "config": to_dict(config),
         }
+        data = [c.parts for c in collections]
+        state |= {"weights": weights.state_dict(), "recipe": recipe.state_dict(), "data": data}
+        save_checkpoint({**state, "rng": rng_state(), "config": to_dict(config)}, path)
 
     def check_finite(loss: torch.Tensor, non_finite: bool | None = None) -> None:
         # Checked before the update, so the weights (and the last checkpoint) stay good.
@@ -183,38 +156,35 @@ def _fit(
             (not bool(torch.isfinite(loss)), over_time, stop.requested is not None), device
         )
         check_finite(loss, non_finite)
-        apply_update(model, optimizer, loss, o.grad_clip, scaler)
+        weights.update(loss)
 
     scalars = ScalarLog(run_dir, tensorboard=config.tensorboard) if ctx.is_main else None
-    steps_per_epoch = config.steps_per_epoch or steps_per_pass(collections, config.batch_size, ctx.world_size)
+    epoch_steps = config.steps_per_epoch or steps_per_pass(collections, config.batch_size, ctx.world_size)
     model.train()
     metrics: dict[str, float] = {}
-    meter = LossMeter()
-    early_stop = False
+    meter, saved, early_stop = LossMeter(), (progress.step, time.monotonic()), False
     with StopOnSignals() as stop:
         while progress.step < config.steps:
             step = progress.step
-            if frozen and step == o.unfreeze_at_step:
-                apply_encoder_schedule(frozen, step, o.unfreeze_at_step)
-                logger.info("step %d: the whole encoder trains from now on", step)
             rgb = sample_batch(collections, config.batch_size, config.seed, step, ctx.rank, ctx.world_size)
             losses = recipe.step(rgb, step, update, check_finite)
-            if ema is not None:
-                ema.update_parameters(model)
-            scheduler.step()
+            weights.end_step(step)
             progress.step = step = step + 1
             meter.add(losses)
             # The last step logs too, so a run shorter than log_every still has its train.csv row.
             if (step % config.log_every == 0 or step == config.steps) and scalars is not None:
-                info = meter.read(config.batch_size * ctx.world_size)
-                info["lr"] = optimizer.param_groups[0]["lr"]
+                info = {**meter.read(config.batch_size * ctx.world_size), "lr": weights.lr}
                 scalars.log_train(step, info)
                 if on_progress is not None:
                     on_progress(step, config.steps, info)
-            if step % steps_per_epoch == 0 or step == config.steps or progress.out_of_time:
+            if step % epoch_steps == 0 or step == config.steps or progress.out_of_time:
+                if step < config.steps and not progress.out_of_time and grow_collections(collections, config):
+                    epoch_steps = config.steps_per_epoch or steps_per_pass(
+                        collections, config.batch_size, ctx.world_size
+                    )
                 if scalars is not None:
-                    epoch = math.ceil(step / steps_per_epoch)
-                    metrics, evaluation = validate(shown, collections, config)
+                    epoch = math.ceil(step / epoch_steps)
+                    metrics, evaluation = validate(weights.shown, collections, config)
                     metrics.update({"step": step, "epoch": epoch, "loss": float(losses["loss"])})
                     logger.info("step %d: %s", step, ", ".join(f"{k}={v:.3f}" for k, v in metrics.items()))
                     scalars.log_validation(step, metrics)
@@ -224,11 +194,17 @@ def _fit(
                     progress.stale_validations = 0 if improved else progress.stale_validations + 1
                     if improved:
                         progress.best_psnr = metrics["val/psnr"]
-                        save_checkpoint(checkpoint_state(), best_path)
-                    save_checkpoint(checkpoint_state(), last_path)
+                        save(best_path)
+                    save(last_path)
+                    saved = (step, time.monotonic())
                     patience = config.early_stop_patience
                     early_stop = patience is not None and progress.stale_validations >= patience
                 early_stop = ctx.any(early_stop, device)
+            every = config.checkpoint_every_minutes
+            if every is not None and saved[0] != step and time.monotonic() - saved[1] >= every * 60:
+                if ctx.is_main:
+                    save(last_path)
+                saved = (step, time.monotonic())
             if progress.out_of_time:
                 logger.info(
                     "time budget of %.1f min reached at step %d; resume to continue", config.max_minutes, step
@@ -242,15 +218,13 @@ def _fit(
                 )
                 if ctx.is_main:
                     best = load_checkpoint(best_path, map_location=device)
-                    model.load_state_dict(best["model"])
-                    if ema is not None:
-                        ema.load_state_dict(best["ema"])
+                    weights.load_weights(best["weights"])
                     metrics = {**metrics, "best_step": best["step"]}
                 break
             # One process stops at once; several stop together at the next step's agreement.
             if progress.stop_requested or (not ctx.enabled and stop.requested is not None):
                 if ctx.is_main:
-                    save_checkpoint(checkpoint_state(), last_path)
+                    save(last_path)
                 who = stop.requested or "another process"
                 logger.info("stopped by %s at step %d, checkpoint saved; resume to continue", who, step)
                 break
@@ -260,7 +234,7 @@ def _fit(
         scalars.close()
         if finished:
             plot_curves(run_dir)
-            export_model(shown, run_dir / "model", config, metrics, recipe.exports())
+            export_model(weights.shown, run_dir / "model", config, metrics, recipe.exports())
     ctx.barrier()  # the others wait until rank 0 has written the model
     return TrainResult(run_dir, progress.step, finished, metrics, None if finished else stop.requested)
 

@@ -1,14 +1,21 @@
 """How the weights move: AdamW with a slower pretrained encoder, the learning-rate schedule, which encoder
-parameters are kept fixed (and until when), and one update step."""
+parameters are kept fixed (and until when), the moving average of the weights, and one update step, held
+together by :class:`Optimization` so a checkpoint saves and restores them as one."""
 
 from __future__ import annotations
 
+import logging
 import math
+from typing import Any
 
 import torch
+from torch.optim.swa_utils import AveragedModel
 
 from polychrome.models import ColorizationModel
 from polychrome.train.config import TrainConfig
+from polychrome.train.ema import build_ema
+
+logger = logging.getLogger(__name__)
 
 
 def build_optimizer(model: ColorizationModel, config: TrainConfig) -> torch.optim.Optimizer:
@@ -90,3 +97,68 @@ def apply_update(
         torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
     scaler.step(optimizer)
     scaler.update()
+
+
+class Optimization:
+    """Everything that moves a model's weights and remembers how: the optimizer, its schedule, the loss
+    scaler of fp16, the encoder parameters kept fixed until ``optim.unfreeze_at_step``, and the moving
+    average of the weights (``optim.ema_decay``) that is validated and exported instead of the weights."""
+
+    def __init__(self, model: ColorizationModel, config: TrainConfig, autocast: torch.dtype | None) -> None:
+        o = config.optim
+        self.model, self.grad_clip, self.unfreeze_at = model, o.grad_clip, o.unfreeze_at_step
+        self.optimizer = build_optimizer(model, config)
+        self.scheduler = build_scheduler(self.optimizer, config)
+        device_type = next(model.parameters()).device.type
+        # fp16 needs its loss scaled against underflow; elsewhere the scaler passes everything through.
+        self.scaler = torch.amp.GradScaler(device_type, enabled=autocast is torch.float16)
+        self.frozen = frozen_encoder_parameters(model, config)
+        apply_encoder_schedule(self.frozen, 0, self.unfreeze_at)
+        # BN statistics are averaged along with the weights.
+        self.ema: AveragedModel | None = build_ema(model, o.ema_decay) if o.ema_decay is not None else None
+
+    @property
+    def shown(self) -> ColorizationModel:
+        """The model to validate and export: the moving average when there is one."""
+        return self.ema.module if self.ema is not None else self.model
+
+    @property
+    def lr(self) -> float:
+        return self.optimizer.param_groups[0]["lr"]
+
+    def update(self, loss: torch.Tensor) -> None:
+        apply_update(self.model, self.optimizer, loss, self.grad_clip, self.scaler)
+
+    def end_step(self, step: int) -> None:
+        """After ``step``'s update: average the weights, advance the schedule, free the encoder on time."""
+        if self.ema is not None:
+            self.ema.update_parameters(self.model)
+        self.scheduler.step()
+        if self.frozen and step + 1 == self.unfreeze_at:
+            apply_encoder_schedule(self.frozen, step + 1, self.unfreeze_at)
+            logger.info("step %d: the whole encoder trains from now on", step + 1)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model.state_dict(),
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any], step: int) -> None:
+        """Restore a checkpoint's state, saved at ``step``."""
+        self.model.load_state_dict(state["model"])
+        if self.ema is not None:
+            self.ema.load_state_dict(state["ema"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        apply_encoder_schedule(self.frozen, step, self.unfreeze_at)
+
+    def load_weights(self, state: dict[str, Any]) -> None:
+        """Put a checkpoint's weights (and their average) back, e.g. the best ones at an early stop."""
+        self.model.load_state_dict(state["model"])
+        if self.ema is not None:
+            self.ema.load_state_dict(state["ema"])
