@@ -358,3 +358,14 @@ def test_supported_extensions_and_loaded_image_size():
     assert {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif"} == set(SUPPORTED_EXTENSIONS)
     img = LoadedImage(np.zeros((3, 5, 3), np.float32), None, "RGB", 8, None)
     assert img.size == (5, 3)
+
+
+@pytest.mark.parametrize(
+    ("name", "shown"), [("new\nline.jpg", "new\\nline.jpg"), ("caf\udce9.jpg", "caf\\xe9.jpg")]
+)
+def test_a_name_with_a_newline_or_undecodable_bytes_is_escaped_in_one_line(tmp_path, name, shown):
+    (tmp_path / name).write_text("not a photo")
+    with pytest.raises(ImageReadError) as info:
+        load_image(tmp_path / name)
+    assert str(info.value) == f"{tmp_path}/{shown}: not an image (cannot identify image file)"
+    assert info.value.source == str(tmp_path / name)  # the path itself, to act on

@@ -26,6 +26,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from polychrome._atomic import atomic_write
+from polychrome._messages import printable_name
 
 __all__ = [
     "SUPPORTED_EXTENSIONS",
@@ -65,10 +66,11 @@ _PIL_LIMIT_LOCK = threading.Lock()
 
 
 class ImageReadError(Exception):
-    """A user image could not be read; the message is one line: ``"<file>: <reason>"``."""
+    """A user image could not be read; the message is one line: ``"<file>: <reason>"``, the file name shown
+    with control characters and undecodable bytes escaped (``source`` keeps it as it is)."""
 
     def __init__(self, source: str, reason: str) -> None:
-        super().__init__(f"{source}: {reason}")
+        super().__init__(f"{printable_name(source)}: {reason}")
         self.source = source
         self.reason = reason
 

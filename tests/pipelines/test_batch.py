@@ -324,7 +324,7 @@ def test_a_failed_write_names_the_output_not_its_temporary_file(tmp_path: Path) 
 
     report = run_jobs([Job(source, out)], process)
 
-    assert report.failed == [(str(source), f"{source}: cannot write {out} (Read-only file system)")]
+    assert report.failed == [(str(source), f"{source}: cannot write {out} (read-only file system)")]
 
 
 def test_empty_exception_message_becomes_its_class_name(tmp_path: Path) -> None:
@@ -437,3 +437,21 @@ def test_progress_is_reported_from_the_calling_thread(tmp_path: Path) -> None:
 def test_workers_must_be_positive() -> None:
     with pytest.raises(ValueError, match="workers"):
         run_jobs([], _copy, workers=0)
+
+
+def test_reasons_show_names_escaped_on_one_line(tmp_path: Path) -> None:
+    source, out = tmp_path / "new\nline.jpg", tmp_path / "out" / "new\nline.png"
+
+    def process(job: Job) -> None:
+        raise ValueError("cannot decode")
+
+    def unwritable(job: Job) -> None:
+        raise OSError(errno.EROFS, "Read-only file system", str(job.output))
+
+    failed = run_jobs([Job(source, out)], process).failed + run_jobs([Job(source, out)], unwritable).failed
+
+    shown_source, shown_out = f"{tmp_path}/new\\nline.jpg", f"{tmp_path}/out/new\\nline.png"
+    assert [reason for _, reason in failed] == [
+        f"{shown_source}: cannot decode",
+        f"{shown_source}: cannot write {shown_out} (read-only file system)",
+    ]

@@ -18,6 +18,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from polychrome._messages import os_error_reason, printable_name
 from polychrome.images import SUPPORTED_EXTENSIONS
 
 logger = logging.getLogger(__name__)
@@ -141,7 +142,11 @@ def plan_jobs(
         if earlier is not None:
             if earlier.source.resolve() != job.source.resolve():
                 problems.append(
-                    (str(job.source), f"would overwrite the output of {earlier.source} ({job.output})")
+                    (
+                        str(job.source),
+                        f"would overwrite the output of {printable_name(earlier.source)} "
+                        f"({printable_name(job.output)})",
+                    )
                 )
             continue  # the same photo named twice (say, by a folder and a glob) is colorized once
         if _same_file(job.source, job.output):
@@ -151,7 +156,10 @@ def plan_jobs(
             continue
         if key in originals:
             problems.append(
-                (str(job.source), f"would overwrite the original {originals[key]}; choose another output")
+                (
+                    str(job.source),
+                    f"would overwrite the original {printable_name(originals[key])}; choose another output",
+                )
             )
             continue
         claimed[key] = job
@@ -231,7 +239,7 @@ def _run_one(job: Job, process: Callable[[Job], None], overwrite: bool) -> tuple
     try:  # a folder that cannot be written is found before the photo is colorized, not after
         job.output.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        return "failed", _cannot_write(job, exc.strerror or str(exc))
+        return "failed", _cannot_write(job, os_error_reason(exc))
     if not os.access(job.output.parent, os.W_OK):
         return "failed", _cannot_write(job, "its folder is not writable")
     try:
@@ -241,13 +249,13 @@ def _run_one(job: Job, process: Callable[[Job], None], overwrite: bool) -> tuple
         if not existed:
             _remove_partial(job.output)
         if isinstance(exc, OSError) and exc.filename and Path(exc.filename).parent == job.output.parent:
-            return "failed", _cannot_write(job, exc.strerror or str(exc))  # not the temporary file's name
+            return "failed", _cannot_write(job, os_error_reason(exc))  # not the temporary file's name
         return "failed", _reason(job, exc)
     return "done", None
 
 
 def _cannot_write(job: Job, why: str) -> str:
-    return f"{job.source}: cannot write {job.output} ({why})"
+    return f"{printable_name(job.source)}: cannot write {printable_name(job.output)} ({why})"
 
 
 def _expand(
@@ -325,9 +333,9 @@ def _listing(extensions: Collection[str]) -> str:
 def _reason(job: Job, exc: Exception) -> str:
     """One line for the user; errors from the image loader already name the file, so don't repeat it."""
     message = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip()) or type(exc).__name__
-    if job.source.name in message:
+    if printable_name(job.source.name) in message:
         return message
-    return f"{job.source}: {message}"
+    return f"{printable_name(job.source)}: {message}"
 
 
 def _remove_partial(path: Path) -> None:
