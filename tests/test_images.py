@@ -231,6 +231,11 @@ def test_directory(tmp_path):
     _assert_read_error(tmp_path / "album.jpg", "directory")
 
 
+def test_symlink_loop(tmp_path):
+    (tmp_path / "loop.jpg").symlink_to("loop.jpg")
+    _assert_read_error(tmp_path / "loop.jpg", "loop.jpg: symlink loop")
+
+
 def test_zero_byte_file(tmp_path):
     (tmp_path / "x.jpg").write_bytes(b"")
     _assert_read_error(tmp_path / "x.jpg", "file is empty")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import stat
 import struct
 import threading
 import zlib
@@ -26,7 +27,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from polychrome._atomic import atomic_write
-from polychrome._messages import printable_name
+from polychrome._messages import os_error_reason, printable_name
 
 __all__ = [
     "SUPPORTED_EXTENSIONS",
@@ -264,15 +265,16 @@ def _finish(
 
 def _open_path(path: Path, max_pixels: int | None) -> LoadedImage:
     name = str(path)
-    if not path.exists():
-        raise ImageReadError(name, "no such file")
-    if path.is_dir():
-        raise ImageReadError(name, "is a directory, not an image file")
     try:
-        if path.stat().st_size == 0:
-            raise ImageReadError(name, "file is empty")
-    except PermissionError as err:
-        raise ImageReadError(name, "permission denied") from err
+        status = path.stat()
+    except FileNotFoundError as err:
+        raise ImageReadError(name, "no such file") from err
+    except OSError as err:  # a symlink loop, a folder that may not be searched
+        raise ImageReadError(name, os_error_reason(err)) from err
+    if stat.S_ISDIR(status.st_mode):
+        raise ImageReadError(name, "is a directory, not an image file")
+    if status.st_size == 0:
+        raise ImageReadError(name, "file is empty")
     return _open(path, name, max_pixels)
 
 

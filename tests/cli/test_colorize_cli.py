@@ -166,6 +166,18 @@ def test_corrupt_file_fails_alone(tmp_path: Path, fake: FakeColorizer) -> None:
     assert errors[0].count("broken.jpg") == 1
 
 
+def test_a_symlink_loop_is_one_line_and_the_batch_goes_on(tmp_path: Path, fake: FakeColorizer) -> None:
+    _image(tmp_path / "photos" / "a.jpg")
+    (tmp_path / "photos" / "loop.jpg").symlink_to("loop.jpg")
+
+    result = _invoke(tmp_path / "photos", "-o", tmp_path / "out")
+
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [f"error: {tmp_path / 'photos' / 'loop.jpg'}: symlink loop"]
+    assert _is_tinted(tmp_path / "out" / "a.jpg")
+    assert "colorized 1, skipped 0, failed 1" in result.stdout
+
+
 def test_missing_input_is_a_one_line_error(tmp_path: Path, fake: FakeColorizer) -> None:
     missing = tmp_path / "nope.jpg"
 

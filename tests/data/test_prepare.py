@@ -145,6 +145,18 @@ def test_a_bad_file_is_skipped_with_its_reason(name: str, tmp_path: Path) -> Non
         assert failed.endswith(name) and name in message and detail in message
 
 
+def test_a_symlink_loop_is_counted_unreadable_and_named(tmp_path: Path) -> None:
+    (tmp_path / "a.png").write_bytes(_encode(_colorful(40, 40)))
+    (tmp_path / "loop.jpg").symlink_to("loop.jpg")
+
+    prepared = prepare_images(iter_records([str(tmp_path)]), PrepareOptions(32, 16), workers=1)
+
+    assert prepared.names == [f"{tmp_path.name}/a.png"] and dict(prepared.dropped) == {"unreadable": 1}
+    assert prepared.failures == [
+        (f"{tmp_path.name}/loop.jpg", f"unreadable: {tmp_path}/loop.jpg: symlink loop")
+    ]
+
+
 def test_a_40000x40000_header_is_skipped_without_decoding(tmp_path: Path) -> None:
     _write_png_with_size(tmp_path / "huge.png", 40000, 40000)
 

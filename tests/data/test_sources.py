@@ -97,6 +97,26 @@ def test_single_image_file_is_a_source(tmp_path: Path) -> None:
     assert records[0].read() == path.read_bytes()
 
 
+def test_a_symlink_loop_in_a_folder_is_a_record_that_says_so(tmp_path: Path) -> None:
+    _write(tmp_path / "photos" / "a.jpg")
+    (tmp_path / "photos" / "loop.jpg").symlink_to("loop.jpg")
+    (tmp_path / "photos" / "dangling.jpg").symlink_to("gone.jpg")  # names nothing: left out, as ever
+
+    records = list(iter_records([str(tmp_path / "photos")]))
+
+    assert [(r.name, r.problem) for r in records] == [
+        ("photos/a.jpg", None),
+        ("photos/loop.jpg", "symlink loop"),
+    ]
+
+
+def test_a_symlink_loop_named_as_a_source_says_so(tmp_path: Path) -> None:
+    (tmp_path / "loop.jpg").symlink_to("loop.jpg")
+
+    with pytest.raises(ValueError, match=r"loop\.jpg: symlink loop$"):
+        expand_source(str(tmp_path / "loop.jpg"))
+
+
 # --- globs --------------------------------------------------------------------------------------------
 
 

@@ -180,6 +180,34 @@ def test_unsupported_file_and_empty_folder_are_reported(tmp_path: Path) -> None:
     assert "folder contains no images" in problems[1][1]
 
 
+def _symlink_loop(path: Path) -> Path:
+    """`path` and a sibling that link to each other: neither can be opened."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    other = path.with_name("other-" + path.name)
+    path.symlink_to(other.name)
+    other.symlink_to(path.name)
+    return path
+
+
+def test_a_symlink_loop_in_a_folder_is_one_problem_and_the_rest_is_planned(tmp_path: Path) -> None:
+    good = _image(tmp_path / "photos" / "a.jpg")
+    loop = _symlink_loop(tmp_path / "photos" / "sub" / "loop.jpg")
+
+    jobs, problems = plan_jobs([tmp_path / "photos"], tmp_path / "out")
+
+    assert [job.source for job in jobs] == [good]
+    assert problems == [(str(loop), "symlink loop"), (str(loop.with_name("other-loop.jpg")), "symlink loop")]
+
+
+@pytest.mark.parametrize("output", ["out", "out.png"])
+def test_a_symlink_loop_named_directly_or_by_a_glob_says_so(tmp_path: Path, output: str) -> None:
+    loop = _symlink_loop(tmp_path / "loop.jpg")
+
+    assert plan_jobs([loop], tmp_path / output) == ([], [(str(loop), "symlink loop")])
+    jobs, problems = plan_jobs([str(tmp_path / "l*.jpg")], tmp_path / "out")
+    assert jobs == [] and problems == [(str(loop), "symlink loop")]
+
+
 def test_output_equal_to_source_is_never_planned(tmp_path: Path) -> None:
     photos = tmp_path / "photos"
     a = _image(photos / "a.jpg")

@@ -44,6 +44,15 @@ def test_same_photo_in_two_formats_is_reported_not_guessed(photos: Photos) -> No
     )
 
 
+def test_a_symlink_loop_is_a_problem_line(photos: Photos) -> None:
+    (photos.real / "loop.jpg").symlink_to("loop.jpg")
+
+    matching = match_folders(photos.real, photos.models)
+
+    assert matching.problems == [f"{photos.real / 'loop.jpg'}: symlink loop"]
+    assert len(matching.pairs) == 7
+
+
 def test_a_missing_folder_is_a_clear_error(tmp_path: Path, photos: Photos) -> None:
     with pytest.raises(NotADirectoryError, match="nowhere: not a folder"):
         match_folders(photos.real, {"a": tmp_path / "nowhere"})

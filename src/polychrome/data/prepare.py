@@ -32,6 +32,7 @@ import torch
 from PIL import Image
 
 from polychrome import __version__
+from polychrome._messages import printable_name
 from polychrome.color.lab import rgb_to_lab
 from polychrome.data.sources import Record
 from polychrome.images import ImageReadError, load_image, load_image_bytes
@@ -131,6 +132,12 @@ class PrepareOptions:
 
 def prepare_one(record: Record, options: PrepareOptions) -> Decoded:
     """(name, square uint8 image or None, reason it was dropped or None)."""
+    if record.problem is not None:
+        return (
+            record.name,
+            None,
+            f"unreadable: {printable_name(record.path or record.name)}: {record.problem}",
+        )
     try:
         if record.data is not None:
             loaded = load_image_bytes(record.data, record.name)

@@ -104,7 +104,7 @@ def plan_jobs(
         normalize_suffix(output.suffix)  # an output file named .gif is refused before any work
         source = Path(first)
         if not source.exists():
-            problems.append((first, "no such file or directory"))
+            problems.append((first, _missing(source)))
         elif source.suffix.lower() not in extensions:
             problems.append((first, _unsupported(source, extensions)))
         else:
@@ -127,20 +127,19 @@ def plan_jobs(
                     f"{_listing(WRITABLE_EXTENSIONS)}, or name a folder"
                 )
         for item in inputs:
-            found, problem = _expand(str(item), output, suffix, extensions)
+            found, item_problems = _expand(str(item), output, suffix, extensions)
             candidates.extend(found)
-            if problem is not None:
-                problems.append((str(item), problem))
+            problems.extend(item_problems)
 
     # Every source is an original to protect, not only the one that a given output comes from.
-    originals = {job.source.resolve(): job.source for job in candidates}
+    originals = {_real(job.source): job.source for job in candidates}
     jobs: list[Job] = []
     claimed: dict[Path, Job] = {}
     for job in candidates:
-        key = job.output.resolve()
+        key = _real(job.output)
         earlier = claimed.get(key)
         if earlier is not None:
-            if earlier.source.resolve() != job.source.resolve():
+            if _real(earlier.source) != _real(job.source):
                 problems.append(
                     (
                         str(job.source),
@@ -260,45 +259,72 @@ def _cannot_write(job: Job, why: str) -> str:
 
 def _expand(
     text: str, output: Path, suffix: str | None, extensions: frozenset[str]
-) -> tuple[list[Job], str | None]:
-    """The jobs for one input into the output folder, or why there are none."""
+) -> tuple[list[Job], list[tuple[str, str]]]:
+    """The jobs for one input into the output folder, and (path, reason) for what cannot be read."""
     path = Path(text)
     if path.is_dir():
-        found = [
-            Job(source, _renamed(output / source.relative_to(path), suffix))
-            for source in _walk_images(path, extensions, skip=output)
-        ]
-        return found, None if found else f"folder contains no images ({_listing(extensions)})"
+        sources, problems = _walk_images(path, extensions, skip=output)
+        found = [Job(source, _renamed(output / source.relative_to(path), suffix)) for source in sources]
+        if not found and not problems:
+            problems.append((text, f"folder contains no images ({_listing(extensions)})"))
+        return found, problems
     if path.is_file():
         if path.suffix.lower() not in extensions:
-            return [], _unsupported(path, extensions)
-        return [Job(path, _renamed(output / path.name, suffix))], None
+            return [], [(text, _unsupported(path, extensions))]
+        return [Job(path, _renamed(output / path.name, suffix))], []
     if _is_glob(text):
         matches = sorted(glob.glob(text, recursive=True))
-        found = [
-            Job(Path(match), _renamed(output / Path(match).name, suffix))
-            for match in matches
-            if os.path.isfile(match) and Path(match).suffix.lower() in extensions
-        ]
-        return found, None if found else ("matched no image files" if matches else "matched nothing")
-    return [], "no such file or directory"
+        images = [match for match in matches if Path(match).suffix.lower() in extensions]
+        found = [Job(Path(m), _renamed(output / Path(m).name, suffix)) for m in images if os.path.isfile(m)]
+        problems = [(m, reason) for m in images if (reason := _unreadable(m)) is not None]
+        if not found and not problems:
+            problems.append((text, "matched no image files" if matches else "matched nothing"))
+        return found, problems
+    return [], [(text, _missing(path))]
 
 
-def _walk_images(root: Path, extensions: frozenset[str], skip: Path) -> list[Path]:
-    """Image files under `root` in a stable order, leaving out hidden entries and the output folder."""
-    skip = skip.resolve()
+def _walk_images(
+    root: Path, extensions: frozenset[str], skip: Path
+) -> tuple[list[Path], list[tuple[str, str]]]:
+    """Image files under `root` in a stable order, leaving out hidden entries and the output folder, and
+    (path, reason) for each image name that cannot be read (a symlink loop)."""
+    skip = _real(skip)
     found: list[Path] = []
+    problems: list[tuple[str, str]] = []
     for directory, folders, files in os.walk(root):
         # Without this, colorizing `photos` into `photos/colorized` would pick up last run's outputs.
         folders[:] = sorted(
-            name for name in folders if not name.startswith(".") and Path(directory, name).resolve() != skip
+            name for name in folders if not name.startswith(".") and _real(Path(directory, name)) != skip
         )
-        found.extend(
-            Path(directory, name)
-            for name in sorted(files)
-            if not name.startswith(".") and Path(name).suffix.lower() in extensions
-        )
-    return found
+        for name in sorted(files):
+            if name.startswith(".") or Path(name).suffix.lower() not in extensions:
+                continue
+            path = Path(directory, name)
+            reason = _unreadable(path)
+            if reason is None:
+                found.append(path)
+            else:
+                problems.append((str(path), reason))
+    return found, problems
+
+
+def _unreadable(path: str | Path) -> str | None:
+    """Why the file `path` names cannot be reached (a symlink loop, a dangling link), or None."""
+    try:
+        os.stat(path)
+    except OSError as err:
+        return os_error_reason(err)
+    return None
+
+
+def _missing(path: Path) -> str:
+    """Why a path that is neither a file nor a folder is not there."""
+    return _unreadable(path) or "not a file or folder"
+
+
+def _real(path: Path) -> Path:
+    """`path` with symlinks resolved; unlike Path.resolve() in Python 3.11, a symlink loop does not raise."""
+    return Path(os.path.realpath(path))
 
 
 def _is_glob(text: str) -> bool:
@@ -313,7 +339,7 @@ def _renamed(path: Path, suffix: str | None) -> Path:
 
 def _same_file(source: Path, output: Path) -> bool:
     # samefile also catches hard links and case-insensitive file systems, where resolve() alone does not.
-    if source.resolve() == output.resolve():
+    if _real(source) == _real(output):
         return True
     try:
         return output.exists() and os.path.samefile(source, output)

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from polychrome._messages import printable_name
 from polychrome.data.sources import iter_records
 
 __all__ = ["FilePair", "Matching", "list_photos", "match_folders"]
@@ -42,7 +43,8 @@ class Matching:
 
 
 def list_photos(folder: str | Path) -> tuple[dict[str, Path], list[str]]:
-    """The images below ``folder`` by key (relative path without suffix), and problems (ambiguous keys).
+    """The images below ``folder`` by key (relative path without suffix), and problems (ambiguous keys,
+    files that cannot be opened).
 
     Raises:
         NotADirectoryError: ``folder`` is not a folder.
@@ -51,18 +53,24 @@ def list_photos(folder: str | Path) -> tuple[dict[str, Path], list[str]]:
     if not root.is_dir():
         raise NotADirectoryError(f"{root}: not a folder")
     by_key: dict[str, list[Path]] = defaultdict(list)
+    problems: list[str] = []
     for record in iter_records([str(root)]):
         assert record.path is not None  # folders yield paths, never in-memory bytes
         path = Path(record.path)
+        if record.problem is not None:
+            problems.append(f"{printable_name(path)}: {record.problem}")
+            continue
         by_key[path.relative_to(root).with_suffix("").as_posix()].append(path)
     photos: dict[str, Path] = {}
-    problems: list[str] = []
     for key, paths in by_key.items():
         if len(paths) == 1:
             photos[key] = paths[0]
         else:
             names = ", ".join(p.name for p in paths)
-            problems.append(f"{paths[0].parent}: {names} are the same photo in two formats; left out")
+            problems.append(
+                f"{printable_name(paths[0].parent)}: {printable_name(names)} are the same photo in two "
+                "formats; left out"
+            )
     return photos, problems
 
 
