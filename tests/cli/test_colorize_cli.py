@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -174,6 +175,21 @@ def test_a_symlink_loop_is_one_line_and_the_batch_goes_on(tmp_path: Path, fake: 
 
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [f"error: {tmp_path / 'photos' / 'loop.jpg'}: symlink loop"]
+    assert _is_tinted(tmp_path / "out" / "a.jpg")
+    assert "colorized 1, skipped 0, failed 1" in result.stdout
+
+
+def test_an_unreadable_folder_is_one_line_and_fails_the_run(
+    tmp_path: Path, fake: FakeColorizer, unreadable: Callable[[Path], Path]
+) -> None:
+    _image(tmp_path / "photos" / "a.jpg")
+    _image(tmp_path / "photos" / "locked" / "b.jpg")
+    locked = unreadable(tmp_path / "photos" / "locked")
+
+    result = _invoke(tmp_path / "photos", "-o", tmp_path / "out")
+
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [f"error: {locked}: permission denied"]
     assert _is_tinted(tmp_path / "out" / "a.jpg")
     assert "colorized 1, skipped 0, failed 1" in result.stdout
 

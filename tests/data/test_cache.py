@@ -6,6 +6,7 @@ import hashlib
 import io
 import math
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import h5py
@@ -183,6 +184,27 @@ def test_prepare_command_reports_and_never_overwrites(collection: Path, tmp_path
     missing = CliRunner().invoke(app, ["prepare", str(tmp_path / "nope"), "-o", str(tmp_path / "d.h5")])
     assert missing.exit_code == 1 and "no such file" in missing.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.h5"]  # no d.h5, no d.h5.partial
+
+
+def test_prepare_counts_and_names_an_unreadable_folder(
+    tmp_path: Path, unreadable: Callable[[Path], Path]
+) -> None:
+    (tmp_path / "photos" / "locked").mkdir(parents=True)
+    for i in range(3):
+        Image.fromarray(_colorful(i)).save(tmp_path / "photos" / f"good{i}.png")
+    Image.fromarray(_colorful(3)).save(tmp_path / "photos" / "locked" / "hidden_from_us.png")
+    locked = unreadable(tmp_path / "photos" / "locked")
+    out = tmp_path / "c.h5"
+
+    args = ["prepare", str(tmp_path / "photos"), "-o", str(out), "--size", "64", "--min-size", "24"]
+    result = CliRunner().invoke(app, [*args, "--workers", "1"])
+
+    assert result.exit_code == 0, result.output
+    assert "3 photos kept (1 unreadable)" in result.stdout
+    assert f"{locked}: permission denied" in result.stderr
+    manifest = read_cache(out).manifest
+    assert manifest["dropped"] == {"unreadable": 1}
+    assert manifest["failures"] == [["photos/locked", f"unreadable: {locked}: permission denied"]]
 
 
 def test_prepare_enlarges_and_orders_the_split_as_asked(collection: Path, tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import tarfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -107,6 +108,23 @@ def test_a_symlink_loop_in_a_folder_is_a_record_that_says_so(tmp_path: Path) -> 
     assert [(r.name, r.problem) for r in records] == [
         ("photos/a.jpg", None),
         ("photos/loop.jpg", "symlink loop"),
+    ]
+
+
+def test_an_unreadable_folder_is_a_record_that_says_so(
+    tmp_path: Path, unreadable: Callable[[Path], Path]
+) -> None:
+    _write(tmp_path / "photos" / "a.jpg")
+    _write(tmp_path / "photos" / "locked" / "b.jpg")
+    _write(tmp_path / "photos" / "z.jpg")
+    unreadable(tmp_path / "photos" / "locked")
+
+    records = list(iter_records([str(tmp_path / "photos")]))
+
+    assert [(r.name, r.problem) for r in records] == [
+        ("photos/a.jpg", None),
+        ("photos/locked", "permission denied"),
+        ("photos/z.jpg", None),
     ]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -197,6 +198,19 @@ def test_a_symlink_loop_in_a_folder_is_one_problem_and_the_rest_is_planned(tmp_p
 
     assert [job.source for job in jobs] == [good]
     assert problems == [(str(loop), "symlink loop"), (str(loop.with_name("other-loop.jpg")), "symlink loop")]
+
+
+def test_an_unreadable_folder_is_one_problem_and_the_rest_is_planned(
+    tmp_path: Path, unreadable: Callable[[Path], Path]
+) -> None:
+    good = _image(tmp_path / "photos" / "a.jpg")
+    _image(tmp_path / "photos" / "locked" / "b.jpg")
+    locked = unreadable(tmp_path / "photos" / "locked")
+
+    jobs, problems = plan_jobs([tmp_path / "photos"], tmp_path / "out")
+
+    assert [job.source for job in jobs] == [good]
+    assert problems == [(str(locked), "permission denied")]
 
 
 @pytest.mark.parametrize("output", ["out", "out.png"])

@@ -75,9 +75,14 @@ def _iter_zip(path: Path) -> Iterator[Record]:
 
 def _iter_folder(root: Path) -> Iterator[Record]:
     """The images below ``root`` (hidden entries below it left out), in the order of their sorted paths;
-    an image name that cannot be opened (a symlink loop) is a record with its ``problem``."""
+    a folder that cannot be listed and an image name that cannot be opened (a symlink loop) are records with
+    their ``problem``."""
     found: list[tuple[Path, str | None]] = []
-    for directory, folders, files in os.walk(root):
+
+    def unlisted(err: OSError) -> None:
+        found.append((Path(err.filename), os_error_reason(err)))
+
+    for directory, folders, files in os.walk(root, onerror=unlisted):
         folders[:] = [name for name in folders if not name.startswith(".")]
         for name in files:
             path = Path(directory, name)

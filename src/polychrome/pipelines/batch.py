@@ -287,11 +287,15 @@ def _walk_images(
     root: Path, extensions: frozenset[str], skip: Path
 ) -> tuple[list[Path], list[tuple[str, str]]]:
     """Image files under `root` in a stable order, leaving out hidden entries and the output folder, and
-    (path, reason) for each image name that cannot be read (a symlink loop)."""
+    (path, reason) for each folder that cannot be listed and each image name that cannot be opened."""
     skip = _real(skip)
     found: list[Path] = []
     problems: list[tuple[str, str]] = []
-    for directory, folders, files in os.walk(root):
+
+    def unlisted(err: OSError) -> None:
+        problems.append((str(err.filename), os_error_reason(err)))
+
+    for directory, folders, files in os.walk(root, onerror=unlisted):
         # Without this, colorizing `photos` into `photos/colorized` would pick up last run's outputs.
         folders[:] = sorted(
             name for name in folders if not name.startswith(".") and _real(Path(directory, name)) != skip
