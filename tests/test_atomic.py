@@ -1,5 +1,6 @@
 """polychrome._atomic: a file appears whole under its name or not at all."""
 
+import os
 from pathlib import Path
 
 import pytest
@@ -39,3 +40,13 @@ def test_atomic_write_creates_parents(tmp_path: Path) -> None:
     target = tmp_path / "a" / "b.txt"
     atomic_write(target, lambda handle: handle.write(b"text"))
     assert target.read_bytes() == b"text"
+
+
+@pytest.mark.parametrize("name", ["a" * 250 + ".png", "é" * 125 + ".png", "\udcff" * 250 + ".png"])
+def test_a_name_of_254_bytes_can_be_written(tmp_path: Path, name: str) -> None:
+    target = tmp_path / name
+    assert len(os.fsencode(target.name)) == 254
+    with atomic_path(target) as tmp:
+        assert len(os.fsencode(tmp.name)) <= 255 and tmp.name.endswith(".tmp")
+        tmp.write_bytes(b"data")
+    assert target.read_bytes() == b"data" and [p.name for p in tmp_path.iterdir()] == [name]

@@ -14,10 +14,23 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
+# The longest file name of the usual file systems: 255 bytes (ext4, XFS, Btrfs, APFS), 255 UTF-16 units (NTFS)
+_NAME_MAX = 255
+
+
+def _temporary_name(name: str) -> str:
+    """A hidden name beside ``name`` that fits in a file name: ``name`` is shortened to leave room."""
+    suffix = f".{secrets.token_hex(6)}.tmp"
+    room = _NAME_MAX - 1 - len(suffix)
+    kept = name[:room]
+    while len(os.fsencode(kept)) > room:  # cut whole characters, so the name stays valid UTF-8
+        kept = kept[:-1]
+    return f".{kept}{suffix}"
+
 
 def _create_temp_beside(path: Path, folder: Path) -> tuple[Path, int]:
     while True:
-        tmp_path = folder / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        tmp_path = folder / _temporary_name(path.name)
         try:
             return tmp_path, os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         except FileExistsError:
