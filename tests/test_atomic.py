@@ -1,11 +1,30 @@
 """polychrome._atomic: a file appears whole under its name or not at all."""
 
 import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from polychrome._atomic import atomic_path, atomic_write
+from polychrome._atomic import atomic_path, atomic_write, remove_stale_temporaries
+
+_WRITER = """
+import sys, time
+from polychrome._atomic import atomic_path
+with atomic_path(sys.argv[1]) as tmp:
+    tmp.write_bytes(b"half")
+    print(tmp, flush=True)
+    time.sleep(600)
+"""
+
+
+def _start_writer(target: Path) -> tuple[subprocess.Popen, Path]:
+    """A process stopped in the middle of an atomic write of ``target``, and its temporary file."""
+    writer = subprocess.Popen([sys.executable, "-c", _WRITER, str(target)], stdout=subprocess.PIPE, text=True)
+    assert writer.stdout is not None
+    return writer, Path(writer.stdout.readline().strip())
 
 
 def test_atomic_path_renames_only_when_the_block_ends(tmp_path: Path) -> None:
@@ -50,3 +69,29 @@ def test_a_name_of_254_bytes_can_be_written(tmp_path: Path, name: str) -> None:
         assert len(os.fsencode(tmp.name)) <= 255 and tmp.name.endswith(".tmp")
         tmp.write_bytes(b"data")
     assert target.read_bytes() == b"data" and [p.name for p in tmp_path.iterdir()] == [name]
+
+
+def test_temporaries_of_killed_writers_are_removed_and_those_of_live_ones_kept(tmp_path: Path) -> None:
+    killed, killed_tmp = _start_writer(tmp_path / "a.png")
+    live, live_tmp = _start_writer(tmp_path / "b.png")
+    try:
+        killed.send_signal(signal.SIGKILL)
+        killed.wait()
+        mine = tmp_path / ".notes.tmp"  # the user's, and the nameless leftovers of older versions
+        mine.write_text("keep")
+        (tmp_path / ".c.png.a1d8f4eb1234.tmp").write_text("keep")
+
+        removed = remove_stale_temporaries(tmp_path)
+
+        assert removed == [killed_tmp] and not killed_tmp.exists()
+        assert live_tmp.read_bytes() == b"half" and mine.read_text() == "keep"
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+            [live_tmp.name, ".notes.tmp", ".c.png.a1d8f4eb1234.tmp"]
+        )
+    finally:
+        live.kill()
+        live.wait()
+
+
+def test_removing_stale_temporaries_of_a_missing_folder_does_nothing(tmp_path: Path) -> None:
+    assert remove_stale_temporaries(tmp_path / "nowhere") == []

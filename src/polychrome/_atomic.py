@@ -3,11 +3,16 @@
 Data goes to a hidden temporary file beside the target, is flushed to disk, then renamed onto the target, so
 an interrupted write never leaves a half-written file and never destroys the previous version. The temporary
 file is created with mode 0o666 so the user's umask decides the permissions, as for any ordinary file.
+
+A temporary file's name holds the id of the process writing it (``.photo.png.<pid>-<12 hex>.tmp``), so that
+:func:`remove_stale_temporaries` can tell the leftovers of a killed process from a file being written now.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,9 +23,14 @@ from typing import BinaryIO
 _NAME_MAX = 255
 
 
+logger = logging.getLogger(__name__)
+
+_TEMPORARY_NAME = re.compile(r"\..*\.(?P<pid>[0-9]{1,9})-[0-9a-f]{12}\.tmp", re.DOTALL)
+
+
 def _temporary_name(name: str) -> str:
     """A hidden name beside ``name`` that fits in a file name: ``name`` is shortened to leave room."""
-    suffix = f".{secrets.token_hex(6)}.tmp"
+    suffix = f".{os.getpid()}-{secrets.token_hex(6)}.tmp"
     room = _NAME_MAX - 1 - len(suffix)
     kept = name[:room]
     while len(os.fsencode(kept)) > room:  # cut whole characters, so the name stays valid UTF-8
@@ -82,3 +92,54 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
     with atomic_path(path) as tmp_path, open(tmp_path, "wb") as handle:
         write(handle)
     return Path(path)
+
+
+def _is_running(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)  # signal 0 only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except OSError:  # it exists but belongs to another user, or the system will not say
+        return True
+    return True
+
+
+def remove_stale_temporaries(folder: str | Path) -> list[Path]:
+    """Remove the temporary files that processes which are no longer running left in ``folder`` (a writer
+    killed by SIGKILL or a power cut never removes its own); returns them.
+
+    Only files named as this module names them are considered, and only those of a process that no longer
+    exists are removed: a live process may be writing its file right now. A process id is only meaningful
+    on this machine, so do not call this on a folder that processes on other machines write into. Scans the
+    folder once: call it once per output folder at the start of a batch, not once per file written. Does
+    nothing where processes cannot be asked for (Windows) or the folder cannot be listed.
+
+    Example:
+        >>> remove_stale_temporaries("runs/checkpoints")  # doctest: +SKIP
+        [PosixPath('runs/checkpoints/.last.safetensors.48213-6f1c0a9e2b7d.tmp')]
+    """
+    if os.name != "posix":  # os.kill(pid, 0) would send CTRL_C_EVENT on Windows
+        return []
+    removed: list[Path] = []
+    try:
+        with os.scandir(folder) as entries:
+            stale = [
+                entry.path
+                for entry in entries
+                if (match := _TEMPORARY_NAME.fullmatch(entry.name)) is not None
+                and entry.is_file(follow_symlinks=False)
+                and not _is_running(int(match["pid"]))
+            ]
+    except OSError:
+        return []
+    for path in stale:
+        try:
+            os.unlink(path)
+        except OSError:
+            continue
+        removed.append(Path(path))
+    if removed:
+        logger.debug("removed %d temporary files of stopped processes in %s", len(removed), folder)
+    return removed

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import errno
 import os
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -11,6 +13,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from polychrome._atomic import remove_stale_temporaries
+from polychrome.pipelines import batch
 from polychrome.pipelines.batch import BatchReport, Job, normalize_suffix, plan_jobs, run_jobs
 
 
@@ -497,3 +501,25 @@ def test_reasons_show_names_escaped_on_one_line(tmp_path: Path) -> None:
         f"{shown_source}: cannot decode",
         f"{shown_source}: cannot write {shown_out} (read-only file system)",
     ]
+
+
+def test_a_batch_removes_killed_runs_temporaries_listing_each_output_folder_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    jobs = [Job(_touch(tmp_path / f"{i}.jpg"), tmp_path / "out" / f"{i % 2}" / f"{i}.jpg") for i in range(40)]
+    for folder in ("0", "1"):
+        (tmp_path / "out" / folder).mkdir(parents=True)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True)
+    stale = tmp_path / "out" / "0" / f".8.jpg.{int(dead.stdout)}-0123456789ab.tmp"
+    stale.write_text("left by a killed run")
+    listed: list[Path] = []
+    monkeypatch.setattr(
+        batch,
+        "remove_stale_temporaries",
+        lambda folder: listed.append(folder) or remove_stale_temporaries(folder),
+    )
+
+    report = run_jobs(jobs, _copy, workers=2)
+
+    assert len(report.done) == 40 and not stale.exists()
+    assert listed == [tmp_path / "out" / "0", tmp_path / "out" / "1"]

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from polychrome._atomic import atomic_write
+from polychrome._atomic import atomic_write, remove_stale_temporaries
 from polychrome.evaluate.ab_error import BIN_GRID, MAX_THRESHOLD
 from polychrome.evaluate.candidates import GRAY, TRUTH
 from polychrome.evaluate.compare import PSNR_CAP, Evaluation, Example
@@ -233,6 +233,7 @@ on EfficientNet-Lite0 ImageNet features, not Inception FID.</p>
 def write_report(evaluation: Evaluation, directory: str | Path) -> tuple[Path, Path]:
     """Write ``metrics.json`` and ``report.html`` into ``directory`` (created), each atomically."""
     directory = Path(directory)
+    remove_stale_temporaries(directory)
     document = metrics_document(evaluation)
     text = json.dumps(json_safe(document), indent=1, allow_nan=False) + "\n"
     page = render_html(evaluation, document["models"])

@@ -18,6 +18,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from polychrome._atomic import remove_stale_temporaries
 from polychrome._messages import os_error_reason, printable_name
 from polychrome.images import SUPPORTED_EXTENSIONS
 
@@ -179,7 +180,8 @@ def run_jobs(
     An exception from `process` fails that job only; the batch goes on and the reason is recorded as one
     line that names the source file. A failed job leaves no new output behind, so that a later run does not
     skip a half-written file as done. The output's parent folders are created before `process` is called.
-    `on_progress(job, status)` is called (always from the calling thread) after each job with 'done',
+    Temporary files that killed runs left in the output folders are removed first (each folder is listed
+    once). `on_progress(job, status)` is called (always from the calling thread) after each job with 'done',
     'skipped' or 'failed'. KeyboardInterrupt is not caught: Ctrl-C stops the batch.
 
     With `workers` > 1, that many jobs run at once in threads: decoding, PyTorch and encoding release the
@@ -189,6 +191,9 @@ def run_jobs(
     """
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
+    jobs = list(jobs)
+    for folder in sorted({job.output.parent for job in jobs}):
+        remove_stale_temporaries(folder)
     outcomes: list[tuple[int, Job, str, str | None]] = []
 
     def record(index: int, job: Job, outcome: tuple[str, str | None]) -> None:
