@@ -1,5 +1,6 @@
 """polychrome._atomic: a file appears whole under its name or not at all."""
 
+import errno
 import os
 import signal
 import subprocess
@@ -8,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from polychrome._atomic import atomic_path, atomic_write, remove_stale_temporaries
+from polychrome import _atomic
+from polychrome._atomic import WriteError, atomic_path, atomic_write, remove_stale_temporaries
 
 _WRITER = """
 import sys, time
@@ -95,3 +97,41 @@ def test_temporaries_of_killed_writers_are_removed_and_those_of_live_ones_kept(t
 
 def test_removing_stale_temporaries_of_a_missing_folder_does_nothing(tmp_path: Path) -> None:
     assert remove_stale_temporaries(tmp_path / "nowhere") == []
+
+
+def test_a_full_disk_names_the_file_that_could_not_be_written(tmp_path: Path) -> None:
+    target = tmp_path / "out.png"
+    target.write_bytes(b"old")
+
+    def fill_the_disk(handle) -> None:
+        handle.write(b"half")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with pytest.raises(WriteError) as info:
+        atomic_write(target, fill_the_disk)
+
+    assert str(info.value) == f"cannot write {target} (no space left on device)"
+    assert info.value.errno == errno.ENOSPC and info.value.filename == str(target)
+    assert target.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["out.png"]
+
+
+@pytest.mark.parametrize(
+    ("code", "reason"), [(errno.EROFS, "read-only file system"), (errno.EACCES, "permission denied")]
+)
+def test_a_folder_that_cannot_take_a_new_file_names_the_target(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: int, reason: str
+) -> None:
+    def refuse(path: Path, folder: Path):
+        raise OSError(code, os.strerror(code), str(folder / ".out.png.1-0123456789ab.tmp"))
+
+    monkeypatch.setattr(_atomic, "_create_temp_beside", refuse)
+    with pytest.raises(WriteError, match=rf"^cannot write {tmp_path}/out\.png \({reason}\)$"):
+        atomic_write(tmp_path / "out.png", lambda handle: handle.write(b"x"))
+
+
+def test_errors_that_are_no_failed_system_call_pass_unchanged(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="bad pixels"), atomic_path(tmp_path / "out.png"):
+        raise ValueError("bad pixels")
+    with pytest.raises(OSError, match="cannot write mode P") as info, atomic_path(tmp_path / "out.png"):
+        raise OSError("cannot write mode P as JPEG")  # PIL's way to refuse a mode, not the disk's
+    assert not isinstance(info.value, WriteError) and list(tmp_path.iterdir()) == []

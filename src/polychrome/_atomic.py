@@ -19,6 +19,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
+from polychrome._messages import os_error_reason, printable_name
+
 # The longest file name of the usual file systems: 255 bytes (ext4, XFS, Btrfs, APFS), 255 UTF-16 units (NTFS)
 _NAME_MAX = 255
 
@@ -61,17 +63,40 @@ def _sync_folder(folder: Path) -> None:
         os.close(fd)
 
 
+class WriteError(OSError):
+    """A file could not be written. The message is one line, ``cannot write FILE (no space left on
+    device)``; ``filename`` is the file the caller asked for, not a temporary one, and ``errno`` says why."""
+
+    @classmethod
+    def of(cls, path: str | Path, error: OSError) -> WriteError:
+        if isinstance(error, WriteError):
+            return error
+        return cls(error.errno, error.strerror, os.fspath(path))
+
+    @property
+    def reason(self) -> str:
+        return os_error_reason(self)
+
+    def __str__(self) -> str:
+        return f"cannot write {printable_name(self.filename)} ({self.reason})"
+
+
 @contextmanager
 def atomic_path(path: str | Path, temp_dir: str | Path | None = None) -> Iterator[Path]:
     """A temporary path to write ``path`` through, for writers that need a file name (HDF5).
 
     When the block ends normally the file is flushed to disk and renamed onto ``path``; when it raises, the
-    temporary file is removed. ``temp_dir`` (default: beside ``path``) must be on the same file system; a
-    folder that a resumed run clears keeps the leftovers of a killed process out of the user's sight.
+    temporary file is removed, and a failed system call (a full disk, a read-only file system, a folder that
+    may not be written) is raised as a :class:`WriteError` that names ``path``. ``temp_dir`` (default:
+    beside ``path``) must be on the same file system; a folder that a resumed run clears keeps the leftovers
+    of a killed process out of the user's sight.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp_path, fd = _create_temp_beside(path, Path(temp_dir) if temp_dir is not None else path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp_path, fd = _create_temp_beside(path, Path(temp_dir) if temp_dir is not None else path.parent)
+    except OSError as err:
+        raise WriteError.of(path, err) from err
     os.close(fd)
     try:
         yield tmp_path
@@ -81,14 +106,17 @@ def atomic_path(path: str | Path, temp_dir: str | Path | None = None) -> Iterato
         finally:
             os.close(fd)
         os.replace(tmp_path, path)
-    except BaseException:
+    except BaseException as err:
         tmp_path.unlink(missing_ok=True)
+        if isinstance(err, OSError) and err.errno is not None:  # a system call failed: the disk said no
+            raise WriteError.of(path, err) from err
         raise
     _sync_folder(path.parent)
 
 
 def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
-    """Call ``write(handle)`` on a temporary file, then move it onto ``path`` (parents created)."""
+    """Call ``write(handle)`` on a temporary file, then move it onto ``path`` (parents created); a failed
+    write raises :class:`WriteError`."""
     with atomic_path(path) as tmp_path, open(tmp_path, "wb") as handle:
         write(handle)
     return Path(path)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import math
+import os
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
@@ -18,6 +21,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 import polychrome
+from polychrome import _atomic as atomic_module
 from polychrome.cli import app
 from polychrome.color.lab import rgb_to_lab
 from polychrome.color.quantize import AbGrid
@@ -205,6 +209,74 @@ def test_prepare_counts_and_names_an_unreadable_folder(
     manifest = read_cache(out).manifest
     assert manifest["dropped"] == {"unreadable": 1}
     assert manifest["failures"] == [["photos/locked", f"unreadable: {locked}: permission denied"]]
+
+
+@pytest.mark.parametrize(
+    ("code", "reason"),
+    [
+        (errno.EACCES, "permission denied"),
+        (errno.EROFS, "read-only file system"),
+        (errno.ENOSPC, "no space left on device"),
+    ],
+)
+def test_prepare_that_cannot_write_says_so_in_one_line_and_leaves_nothing(
+    collection: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: int, reason: str
+) -> None:
+    def refuse(path: Path, folder: Path):
+        raise OSError(code, os.strerror(code), str(folder / f".{path.name}.1-0123456789ab.tmp"))
+
+    monkeypatch.setattr(atomic_module, "_create_temp_beside", refuse)
+    out = tmp_path / "c.h5"
+
+    result = CliRunner().invoke(app, ["prepare", str(collection), "-o", str(out), "--workers", "1"])
+
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [f"error: cannot write {out} ({reason})"]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_prepare_into_a_folder_it_may_not_write_says_so(
+    collection: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "theirs"
+    folder.mkdir()
+    folder.chmod(0o555)
+    if os.access(folder, os.W_OK):  # root ignores permission bits: refuse as the system would
+        real_mkdir = os.mkdir
+
+        def mkdir(path: Any, *args: Any, **kwargs: Any) -> None:
+            if Path(path).parent == folder:
+                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+            real_mkdir(path, *args, **kwargs)
+
+        monkeypatch.setattr(os, "mkdir", mkdir)
+    out = folder / "c.h5"
+
+    result = CliRunner().invoke(app, ["prepare", str(collection), "-o", str(out), "--workers", "1"])
+
+    folder.chmod(0o755)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [f"error: cannot write {out} (permission denied)"]
+    assert list(folder.iterdir()) == []
+
+
+def test_a_disk_that_fills_while_the_cache_is_written_leaves_no_half_cache(
+    collection: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full(name: Any, *args: Any, **kwargs: Any) -> None:
+        Path(name).write_bytes(b"half an HDF5 file")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(name))
+
+    monkeypatch.setattr(cache_module.h5py, "File", full)
+    out = tmp_path / "c.h5"
+    args = ["prepare", str(collection), "-o", str(out), "--size", "64", "--min-size", "24", "--workers", "1"]
+
+    result = CliRunner().invoke(app, args)
+
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[-1] == f"error: cannot write {out} (no space left on device)"
+    assert not out.exists() and not list(tmp_path.rglob("*.tmp"))
+    assert list((tmp_path / "c.h5.partial").glob("chunk-*.npz"))  # decoded images kept for the next run
 
 
 def test_prepare_enlarges_and_orders_the_split_as_asked(collection: Path, tmp_path: Path) -> None:

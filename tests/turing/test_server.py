@@ -226,6 +226,21 @@ def test_a_locked_store_answers_503_and_the_page_can_retry(running: Running) -> 
     assert browser.json("/api/trial")[0] == 200
 
 
+def test_a_full_disk_is_logged_naming_the_database(
+    running: Running, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def full(*args: Any) -> None:
+        error = sqlite3.OperationalError("database or disk is full")
+        error.sqlite_errorcode = sqlite3.SQLITE_FULL
+        raise error
+
+    monkeypatch.setattr(running.server.app.store, "next_trial", full)
+    with caplog.at_level(logging.ERROR, logger="polychrome.turing.server"):
+        status, body = Browser(running.url).json("/api/trial")
+    assert status == 507 and "disk is full" in body["error"]
+    assert caplog.messages == [f"cannot write {running.db} (no space left on device)"]
+
+
 def test_participants_answering_at_the_same_time_are_all_recorded(running: Running) -> None:
     errors: list[BaseException] = []
     start = threading.Barrier(6)

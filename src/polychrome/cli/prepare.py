@@ -87,6 +87,8 @@ def prepare(
     of a collection, written atomically to one file with a manifest of everything that was dropped. Decoded
     images are kept in OUTPUT.partial as they are done: run a stopped or killed command again to continue.
     """
+    from polychrome._atomic import WriteError
+    from polychrome._messages import printable_name
     from polychrome.data.cache import build_cache, check_cache_output
     from polychrome.data.layouts import choose_layout
     from polychrome.data.prepare import PrepareOptions
@@ -124,6 +126,9 @@ def prepare(
                 bin_stride=bin_stride if bins else None,
                 restart=restart,
             )
+        except WriteError as err:
+            typer.echo(f"error: cannot write {printable_name(output)} ({err.reason})", err=True)
+            raise typer.Exit(1) from None
         except (FileNotFoundError, ValueError, ImportError) as err:
             typer.echo(f"error: {err}", err=True)
             raise typer.Exit(1) from None
