@@ -279,6 +279,31 @@ def test_a_disk_that_fills_while_the_cache_is_written_leaves_no_half_cache(
     assert list((tmp_path / "c.h5.partial").glob("chunk-*.npz"))  # decoded images kept for the next run
 
 
+@pytest.mark.parametrize("split_order", ["permutation", "stable"])
+def test_names_that_are_not_utf8_round_trip_through_the_cache(tmp_path: Path, split_order: str) -> None:
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    names = ["caf\udce9.png", "\udcff\udcfe.jpg", "plain.png"]
+    for i, name in enumerate(names):
+        Image.fromarray(_colorful(i)).save(photos / name)
+    (photos / "bro\udcffken.jpg").write_text("not a photo")
+    out = tmp_path / "c.h5"
+    args = ["--size", "64", "--min-size", "24", "--workers", "1", "--split-order", split_order]
+
+    result = CliRunner().invoke(app, ["prepare", str(photos), "-o", str(out), *args])
+
+    assert result.exit_code == 0, result.output
+    cache = read_cache(out)
+    assert sorted(cache.names) == sorted(f"photos/{name}" for name in names)
+    assert cache.manifest["failures"] == [
+        [
+            "photos/bro\udcffken.jpg",
+            f"unreadable: {photos}/bro\\xffken.jpg: not an image (cannot identify image file)",
+        ]
+    ]
+    assert "bro\\xffken.jpg" in result.stderr  # shown escaped
+
+
 def test_prepare_enlarges_and_orders_the_split_as_asked(collection: Path, tmp_path: Path) -> None:
     # The photos are 48 px on their shorter side, so --size 64 enlarges them.
     out = tmp_path / "c.h5"

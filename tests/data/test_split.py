@@ -114,3 +114,9 @@ def _moved(order: str, dropped: int) -> int:
 def test_a_stable_split_moves_at_most_two_photos_when_one_is_dropped(dropped: int) -> None:
     assert _moved("stable", dropped) <= 2
     assert _moved("permutation", dropped) > 20  # why the stable order exists
+
+
+def test_a_stable_split_takes_names_that_are_not_utf8() -> None:
+    names = [f"photos/{i}\udcff.jpg" for i in range(20)]
+    parts = split_indices(names, (0.5, 0.25, 0.25), seed=3, order="stable")
+    assert sorted(np.concatenate(list(parts.values())).tolist()) == list(range(20))

@@ -87,3 +87,16 @@ def test_a_report_that_cannot_be_written_names_its_file(
     with pytest.raises(WriteError) as info:
         write_report(references_only, tmp_path / "out")
     assert str(info.value) == f"cannot write {tmp_path / 'out' / 'metrics.json'} (no space left on device)"
+
+
+def test_names_that_are_not_utf8_are_shown_escaped_and_kept_in_the_metrics(
+    references_only: Evaluation, tmp_path: Path
+) -> None:
+    metrics_path, report_path = write_report(references_only, tmp_path / "out")
+
+    page = report_path.read_text(encoding="utf-8")
+    assert "photos/caf\\xe9 \\xff.png" in page and "\udce9" not in page
+    assert sorted(json.loads(metrics_path.read_text())["per_image"]["names"]) == [
+        "photos/caf\udce9 \udcff.png",
+        "photos/coffee.png",
+    ]

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from polychrome.cli import app
 from polychrome.turing.server import COOKIE
-from tests.turing.helpers import Running
+from tests.turing.helpers import Photos, Running, start_server, write_photo
 
 
 class Browser:
@@ -239,6 +239,21 @@ def test_a_full_disk_is_logged_naming_the_database(
         status, body = Browser(running.url).json("/api/trial")
     assert status == 507 and "disk is full" in body["error"]
     assert caplog.messages == [f"cannot write {running.db} (no space left on device)"]
+
+
+def test_photos_named_with_bytes_that_are_not_utf8_are_shown(tmp_path: Path) -> None:
+    photos = Photos(tmp_path / "real", {"a": tmp_path / "a"})
+    for i, name in enumerate(("caf\udce9", "\udcff")):
+        write_photo(photos.real / f"{name}.jpg", seed=i)
+        write_photo(photos.models["a"] / f"{name}.png", seed=i, scale=0.5)
+    run = start_server(photos, tmp_path / "answers.sqlite")
+    try:
+        browser = Browser(run.url)
+        while not (state := browser.json("/api/trial")[1])["done"]:
+            assert browser.answer(state["trial"], "left")[0] == 200
+    finally:
+        run.stop()
+    assert sorted(answer.photo for answer in run.store.answers()) == ["\\xff", "caf\\xe9"]
 
 
 def test_participants_answering_at_the_same_time_are_all_recorded(running: Running) -> None:

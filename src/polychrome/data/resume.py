@@ -54,7 +54,7 @@ def records_digest(records: list[Record]) -> str:
     twice would cost more than decoding a few again) or a hash of bytes already in memory."""
     digest = hashlib.sha256()
     for record in records:
-        digest.update(record.name.encode() + b"\0")
+        digest.update(record.name.encode("utf-8", "surrogateescape") + b"\0")
         if record.data is not None:
             digest.update(hashlib.sha256(record.data).digest())
         else:

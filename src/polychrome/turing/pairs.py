@@ -1,8 +1,9 @@
 """Which real photo goes with which colorized one: files are matched by relative path without suffix.
 
 A model's outputs may change format (``cats/tom.jpg`` colorized as ``cats/tom.png``), so the key of a photo is
-its path relative to its folder with the suffix dropped (``cats/tom``). Two files with the same key in one
-folder are ambiguous and left out rather than guessed.
+its path relative to its folder with the suffix dropped (``cats/tom``), with undecodable bytes and control
+characters escaped (``caf\\xe9``) as every message shows them. Two files with the same key in one folder are
+ambiguous and left out rather than guessed.
 
 Example:
     >>> matching = match_folders("real/", {"ours": "ours/"})  # doctest: +SKIP
@@ -60,7 +61,8 @@ def list_photos(folder: str | Path) -> tuple[dict[str, Path], list[str]]:
         if record.problem is not None:
             problems.append(f"{printable_name(path)}: {record.problem}")
             continue
-        by_key[path.relative_to(root).with_suffix("").as_posix()].append(path)
+        # Shown escaped: a key is stored as SQLite text and compared with the other folder's keys.
+        by_key[printable_name(path.relative_to(root).with_suffix("").as_posix())].append(path)
     photos: dict[str, Path] = {}
     for key, paths in by_key.items():
         if len(paths) == 1:
