@@ -16,6 +16,7 @@ from polychrome.images import (
     SUPPORTED_EXTENSIONS,
     ImageReadError,
     LoadedImage,
+    PhotoMetadata,
     load_image,
     save_image,
     to_uint8,
@@ -374,3 +375,21 @@ def test_a_name_with_a_newline_or_undecodable_bytes_is_escaped_in_one_line(tmp_p
         load_image(tmp_path / name)
     assert str(info.value) == f"{tmp_path}/{shown}: not an image (cannot identify image file)"
     assert info.value.source == str(tmp_path / name)  # the path itself, to act on
+
+
+def test_an_exif_block_too_long_for_jpeg_is_dropped_with_a_warning_naming_the_file(tmp_path, caplog):
+    exif = Image.Exif()
+    exif[0x010E] = "a caption " * 7000  # ImageDescription: 70 kB, over the 65,533 bytes of JPEG's APP1
+    metadata = PhotoMetadata(exif.tobytes(), (300.0, 300.0))
+    rgb = np.full((4, 4, 3), 0.5, np.float32)
+
+    with caplog.at_level(logging.WARNING, logger="polychrome.images"):
+        save_image(tmp_path / "long.jpg", rgb, metadata=metadata)
+        save_image(tmp_path / "long.png", rgb, metadata=metadata)
+
+    assert caplog.messages == [
+        f"{tmp_path / 'long.jpg'}: EXIF block of {len(metadata.exif)} bytes is over JPEG's limit of 65533; "
+        "saved without EXIF"
+    ]
+    assert load_image(tmp_path / "long.jpg").metadata == PhotoMetadata(None, (300.0, 300.0))
+    assert load_image(tmp_path / "long.png").metadata.exif is not None  # PNG has room for it

@@ -88,6 +88,7 @@ _LAYOUT_TAGS = frozenset(
     | {317, 318, 319, 320, 321, 322, 323, 324, 325, 338, 339, 340, 341, 513, 514, 529, 530, 531, 532}
 )
 _METADATA_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "TIFF"})  # formats that store EXIF and resolution
+_JPEG_MAX_EXIF_BYTES = 65533  # what one APP1 marker segment holds
 
 
 @dataclass(frozen=True)
@@ -357,7 +358,7 @@ def save_image(
             for jpg/bmp, which cannot store it.
         quality: JPEG/WebP quality 1..100; ignored by lossless formats.
         metadata: EXIF and dpi to keep (from :attr:`LoadedImage.metadata`); written to JPEG, PNG, WebP and
-            TIFF, which store them.
+            TIFF, which store them (an EXIF block over JPEG's 64 KB is dropped with a warning).
 
     The image goes to a temporary file beside the target and is then ``os.replace``-d onto it, so an
     interrupted save never leaves a half-written file or destroys the previous one.
@@ -385,7 +386,15 @@ def save_image(
     image = Image.fromarray(np.ascontiguousarray(pixels), mode="RGBA" if pixels.shape[2] == 4 else "RGB")
     options: dict[str, object] = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
     if metadata is not None and fmt in _METADATA_FORMATS:
-        if metadata.exif:
+        if metadata.exif and fmt == "JPEG" and len(metadata.exif) > _JPEG_MAX_EXIF_BYTES:
+            # EXIF is a courtesy; the colorized photo is what was asked for.
+            logger.warning(
+                "%s: EXIF block of %d bytes is over JPEG's limit of %d; saved without EXIF",
+                printable_name(path),
+                len(metadata.exif),
+                _JPEG_MAX_EXIF_BYTES,
+            )
+        elif metadata.exif:
             options["exif"] = metadata.exif
         if metadata.dpi and fmt != "WEBP":
             options["dpi"] = metadata.dpi
