@@ -4,7 +4,9 @@ import logging
 import pickle
 import struct
 import tracemalloc
+import warnings
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -393,3 +395,57 @@ def test_an_exif_block_too_long_for_jpeg_is_dropped_with_a_warning_naming_the_fi
     ]
     assert load_image(tmp_path / "long.jpg").metadata == PhotoMetadata(None, (300.0, 300.0))
     assert load_image(tmp_path / "long.png").metadata.exif is not None  # PNG has room for it
+
+
+def _jpeg_with_corrupt_exif(path: Path) -> Path:
+    """A JPEG whose EXIF block is cut short, so PIL warns 'Tag data larger than file' when reading it."""
+    exif = Image.Exif()
+    exif[0x010E] = "a caption" * 10
+    Image.new("RGB", (8, 8), (200, 10, 10)).save(path, exif=exif.tobytes()[:-60])
+    return path
+
+
+def test_warnings_while_reading_name_the_file_once_and_do_not_escape(tmp_path, caplog):
+    path = _jpeg_with_corrupt_exif(tmp_path / "corrupt.jpg")
+
+    with warnings.catch_warnings(record=True) as escaped, caplog.at_level(logging.WARNING):
+        warnings.simplefilter("always")
+        for _ in range(2):
+            load_image(path)
+
+    assert escaped == []
+    assert caplog.messages == [f"{path}: Tag data larger than file. Skipping tag 270"] * 2  # once per read
+
+
+def test_float_values_clipped_are_logged_naming_the_file(tmp_path, caplog):
+    path = tmp_path / "bright.tif"
+    Image.fromarray(np.array([[0.5, 1.5]], np.float32), mode="F").save(path)
+    with caplog.at_level(logging.WARNING, logger="polychrome.images"):
+        load_image(path)
+    assert caplog.messages == [f"{path}: float image values outside [0, 1] were clipped"]
+
+
+def test_warnings_of_threads_reading_at_once_each_name_their_own_file(tmp_path, caplog):
+    paths = [_jpeg_with_corrupt_exif(tmp_path / f"corrupt{i}.jpg") for i in range(8)]
+    filters, shown = list(warnings.filters), warnings.showwarning
+
+    with caplog.at_level(logging.WARNING), ThreadPoolExecutor(4) as pool:
+        list(pool.map(load_image, paths * 4))
+
+    assert sorted(caplog.messages) == sorted(
+        f"{p}: Tag data larger than file. Skipping tag 270" for p in paths * 4
+    )
+    assert warnings.filters == filters and warnings.showwarning is shown  # restored when the last one ends
+
+
+def test_warnings_while_saving_name_the_file(tmp_path, caplog, monkeypatch):
+    real_save = Image.Image.save
+
+    def save(image, fp, *args, **kwargs):
+        warnings.warn("encoder hiccup", UserWarning, stacklevel=2)  # a plugin warning while encoding
+        real_save(image, fp, *args, **kwargs)
+
+    monkeypatch.setattr(Image.Image, "save", save)
+    with caplog.at_level(logging.WARNING, logger="polychrome.images"):
+        save_image(tmp_path / "out.png", np.zeros((2, 2, 3), np.float32))
+    assert caplog.messages == [f"{tmp_path / 'out.png'}: encoder hiccup"]

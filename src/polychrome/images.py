@@ -19,9 +19,13 @@ import os
 import stat
 import struct
 import threading
+import warnings
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -64,6 +68,67 @@ _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, struct
 # Image.MAX_IMAGE_PIXELS is process-global: we lift it only around the (lazy, header-only) open and
 # apply our own limit, under a lock so concurrent loads cannot restore each other's value.
 _PIL_LIMIT_LOCK = threading.Lock()
+
+
+class _WarningsByFile:
+    """Python warnings raised while a thread reads or writes a file (PIL's DecompressionBombWarning, corrupt
+    EXIF, TIFF tags), logged once each with that file's name instead of shown without it.
+
+    The warnings module's state is process-wide and batch jobs read and write in several threads at once, so
+    one catcher serves every thread at work: the first thread in installs it, each warning goes to the file
+    of the thread that raised it (those of other threads pass on as before), the last thread out restores
+    what was there. While it is installed every warning is shown, not only its first occurrence, so that
+    each file gets its own."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._users = 0
+        self._catcher: warnings.catch_warnings | None = None
+        self._pass_on = warnings.showwarning
+        self._thread = threading.local()
+
+    def _show(
+        self,
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: TextIO | None = None,
+        line: str | None = None,
+    ) -> None:
+        caught: list[str] | None = getattr(self._thread, "caught", None)
+        if caught is None:
+            self._pass_on(message, category, filename, lineno, file, line)
+        else:
+            caught.append(str(message))
+
+    @contextmanager
+    def named(self, name: str) -> Iterator[None]:
+        with self._lock:
+            if self._users == 0:
+                self._catcher = warnings.catch_warnings()
+                self._catcher.__enter__()
+                warnings.simplefilter("always")
+                self._pass_on = warnings.showwarning
+                warnings.showwarning = self._show
+            self._users += 1
+        outer: list[str] | None = getattr(self._thread, "caught", None)
+        caught: list[str] = []
+        self._thread.caught = caught
+        try:
+            yield
+        finally:
+            self._thread.caught = outer
+            with self._lock:
+                self._users -= 1
+                if self._users == 0 and self._catcher is not None:
+                    self._catcher.__exit__(None, None, None)
+                    self._catcher = None
+            for message in dict.fromkeys(caught):
+                logger.warning("%s: %s", printable_name(name), " ".join(message.split()))
+
+
+_warnings_by_file = _WarningsByFile()
 
 
 class ImageReadError(Exception):
@@ -203,8 +268,8 @@ def _from_array(arr: np.ndarray) -> LoadedImage:
     return LoadedImage(rgb, alpha, "RGBA" if channels == 4 else "RGB", bit_depth, None)
 
 
-def _decode(img: Image.Image) -> tuple[np.ndarray, np.ndarray | None, int]:
-    """Turn a loaded PIL image into ``(rgb, alpha, bit_depth)`` in our units."""
+def _decode(img: Image.Image, name: str) -> tuple[np.ndarray, np.ndarray | None, int]:
+    """Turn a loaded PIL image into ``(rgb, alpha, bit_depth)`` in our units; ``name`` is for warnings."""
     mode = img.mode
     if mode in _SIXTEEN_BIT_MODES:
         arr = np.asarray(img)
@@ -214,7 +279,7 @@ def _decode(img: Image.Image) -> tuple[np.ndarray, np.ndarray | None, int]:
     if mode == "F":
         arr = np.asarray(img, dtype=np.float32)
         if arr.size and not (np.all(np.isfinite(arr)) and arr.min() >= 0.0 and arr.max() <= 1.0):
-            logger.warning("float image values outside [0, 1] were clipped")
+            logger.warning("%s: float image values outside [0, 1] were clipped", printable_name(name))
             arr = np.clip(np.nan_to_num(arr, nan=0.0), 0.0, 1.0)
         return _gray_to_rgb(arr), None, 16
     if mode == "1":
@@ -256,7 +321,7 @@ def _finish(
     try:
         img.load()
         img = ImageOps.exif_transpose(img)
-        rgb, alpha, bit_depth = _decode(img)
+        rgb, alpha, bit_depth = _decode(img, name)
     except Image.DecompressionBombError as err:
         raise ImageReadError(name, f"image is over the pixel limit ({err})") from err
     except _DECODE_ERRORS as err:
@@ -280,24 +345,25 @@ def _open_path(path: Path, max_pixels: int | None) -> LoadedImage:
 
 
 def _open(fp: Path | io.BytesIO, name: str, max_pixels: int | None) -> LoadedImage:
-    try:
-        with _PIL_LIMIT_LOCK:
-            saved_limit = Image.MAX_IMAGE_PIXELS
-            Image.MAX_IMAGE_PIXELS = None
-            try:
-                img = Image.open(fp)
-            finally:
-                Image.MAX_IMAGE_PIXELS = saved_limit
-    except UnidentifiedImageError as err:
-        raise ImageReadError(name, "not an image (cannot identify image file)") from err
-    except PermissionError as err:
-        raise ImageReadError(name, "permission denied") from err
-    except _DECODE_ERRORS as err:
-        raise ImageReadError(name, f"cannot open ({err})".replace("\n", " ")) from err
-    with img:
-        mode, rgb, alpha, bit_depth = _finish(img, name, max_pixels)
-        metadata = _read_metadata(img)
-    return LoadedImage(rgb, alpha, mode, bit_depth, name, metadata)
+    with _warnings_by_file.named(name):
+        try:
+            with _PIL_LIMIT_LOCK:
+                saved_limit = Image.MAX_IMAGE_PIXELS
+                Image.MAX_IMAGE_PIXELS = None
+                try:
+                    img = Image.open(fp)
+                finally:
+                    Image.MAX_IMAGE_PIXELS = saved_limit
+        except UnidentifiedImageError as err:
+            raise ImageReadError(name, "not an image (cannot identify image file)") from err
+        except PermissionError as err:
+            raise ImageReadError(name, "permission denied") from err
+        except _DECODE_ERRORS as err:
+            raise ImageReadError(name, f"cannot open ({err})".replace("\n", " ")) from err
+        with img:
+            mode, rgb, alpha, bit_depth = _finish(img, name, max_pixels)
+            metadata = _read_metadata(img)
+        return LoadedImage(rgb, alpha, mode, bit_depth, name, metadata)
 
 
 def load_image_bytes(data: bytes, name: str, max_pixels: int | None = 200_000_000) -> LoadedImage:
@@ -399,4 +465,5 @@ def save_image(
         if metadata.dpi and fmt != "WEBP":
             options["dpi"] = metadata.dpi
 
-    atomic_write(path, lambda handle: image.save(handle, format=fmt, **options))
+    with _warnings_by_file.named(str(path)):
+        atomic_write(path, lambda handle: image.save(handle, format=fmt, **options))
