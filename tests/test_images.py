@@ -9,6 +9,7 @@ import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -135,6 +136,73 @@ def test_16bit_png_keeps_exact_values(tmp_path):
     np.testing.assert_array_equal(out.rgb[0, :, 1], np.array([1000, 1001, 65535], np.float32) / U16)
     assert out.rgb[0, 0, 0] != out.rgb[0, 1, 0]  # one 16-bit level apart: lost if reduced to 8 bits
     assert out.bit_depth == 16
+
+
+def _color_gradient16() -> np.ndarray:
+    """(3, 4, 3) uint16 RGB whose neighbours differ by 257 levels (one 8-bit level) and by 1 level."""
+    base = np.array([[0, 257, 514, 65535], [1000, 1001, 1002, 40000], [7, 264, 521, 65279]], np.uint16)
+    return np.stack([base, base[::-1], 65535 - base], axis=-1)
+
+
+def _write16(path: Path, rgb: np.ndarray) -> Path:
+    assert cv2.imwrite(str(path), np.ascontiguousarray(rgb[..., [2, 1, 0, 3][: rgb.shape[2]]]))  # BGR(A)
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".png", ".tif"])
+def test_16bit_color_files_keep_every_level(tmp_path, suffix):
+    rgb = _color_gradient16()
+    out = load_image(_write16(tmp_path / f"deep{suffix}", rgb))
+    np.testing.assert_array_equal(out.rgb, rgb.astype(np.float32) / U16)
+    assert out.rgb[1, 0, 0] != out.rgb[1, 1, 0]  # 1000 and 1001: one 16-bit level, lost at 8 bits
+    assert out.rgb[0, 1, 0] - out.rgb[0, 0, 0] == pytest.approx(1 / 255, rel=1e-6)
+    assert out.bit_depth == 16 and out.mode == "RGB" and out.alpha is None
+
+
+@pytest.mark.parametrize("suffix", [".png", ".tif"])
+def test_16bit_rgba_files_keep_their_alpha(tmp_path, suffix):
+    rgba = np.dstack([_color_gradient16(), _color_gradient16()[..., :1][::-1]])
+    out = load_image(_write16(tmp_path / f"deep{suffix}", rgba))
+    np.testing.assert_array_equal(out.rgb, rgba[..., :3].astype(np.float32) / U16)
+    np.testing.assert_array_equal(out.alpha, rgba[..., 3].astype(np.float32) / U16)
+    assert out.bit_depth == 16 and out.mode == "RGBA"
+
+
+def _with_orientation(png: bytes, orientation: int) -> bytes:
+    """``png`` with an eXIf chunk after its IHDR that gives this EXIF orientation."""
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    data = exif.tobytes()[len(b"Exif\0\0") :]  # the chunk holds the TIFF block without that marker
+    chunk = struct.pack(">I", len(data)) + b"eXIf" + data + struct.pack(">I", zlib.crc32(b"eXIf" + data))
+    return png[:33] + chunk + png[33:]
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_16bit_color_png_is_turned_upright_as_pil_turns_8_bit_ones(tmp_path, orientation):
+    rng = np.random.default_rng(orientation)
+    eight = rng.integers(0, 256, (3, 5, 3), dtype=np.uint8)
+    wide = _write16(tmp_path / "deep.png", eight.astype(np.uint16) * 257)
+    wide.write_bytes(_with_orientation(wide.read_bytes(), orientation))
+    narrow = tmp_path / "narrow.png"
+    Image.fromarray(eight).save(narrow, exif=_with_orientation_exif(orientation))
+
+    deep, shallow = load_image(wide), load_image(narrow)
+
+    assert deep.bit_depth == 16 and shallow.bit_depth == 8
+    np.testing.assert_allclose(deep.rgb, shallow.rgb, atol=1e-7)
+    assert deep.metadata is not None and deep.metadata.exif is not None  # kept, orientation reset
+
+
+def _with_orientation_exif(orientation: int) -> Image.Exif:
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    return exif
+
+
+def test_a_truncated_16bit_color_png_is_a_read_error(tmp_path):
+    path = _write16(tmp_path / "deep.png", np.tile(_color_gradient16(), (20, 20, 1)))
+    path.write_bytes(path.read_bytes()[:-40])
+    _assert_read_error(path, "truncated or corrupt image data")
 
 
 def test_mode_I_uses_16bit_range_and_clips():

@@ -21,7 +21,7 @@ import struct
 import threading
 import warnings
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -312,16 +312,75 @@ def _check_pixels(name: str, size: tuple[int, int], max_pixels: int | None) -> N
         )
 
 
+# PIL's Image.transpose methods that ImageOps.exif_transpose applies for each EXIF orientation, as numpy views
+# of an (H, W, C) array.
+_UPRIGHT: dict[int, Callable[[np.ndarray], np.ndarray]] = {
+    2: lambda a: a[:, ::-1],  # FLIP_LEFT_RIGHT
+    3: lambda a: a[::-1, ::-1],  # ROTATE_180
+    4: lambda a: a[::-1],  # FLIP_TOP_BOTTOM
+    5: lambda a: a.swapaxes(0, 1),  # TRANSPOSE
+    6: lambda a: np.rot90(a, -1),  # ROTATE_270
+    7: lambda a: a.swapaxes(0, 1)[::-1, ::-1],  # TRANSVERSE
+    8: lambda a: np.rot90(a, 1),  # ROTATE_90
+}
+
+
+def _is_sixteen_bit_color(img: Image.Image, fp: Path | io.BytesIO) -> bool:
+    """A 16-bit RGB or RGBA PNG or TIFF: PIL opens them, but only at 8 bits ("RGB" / "RGBA")."""
+    if img.format == "PNG":
+        if isinstance(fp, Path):
+            with open(fp, "rb") as handle:
+                head = handle.read(26)
+        else:
+            head = fp.getvalue()[:26]
+        # IHDR: bit depth at byte 24, color type at 25 (2: RGB, 6: RGBA)
+        return len(head) == 26 and head[12:16] == b"IHDR" and head[24] == 16 and head[25] in (2, 6)
+    if img.format == "TIFF" and img.mode in ("RGB", "RGBA"):
+        bits = img.tag_v2.get(258)  # BitsPerSample, one per channel
+        return isinstance(bits, tuple) and len(bits) in (3, 4) and all(b == 16 for b in bits)
+    return False
+
+
+def _decode_sixteen_bit_color(
+    img: Image.Image, fp: Path | io.BytesIO
+) -> tuple[np.ndarray, np.ndarray | None, int]:
+    """:func:`_decode` for :func:`_is_sixteen_bit_color` files, decoded by OpenCV at full precision and
+    turned upright by the EXIF orientation that PIL read from the header, as for every other image."""
+    import cv2  # only here: the 8-bit photos that are most of them never need OpenCV
+
+    data = fp.read_bytes() if isinstance(fp, Path) else fp.getvalue()
+    try:
+        bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error as err:
+        raise ValueError(f"OpenCV cannot decode it ({err})") from err
+    width, height = img.size
+    if bgr is None or bgr.dtype != np.uint16 or bgr.shape[:2] != (height, width) or bgr.ndim != 3:
+        raise ValueError("OpenCV cannot decode it")
+    channels = bgr.shape[2]
+    pixels = bgr[..., [2, 1, 0, 3][:channels]]  # OpenCV's BGR(A) order
+    try:
+        orientation = img.getexif().get(_ORIENTATION_TAG, 1)
+    except Exception:  # noqa: BLE001 - as exif_transpose, an unreadable EXIF block leaves the pixels as they are
+        orientation = 1
+    values = _to_float01(_UPRIGHT.get(orientation, lambda a: a)(pixels))
+    alpha = np.ascontiguousarray(values[..., 3]) if channels == 4 else None
+    return np.ascontiguousarray(values[..., :3]), alpha, 16
+
+
 def _finish(
-    img: Image.Image, name: str, max_pixels: int | None
+    img: Image.Image, name: str, max_pixels: int | None, fp: Path | io.BytesIO | None = None
 ) -> tuple[str, np.ndarray, np.ndarray | None, int]:
-    """Check size, decode fully, apply EXIF orientation, convert; on a header-only (lazy) image."""
+    """Check size, decode fully, apply EXIF orientation, convert; on a header-only (lazy) image opened from
+    ``fp`` (None for an image that came as a PIL image)."""
     _check_pixels(name, img.size, max_pixels)
     mode = img.mode
     try:
-        img.load()
-        img = ImageOps.exif_transpose(img)
-        rgb, alpha, bit_depth = _decode(img, name)
+        if fp is not None and _is_sixteen_bit_color(img, fp):
+            rgb, alpha, bit_depth = _decode_sixteen_bit_color(img, fp)
+        else:
+            img.load()
+            img = ImageOps.exif_transpose(img)
+            rgb, alpha, bit_depth = _decode(img, name)
     except Image.DecompressionBombError as err:
         raise ImageReadError(name, f"image is over the pixel limit ({err})") from err
     except _DECODE_ERRORS as err:
@@ -361,7 +420,7 @@ def _open(fp: Path | io.BytesIO, name: str, max_pixels: int | None) -> LoadedIma
         except _DECODE_ERRORS as err:
             raise ImageReadError(name, f"cannot open ({err})".replace("\n", " ")) from err
         with img:
-            mode, rgb, alpha, bit_depth = _finish(img, name, max_pixels)
+            mode, rgb, alpha, bit_depth = _finish(img, name, max_pixels, fp)
             metadata = _read_metadata(img)
         return LoadedImage(rgb, alpha, mode, bit_depth, name, metadata)
 
