@@ -350,6 +350,57 @@ def test_huge_header_refused_fast_without_allocating(tmp_path):
     assert peak < 10_000_000  # decoding would need 4.8 GB
 
 
+def _photo(width: int, height: int) -> Image.Image:
+    """A smooth color photo of this size (a JPEG of it decodes far from gray and without blocks)."""
+    y, x = np.mgrid[0:height, 0:width] / max(width, height)
+    channels = [np.sin(2 * np.pi * (f * x + g * y)) for f, g in ((1.3, 0.7), (0.6, 1.9), (2.1, 1.1))]
+    return Image.fromarray((127.5 + 120 * np.stack(channels, axis=-1)).astype(np.uint8))
+
+
+@pytest.mark.parametrize(("suffix", "reduction"), [(".jpg", 4), (".png", 5)])
+def test_a_large_photo_for_a_small_target_is_decoded_reduced(tmp_path, suffix, reduction):
+    path = tmp_path / f"big{suffix}"
+    _photo(2400, 1600).save(path)
+
+    small = load_image(path, target_shorter_side=100)  # kept at least 3 x 100 on its shorter side
+    full = load_image(path)
+
+    # A JPEG is drafted at 1/4 (1/8 would leave 200 rows); a PNG averaged over 5 x 5 blocks (1600 // 300).
+    assert small.size == (2400 // reduction, 1600 // reduction) and min(small.size) >= 300
+    assert small.extent == pytest.approx((2400 / reduction, 1600 / reduction))
+    assert full.size == (2400, 1600) and full.extent is None
+    assert load_image(path, target_shorter_side=600).extent is None  # not large for this target
+
+
+def test_a_reduced_decode_never_holds_the_photo_as_full_size_floats(tmp_path):
+    path = tmp_path / "big.jpg"
+    _photo(2400, 1600).save(path, quality=90)
+    full_size_floats = 2400 * 1600 * 3 * 4
+    tracemalloc.start()
+    try:
+        load_image(path, target_shorter_side=64)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < full_size_floats / 10
+
+
+def test_a_reduced_decode_keeps_orientation_alpha_and_the_files_extent(tmp_path):
+    exif = Image.Exif()
+    exif[0x0112] = 6  # turned a quarter: the upright photo is 1601 x 2401
+    _photo(2401, 1601).save(tmp_path / "turned.jpg", exif=exif)
+    rgba = _photo(2401, 1601).convert("RGBA")
+    rgba.putalpha(128)
+    rgba.save(tmp_path / "clear.png")
+
+    turned = load_image(tmp_path / "turned.jpg", target_shorter_side=100)
+    clear = load_image(tmp_path / "clear.png", target_shorter_side=100)
+
+    assert turned.size == (401, 601) and turned.extent == pytest.approx((1601 / 4, 2401 / 4))
+    assert clear.size == (481, 321) and clear.extent == pytest.approx((2401 / 5, 1601 / 5))
+    np.testing.assert_allclose(clear.alpha, 128 / 255, atol=1e-6)
+
+
 def test_our_limit_replaces_pils_and_pils_is_restored(tmp_path, monkeypatch):
     path = tmp_path / "medium.png"
     Image.new("L", (30, 30)).save(path)

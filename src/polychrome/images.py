@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 import os
 import stat
 import struct
@@ -194,6 +195,11 @@ class LoadedImage:
         bit_depth: 8 for 1- and 8-bit sources, 16 for anything more precise (16-bit, 32-bit int, float).
         source: the path it was read from, or None for in-memory inputs.
         metadata: EXIF and resolution of a file, to be written with its colorized copy (None if it has none).
+        extent: for an image decoded reduced (``target_shorter_side``), the whole file's ``(width, height)``
+            in this image's pixels: its size divided by the reduction, a fraction of a pixel less than
+            :attr:`size` where the last row and column averaged fewer pixels. A resize that maps this box
+            (``Image.resize(..., box=(0, 0, *extent))``) gives the geometry of the full-size file. None for an
+            image at full size.
     """
 
     rgb: np.ndarray
@@ -202,6 +208,7 @@ class LoadedImage:
     bit_depth: int
     source: str | None
     metadata: PhotoMetadata | None = None
+    extent: tuple[float, float] | None = None
 
     @property
     def size(self) -> tuple[int, int]:
@@ -358,25 +365,78 @@ def _decode_sixteen_bit_color(
         raise ValueError("OpenCV cannot decode it")
     channels = bgr.shape[2]
     pixels = bgr[..., [2, 1, 0, 3][:channels]]  # OpenCV's BGR(A) order
-    try:
-        orientation = img.getexif().get(_ORIENTATION_TAG, 1)
-    except Exception:  # noqa: BLE001 - as exif_transpose, an unreadable EXIF block leaves the pixels as they are
-        orientation = 1
-    values = _to_float01(_UPRIGHT.get(orientation, lambda a: a)(pixels))
+    values = _to_float01(_UPRIGHT.get(_orientation(img), lambda a: a)(pixels))
     alpha = np.ascontiguousarray(values[..., 3]) if channels == 4 else None
     return np.ascontiguousarray(values[..., :3]), alpha, 16
 
 
+# A photo decoded for a caller that shrinks it keeps at least this many times the size it is shrunk to, so
+# that the caller's own (Lanczos) filter still does the visible work, as PIL's reducing_gap does.
+_REDUCING_GAP = 3
+# Modes whose pixels can be averaged (not palette indices, bits or PIL's 16-bit integers).
+_REDUCIBLE_MODES = frozenset({"L", "LA", "RGB", "RGBA", "RGBX", "CMYK", "YCbCr", "LAB", "HSV", "I", "F"})
+
+
+def _draft_size(size: tuple[int, int], shorter_side: int) -> tuple[int, int] | None:
+    """The size to ask PIL's JPEG draft mode for: the photo's aspect, its shorter side ``shorter_side``."""
+    scale = shorter_side / min(size)
+    return None if scale >= 1 else (math.ceil(size[0] * scale), math.ceil(size[1] * scale))
+
+
+def _reduced(img: Image.Image, shorter_side: int) -> tuple[Image.Image, int]:
+    """``img`` (loaded) averaged over blocks of whole pixels while its shorter side stays ``shorter_side``
+    or more, and the block's side: the float copies that follow then cost a fraction of the full size."""
+    factor = min(img.size) // shorter_side
+    if factor < 2 or img.mode not in _REDUCIBLE_MODES or "transparency" in img.info:
+        return img, 1
+    return img.reduce(factor), factor
+
+
+def _orientation(img: Image.Image) -> int:
+    """The EXIF orientation (1..8), as ImageOps.exif_transpose reads it; 1 when the EXIF is unreadable."""
+    try:
+        return int(img.getexif().get(_ORIENTATION_TAG, 1))
+    except Exception:  # noqa: BLE001 - an unreadable EXIF block leaves the pixels as they are
+        return 1
+
+
+def _decode_reduced(
+    img: Image.Image, name: str, shorter_side: int
+) -> tuple[np.ndarray, np.ndarray | None, int, tuple[float, float] | None]:
+    """:func:`_decode` of ``img`` reduced while its shorter side stays ``shorter_side`` or more (a JPEG
+    already in the decoder), and the file's extent in the result's pixels (None when not reduced)."""
+    width, height = img.size
+    draft = _draft_size(img.size, shorter_side)
+    drafted = img.draft(img.mode, draft) if draft is not None else None  # None but for JPEG
+    scale = width / drafted[1][2] if drafted is not None else 1.0
+    img.load()
+    if _orientation(img) in (5, 6, 7, 8):  # turned a quarter
+        width, height = height, width
+    img, factor = _reduced(ImageOps.exif_transpose(img), shorter_side)
+    scale *= factor
+    rgb, alpha, bit_depth = _decode(img, name)
+    return rgb, alpha, bit_depth, None if scale == 1 else (width / scale, height / scale)
+
+
 def _finish(
-    img: Image.Image, name: str, max_pixels: int | None, fp: Path | io.BytesIO | None = None
-) -> tuple[str, np.ndarray, np.ndarray | None, int]:
-    """Check size, decode fully, apply EXIF orientation, convert; on a header-only (lazy) image opened from
-    ``fp`` (None for an image that came as a PIL image)."""
+    img: Image.Image,
+    name: str,
+    max_pixels: int | None,
+    fp: Path | io.BytesIO | None = None,
+    target_shorter_side: int | None = None,
+) -> tuple[str, np.ndarray, np.ndarray | None, int, tuple[float, float] | None]:
+    """Check size, decode, apply EXIF orientation, convert; on a header-only (lazy) image opened from ``fp``
+    (None for an image that came as a PIL image). See :func:`load_image` for ``target_shorter_side``; the
+    last item is :attr:`LoadedImage.extent`."""
     _check_pixels(name, img.size, max_pixels)
     mode = img.mode
+    extent = None
     try:
         if fp is not None and _is_sixteen_bit_color(img, fp):
             rgb, alpha, bit_depth = _decode_sixteen_bit_color(img, fp)
+        elif target_shorter_side is not None:
+            reduced = _decode_reduced(img, name, target_shorter_side * _REDUCING_GAP)
+            rgb, alpha, bit_depth, extent = reduced
         else:
             img.load()
             img = ImageOps.exif_transpose(img)
@@ -385,10 +445,10 @@ def _finish(
         raise ImageReadError(name, f"image is over the pixel limit ({err})") from err
     except _DECODE_ERRORS as err:
         raise ImageReadError(name, "truncated or corrupt image data") from err
-    return mode, rgb, alpha, bit_depth
+    return mode, rgb, alpha, bit_depth, extent
 
 
-def _open_path(path: Path, max_pixels: int | None) -> LoadedImage:
+def _open_path(path: Path, max_pixels: int | None, target_shorter_side: int | None) -> LoadedImage:
     name = str(path)
     try:
         status = path.stat()
@@ -400,10 +460,12 @@ def _open_path(path: Path, max_pixels: int | None) -> LoadedImage:
         raise ImageReadError(name, "is a directory, not an image file")
     if status.st_size == 0:
         raise ImageReadError(name, "file is empty")
-    return _open(path, name, max_pixels)
+    return _open(path, name, max_pixels, target_shorter_side)
 
 
-def _open(fp: Path | io.BytesIO, name: str, max_pixels: int | None) -> LoadedImage:
+def _open(
+    fp: Path | io.BytesIO, name: str, max_pixels: int | None, target_shorter_side: int | None
+) -> LoadedImage:
     with _warnings_by_file.named(name):
         try:
             with _PIL_LIMIT_LOCK:
@@ -420,21 +482,26 @@ def _open(fp: Path | io.BytesIO, name: str, max_pixels: int | None) -> LoadedIma
         except _DECODE_ERRORS as err:
             raise ImageReadError(name, f"cannot open ({err})".replace("\n", " ")) from err
         with img:
-            mode, rgb, alpha, bit_depth = _finish(img, name, max_pixels, fp)
+            mode, rgb, alpha, bit_depth, extent = _finish(img, name, max_pixels, fp, target_shorter_side)
             metadata = _read_metadata(img)
-        return LoadedImage(rgb, alpha, mode, bit_depth, name, metadata)
+        return LoadedImage(rgb, alpha, mode, bit_depth, name, metadata, extent)
 
 
-def load_image_bytes(data: bytes, name: str, max_pixels: int | None = 200_000_000) -> LoadedImage:
+def load_image_bytes(
+    data: bytes, name: str, max_pixels: int | None = 200_000_000, *, target_shorter_side: int | None = None
+) -> LoadedImage:
     """:func:`load_image` for an encoded image held in memory (a tar member, an upload); ``name`` is what
     error messages call it."""
     if not data:
         raise ImageReadError(name, "file is empty")
-    return _open(io.BytesIO(data), name, max_pixels)
+    return _open(io.BytesIO(data), name, max_pixels, target_shorter_side)
 
 
 def load_image(
-    source: str | os.PathLike[str] | Image.Image | np.ndarray, max_pixels: int | None = 200_000_000
+    source: str | os.PathLike[str] | Image.Image | np.ndarray,
+    max_pixels: int | None = 200_000_000,
+    *,
+    target_shorter_side: int | None = None,
 ) -> LoadedImage:
     """Load a user image as float32 sRGB in 0..1, with alpha if it has any.
 
@@ -443,6 +510,11 @@ def load_image(
             of uint8 (0..255), uint16 (0..65535), bool, or float (0..1).
         max_pixels: refuse images with more pixels than this, judged from the header before decoding so a
             hostile file costs no memory; None disables the check (PIL's own limit is replaced by this one).
+        target_shorter_side: for a caller that will shrink the image to this shorter side (pixels): a large
+            image then comes back smaller, by a whole factor, with its shorter side still at least three
+            times this, so that it never exists at full size as floats. A JPEG is decoded at 1/2, 1/4 or 1/8
+            scale (PIL's draft mode); other 8-bit images are averaged over blocks of pixels before any float
+            copy. None (default): full size.
 
     Raises:
         ImageReadError: a file is missing, empty, not an image, truncated/corrupt or over ``max_pixels``.
@@ -458,10 +530,12 @@ def load_image(
     if isinstance(source, np.ndarray):
         return _from_array(source)
     if isinstance(source, Image.Image):
-        mode, rgb, alpha, bit_depth = _finish(source, "<PIL image>", max_pixels)
-        return LoadedImage(rgb, alpha, mode, bit_depth, None)
+        mode, rgb, alpha, bit_depth, extent = _finish(
+            source, "<PIL image>", max_pixels, None, target_shorter_side
+        )
+        return LoadedImage(rgb, alpha, mode, bit_depth, None, extent=extent)
     if isinstance(source, str | os.PathLike):
-        return _open_path(Path(source), max_pixels)
+        return _open_path(Path(source), max_pixels, target_shorter_side)
     raise TypeError(f"load_image expects a path, PIL image or numpy array, got {type(source).__name__}")
 
 
