@@ -168,29 +168,22 @@ def test_corrupt_file_fails_alone(tmp_path: Path, fake: FakeColorizer) -> None:
     assert errors[0].count("broken.jpg") == 1
 
 
-def test_a_symlink_loop_is_one_line_and_the_batch_goes_on(tmp_path: Path, fake: FakeColorizer) -> None:
-    _image(tmp_path / "photos" / "a.jpg")
-    (tmp_path / "photos" / "loop.jpg").symlink_to("loop.jpg")
-
-    result = _invoke(tmp_path / "photos", "-o", tmp_path / "out")
-
-    assert result.exit_code == 1
-    assert result.stderr.splitlines() == [f"error: {tmp_path / 'photos' / 'loop.jpg'}: symlink loop"]
-    assert _is_tinted(tmp_path / "out" / "a.jpg")
-    assert "colorized 1, skipped 0, failed 1" in result.stdout
-
-
-def test_an_unreadable_folder_is_one_line_and_fails_the_run(
-    tmp_path: Path, fake: FakeColorizer, unreadable: Callable[[Path], Path]
+@pytest.mark.parametrize("trouble", ["symlink loop", "permission denied"])
+def test_an_entry_that_cannot_be_read_is_one_line_and_the_batch_goes_on(
+    tmp_path: Path, fake: FakeColorizer, unreadable: Callable[[Path], Path], trouble: str
 ) -> None:
     _image(tmp_path / "photos" / "a.jpg")
-    _image(tmp_path / "photos" / "locked" / "b.jpg")
-    locked = unreadable(tmp_path / "photos" / "locked")
+    if trouble == "symlink loop":
+        bad = tmp_path / "photos" / "loop.jpg"
+        bad.symlink_to("loop.jpg")
+    else:
+        _image(tmp_path / "photos" / "locked" / "b.jpg")
+        bad = unreadable(tmp_path / "photos" / "locked")
 
     result = _invoke(tmp_path / "photos", "-o", tmp_path / "out")
 
     assert result.exit_code == 1
-    assert result.stderr.splitlines() == [f"error: {locked}: permission denied"]
+    assert result.stderr.splitlines() == [f"error: {bad}: {trouble}"]
     assert _is_tinted(tmp_path / "out" / "a.jpg")
     assert "colorized 1, skipped 0, failed 1" in result.stdout
 

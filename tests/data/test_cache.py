@@ -212,20 +212,31 @@ def test_prepare_counts_and_names_an_unreadable_folder(
 
 
 @pytest.mark.parametrize(
-    ("code", "reason"),
+    ("refused", "code", "reason"),
     [
-        (errno.EACCES, "permission denied"),
-        (errno.EROFS, "read-only file system"),
-        (errno.ENOSPC, "no space left on device"),
+        ("folder", errno.EACCES, "permission denied"),
+        ("file", errno.EACCES, "permission denied"),
+        ("file", errno.EROFS, "read-only file system"),
+        ("file", errno.ENOSPC, "no space left on device"),
     ],
 )
 def test_prepare_that_cannot_write_says_so_in_one_line_and_leaves_nothing(
-    collection: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: int, reason: str
+    collection: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, refused: str, code: int, reason: str
 ) -> None:
-    def refuse(path: Path, folder: Path):
-        raise OSError(code, os.strerror(code), str(folder / f".{path.name}.1-0123456789ab.tmp"))
+    # Simulated, as permission bits do not stop root: a folder the user may not write into refuses the work
+    # folder; a read-only or full file system refuses the first file.
+    def refuse(path: Any, *args: Any, **kwargs: Any) -> None:
+        raise OSError(code, os.strerror(code), str(path))
 
-    monkeypatch.setattr(atomic_module, "_create_temp_beside", refuse)
+    if refused == "folder":
+        real_mkdir = os.mkdir
+        monkeypatch.setattr(
+            os,
+            "mkdir",
+            lambda path, *a, **k: (refuse if Path(path).parent == tmp_path else real_mkdir)(path, *a, **k),
+        )
+    else:
+        monkeypatch.setattr(atomic_module, "_create_temp_beside", refuse)
     out = tmp_path / "c.h5"
 
     result = CliRunner().invoke(app, ["prepare", str(collection), "-o", str(out), "--workers", "1"])
@@ -233,31 +244,6 @@ def test_prepare_that_cannot_write_says_so_in_one_line_and_leaves_nothing(
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [f"error: cannot write {out} ({reason})"]
     assert list(tmp_path.iterdir()) == []
-
-
-def test_prepare_into_a_folder_it_may_not_write_says_so(
-    collection: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    folder = tmp_path / "theirs"
-    folder.mkdir()
-    folder.chmod(0o555)
-    if os.access(folder, os.W_OK):  # root ignores permission bits: refuse as the system would
-        real_mkdir = os.mkdir
-
-        def mkdir(path: Any, *args: Any, **kwargs: Any) -> None:
-            if Path(path).parent == folder:
-                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
-            real_mkdir(path, *args, **kwargs)
-
-        monkeypatch.setattr(os, "mkdir", mkdir)
-    out = folder / "c.h5"
-
-    result = CliRunner().invoke(app, ["prepare", str(collection), "-o", str(out), "--workers", "1"])
-
-    folder.chmod(0o755)
-    assert result.exit_code == 1
-    assert result.stderr.splitlines() == [f"error: cannot write {out} (permission denied)"]
-    assert list(folder.iterdir()) == []
 
 
 def test_a_disk_that_fills_while_the_cache_is_written_leaves_no_half_cache(
@@ -366,6 +352,21 @@ def test_prepare_with_no_usable_photo_fails_and_writes_nothing(tmp_path: Path) -
     assert result.exit_code == 1
     assert "no usable photos" in result.stderr and "1 grayscale" in result.stderr.replace("_", " ")
     assert not out.exists() and not (tmp_path / "out.h5.partial").exists()
+
+
+def test_prepare_names_a_source_with_a_newline_on_one_line(tmp_path: Path) -> None:
+    source = tmp_path / "new\nline"
+    source.mkdir()
+    Image.new("RGB", (80, 80), (128, 128, 128)).save(source / "gray.png")  # dropped: grayscale
+
+    result = CliRunner().invoke(
+        app, ["prepare", str(source), "-o", str(tmp_path / "out.h5"), "--workers", "1"]
+    )
+
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"error: {tmp_path}/new\\nline: no usable photos (0 images kept, 1 grayscale); nothing written"
+    ]
 
 
 def test_training_reads_a_cache(built: tuple[Path, dict], tmp_path: Path) -> None:

@@ -101,7 +101,7 @@ def prepare(
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(1) from None
     if output.exists() and not overwrite:
-        typer.echo(f"error: {output} exists; pass --overwrite to replace it", err=True)
+        typer.echo(f"error: {printable_name(output)} exists; pass --overwrite to replace it", err=True)
         raise typer.Exit(1)
     with _log_to_stderr():
         try:
@@ -133,7 +133,7 @@ def prepare(
             typer.echo(f"error: {err}", err=True)
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
-            message = f"interrupted: decoded images are kept in {work_folder(output)}"
+            message = f"interrupted: decoded images are kept in {printable_name(work_folder(output))}"
             typer.echo(f"{message}; run the same command again to continue", err=True)
             raise typer.Exit(130) from None
     dropped = ", ".join(f"{n} {reason}" for reason, n in manifest["dropped"].items()) or "none dropped"
@@ -142,5 +142,5 @@ def prepare(
         typer.echo(f"layout {named.name}: {manifest['split_source']} split")
     typer.echo(
         f"{manifest['kept']} photos kept ({dropped}); train {sizes['train']}, val {sizes['val']}, "
-        f"test {sizes['test']}: {path}"
+        f"test {sizes['test']}: {printable_name(path)}"
     )

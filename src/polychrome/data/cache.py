@@ -37,6 +37,7 @@ import torch.nn.functional as F
 
 from polychrome import __version__
 from polychrome._atomic import atomic_path
+from polychrome._messages import printable_name
 from polychrome.color.lab import rgb_to_lab
 from polychrome.color.quantize import AbGrid, bin_histogram, rebalance_weights, smooth_priors
 from polychrome.data.prepare import (
@@ -246,7 +247,8 @@ def check_cache_output(output: str | Path) -> Path:
     """The cache file to write; a folder there is refused before any decoding, since a cache is one file."""
     output = Path(output)
     if output.is_dir():
-        raise ValueError(f"{output} is a folder; name the cache file to write, e.g. {output / 'data.h5'}")
+        shown = printable_name(output)
+        raise ValueError(f"{shown} is a folder; name the cache file to write, e.g. {shown}/data.h5")
     return output
 
 
@@ -297,7 +299,8 @@ def build_cache(
         if len(prepared.names) == 0:
             work.remove()
             summary = prepared.summary()
-            raise ValueError(f"{', '.join(sources)}: no usable photos ({summary}); nothing written")
+            shown = ", ".join(printable_name(source) for source in sources)
+            raise ValueError(f"{shown}: no usable photos ({summary}); nothing written")
         if dedup:
             prepared = drop_duplicates(prepared)
         if official_splits is None:
