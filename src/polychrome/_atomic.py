@@ -21,12 +21,10 @@ from typing import BinaryIO
 
 from polychrome._messages import os_error_reason, printable_name
 
-# The longest file name of the usual file systems: 255 bytes (ext4, XFS, Btrfs, APFS), 255 UTF-16 units (NTFS)
-_NAME_MAX = 255
-
-
 logger = logging.getLogger(__name__)
 
+# The longest file name of the usual file systems: 255 bytes (ext4, XFS, Btrfs, APFS), 255 UTF-16 units (NTFS)
+_NAME_MAX = 255
 _TEMPORARY_NAME = re.compile(r"\..*\.(?P<pid>[0-9]{1,9})-[0-9a-f]{12}\.tmp", re.DOTALL)
 
 

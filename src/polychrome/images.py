@@ -339,7 +339,7 @@ def _is_sixteen_bit_color(img: Image.Image, fp: Path | io.BytesIO) -> bool:
             with open(fp, "rb") as handle:
                 head = handle.read(26)
         else:
-            head = fp.getvalue()[:26]
+            head = bytes(fp.getbuffer()[:26])  # not getvalue(), which would copy the whole file
         # IHDR: bit depth at byte 24, color type at 25 (2: RGB, 6: RGBA)
         return len(head) == 26 and head[12:16] == b"IHDR" and head[24] == 16 and head[25] in (2, 6)
     if img.format == "TIFF" and img.mode in ("RGB", "RGBA"):
