@@ -4,9 +4,12 @@ import logging
 import pickle
 import struct
 import tracemalloc
+import warnings
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -16,6 +19,7 @@ from polychrome.images import (
     SUPPORTED_EXTENSIONS,
     ImageReadError,
     LoadedImage,
+    PhotoMetadata,
     load_image,
     save_image,
     to_uint8,
@@ -134,6 +138,73 @@ def test_16bit_png_keeps_exact_values(tmp_path):
     assert out.bit_depth == 16
 
 
+def _color_gradient16() -> np.ndarray:
+    """(3, 4, 3) uint16 RGB whose neighbours differ by 257 levels (one 8-bit level) and by 1 level."""
+    base = np.array([[0, 257, 514, 65535], [1000, 1001, 1002, 40000], [7, 264, 521, 65279]], np.uint16)
+    return np.stack([base, base[::-1], 65535 - base], axis=-1)
+
+
+def _write16(path: Path, rgb: np.ndarray) -> Path:
+    assert cv2.imwrite(str(path), np.ascontiguousarray(rgb[..., [2, 1, 0, 3][: rgb.shape[2]]]))  # BGR(A)
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".png", ".tif"])
+def test_16bit_color_files_keep_every_level(tmp_path, suffix):
+    rgb = _color_gradient16()
+    out = load_image(_write16(tmp_path / f"deep{suffix}", rgb))
+    np.testing.assert_array_equal(out.rgb, rgb.astype(np.float32) / U16)
+    assert out.rgb[1, 0, 0] != out.rgb[1, 1, 0]  # 1000 and 1001: one 16-bit level, lost at 8 bits
+    assert out.rgb[0, 1, 0] - out.rgb[0, 0, 0] == pytest.approx(1 / 255, rel=1e-6)
+    assert out.bit_depth == 16 and out.mode == "RGB" and out.alpha is None
+
+
+@pytest.mark.parametrize("suffix", [".png", ".tif"])
+def test_16bit_rgba_files_keep_their_alpha(tmp_path, suffix):
+    rgba = np.dstack([_color_gradient16(), _color_gradient16()[..., :1][::-1]])
+    out = load_image(_write16(tmp_path / f"deep{suffix}", rgba))
+    np.testing.assert_array_equal(out.rgb, rgba[..., :3].astype(np.float32) / U16)
+    np.testing.assert_array_equal(out.alpha, rgba[..., 3].astype(np.float32) / U16)
+    assert out.bit_depth == 16 and out.mode == "RGBA"
+
+
+def _with_orientation(png: bytes, orientation: int) -> bytes:
+    """``png`` with an eXIf chunk after its IHDR that gives this EXIF orientation."""
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    data = exif.tobytes()[len(b"Exif\0\0") :]  # the chunk holds the TIFF block without that marker
+    chunk = struct.pack(">I", len(data)) + b"eXIf" + data + struct.pack(">I", zlib.crc32(b"eXIf" + data))
+    return png[:33] + chunk + png[33:]
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_16bit_color_png_is_turned_upright_as_pil_turns_8_bit_ones(tmp_path, orientation):
+    rng = np.random.default_rng(orientation)
+    eight = rng.integers(0, 256, (3, 5, 3), dtype=np.uint8)
+    wide = _write16(tmp_path / "deep.png", eight.astype(np.uint16) * 257)
+    wide.write_bytes(_with_orientation(wide.read_bytes(), orientation))
+    narrow = tmp_path / "narrow.png"
+    Image.fromarray(eight).save(narrow, exif=_with_orientation_exif(orientation))
+
+    deep, shallow = load_image(wide), load_image(narrow)
+
+    assert deep.bit_depth == 16 and shallow.bit_depth == 8
+    np.testing.assert_allclose(deep.rgb, shallow.rgb, atol=1e-7)
+    assert deep.metadata is not None and deep.metadata.exif is not None  # kept, orientation reset
+
+
+def _with_orientation_exif(orientation: int) -> Image.Exif:
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    return exif
+
+
+def test_a_truncated_16bit_color_png_is_a_read_error(tmp_path):
+    path = _write16(tmp_path / "deep.png", np.tile(_color_gradient16(), (20, 20, 1)))
+    path.write_bytes(path.read_bytes()[:-40])
+    _assert_read_error(path, "truncated or corrupt image data")
+
+
 def test_mode_I_uses_16bit_range_and_clips():
     out = load_image(Image.fromarray(np.array([[1000, 70000, -5]], np.int32)))
     assert out.mode == "I"
@@ -231,6 +302,11 @@ def test_directory(tmp_path):
     _assert_read_error(tmp_path / "album.jpg", "directory")
 
 
+def test_symlink_loop(tmp_path):
+    (tmp_path / "loop.jpg").symlink_to("loop.jpg")
+    _assert_read_error(tmp_path / "loop.jpg", "loop.jpg: symlink loop")
+
+
 def test_zero_byte_file(tmp_path):
     (tmp_path / "x.jpg").write_bytes(b"")
     _assert_read_error(tmp_path / "x.jpg", "file is empty")
@@ -272,6 +348,57 @@ def test_huge_header_refused_fast_without_allocating(tmp_path):
     finally:
         tracemalloc.stop()
     assert peak < 10_000_000  # decoding would need 4.8 GB
+
+
+def _photo(width: int, height: int) -> Image.Image:
+    """A smooth color photo of this size (a JPEG of it decodes far from gray and without blocks)."""
+    y, x = np.mgrid[0:height, 0:width] / max(width, height)
+    channels = [np.sin(2 * np.pi * (f * x + g * y)) for f, g in ((1.3, 0.7), (0.6, 1.9), (2.1, 1.1))]
+    return Image.fromarray((127.5 + 120 * np.stack(channels, axis=-1)).astype(np.uint8))
+
+
+@pytest.mark.parametrize(("suffix", "reduction"), [(".jpg", 4), (".png", 5)])
+def test_a_large_photo_for_a_small_target_is_decoded_reduced(tmp_path, suffix, reduction):
+    path = tmp_path / f"big{suffix}"
+    _photo(2400, 1600).save(path)
+
+    small = load_image(path, target_shorter_side=100)  # kept at least 3 x 100 on its shorter side
+    full = load_image(path)
+
+    # A JPEG is drafted at 1/4 (1/8 would leave 200 rows); a PNG averaged over 5 x 5 blocks (1600 // 300).
+    assert small.size == (2400 // reduction, 1600 // reduction) and min(small.size) >= 300
+    assert small.extent == pytest.approx((2400 / reduction, 1600 / reduction))
+    assert full.size == (2400, 1600) and full.extent is None
+    assert load_image(path, target_shorter_side=600).extent is None  # not large for this target
+
+
+def test_a_reduced_decode_never_holds_the_photo_as_full_size_floats(tmp_path):
+    path = tmp_path / "big.jpg"
+    _photo(2400, 1600).save(path, quality=90)
+    full_size_floats = 2400 * 1600 * 3 * 4
+    tracemalloc.start()
+    try:
+        load_image(path, target_shorter_side=64)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < full_size_floats / 10
+
+
+def test_a_reduced_decode_keeps_orientation_alpha_and_the_files_extent(tmp_path):
+    exif = Image.Exif()
+    exif[0x0112] = 6  # turned a quarter: the upright photo is 1601 x 2401
+    _photo(2401, 1601).save(tmp_path / "turned.jpg", exif=exif)
+    rgba = _photo(2401, 1601).convert("RGBA")
+    rgba.putalpha(128)
+    rgba.save(tmp_path / "clear.png")
+
+    turned = load_image(tmp_path / "turned.jpg", target_shorter_side=100)
+    clear = load_image(tmp_path / "clear.png", target_shorter_side=100)
+
+    assert turned.size == (401, 601) and turned.extent == pytest.approx((1601 / 4, 2401 / 4))
+    assert clear.size == (481, 321) and clear.extent == pytest.approx((2401 / 5, 1601 / 5))
+    np.testing.assert_allclose(clear.alpha, 128 / 255, atol=1e-6)
 
 
 def test_our_limit_replaces_pils_and_pils_is_restored(tmp_path, monkeypatch):
@@ -358,3 +485,86 @@ def test_supported_extensions_and_loaded_image_size():
     assert {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif"} == set(SUPPORTED_EXTENSIONS)
     img = LoadedImage(np.zeros((3, 5, 3), np.float32), None, "RGB", 8, None)
     assert img.size == (5, 3)
+
+
+@pytest.mark.parametrize(
+    ("name", "shown"), [("new\nline.jpg", "new\\nline.jpg"), ("caf\udce9.jpg", "caf\\xe9.jpg")]
+)
+def test_a_name_with_a_newline_or_undecodable_bytes_is_escaped_in_one_line(tmp_path, name, shown):
+    (tmp_path / name).write_text("not a photo")
+    with pytest.raises(ImageReadError) as info:
+        load_image(tmp_path / name)
+    assert str(info.value) == f"{tmp_path}/{shown}: not an image (cannot identify image file)"
+    assert info.value.source == str(tmp_path / name)  # the path itself, to act on
+
+
+def test_an_exif_block_too_long_for_jpeg_is_dropped_with_a_warning_naming_the_file(tmp_path, caplog):
+    exif = Image.Exif()
+    exif[0x010E] = "a caption " * 7000  # ImageDescription: 70 kB, over the 65,533 bytes of JPEG's APP1
+    metadata = PhotoMetadata(exif.tobytes(), (300.0, 300.0))
+    rgb = np.full((4, 4, 3), 0.5, np.float32)
+
+    with caplog.at_level(logging.WARNING, logger="polychrome.images"):
+        save_image(tmp_path / "long.jpg", rgb, metadata=metadata)
+        save_image(tmp_path / "long.png", rgb, metadata=metadata)
+
+    assert caplog.messages == [
+        f"{tmp_path / 'long.jpg'}: EXIF block of {len(metadata.exif)} bytes is over JPEG's limit of 65533; "
+        "saved without EXIF"
+    ]
+    assert load_image(tmp_path / "long.jpg").metadata == PhotoMetadata(None, (300.0, 300.0))
+    assert load_image(tmp_path / "long.png").metadata.exif is not None  # PNG has room for it
+
+
+def _jpeg_with_corrupt_exif(path: Path) -> Path:
+    """A JPEG whose EXIF block is cut short, so PIL warns 'Tag data larger than file' when reading it."""
+    exif = Image.Exif()
+    exif[0x010E] = "a caption" * 10
+    Image.new("RGB", (8, 8), (200, 10, 10)).save(path, exif=exif.tobytes()[:-60])
+    return path
+
+
+def test_warnings_while_reading_name_the_file_once_and_do_not_escape(tmp_path, caplog):
+    path = _jpeg_with_corrupt_exif(tmp_path / "corrupt.jpg")
+
+    with warnings.catch_warnings(record=True) as escaped, caplog.at_level(logging.WARNING):
+        warnings.simplefilter("always")
+        for _ in range(2):
+            load_image(path)
+
+    assert escaped == []
+    assert caplog.messages == [f"{path}: Tag data larger than file. Skipping tag 270"] * 2  # once per read
+
+
+def test_float_values_clipped_are_logged_naming_the_file(tmp_path, caplog):
+    path = tmp_path / "bright.tif"
+    Image.fromarray(np.array([[0.5, 1.5]], np.float32), mode="F").save(path)
+    with caplog.at_level(logging.WARNING, logger="polychrome.images"):
+        load_image(path)
+    assert caplog.messages == [f"{path}: float image values outside [0, 1] were clipped"]
+
+
+def test_warnings_of_threads_reading_at_once_each_name_their_own_file(tmp_path, caplog):
+    paths = [_jpeg_with_corrupt_exif(tmp_path / f"corrupt{i}.jpg") for i in range(8)]
+    filters, shown = list(warnings.filters), warnings.showwarning
+
+    with caplog.at_level(logging.WARNING), ThreadPoolExecutor(4) as pool:
+        list(pool.map(load_image, paths * 4))
+
+    assert sorted(caplog.messages) == sorted(
+        f"{p}: Tag data larger than file. Skipping tag 270" for p in paths * 4
+    )
+    assert warnings.filters == filters and warnings.showwarning is shown  # restored when the last one ends
+
+
+def test_warnings_while_saving_name_the_file(tmp_path, caplog, monkeypatch):
+    real_save = Image.Image.save
+
+    def save(image, fp, *args, **kwargs):
+        warnings.warn("encoder hiccup", UserWarning, stacklevel=2)  # a plugin warning while encoding
+        real_save(image, fp, *args, **kwargs)
+
+    monkeypatch.setattr(Image.Image, "save", save)
+    with caplog.at_level(logging.WARNING, logger="polychrome.images"):
+        save_image(tmp_path / "out.png", np.zeros((2, 2, 3), np.float32))
+    assert caplog.messages == [f"{tmp_path / 'out.png'}: encoder hiccup"]

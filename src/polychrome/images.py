@@ -15,17 +15,24 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 import os
+import stat
 import struct
 import threading
+import warnings
 import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from polychrome._atomic import atomic_write
+from polychrome._messages import os_error_reason, printable_name
 
 __all__ = [
     "SUPPORTED_EXTENSIONS",
@@ -64,11 +71,73 @@ _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, struct
 _PIL_LIMIT_LOCK = threading.Lock()
 
 
+class _WarningsByFile:
+    """Python warnings raised while a thread reads or writes a file (PIL's DecompressionBombWarning, corrupt
+    EXIF, TIFF tags), logged once each with that file's name instead of shown without it.
+
+    The warnings module's state is process-wide and batch jobs read and write in several threads at once, so
+    one catcher serves every thread at work: the first thread in installs it, each warning goes to the file
+    of the thread that raised it (those of other threads pass on as before), the last thread out restores
+    what was there. While it is installed every warning is shown, not only its first occurrence, so that
+    each file gets its own."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._users = 0
+        self._catcher: warnings.catch_warnings | None = None
+        self._pass_on = warnings.showwarning
+        self._thread = threading.local()
+
+    def _show(
+        self,
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: TextIO | None = None,
+        line: str | None = None,
+    ) -> None:
+        caught: list[str] | None = getattr(self._thread, "caught", None)
+        if caught is None:
+            self._pass_on(message, category, filename, lineno, file, line)
+        else:
+            caught.append(str(message))
+
+    @contextmanager
+    def named(self, name: str) -> Iterator[None]:
+        with self._lock:
+            if self._users == 0:
+                self._catcher = warnings.catch_warnings()
+                self._catcher.__enter__()
+                warnings.simplefilter("always")
+                self._pass_on = warnings.showwarning
+                warnings.showwarning = self._show
+            self._users += 1
+        outer: list[str] | None = getattr(self._thread, "caught", None)
+        caught: list[str] = []
+        self._thread.caught = caught
+        try:
+            yield
+        finally:
+            self._thread.caught = outer
+            with self._lock:
+                self._users -= 1
+                if self._users == 0 and self._catcher is not None:
+                    self._catcher.__exit__(None, None, None)
+                    self._catcher = None
+            for message in dict.fromkeys(caught):
+                logger.warning("%s: %s", printable_name(name), " ".join(message.split()))
+
+
+_warnings_by_file = _WarningsByFile()
+
+
 class ImageReadError(Exception):
-    """A user image could not be read; the message is one line: ``"<file>: <reason>"``."""
+    """A user image could not be read; the message is one line: ``"<file>: <reason>"``, the file name shown
+    with control characters and undecodable bytes escaped (``source`` keeps it as it is)."""
 
     def __init__(self, source: str, reason: str) -> None:
-        super().__init__(f"{source}: {reason}")
+        super().__init__(f"{printable_name(source)}: {reason}")
         self.source = source
         self.reason = reason
 
@@ -85,6 +154,7 @@ _LAYOUT_TAGS = frozenset(
     | {317, 318, 319, 320, 321, 322, 323, 324, 325, 338, 339, 340, 341, 513, 514, 529, 530, 531, 532}
 )
 _METADATA_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "TIFF"})  # formats that store EXIF and resolution
+_JPEG_MAX_EXIF_BYTES = 65533  # what one APP1 marker segment holds
 
 
 @dataclass(frozen=True)
@@ -125,6 +195,11 @@ class LoadedImage:
         bit_depth: 8 for 1- and 8-bit sources, 16 for anything more precise (16-bit, 32-bit int, float).
         source: the path it was read from, or None for in-memory inputs.
         metadata: EXIF and resolution of a file, to be written with its colorized copy (None if it has none).
+        extent: for an image decoded reduced (``target_shorter_side``), the whole file's ``(width, height)``
+            in this image's pixels: its size divided by the reduction, a fraction of a pixel less than
+            :attr:`size` where the last row and column averaged fewer pixels. A resize that maps this box
+            (``Image.resize(..., box=(0, 0, *extent))``) gives the geometry of the full-size file. None for an
+            image at full size.
     """
 
     rgb: np.ndarray
@@ -133,6 +208,7 @@ class LoadedImage:
     bit_depth: int
     source: str | None
     metadata: PhotoMetadata | None = None
+    extent: tuple[float, float] | None = None
 
     @property
     def size(self) -> tuple[int, int]:
@@ -199,8 +275,8 @@ def _from_array(arr: np.ndarray) -> LoadedImage:
     return LoadedImage(rgb, alpha, "RGBA" if channels == 4 else "RGB", bit_depth, None)
 
 
-def _decode(img: Image.Image) -> tuple[np.ndarray, np.ndarray | None, int]:
-    """Turn a loaded PIL image into ``(rgb, alpha, bit_depth)`` in our units."""
+def _decode(img: Image.Image, name: str) -> tuple[np.ndarray, np.ndarray | None, int]:
+    """Turn a loaded PIL image into ``(rgb, alpha, bit_depth)`` in our units; ``name`` is for warnings."""
     mode = img.mode
     if mode in _SIXTEEN_BIT_MODES:
         arr = np.asarray(img)
@@ -210,7 +286,7 @@ def _decode(img: Image.Image) -> tuple[np.ndarray, np.ndarray | None, int]:
     if mode == "F":
         arr = np.asarray(img, dtype=np.float32)
         if arr.size and not (np.all(np.isfinite(arr)) and arr.min() >= 0.0 and arr.max() <= 1.0):
-            logger.warning("float image values outside [0, 1] were clipped")
+            logger.warning("%s: float image values outside [0, 1] were clipped", printable_name(name))
             arr = np.clip(np.nan_to_num(arr, nan=0.0), 0.0, 1.0)
         return _gray_to_rgb(arr), None, 16
     if mode == "1":
@@ -243,68 +319,189 @@ def _check_pixels(name: str, size: tuple[int, int], max_pixels: int | None) -> N
         )
 
 
+# PIL's Image.transpose methods that ImageOps.exif_transpose applies for each EXIF orientation, as numpy views
+# of an (H, W, C) array.
+_UPRIGHT: dict[int, Callable[[np.ndarray], np.ndarray]] = {
+    2: lambda a: a[:, ::-1],  # FLIP_LEFT_RIGHT
+    3: lambda a: a[::-1, ::-1],  # ROTATE_180
+    4: lambda a: a[::-1],  # FLIP_TOP_BOTTOM
+    5: lambda a: a.swapaxes(0, 1),  # TRANSPOSE
+    6: lambda a: np.rot90(a, -1),  # ROTATE_270
+    7: lambda a: a.swapaxes(0, 1)[::-1, ::-1],  # TRANSVERSE
+    8: lambda a: np.rot90(a, 1),  # ROTATE_90
+}
+
+
+def _is_sixteen_bit_color(img: Image.Image, fp: Path | io.BytesIO) -> bool:
+    """A 16-bit RGB or RGBA PNG or TIFF: PIL opens them, but only at 8 bits ("RGB" / "RGBA")."""
+    if img.format == "PNG":
+        if isinstance(fp, Path):
+            with open(fp, "rb") as handle:
+                head = handle.read(26)
+        else:
+            head = bytes(fp.getbuffer()[:26])  # not getvalue(), which would copy the whole file
+        # IHDR: bit depth at byte 24, color type at 25 (2: RGB, 6: RGBA)
+        return len(head) == 26 and head[12:16] == b"IHDR" and head[24] == 16 and head[25] in (2, 6)
+    if img.format == "TIFF" and img.mode in ("RGB", "RGBA"):
+        bits = img.tag_v2.get(258)  # BitsPerSample, one per channel
+        return isinstance(bits, tuple) and len(bits) in (3, 4) and all(b == 16 for b in bits)
+    return False
+
+
+def _decode_sixteen_bit_color(
+    img: Image.Image, fp: Path | io.BytesIO
+) -> tuple[np.ndarray, np.ndarray | None, int]:
+    """:func:`_decode` for :func:`_is_sixteen_bit_color` files, decoded by OpenCV at full precision and
+    turned upright by the EXIF orientation that PIL read from the header, as for every other image."""
+    import cv2  # only here: the 8-bit photos that are most of them never need OpenCV
+
+    data = fp.read_bytes() if isinstance(fp, Path) else fp.getvalue()
+    try:
+        bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error as err:
+        raise ValueError(f"OpenCV cannot decode it ({err})") from err
+    width, height = img.size
+    if bgr is None or bgr.dtype != np.uint16 or bgr.shape[:2] != (height, width) or bgr.ndim != 3:
+        raise ValueError("OpenCV cannot decode it")
+    channels = bgr.shape[2]
+    pixels = bgr[..., [2, 1, 0, 3][:channels]]  # OpenCV's BGR(A) order
+    values = _to_float01(_UPRIGHT.get(_orientation(img), lambda a: a)(pixels))
+    alpha = np.ascontiguousarray(values[..., 3]) if channels == 4 else None
+    return np.ascontiguousarray(values[..., :3]), alpha, 16
+
+
+# A photo decoded for a caller that shrinks it keeps at least this many times the size it is shrunk to, so
+# that the caller's own (Lanczos) filter still does the visible work, as PIL's reducing_gap does.
+_REDUCING_GAP = 3
+# Modes whose pixels can be averaged (not palette indices, bits or PIL's 16-bit integers).
+_REDUCIBLE_MODES = frozenset({"L", "LA", "RGB", "RGBA", "RGBX", "CMYK", "YCbCr", "LAB", "HSV", "I", "F"})
+
+
+def _draft_size(size: tuple[int, int], shorter_side: int) -> tuple[int, int] | None:
+    """The size to ask PIL's JPEG draft mode for: the photo's aspect, its shorter side ``shorter_side``."""
+    scale = shorter_side / min(size)
+    return None if scale >= 1 else (math.ceil(size[0] * scale), math.ceil(size[1] * scale))
+
+
+def _reduced(img: Image.Image, shorter_side: int) -> tuple[Image.Image, int]:
+    """``img`` (loaded) averaged over blocks of whole pixels while its shorter side stays ``shorter_side``
+    or more, and the block's side: the float copies that follow then cost a fraction of the full size."""
+    factor = min(img.size) // shorter_side
+    if factor < 2 or img.mode not in _REDUCIBLE_MODES or "transparency" in img.info:
+        return img, 1
+    return img.reduce(factor), factor
+
+
+def _orientation(img: Image.Image) -> int:
+    """The EXIF orientation (1..8), as ImageOps.exif_transpose reads it; 1 when the EXIF is unreadable."""
+    try:
+        return int(img.getexif().get(_ORIENTATION_TAG, 1))
+    except Exception:  # noqa: BLE001 - an unreadable EXIF block leaves the pixels as they are
+        return 1
+
+
+def _decode_reduced(
+    img: Image.Image, name: str, shorter_side: int
+) -> tuple[np.ndarray, np.ndarray | None, int, tuple[float, float] | None]:
+    """:func:`_decode` of ``img`` reduced while its shorter side stays ``shorter_side`` or more (a JPEG
+    already in the decoder), and the file's extent in the result's pixels (None when not reduced)."""
+    width, height = img.size
+    draft = _draft_size(img.size, shorter_side)
+    drafted = img.draft(img.mode, draft) if draft is not None else None  # None but for JPEG
+    scale = width / drafted[1][2] if drafted is not None else 1.0
+    img.load()
+    if _orientation(img) in (5, 6, 7, 8):  # turned a quarter
+        width, height = height, width
+    img, factor = _reduced(ImageOps.exif_transpose(img), shorter_side)
+    scale *= factor
+    rgb, alpha, bit_depth = _decode(img, name)
+    return rgb, alpha, bit_depth, None if scale == 1 else (width / scale, height / scale)
+
+
 def _finish(
-    img: Image.Image, name: str, max_pixels: int | None
-) -> tuple[str, np.ndarray, np.ndarray | None, int]:
-    """Check size, decode fully, apply EXIF orientation, convert; on a header-only (lazy) image."""
+    img: Image.Image,
+    name: str,
+    max_pixels: int | None,
+    fp: Path | io.BytesIO | None = None,
+    target_shorter_side: int | None = None,
+) -> tuple[str, np.ndarray, np.ndarray | None, int, tuple[float, float] | None]:
+    """Check size, decode, apply EXIF orientation, convert; on a header-only (lazy) image opened from ``fp``
+    (None for an image that came as a PIL image). See :func:`load_image` for ``target_shorter_side``; the
+    last item is :attr:`LoadedImage.extent`."""
     _check_pixels(name, img.size, max_pixels)
     mode = img.mode
+    extent = None
     try:
-        img.load()
-        img = ImageOps.exif_transpose(img)
-        rgb, alpha, bit_depth = _decode(img)
+        if fp is not None and _is_sixteen_bit_color(img, fp):
+            rgb, alpha, bit_depth = _decode_sixteen_bit_color(img, fp)
+        elif target_shorter_side is not None:
+            reduced = _decode_reduced(img, name, target_shorter_side * _REDUCING_GAP)
+            rgb, alpha, bit_depth, extent = reduced
+        else:
+            img.load()
+            img = ImageOps.exif_transpose(img)
+            rgb, alpha, bit_depth = _decode(img, name)
     except Image.DecompressionBombError as err:
         raise ImageReadError(name, f"image is over the pixel limit ({err})") from err
     except _DECODE_ERRORS as err:
         raise ImageReadError(name, "truncated or corrupt image data") from err
-    return mode, rgb, alpha, bit_depth
+    return mode, rgb, alpha, bit_depth, extent
 
 
-def _open_path(path: Path, max_pixels: int | None) -> LoadedImage:
+def _open_path(path: Path, max_pixels: int | None, target_shorter_side: int | None) -> LoadedImage:
     name = str(path)
-    if not path.exists():
-        raise ImageReadError(name, "no such file")
-    if path.is_dir():
+    try:
+        status = path.stat()
+    except FileNotFoundError as err:
+        raise ImageReadError(name, "no such file") from err
+    except OSError as err:  # a symlink loop, a folder that may not be searched
+        raise ImageReadError(name, os_error_reason(err)) from err
+    if stat.S_ISDIR(status.st_mode):
         raise ImageReadError(name, "is a directory, not an image file")
-    try:
-        if path.stat().st_size == 0:
-            raise ImageReadError(name, "file is empty")
-    except PermissionError as err:
-        raise ImageReadError(name, "permission denied") from err
-    return _open(path, name, max_pixels)
+    if status.st_size == 0:
+        raise ImageReadError(name, "file is empty")
+    return _open(path, name, max_pixels, target_shorter_side)
 
 
-def _open(fp: Path | io.BytesIO, name: str, max_pixels: int | None) -> LoadedImage:
-    try:
-        with _PIL_LIMIT_LOCK:
-            saved_limit = Image.MAX_IMAGE_PIXELS
-            Image.MAX_IMAGE_PIXELS = None
-            try:
-                img = Image.open(fp)
-            finally:
-                Image.MAX_IMAGE_PIXELS = saved_limit
-    except UnidentifiedImageError as err:
-        raise ImageReadError(name, "not an image (cannot identify image file)") from err
-    except PermissionError as err:
-        raise ImageReadError(name, "permission denied") from err
-    except _DECODE_ERRORS as err:
-        raise ImageReadError(name, f"cannot open ({err})".replace("\n", " ")) from err
-    with img:
-        mode, rgb, alpha, bit_depth = _finish(img, name, max_pixels)
-        metadata = _read_metadata(img)
-    return LoadedImage(rgb, alpha, mode, bit_depth, name, metadata)
+def _open(
+    fp: Path | io.BytesIO, name: str, max_pixels: int | None, target_shorter_side: int | None
+) -> LoadedImage:
+    with _warnings_by_file.named(name):
+        try:
+            with _PIL_LIMIT_LOCK:
+                saved_limit = Image.MAX_IMAGE_PIXELS
+                Image.MAX_IMAGE_PIXELS = None
+                try:
+                    img = Image.open(fp)
+                finally:
+                    Image.MAX_IMAGE_PIXELS = saved_limit
+        except UnidentifiedImageError as err:
+            raise ImageReadError(name, "not an image (cannot identify image file)") from err
+        except PermissionError as err:
+            raise ImageReadError(name, "permission denied") from err
+        except _DECODE_ERRORS as err:
+            raise ImageReadError(name, f"cannot open ({err})".replace("\n", " ")) from err
+        with img:
+            mode, rgb, alpha, bit_depth, extent = _finish(img, name, max_pixels, fp, target_shorter_side)
+            metadata = _read_metadata(img)
+        return LoadedImage(rgb, alpha, mode, bit_depth, name, metadata, extent)
 
 
-def load_image_bytes(data: bytes, name: str, max_pixels: int | None = 200_000_000) -> LoadedImage:
+def load_image_bytes(
+    data: bytes, name: str, max_pixels: int | None = 200_000_000, *, target_shorter_side: int | None = None
+) -> LoadedImage:
     """:func:`load_image` for an encoded image held in memory (a tar member, an upload); ``name`` is what
     error messages call it."""
     if not data:
         raise ImageReadError(name, "file is empty")
-    return _open(io.BytesIO(data), name, max_pixels)
+    return _open(io.BytesIO(data), name, max_pixels, target_shorter_side)
 
 
 def load_image(
-    source: str | os.PathLike[str] | Image.Image | np.ndarray, max_pixels: int | None = 200_000_000
+    source: str | os.PathLike[str] | Image.Image | np.ndarray,
+    max_pixels: int | None = 200_000_000,
+    *,
+    target_shorter_side: int | None = None,
 ) -> LoadedImage:
     """Load a user image as float32 sRGB in 0..1, with alpha if it has any.
 
@@ -313,6 +510,11 @@ def load_image(
             of uint8 (0..255), uint16 (0..65535), bool, or float (0..1).
         max_pixels: refuse images with more pixels than this, judged from the header before decoding so a
             hostile file costs no memory; None disables the check (PIL's own limit is replaced by this one).
+        target_shorter_side: for a caller that will shrink the image to this shorter side (pixels): a large
+            image then comes back smaller, by a whole factor, with its shorter side still at least three
+            times this, so that it never exists at full size as floats. A JPEG is decoded at 1/2, 1/4 or 1/8
+            scale (PIL's draft mode); other 8-bit images are averaged over blocks of pixels before any float
+            copy. None (default): full size.
 
     Raises:
         ImageReadError: a file is missing, empty, not an image, truncated/corrupt or over ``max_pixels``.
@@ -328,10 +530,12 @@ def load_image(
     if isinstance(source, np.ndarray):
         return _from_array(source)
     if isinstance(source, Image.Image):
-        mode, rgb, alpha, bit_depth = _finish(source, "<PIL image>", max_pixels)
-        return LoadedImage(rgb, alpha, mode, bit_depth, None)
+        mode, rgb, alpha, bit_depth, extent = _finish(
+            source, "<PIL image>", max_pixels, None, target_shorter_side
+        )
+        return LoadedImage(rgb, alpha, mode, bit_depth, None, extent=extent)
     if isinstance(source, str | os.PathLike):
-        return _open_path(Path(source), max_pixels)
+        return _open_path(Path(source), max_pixels, target_shorter_side)
     raise TypeError(f"load_image expects a path, PIL image or numpy array, got {type(source).__name__}")
 
 
@@ -353,7 +557,7 @@ def save_image(
             for jpg/bmp, which cannot store it.
         quality: JPEG/WebP quality 1..100; ignored by lossless formats.
         metadata: EXIF and dpi to keep (from :attr:`LoadedImage.metadata`); written to JPEG, PNG, WebP and
-            TIFF, which store them.
+            TIFF, which store them (an EXIF block over JPEG's 64 KB is dropped with a warning).
 
     The image goes to a temporary file beside the target and is then ``os.replace``-d onto it, so an
     interrupted save never leaves a half-written file or destroys the previous one.
@@ -381,9 +585,18 @@ def save_image(
     image = Image.fromarray(np.ascontiguousarray(pixels), mode="RGBA" if pixels.shape[2] == 4 else "RGB")
     options: dict[str, object] = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
     if metadata is not None and fmt in _METADATA_FORMATS:
-        if metadata.exif:
+        if metadata.exif and fmt == "JPEG" and len(metadata.exif) > _JPEG_MAX_EXIF_BYTES:
+            # EXIF is a courtesy; the colorized photo is what was asked for.
+            logger.warning(
+                "%s: EXIF block of %d bytes is over JPEG's limit of %d; saved without EXIF",
+                printable_name(path),
+                len(metadata.exif),
+                _JPEG_MAX_EXIF_BYTES,
+            )
+        elif metadata.exif:
             options["exif"] = metadata.exif
         if metadata.dpi and fmt != "WEBP":
             options["dpi"] = metadata.dpi
 
-    atomic_write(path, lambda handle: image.save(handle, format=fmt, **options))
+    with _warnings_by_file.named(str(path)):
+        atomic_write(path, lambda handle: image.save(handle, format=fmt, **options))

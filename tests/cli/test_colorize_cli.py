@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -176,6 +178,50 @@ def test_corrupt_file_fails_alone(tmp_path: Path, fake: FakeColorizer) -> None:
     assert len(errors) == 1
     assert errors[0].startswith("error: ") and "broken.jpg" in errors[0]
     assert errors[0].count("broken.jpg") == 1
+
+
+@pytest.mark.parametrize("trouble", ["symlink loop", "permission denied"])
+def test_an_entry_that_cannot_be_read_is_one_line_and_the_batch_goes_on(
+    tmp_path: Path, fake: FakeColorizer, unreadable: Callable[[Path], Path], trouble: str
+) -> None:
+    _image(tmp_path / "photos" / "a.jpg")
+    if trouble == "symlink loop":
+        bad = tmp_path / "photos" / "loop.jpg"
+        bad.symlink_to("loop.jpg")
+    else:
+        _image(tmp_path / "photos" / "locked" / "b.jpg")
+        bad = unreadable(tmp_path / "photos" / "locked")
+
+    result = _invoke(tmp_path / "photos", "-o", tmp_path / "out")
+
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [f"error: {bad}: {trouble}"]
+    assert _is_tinted(tmp_path / "out" / "a.jpg")
+    assert "colorized 1, skipped 0, failed 1" in result.stdout
+
+
+def test_a_full_disk_names_the_output_and_the_batch_goes_on(
+    tmp_path: Path, fake: FakeColorizer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _image(tmp_path / "photos" / "a.png")
+    _image(tmp_path / "photos" / "b.png")
+    real_save = Image.Image.save
+
+    def save(image: Image.Image, fp: Any, *args: Any, **kwargs: Any) -> None:
+        if getattr(fp, "name", "").startswith(str(tmp_path / "out" / ".a.png.")):
+            fp.write(b"half a png")
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_save(image, fp, *args, **kwargs)
+
+    monkeypatch.setattr(Image.Image, "save", save)
+    result = _invoke(tmp_path / "photos", "-o", tmp_path / "out")
+
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"error: {tmp_path / 'photos' / 'a.png'}: cannot write {tmp_path / 'out' / 'a.png'} "
+        "(no space left on device)"
+    ]
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["b.png"]  # nothing half-written
 
 
 def test_missing_input_is_a_one_line_error(tmp_path: Path, fake: FakeColorizer) -> None:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import math
+import os
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
@@ -17,6 +21,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 import polychrome
+from polychrome import _atomic as atomic_module
 from polychrome.cli import app
 from polychrome.color.lab import rgb_to_lab
 from polychrome.color.quantize import AbGrid
@@ -185,6 +190,106 @@ def test_prepare_command_reports_and_never_overwrites(collection: Path, tmp_path
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.h5"]  # no d.h5, no d.h5.partial
 
 
+def test_prepare_counts_and_names_an_unreadable_folder(
+    tmp_path: Path, unreadable: Callable[[Path], Path]
+) -> None:
+    (tmp_path / "photos" / "locked").mkdir(parents=True)
+    for i in range(3):
+        Image.fromarray(_colorful(i)).save(tmp_path / "photos" / f"good{i}.png")
+    Image.fromarray(_colorful(3)).save(tmp_path / "photos" / "locked" / "hidden_from_us.png")
+    locked = unreadable(tmp_path / "photos" / "locked")
+    out = tmp_path / "c.h5"
+
+    args = ["prepare", str(tmp_path / "photos"), "-o", str(out), "--size", "64", "--min-size", "24"]
+    result = CliRunner().invoke(app, [*args, "--workers", "1"])
+
+    assert result.exit_code == 0, result.output
+    assert "3 photos kept (1 unreadable)" in result.stdout
+    assert f"{locked}: permission denied" in result.stderr
+    manifest = read_cache(out).manifest
+    assert manifest["dropped"] == {"unreadable": 1}
+    assert manifest["failures"] == [["photos/locked", f"unreadable: {locked}: permission denied"]]
+
+
+@pytest.mark.parametrize(
+    ("refused", "code", "reason"),
+    [
+        ("folder", errno.EACCES, "permission denied"),
+        ("file", errno.EACCES, "permission denied"),
+        ("file", errno.EROFS, "read-only file system"),
+        ("file", errno.ENOSPC, "no space left on device"),
+    ],
+)
+def test_prepare_that_cannot_write_says_so_in_one_line_and_leaves_nothing(
+    collection: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, refused: str, code: int, reason: str
+) -> None:
+    # Simulated, as permission bits do not stop root: a folder the user may not write into refuses the work
+    # folder; a read-only or full file system refuses the first file.
+    def refuse(path: Any, *args: Any, **kwargs: Any) -> None:
+        raise OSError(code, os.strerror(code), str(path))
+
+    if refused == "folder":
+        real_mkdir = os.mkdir
+        monkeypatch.setattr(
+            os,
+            "mkdir",
+            lambda path, *a, **k: (refuse if Path(path).parent == tmp_path else real_mkdir)(path, *a, **k),
+        )
+    else:
+        monkeypatch.setattr(atomic_module, "_create_temp_beside", refuse)
+    out = tmp_path / "c.h5"
+
+    result = CliRunner().invoke(app, ["prepare", str(collection), "-o", str(out), "--workers", "1"])
+
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [f"error: cannot write {out} ({reason})"]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_disk_that_fills_while_the_cache_is_written_leaves_no_half_cache(
+    collection: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full(name: Any, *args: Any, **kwargs: Any) -> None:
+        Path(name).write_bytes(b"half an HDF5 file")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(name))
+
+    monkeypatch.setattr(cache_module.h5py, "File", full)
+    out = tmp_path / "c.h5"
+    args = ["prepare", str(collection), "-o", str(out), "--size", "64", "--min-size", "24", "--workers", "1"]
+
+    result = CliRunner().invoke(app, args)
+
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[-1] == f"error: cannot write {out} (no space left on device)"
+    assert not out.exists() and not list(tmp_path.rglob("*.tmp"))
+    assert list((tmp_path / "c.h5.partial").glob("chunk-*.npz"))  # decoded images kept for the next run
+
+
+@pytest.mark.parametrize("split_order", ["permutation", "stable"])
+def test_names_that_are_not_utf8_round_trip_through_the_cache(tmp_path: Path, split_order: str) -> None:
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    names = ["caf\udce9.png", "\udcff\udcfe.jpg", "plain.png"]
+    for i, name in enumerate(names):
+        Image.fromarray(_colorful(i)).save(photos / name)
+    (photos / "bro\udcffken.jpg").write_text("not a photo")
+    out = tmp_path / "c.h5"
+    args = ["--size", "64", "--min-size", "24", "--workers", "1", "--split-order", split_order]
+
+    result = CliRunner().invoke(app, ["prepare", str(photos), "-o", str(out), *args])
+
+    assert result.exit_code == 0, result.output
+    cache = read_cache(out)
+    assert sorted(cache.names) == sorted(f"photos/{name}" for name in names)
+    assert cache.manifest["failures"] == [
+        [
+            "photos/bro\udcffken.jpg",
+            f"unreadable: {photos}/bro\\xffken.jpg: not an image (cannot identify image file)",
+        ]
+    ]
+    assert "bro\\xffken.jpg" in result.stderr  # shown escaped
+
+
 def test_prepare_enlarges_and_orders_the_split_as_asked(collection: Path, tmp_path: Path) -> None:
     # The photos are 48 px on their shorter side, so --size 64 enlarges them.
     out = tmp_path / "c.h5"
@@ -247,6 +352,21 @@ def test_prepare_with_no_usable_photo_fails_and_writes_nothing(tmp_path: Path) -
     assert result.exit_code == 1
     assert "no usable photos" in result.stderr and "1 grayscale" in result.stderr.replace("_", " ")
     assert not out.exists() and not (tmp_path / "out.h5.partial").exists()
+
+
+def test_prepare_names_a_source_with_a_newline_on_one_line(tmp_path: Path) -> None:
+    source = tmp_path / "new\nline"
+    source.mkdir()
+    Image.new("RGB", (80, 80), (128, 128, 128)).save(source / "gray.png")  # dropped: grayscale
+
+    result = CliRunner().invoke(
+        app, ["prepare", str(source), "-o", str(tmp_path / "out.h5"), "--workers", "1"]
+    )
+
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"error: {tmp_path}/new\\nline: no usable photos (0 images kept, 1 grayscale); nothing written"
+    ]
 
 
 def test_training_reads_a_cache(built: tuple[Path, dict], tmp_path: Path) -> None:

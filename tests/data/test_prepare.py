@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import struct
+import tracemalloc
 import zlib
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from polychrome.data.prepare import (
     center_crop,
     mean_chroma,
     prepare_images,
+    prepare_one,
     resize_shorter_side,
 )
 from polychrome.data.sources import Record, iter_records
@@ -145,6 +147,18 @@ def test_a_bad_file_is_skipped_with_its_reason(name: str, tmp_path: Path) -> Non
         assert failed.endswith(name) and name in message and detail in message
 
 
+def test_a_symlink_loop_is_counted_unreadable_and_named(tmp_path: Path) -> None:
+    (tmp_path / "a.png").write_bytes(_encode(_colorful(40, 40)))
+    (tmp_path / "loop.jpg").symlink_to("loop.jpg")
+
+    prepared = prepare_images(iter_records([str(tmp_path)]), PrepareOptions(32, 16), workers=1)
+
+    assert prepared.names == [f"{tmp_path.name}/a.png"] and dict(prepared.dropped) == {"unreadable": 1}
+    assert prepared.failures == [
+        (f"{tmp_path.name}/loop.jpg", f"unreadable: {tmp_path}/loop.jpg: symlink loop")
+    ]
+
+
 def test_a_40000x40000_header_is_skipped_without_decoding(tmp_path: Path) -> None:
     _write_png_with_size(tmp_path / "huge.png", 40000, 40000)
 
@@ -224,6 +238,28 @@ def test_prepared_image_is_the_resized_center_crop(tmp_path: Path) -> None:
     )
 
     np.testing.assert_array_equal(prepared.images[0], expected)
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+def test_a_large_photo_is_prepared_from_a_reduced_decode_with_the_same_pixels(
+    tmp_path: Path, fmt: str
+) -> None:
+    path = tmp_path / f"big.{fmt.lower()}"
+    path.write_bytes(_encode(_colorful(1800, 2400), fmt))
+    options = PrepareOptions(image_size=64, min_size=16)
+    full_size_floats = 2400 * 1800 * 3 * 4
+
+    tracemalloc.start()
+    try:
+        _, prepared, reason = prepare_one(Record("big", path=str(path)), options)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert reason is None and peak < full_size_floats / 10
+    full = np.asarray(center_crop(resize_shorter_side(Image.open(path).convert("RGB"), 64), 64))
+    difference = np.abs(prepared.astype(int) - full.astype(int))
+    assert difference.max() <= (2 if fmt == "JPEG" else 0) and difference.mean() < 0.5
 
 
 def test_grayscale_threshold_keeps_faint_color_and_drops_near_gray() -> None:

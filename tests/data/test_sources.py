@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import tarfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -95,6 +96,43 @@ def test_single_image_file_is_a_source(tmp_path: Path) -> None:
 
     assert [r.name for r in records] == ["one.png"]
     assert records[0].read() == path.read_bytes()
+
+
+def test_a_symlink_loop_in_a_folder_is_a_record_that_says_so(tmp_path: Path) -> None:
+    _write(tmp_path / "photos" / "a.jpg")
+    (tmp_path / "photos" / "loop.jpg").symlink_to("loop.jpg")
+    (tmp_path / "photos" / "dangling.jpg").symlink_to("gone.jpg")  # names nothing: left out, as ever
+
+    records = list(iter_records([str(tmp_path / "photos")]))
+
+    assert [(r.name, r.problem) for r in records] == [
+        ("photos/a.jpg", None),
+        ("photos/loop.jpg", "symlink loop"),
+    ]
+
+
+def test_an_unreadable_folder_is_a_record_that_says_so(
+    tmp_path: Path, unreadable: Callable[[Path], Path]
+) -> None:
+    _write(tmp_path / "photos" / "a.jpg")
+    _write(tmp_path / "photos" / "locked" / "b.jpg")
+    _write(tmp_path / "photos" / "z.jpg")
+    unreadable(tmp_path / "photos" / "locked")
+
+    records = list(iter_records([str(tmp_path / "photos")]))
+
+    assert [(r.name, r.problem) for r in records] == [
+        ("photos/a.jpg", None),
+        ("photos/locked", "permission denied"),
+        ("photos/z.jpg", None),
+    ]
+
+
+def test_a_symlink_loop_named_as_a_source_says_so(tmp_path: Path) -> None:
+    (tmp_path / "loop.jpg").symlink_to("loop.jpg")
+
+    with pytest.raises(ValueError, match=r"loop\.jpg: symlink loop$"):
+        expand_source(str(tmp_path / "loop.jpg"))
 
 
 # --- globs --------------------------------------------------------------------------------------------

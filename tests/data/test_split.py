@@ -135,3 +135,9 @@ def test_a_hash_split_follows_the_ratios_on_average() -> None:
     assert abs(sizes["train"] - 14_000) < 330 and abs(sizes["val"] - 4_000) < 300
     assert sum(sizes.values()) == 20_000
     assert hash_parts(["a.jpg"], (1, 0, 0)) == ["train"] and hash_parts(["a.jpg"], (0, 0, 1)) == ["test"]
+
+
+def test_a_stable_split_takes_names_that_are_not_utf8() -> None:
+    names = [f"photos/{i}\udcff.jpg" for i in range(20)]
+    parts = split_indices(names, (0.5, 0.25, 0.25), seed=3, order="stable")
+    assert sorted(np.concatenate(list(parts.values())).tolist()) == list(range(20))

@@ -154,3 +154,56 @@ def test_the_printed_table_fits_the_terminal(
         assert any(line.lstrip().startswith("SSIM") for line in lines)
     else:
         assert "model" in header and "SSIM" in header
+
+
+def test_outputs_identical_to_large_truth_jpegs_score_as_the_truth(tmp_path: Path) -> None:
+    # The truth of a large photo is decoded reduced (JPEG draft): its outputs must be decoded alike.
+    from PIL import Image
+    from skimage import data
+
+    photos, outputs = tmp_path / "photos", tmp_path / "outputs"
+    photos.mkdir()
+    big = Image.fromarray(data.astronaut()).resize((900, 900))
+    big.save(photos / "astronaut.jpg", quality=90)
+    outputs.mkdir()
+    (outputs / "astronaut.jpg").write_bytes((photos / "astronaut.jpg").read_bytes())
+
+    result = _run("evaluate", "-m", str(outputs), "-d", str(photos), "-o", str(tmp_path / "r"), "--no-fd")
+
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert metrics["models"][str(outputs)]["psnr"] == 100.0
+
+
+def test_an_outputs_folder_that_cannot_be_read_whole_is_reported(
+    tmp_path: Path, photos_dir: Path, truth_outputs: Path, unreadable
+) -> None:
+    outputs = tmp_path / "outputs"
+    shutil.copytree(truth_outputs, outputs)
+    (outputs / "more").mkdir()
+    unreadable(outputs / "more")
+
+    result = _run("evaluate", "-m", str(outputs), "-d", str(photos_dir), "-o", str(tmp_path / "r"), "--no-fd")
+
+    assert result.exit_code == 1
+    assert f"error: {outputs / 'more'} ({outputs}): permission denied" in result.stderr
+    assert (tmp_path / "r" / "metrics.json").is_file()  # the rest is judged all the same
+
+
+def test_a_report_that_cannot_be_written_is_one_line(
+    tmp_path: Path, photos_dir: Path, truth_outputs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+    import os
+
+    from polychrome import _atomic
+
+    def full(path: Path, folder: Path):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(_atomic, "_create_temp_beside", full)
+    out = tmp_path / "r"
+    result = _run("evaluate", "-m", str(truth_outputs), "-d", str(photos_dir), "-o", str(out), "--no-fd")
+
+    assert result.exit_code == 1
+    assert result.stderr.strip() == f"error: cannot write {out / 'metrics.json'} (no space left on device)"

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import re
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
+from PIL import Image
 
-from polychrome.evaluate.report import json_safe
+from polychrome import _atomic
+from polychrome._atomic import WriteError
+from polychrome.evaluate.protocol import PhotoStream, get_protocol
+from polychrome.evaluate.report import json_safe, write_report
+from polychrome.evaluate.scoring import Evaluation, score_colorizers
 from polychrome.evaluate.svg import histogram_chart, line_chart
+from tests.evaluate.photos import SIZE, small_photo
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -57,3 +66,39 @@ def test_json_safe_replaces_non_finite_numbers() -> None:
     safe = json_safe(document)
     assert safe == {"psnr": None, "rows": [1.5, None, {"x": None}], "n": 3, "s": "a"}
     json.dumps(safe, allow_nan=False)
+
+
+@pytest.fixture(scope="module")
+def references_only(tmp_path_factory: pytest.TempPathFactory) -> Evaluation:
+    """The gray and truth references judged on two photos, one named with bytes that are not UTF-8."""
+    photos = tmp_path_factory.mktemp("data") / "photos"
+    photos.mkdir()
+    Image.fromarray(small_photo("coffee")).save(photos / "coffee.png")
+    Image.fromarray(small_photo("rocket")).save(photos / "caf\udce9 \udcff.png")
+    protocol = get_protocol(SIZE)
+    return score_colorizers([], PhotoStream([str(photos)], protocol, workers=1), protocol)
+
+
+def test_a_report_that_cannot_be_written_names_its_file(
+    references_only: Evaluation, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full(path: Path, folder: Path):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(_atomic, "_create_temp_beside", full)
+    with pytest.raises(WriteError) as info:
+        write_report(references_only, tmp_path / "out")
+    assert str(info.value) == f"cannot write {tmp_path / 'out' / 'metrics.json'} (no space left on device)"
+
+
+def test_names_that_are_not_utf8_are_shown_escaped_and_kept_in_the_metrics(
+    references_only: Evaluation, tmp_path: Path
+) -> None:
+    metrics_path, report_path = write_report(references_only, tmp_path / "out")
+
+    page = report_path.read_text(encoding="utf-8")
+    assert "photos/caf\\xe9 \\xff.png" in page and "\udce9" not in page
+    assert sorted(json.loads(metrics_path.read_text())["per_image"]["names"]) == [
+        "photos/caf\udce9 \udcff.png",
+        "photos/coffee.png",
+    ]

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import errno
 import os
+import subprocess
+import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
+from polychrome._atomic import remove_stale_temporaries
+from polychrome.pipelines import batch
 from polychrome.pipelines.batch import BatchReport, Job, normalize_suffix, plan_jobs, run_jobs
 
 
@@ -180,6 +185,47 @@ def test_unsupported_file_and_empty_folder_are_reported(tmp_path: Path) -> None:
     assert "folder contains no images" in problems[1][1]
 
 
+def _symlink_loop(path: Path) -> Path:
+    """`path` and a sibling that link to each other: neither can be opened."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    other = path.with_name("other-" + path.name)
+    path.symlink_to(other.name)
+    other.symlink_to(path.name)
+    return path
+
+
+def test_a_symlink_loop_in_a_folder_is_one_problem_and_the_rest_is_planned(tmp_path: Path) -> None:
+    good = _image(tmp_path / "photos" / "a.jpg")
+    loop = _symlink_loop(tmp_path / "photos" / "sub" / "loop.jpg")
+
+    jobs, problems = plan_jobs([tmp_path / "photos"], tmp_path / "out")
+
+    assert [job.source for job in jobs] == [good]
+    assert problems == [(str(loop), "symlink loop"), (str(loop.with_name("other-loop.jpg")), "symlink loop")]
+
+
+def test_an_unreadable_folder_is_one_problem_and_the_rest_is_planned(
+    tmp_path: Path, unreadable: Callable[[Path], Path]
+) -> None:
+    good = _image(tmp_path / "photos" / "a.jpg")
+    _image(tmp_path / "photos" / "locked" / "b.jpg")
+    locked = unreadable(tmp_path / "photos" / "locked")
+
+    jobs, problems = plan_jobs([tmp_path / "photos"], tmp_path / "out")
+
+    assert [job.source for job in jobs] == [good]
+    assert problems == [(str(locked), "permission denied")]
+
+
+@pytest.mark.parametrize("output", ["out", "out.png"])
+def test_a_symlink_loop_named_directly_or_by_a_glob_says_so(tmp_path: Path, output: str) -> None:
+    loop = _symlink_loop(tmp_path / "loop.jpg")
+
+    assert plan_jobs([loop], tmp_path / output) == ([], [(str(loop), "symlink loop")])
+    jobs, problems = plan_jobs([str(tmp_path / "l*.jpg")], tmp_path / "out")
+    assert jobs == [] and problems == [(str(loop), "symlink loop")]
+
+
 def test_output_equal_to_source_is_never_planned(tmp_path: Path) -> None:
     photos = tmp_path / "photos"
     a = _image(photos / "a.jpg")
@@ -324,7 +370,7 @@ def test_a_failed_write_names_the_output_not_its_temporary_file(tmp_path: Path) 
 
     report = run_jobs([Job(source, out)], process)
 
-    assert report.failed == [(str(source), f"{source}: cannot write {out} (Read-only file system)")]
+    assert report.failed == [(str(source), f"{source}: cannot write {out} (read-only file system)")]
 
 
 def test_empty_exception_message_becomes_its_class_name(tmp_path: Path) -> None:
@@ -437,3 +483,43 @@ def test_progress_is_reported_from_the_calling_thread(tmp_path: Path) -> None:
 def test_workers_must_be_positive() -> None:
     with pytest.raises(ValueError, match="workers"):
         run_jobs([], _copy, workers=0)
+
+
+def test_reasons_show_names_escaped_on_one_line(tmp_path: Path) -> None:
+    source, out = tmp_path / "new\nline.jpg", tmp_path / "out" / "new\nline.png"
+
+    def process(job: Job) -> None:
+        raise ValueError("cannot decode")
+
+    def unwritable(job: Job) -> None:
+        raise OSError(errno.EROFS, "Read-only file system", str(job.output))
+
+    failed = run_jobs([Job(source, out)], process).failed + run_jobs([Job(source, out)], unwritable).failed
+
+    shown_source, shown_out = f"{tmp_path}/new\\nline.jpg", f"{tmp_path}/out/new\\nline.png"
+    assert [reason for _, reason in failed] == [
+        f"{shown_source}: cannot decode",
+        f"{shown_source}: cannot write {shown_out} (read-only file system)",
+    ]
+
+
+def test_a_batch_removes_killed_runs_temporaries_listing_each_output_folder_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    jobs = [Job(_touch(tmp_path / f"{i}.jpg"), tmp_path / "out" / f"{i % 2}" / f"{i}.jpg") for i in range(40)]
+    for folder in ("0", "1"):
+        (tmp_path / "out" / folder).mkdir(parents=True)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True)
+    stale = tmp_path / "out" / "0" / f".8.jpg.{int(dead.stdout)}-0123456789ab.tmp"
+    stale.write_text("left by a killed run")
+    listed: list[Path] = []
+    monkeypatch.setattr(
+        batch,
+        "remove_stale_temporaries",
+        lambda folder: listed.append(folder) or remove_stale_temporaries(folder),
+    )
+
+    report = run_jobs(jobs, _copy, workers=2)
+
+    assert len(report.done) == 40 and not stale.exists()
+    assert listed == [tmp_path / "out" / "0", tmp_path / "out" / "1"]

@@ -635,3 +635,17 @@ def test_checkpoints_are_also_written_every_few_minutes(
     train(tiny_config(photos, "checkpoint_every_minutes=0", "steps_per_epoch=100", "steps=3"), tmp_path / "t")
 
     assert saved == [1, 2, 3, 3]  # every step, then the last step's validation writes best and last
+
+
+def test_a_resumed_run_clears_what_its_killed_writer_left(photos: Path, tmp_path: Path) -> None:
+    import subprocess
+
+    train(tiny_config(photos, "steps=2", "steps_per_epoch=2"), tmp_path / "run")
+    ended = subprocess.Popen(["true"])  # its process id names no running process once it has ended
+    ended.wait()
+    stale = tmp_path / "run" / "checkpoints" / "last" / f".index.json.{ended.pid}-0123456789ab.tmp"
+    stale.write_bytes(b"half a checkpoint")
+
+    train(tiny_config(photos, "steps=3", "steps_per_epoch=2"), tmp_path / "run", resume=True)
+
+    assert not stale.exists()

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import io
 import re
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from polychrome.images import load_image
 from polychrome.turing import build_catalog
+from polychrome.turing import catalog as catalog_module
+from polychrome.turing.catalog import display_jpeg
 from polychrome.turing.pairs import match_folders
 from tests.turing.helpers import Photos, write_photo
 
@@ -42,6 +47,58 @@ def test_same_photo_in_two_formats_is_reported_not_guessed(photos: Photos) -> No
     assert (
         len(matching.problems) == 1 and "p0.jpg" in matching.problems[0] and "p0.png" in matching.problems[0]
     )
+
+
+def test_a_symlink_loop_is_a_problem_line(photos: Photos) -> None:
+    (photos.real / "loop.jpg").symlink_to("loop.jpg")
+
+    matching = match_folders(photos.real, photos.models)
+
+    assert matching.problems == [f"{photos.real / 'loop.jpg'}: symlink loop"]
+    assert len(matching.pairs) == 7
+
+
+def test_only_a_few_photos_are_decoded_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for i in range(12):
+        write_photo(tmp_path / "real" / f"p{i}.jpg", seed=i)
+        write_photo(tmp_path / "model" / f"p{i}.png", seed=i, scale=0.5)
+    at_once, most = 0, 0
+    lock = threading.Lock()
+
+    def counting_load(path: Path, **options: object) -> object:
+        nonlocal at_once, most
+        with lock:
+            at_once += 1
+            most = max(most, at_once)
+        time.sleep(0.02)
+        try:
+            return load_image(path, **options)
+        finally:
+            with lock:
+                at_once -= 1
+
+    monkeypatch.setattr(catalog_module, "load_image", counting_load)
+    catalog = build_catalog(tmp_path / "real", {"m": tmp_path / "model"}, display_size=32)
+
+    assert len(catalog.pairs) == 12 and 1 < most <= catalog_module.DECODE_WORKERS
+
+
+def test_a_large_photo_is_decoded_reduced_for_display(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    Image.new("RGB", (3000, 2000), (200, 30, 30)).save(tmp_path / "real.jpg")
+    sizes: list[tuple[int, int]] = []
+
+    def recording_load(path: Path, **options: object) -> object:
+        image = load_image(path, **options)
+        sizes.append(image.size)
+        return image
+
+    monkeypatch.setattr(catalog_module, "load_image", recording_load)
+    data, size = display_jpeg(tmp_path / "real.jpg", display_size=100)
+
+    assert size == (100, 67) and Image.open(io.BytesIO(data)).size == (100, 67)
+    assert sizes == [(750, 500)]  # a quarter of each side, still over 3 x 100
 
 
 def test_a_missing_folder_is_a_clear_error(tmp_path: Path, photos: Photos) -> None:

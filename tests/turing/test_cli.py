@@ -92,6 +92,17 @@ def test_serve_refuses_someone_elses_database(tmp_path: Path, photos: Photos) ->
     assert result.exit_code == 1 and "a database of something else" in result.output
 
 
+def test_serve_refuses_an_empty_file_as_database_and_leaves_it(
+    tmp_path: Path, photos: Photos, stop_at_once: list[str]
+) -> None:
+    db = tmp_path / "answers.sqlite"
+    db.touch()
+    result = _serve(photos, db)
+    assert result.exit_code == 1 and stop_at_once == []
+    assert result.stderr.splitlines() == [f"error: {db}: not a polychrome answers database (empty file)"]
+    assert db.exists() and db.stat().st_size == 0
+
+
 def test_serve_reports_a_port_in_use(tmp_path: Path, photos: Photos) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

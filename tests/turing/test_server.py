@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from polychrome.cli import app
 from polychrome.turing.server import COOKIE
-from tests.turing.helpers import Running
+from tests.turing.helpers import Photos, Running, start_server, write_photo
 
 
 class Browser:
@@ -224,6 +224,36 @@ def test_a_locked_store_answers_503_and_the_page_can_retry(running: Running) -> 
         blocker.rollback()
     assert (status, body) == (503, {"error": "the answer store is busy; try again"})
     assert browser.json("/api/trial")[0] == 200
+
+
+def test_a_full_disk_is_logged_naming_the_database(
+    running: Running, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def full(*args: Any) -> None:
+        error = sqlite3.OperationalError("database or disk is full")
+        error.sqlite_errorcode = sqlite3.SQLITE_FULL
+        raise error
+
+    monkeypatch.setattr(running.server.app.store, "next_trial", full)
+    with caplog.at_level(logging.ERROR, logger="polychrome.turing.server"):
+        status, body = Browser(running.url).json("/api/trial")
+    assert status == 507 and "disk is full" in body["error"]
+    assert caplog.messages == [f"cannot write {running.db} (no space left on device)"]
+
+
+def test_photos_named_with_bytes_that_are_not_utf8_are_shown(tmp_path: Path) -> None:
+    photos = Photos(tmp_path / "real", {"a": tmp_path / "a"})
+    for i, name in enumerate(("caf\udce9", "\udcff")):
+        write_photo(photos.real / f"{name}.jpg", seed=i)
+        write_photo(photos.models["a"] / f"{name}.png", seed=i, scale=0.5)
+    run = start_server(photos, tmp_path / "answers.sqlite")
+    try:
+        browser = Browser(run.url)
+        while not (state := browser.json("/api/trial")[1])["done"]:
+            assert browser.answer(state["trial"], "left")[0] == 200
+    finally:
+        run.stop()
+    assert sorted(answer.photo for answer in run.store.answers()) == ["\\xff", "caf\\xe9"]
 
 
 def test_participants_answering_at_the_same_time_are_all_recorded(running: Running) -> None:

@@ -145,8 +145,30 @@ def test_unusable_files_give_one_line_errors(tmp_path: Path) -> None:
         TrialStore(tmp_path)
     empty = tmp_path / "empty.sqlite"
     empty.touch()
-    with pytest.raises(ValueError, match="not of a Turing test"):
+    with pytest.raises(ValueError, match=r"empty.sqlite: not a polychrome answers database \(empty file\)$"):
         TrialStore(empty, create=False)  # reading never writes a schema
+
+
+@pytest.mark.parametrize("kind", ["empty file", "empty SQLite database"])
+def test_an_existing_file_that_is_no_answers_database_is_refused_and_left_untouched(
+    tmp_path: Path, kind: str
+) -> None:
+    db = tmp_path / "answers.sqlite"
+    if kind == "empty file":
+        db.touch()
+        message = r"answers.sqlite: not a polychrome answers database \(empty file\)$"
+    else:
+        with sqlite3.connect(db) as conn:  # a valid SQLite file that holds nothing
+            conn.execute("CREATE TABLE t (x)")
+            conn.execute("DROP TABLE t")
+        message = "answers.sqlite: a database of something else"
+    before = db.read_bytes()
+
+    with pytest.raises(ValueError, match=message):
+        TrialStore(db)
+
+    assert db.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["answers.sqlite"]
+    assert TrialStore(tmp_path / "new.sqlite").answers() == []  # a path that does not exist is created
 
 
 def test_concurrent_participants_from_threads_lose_nothing(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from polychrome._messages import printable_name
 from polychrome.cli import app
 from polychrome.pipelines.batch import BatchReport, Job, normalize_suffix, plan_jobs, run_jobs
 from polychrome.pipelines.render import MAX_RENDER_SIZE
@@ -136,7 +137,7 @@ def colorize(
         raise typer.BadParameter(str(exc)) from None
 
     for item, reason in problems:
-        err.print(f"[red]error:[/red] {escape(item)}: {escape(reason)}")
+        err.print(f"[red]error:[/red] {escape(printable_name(item))}: {escape(reason)}")
     if not jobs:
         if not problems:  # each problem has had its own line already
             err.print("nothing to colorize")

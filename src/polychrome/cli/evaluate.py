@@ -149,6 +149,8 @@ def evaluate(
     OUTPUT/metrics.json and a self-contained OUTPUT/report.html. A photo that cannot be read, or that a
     model's output folder lacks, is left out for every model and reported; the exit code is then 1.
     """
+    from polychrome._atomic import WriteError
+    from polychrome._messages import printable_name
     from polychrome.data.sources import expand_source
     from polychrome.devices import resolve_device
     from polychrome.evaluate.candidates import resolve_candidate
@@ -193,10 +195,17 @@ def evaluate(
         except (FileNotFoundError, ValueError) as err:
             raise _fail(str(err)) from None
     summary = evaluation.summary()
-    metrics_path, report_path = write_report(evaluation, output)
+    try:
+        metrics_path, report_path = write_report(evaluation, output)
+    except WriteError as err:
+        raise _fail(str(err)) from None
 
+    unreadable = [(c.label, *entry) for c in candidates for entry in getattr(c, "unreadable", [])]
+    for label, where, reason in unreadable:
+        console.print(f"[red]error:[/red] {escape(where)} ({escape(label)}): {escape(reason)}")
     for label, name, reason in evaluation.problems:
-        console.print(f"[red]left out:[/red] {escape(name)} ({escape(label)}): {escape(reason)}")
+        shown = escape(printable_name(name))
+        console.print(f"[red]left out:[/red] {shown} ({escape(label)}): {escape(reason)}")
     # Unreadable photos were already logged by the decoder, one line each; the summary counts them.
     out = Console(highlight=False, soft_wrap=True)
     out.print(_table(summary, evaluation.extractors, out.width))
@@ -205,5 +214,5 @@ def evaluate(
         f"{len(evaluation.names)} photos" + (f" ({escape(dropped)} left out)" if dropped else "") + f": "
         f"{escape(str(metrics_path))}, {escape(str(report_path))}"
     )
-    if evaluation.problems or evaluation.failures:
+    if evaluation.problems or evaluation.failures or unreadable:
         raise typer.Exit(1)

@@ -64,8 +64,9 @@ def prepare(
         str,
         typer.Option(
             metavar="ORDER",
-            help="Order the photos are cut in: permutation (seeded shuffle) or stable (seeded hash of each "
-            "name: a photo more or less moves at most two others between parts).",
+            help="How the photos are split: permutation (a seeded shuffle), stable (cut in a seeded hash "
+            "order of the names: a photo more or less moves at most two others between parts) or hash (each "
+            "photo's part from its own name: photos coming and going move no other).",
         ),
     ] = "permutation",
     enlarge: Annotated[
@@ -112,6 +113,8 @@ def prepare(
     of a collection, written atomically to one file with a manifest of everything that was dropped. Decoded
     images are kept in OUTPUT.partial as they are done: run a stopped or killed command again to continue.
     """
+    from polychrome._atomic import WriteError
+    from polychrome._messages import printable_name
     from polychrome.data.cache import build_cache, check_cache_output
     from polychrome.data.layouts import choose_layout
     from polychrome.data.prepare import PrepareOptions
@@ -124,7 +127,7 @@ def prepare(
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(1) from None
     if output.exists() and not overwrite:
-        typer.echo(f"error: {output} exists; pass --overwrite to replace it", err=True)
+        typer.echo(f"error: {printable_name(output)} exists; pass --overwrite to replace it", err=True)
         raise typer.Exit(1)
     with _log_to_stderr():
         try:
@@ -149,11 +152,14 @@ def prepare(
                 bin_stride=bin_stride if bins else None,
                 restart=restart,
             )
+        except WriteError as err:
+            typer.echo(f"error: cannot write {printable_name(output)} ({err.reason})", err=True)
+            raise typer.Exit(1) from None
         except (FileNotFoundError, ValueError, ImportError) as err:
             typer.echo(f"error: {err}", err=True)
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
-            message = f"interrupted: decoded images are kept in {work_folder(output)}"
+            message = f"interrupted: decoded images are kept in {printable_name(work_folder(output))}"
             typer.echo(f"{message}; run the same command again to continue", err=True)
             raise typer.Exit(130) from None
     dropped = ", ".join(f"{n} {reason}" for reason, n in manifest["dropped"].items()) or "none dropped"
@@ -162,5 +168,5 @@ def prepare(
         typer.echo(f"layout {named.name}: {manifest['split_source']} split")
     typer.echo(
         f"{manifest['kept']} photos kept ({dropped}); train {sizes['train']}, val {sizes['val']}, "
-        f"test {sizes['test']}: {path}"
+        f"test {sizes['test']}: {printable_name(path)}"
     )

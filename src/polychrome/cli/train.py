@@ -45,6 +45,7 @@ def train(
     Data is decoded once into memory; each epoch is validated and checkpointed atomically. On several GPUs:
     torchrun --nproc-per-node N -m polychrome train ... (each process trains on its own part of the images).
     """
+    from polychrome._atomic import WriteError
     from polychrome.train.config import load_config
     from polychrome.train.loop import train as run_training
     from polychrome.train.recipes import NonFiniteLoss
@@ -97,7 +98,7 @@ def train(
 
         try:
             result = run_training(cfg, run_dir, resume=resume, on_progress=on_progress)
-        except (FileExistsError, FileNotFoundError, ValueError, NonFiniteLoss) as err:
+        except (FileExistsError, FileNotFoundError, ValueError, NonFiniteLoss, WriteError) as err:
             progress.remove_task(task)  # else its last state ("step 0/N ...") is drawn after the error
             err_console.print(f"error: {err}", markup=False, highlight=False)
             raise typer.Exit(1) from None

@@ -4,7 +4,8 @@ Layout (``CACHE_FORMAT`` 1):
 
 - ``images``: ``(N, S, S, 3)`` uint8, one chunk per image (gzip level 1: JPEG-sourced pixels compress little,
   so a light level keeps reading fast);
-- ``names``: the stable name of each image (``shard.tar.gz/000123.jpg``, ``folder/a/b.png``);
+- ``names``: the stable name of each image (``shard.tar.gz/000123.jpg``, ``folder/a/b.png``), in UTF-8 but for
+  the bytes of a file name that are not, which are kept as they are;
 - ``split/train``, ``split/val``, ``split/test``: sorted indices into ``images``;
 - ``stats/``: color statistics of the training split on the ab grid (``ab_centers``, ``ab_counts``, smoothed
   ``priors``, ``rebalance_weights``) and ``mean_colorfulness`` as an attribute;
@@ -36,6 +37,7 @@ import torch.nn.functional as F
 
 from polychrome import __version__
 from polychrome._atomic import atomic_path
+from polychrome._messages import printable_name
 from polychrome.color.lab import rgb_to_lab
 from polychrome.color.quantize import AbGrid, bin_histogram, rebalance_weights, smooth_priors
 from polychrome.data.prepare import (
@@ -170,7 +172,9 @@ def write_cache(
         n, size = len(prepared.names), prepared.images.shape[1]
         chunks = (1, size, size, 3) if n else None
         _dataset(f, "images", prepared.images, chunks=chunks, compression="gzip", compression_opts=1)
-        _dataset(f, "names", np.array(prepared.names, dtype=h5py.string_dtype()))
+        # A file name's bytes that are not UTF-8 are stored as they were on disk (surrogateescape).
+        names = [name.encode("utf-8", "surrogateescape") for name in prepared.names]
+        _dataset(f, "names", np.array(names, dtype=h5py.string_dtype()))
         if bins is not None:
             side = bins.shape[1]
             chunks = (1, side, side) if n else None
@@ -209,6 +213,10 @@ class Cache:
         return int(self.images.shape[1])
 
 
+def _name(stored: bytes | str) -> str:
+    return stored.decode("utf-8", "surrogateescape") if isinstance(stored, bytes) else stored
+
+
 def read_cache(path: str | Path) -> Cache:
     path = Path(path)
     if not path.is_file():
@@ -224,7 +232,7 @@ def read_cache(path: str | Path) -> Cache:
             bins = f.get("bins")
             return Cache(
                 images=f["images"][()],
-                names=[n.decode() if isinstance(n, bytes) else n for n in f["names"][()]],
+                names=[_name(n) for n in f["names"][()]],
                 splits={k: f["split"][k][()] for k in SPLITS},
                 manifest=json.loads(f.attrs["manifest"]),
                 stats=stats,
@@ -239,7 +247,8 @@ def check_cache_output(output: str | Path) -> Path:
     """The cache file to write; a folder there is refused before any decoding, since a cache is one file."""
     output = Path(output)
     if output.is_dir():
-        raise ValueError(f"{output} is a folder; name the cache file to write, e.g. {output / 'data.h5'}")
+        shown = printable_name(output)
+        raise ValueError(f"{shown} is a folder; name the cache file to write, e.g. {shown}/data.h5")
     return output
 
 
@@ -290,7 +299,8 @@ def build_cache(
         if len(prepared.names) == 0:
             work.remove()
             summary = prepared.summary()
-            raise ValueError(f"{', '.join(sources)}: no usable photos ({summary}); nothing written")
+            shown = ", ".join(printable_name(source) for source in sources)
+            raise ValueError(f"{shown}: no usable photos ({summary}); nothing written")
         if dedup:
             prepared = drop_duplicates(prepared)
         if official_splits is None:

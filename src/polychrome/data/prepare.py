@@ -32,9 +32,10 @@ import torch
 from PIL import Image
 
 from polychrome import __version__
+from polychrome._messages import printable_name
 from polychrome.color.lab import rgb_to_lab
 from polychrome.data.sources import Record
-from polychrome.images import ImageReadError, load_image, load_image_bytes
+from polychrome.images import ImageReadError, load_image, load_image_bytes, to_uint8
 from polychrome.resize import ENLARGE_FILTERS, resize_for_render
 
 logger = logging.getLogger(__name__)
@@ -42,23 +43,27 @@ logger = logging.getLogger(__name__)
 DEFAULT_GRAY_CHROMA = 2.0
 
 
-def resize_shorter_side(image: Image.Image, size: int, enlarge: str = "lanczos") -> Image.Image:
+def resize_shorter_side(
+    image: Image.Image, size: int, enlarge: str = "lanczos", extent: tuple[float, float] | None = None
+) -> Image.Image:
     """Scale so the shorter side is ``size`` pixels, keeping the aspect ratio (never squashing).
 
     Reductions use Lanczos. Enlargements use Lanczos too, or ``enlarge="bilinear"`` / ``"bicubic"``: the
     inference pipeline's own code (:func:`polychrome.resize.resize_for_render`), so small photos are
-    trained on as a pipeline enlarging with that filter shows them to the model.
+    trained on as a pipeline enlarging with that filter shows them to the model. ``extent`` is the photo's
+    :attr:`~polychrome.images.LoadedImage.extent` when it was decoded reduced, so that the result has the
+    size and geometry of the full-size photo's.
     """
-    w, h = image.size
+    w, h = extent or image.size
     scale = size / min(w, h)
     new = (max(size, round(w * scale)), max(size, round(h * scale)))
-    if new == (w, h):
+    if new == image.size and extent is None:
         return image
     if enlarge != "lanczos" and scale > 1:
         pixels = torch.from_numpy(np.asarray(image.convert("RGB"), dtype=np.float32) / 255).permute(2, 0, 1)
         enlarged = resize_for_render(pixels.unsqueeze(0), (new[1], new[0]), enlarge)[0].permute(1, 2, 0)
         return Image.fromarray(enlarged.mul(255).round().to(torch.uint8).numpy(), "RGB")  # in 0..1 already
-    return image.resize(new, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    return image.resize(new, Image.Resampling.LANCZOS, box=(0, 0, w, h), reducing_gap=3.0)
 
 
 def center_crop(image: Image.Image, size: int) -> Image.Image:
@@ -141,21 +146,31 @@ class PrepareOptions:
 
 def prepare_one(record: Record, options: PrepareOptions) -> Decoded:
     """(name, square uint8 image or None, reason it was dropped or None)."""
+    if record.problem is not None:
+        return (
+            record.name,
+            None,
+            f"unreadable: {printable_name(record.path or record.name)}: {record.problem}",
+        )
+    # A large photo is decoded reduced (never as full-size floats), still larger than both sizes below.
+    needed = None if options.image_size is None else max(options.image_size, options.min_size)
     try:
         if record.data is not None:
-            loaded = load_image_bytes(record.data, record.name)
+            loaded = load_image_bytes(record.data, record.name, target_shorter_side=needed)
         else:
-            loaded = load_image(record.path)
+            loaded = load_image(record.path, target_shorter_side=needed)
     except (ImageReadError, OSError, ValueError) as err:
         return record.name, None, f"unreadable: {err}"
     h, w = loaded.rgb.shape[:2]
     if min(h, w) < options.min_size:
         return record.name, None, "too small"
-    rgb = np.clip(np.rint(loaded.rgb * 255.0), 0, 255).astype(np.uint8)
+    rgb = to_uint8(loaded.rgb)
     if options.image_size is None:
         array = rgb
     else:
-        resized = resize_shorter_side(Image.fromarray(rgb), options.image_size, options.enlarge)
+        resized = resize_shorter_side(
+            Image.fromarray(rgb), options.image_size, options.enlarge, loaded.extent
+        )
         array = np.asarray(center_crop(resized, options.image_size), dtype=np.uint8)
     if mean_chroma(array) < options.gray_chroma:
         return record.name, None, "grayscale"

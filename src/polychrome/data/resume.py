@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from polychrome._atomic import atomic_write
+from polychrome._atomic import WriteError, atomic_write
 from polychrome.data.prepare import Decoded
 from polychrome.data.sources import Record
 
@@ -54,7 +54,7 @@ def records_digest(records: list[Record]) -> str:
     twice would cost more than decoding a few again) or a hash of bytes already in memory."""
     digest = hashlib.sha256()
     for record in records:
-        digest.update(record.name.encode() + b"\0")
+        digest.update(record.name.encode("utf-8", "surrogateescape") + b"\0")
         if record.data is not None:
             digest.update(hashlib.sha256(record.data).digest())
         else:
@@ -107,18 +107,25 @@ class WorkFolder:
         """Open (or start) the work folder of ``output`` for a preparation described by ``fingerprint``.
 
         Raises ValueError when another process holds the folder, or when it holds the unfinished work of a
-        different preparation and ``restart`` is false (with ``restart`` that work is discarded).
+        different preparation and ``restart`` is false (with ``restart`` that work is discarded);
+        :class:`~polychrome._atomic.WriteError` when the folder cannot be made.
         """
         # as progress.json will read it back (tuples become lists), so that equal preparations compare equal
         fingerprint = json.loads(json.dumps({"work_format": WORK_FORMAT, **fingerprint}))
         path = work_folder(output)
-        path.mkdir(parents=True, exist_ok=True)
-        fd = _lock(path / "lock", f"{output}: another `polychrome prepare` is writing it ({path} is locked)")
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            fd = _lock(
+                path / "lock", f"{output}: another `polychrome prepare` is writing it ({path} is locked)"
+            )
+        except OSError as err:
+            raise WriteError.of(path, err) from err
         folder = cls(path, fingerprint, fd)
         try:
             folder._start(output, restart)
         except BaseException:
             folder.close()
+            folder._remove_if_nothing_decoded()
             raise
         return folder
 
@@ -203,6 +210,10 @@ class WorkFolder:
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
     ) -> None:
         self.close()
+        if error is not None:
+            self._remove_if_nothing_decoded()
+
+    def _remove_if_nothing_decoded(self) -> None:
         # A preparation that failed before it decoded anything leaves nothing worth continuing.
-        if error is not None and self.path.is_dir() and not any(self.path.glob("chunk-*.npz")):
+        if self.path.is_dir() and not any(self.path.glob("chunk-*.npz")):
             shutil.rmtree(self.path, ignore_errors=True)

@@ -8,12 +8,15 @@ is what makes seeded splits reproducible.
 from __future__ import annotations
 
 import glob
+import os
+import stat
 import tarfile
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from polychrome._messages import os_error_reason, printable_name
 from polychrome.images import SUPPORTED_EXTENSIONS
 
 # Everything the image reader opens except GIF, whose palette graphics are no photos to learn color from.
@@ -24,11 +27,14 @@ TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
 @dataclass(frozen=True)
 class Record:
     """One image: ``name`` identifies it across runs, ``data`` holds its encoded bytes (or None for a file
-    path to be read in the worker, which keeps folders cheap to list)."""
+    path to be read in the worker, which keeps folders cheap to list). ``problem`` says why an entry found
+    while listing cannot be read at all (``"symlink loop"``), so that it is counted and reported with the
+    photos that fail to decode rather than left out unseen."""
 
     name: str
     path: str | None = None
     data: bytes | None = None
+    problem: str | None = None
 
     def read(self) -> bytes:
         if self.data is not None:
@@ -51,7 +57,7 @@ def _iter_tar(path: Path) -> Iterator[Record]:
                 if handle is not None:
                     yield Record(name=f"{path.name}/{member.name}", data=handle.read())
     except (tarfile.TarError, EOFError, OSError) as err:
-        raise ValueError(f"{path}: unreadable tar archive ({err})") from None
+        raise ValueError(f"{printable_name(path)}: unreadable tar archive ({err})") from None
 
 
 def _iter_zip(path: Path) -> Iterator[Record]:
@@ -64,14 +70,34 @@ def _iter_zip(path: Path) -> Iterator[Record]:
                     continue
                 yield Record(name=f"{path.name}/{name}", data=archive.read(info))
     except (zipfile.BadZipFile, OSError, EOFError) as err:
-        raise ValueError(f"{path}: unreadable zip archive ({err})") from None
+        raise ValueError(f"{printable_name(path)}: unreadable zip archive ({err})") from None
 
 
 def _iter_folder(root: Path) -> Iterator[Record]:
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        hidden = any(part.startswith(".") for part in path.relative_to(root).parts)  # below the root only
-        if path.suffix.lower() in IMAGE_SUFFIXES and not hidden:
-            yield Record(name=str(path.relative_to(root.parent)), path=str(path))
+    """The images below ``root`` (hidden entries below it left out), in the order of their sorted paths;
+    a folder that cannot be listed and an image name that cannot be opened (a symlink loop) are records with
+    their ``problem``."""
+    found: list[tuple[Path, str | None]] = []
+
+    def unlisted(err: OSError) -> None:
+        found.append((Path(err.filename), os_error_reason(err)))
+
+    for directory, folders, files in os.walk(root, onerror=unlisted):
+        folders[:] = [name for name in folders if not name.startswith(".")]
+        for name in files:
+            path = Path(directory, name)
+            if name.startswith(".") or path.suffix.lower() not in IMAGE_SUFFIXES:
+                continue
+            try:
+                if stat.S_ISREG(os.stat(path).st_mode):
+                    found.append((path, None))
+            except FileNotFoundError:  # a dangling link, which names nothing to read
+                continue
+            except OSError as err:
+                found.append((path, os_error_reason(err)))
+    for path, problem in sorted(found):
+        name = str(path.relative_to(root.parent))
+        yield Record(name=name, path=str(path), problem=problem)
 
 
 def expand_source(source: str | Path) -> list[Path]:
@@ -80,11 +106,15 @@ def expand_source(source: str | Path) -> list[Path]:
     if any(ch in text for ch in "*?["):
         matches = sorted(Path(p) for p in glob.glob(text, recursive=True))
         if not matches:
-            raise FileNotFoundError(f"{text}: the pattern matches no file")
+            raise FileNotFoundError(f"{printable_name(text)}: the pattern matches no file")
         return matches
     path = Path(text)
-    if not path.exists():
-        raise FileNotFoundError(f"{text}: no such file or folder")
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{printable_name(text)}: no such file or folder") from None
+    except OSError as err:
+        raise ValueError(f"{printable_name(text)}: {os_error_reason(err)}") from None
     return [path]
 
 

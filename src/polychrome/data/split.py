@@ -20,7 +20,9 @@ def _name_keys(names: list[str], seed: int) -> np.ndarray:
     """A seeded 64-bit key per name, from the name alone."""
     keys = np.empty(len(names), dtype=np.uint64)
     for i, name in enumerate(names):
-        digest = hashlib.blake2b(name.encode(), digest_size=8, key=seed.to_bytes(8, "little", signed=True))
+        # surrogateescape: a file name's bytes that are not UTF-8 come back as they were on disk
+        data = name.encode("utf-8", "surrogateescape")
+        digest = hashlib.blake2b(data, digest_size=8, key=seed.to_bytes(8, "little", signed=True))
         keys[i] = int.from_bytes(digest.digest(), "little")
     return keys
 

@@ -27,10 +27,11 @@ import numpy as np
 import torch
 from PIL import Image
 
+from polychrome._messages import printable_name
 from polychrome.color.lab import gray_rgb
-from polychrome.data.sources import Record
-from polychrome.evaluate.protocol import Batch, Protocol, same_aspect
-from polychrome.images import SUPPORTED_EXTENSIONS, ImageReadError, load_image, to_uint8
+from polychrome.data.sources import Record, iter_records
+from polychrome.evaluate.protocol import MIN_SIZE, Batch, Protocol, same_aspect
+from polychrome.images import ImageReadError, load_image, to_uint8
 
 if TYPE_CHECKING:
     from polychrome.pipelines.image import Colorizer
@@ -111,15 +112,16 @@ def source_shape(record: Record) -> tuple[int, int]:
     return (width, height) if orientation in (5, 6, 7, 8) else (height, width)
 
 
-def image_files(folder: Path) -> list[Path]:
-    """Readable image files below ``folder``, recursively, hidden files and folders left out."""
-    return sorted(
-        p
-        for p in folder.rglob("*")
-        if p.is_file()
-        and p.suffix.lower() in SUPPORTED_EXTENSIONS
-        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
-    )
+def image_files(folder: Path) -> tuple[list[Path], list[tuple[str, str]]]:
+    """Image files below ``folder``, recursively, hidden files and folders left out; and the entries that
+    could not be read (a folder that cannot be listed, a symlink loop) with why."""
+    files, unreadable = [], []
+    for record in iter_records([str(folder)]):
+        if record.problem is not None:
+            unreadable.append((printable_name(record.path or record.name), record.problem))
+        elif record.path is not None:
+            files.append(Path(record.path))
+    return files, unreadable
 
 
 class OutputsCandidate:
@@ -133,7 +135,7 @@ class OutputsCandidate:
         self.source = str(folder)
         self.protocol = protocol
         self.workers = workers or os.cpu_count() or 1
-        files = image_files(folder)
+        files, self.unreadable = image_files(folder)
         if not files:
             raise ValueError(
                 f"{folder}: no config.json and no images: neither a model folder nor a folder of outputs"
@@ -164,7 +166,10 @@ class OutputsCandidate:
 
     def _load(self, name: str, record: Record, truth_shape: tuple[int, int]) -> np.ndarray:
         path = self.match(name)
-        rgb = to_uint8(load_image(path).rgb)
+        # Decoded as the truth is (a large photo reduced first), so identical files score identically.
+        size = self.protocol.size
+        loaded = load_image(path, target_shorter_side=None if size is None else max(size, MIN_SIZE))
+        rgb = to_uint8(loaded.rgb)
         expected = source_shape(record)
         if not same_aspect(rgb.shape[:2], expected):
             raise ValueError(
@@ -174,7 +179,7 @@ class OutputsCandidate:
         if self.protocol.size is None and rgb.shape[:2] != truth_shape:  # judged at the photo's own size
             size = (truth_shape[1], truth_shape[0])
             return np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.LANCZOS), dtype=np.uint8)
-        return self.protocol.crop(rgb)
+        return self.protocol.crop(rgb, loaded.extent)
 
     def colorize(self, batch: Batch) -> CandidateOutput:
         if batch.records is None:

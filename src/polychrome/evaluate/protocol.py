@@ -77,12 +77,14 @@ class Protocol:
         size = self.size
         return f"{self.name}: shorter side resized to {size} px (Lanczos), centre crop {size}x{size}"
 
-    def crop(self, rgb: np.ndarray) -> np.ndarray:
-        """The protocol's view of a uint8 ``(H, W, 3)`` photo."""
+    def crop(self, rgb: np.ndarray, extent: tuple[int, int] | None = None) -> np.ndarray:
+        """The protocol's view of a uint8 ``(H, W, 3)`` photo; ``extent`` is the whole file's ``(width,
+        height)`` when it was decoded reduced (:func:`polychrome.data.prepare.resize_shorter_side`)."""
         if self.size is None:
             return rgb
         image = Image.fromarray(np.ascontiguousarray(rgb))
-        return np.array(center_crop(resize_shorter_side(image, self.size), self.size), dtype=np.uint8)
+        resized = resize_shorter_side(image, self.size, extent=extent)
+        return np.array(center_crop(resized, self.size), dtype=np.uint8)
 
     def prepare_options(self, keep_gray: bool = False) -> PrepareOptions:
         """Options for :func:`polychrome.data.prepare.decode_records` that apply the protocol to the truth."""

@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from polychrome._atomic import atomic_write
+from polychrome._atomic import atomic_write, remove_stale_temporaries
+from polychrome._messages import printable_name
 from polychrome.evaluate.ab_error import BIN_GRID, MAX_THRESHOLD
 from polychrome.evaluate.candidates import GRAY, TRUTH
 from polychrome.evaluate.scoring import PSNR_CAP, Evaluation, Example
@@ -112,6 +113,11 @@ def _jpeg(picture: np.ndarray, quality: int = 88) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+def _shown(name: str) -> str:
+    """A file name, a model or a message naming one, in the page: undecodable bytes and controls escaped."""
+    return html.escape(printable_name(name))
+
+
 def _img(picture: np.ndarray, title: str) -> str:
     return f'<img src="{_jpeg(picture)}" alt="{html.escape(title)}" title="{html.escape(title)}">'
 
@@ -131,7 +137,7 @@ def _table(evaluation: Evaluation, summary: dict[str, dict[str, Any]]) -> str:
     for label, row in summary.items():
         cells = "".join(f"<td>{_number(row.get(key), key)}</td>" for key, _, _ in columns)
         css = ' class="reference"' if row["kind"] == "reference" else ""
-        name = f'<th title="{html.escape(row["source"])}">{html.escape(label)}</th>'
+        name = f'<th title="{_shown(row["source"])}">{_shown(label)}</th>'
         rows.append(f"<tr{css}>{name}<td>{html.escape(row['kind'])}</td>{cells}</tr>")
     return f"<table><tr><th>model</th><th>kind</th>{head}</tr>{''.join(rows)}</table>"
 
@@ -139,14 +145,15 @@ def _table(evaluation: Evaluation, summary: dict[str, dict[str, Any]]) -> str:
 def _grid(evaluation: Evaluation) -> str:
     labels = evaluation.labels
     count = min(len(evaluation.scores[label].samples) for label in labels)
-    head = "".join(f"<th>{html.escape(label)}</th>" for label in labels)
+    head = "".join(f"<th>{_shown(label)}</th>" for label in labels)
     rows = []
     for i in range(count):
         name = evaluation.names[i]
         cells = "".join(
-            f"<td>{_img(evaluation.scores[label].samples[i], f'{label}: {name}')}</td>" for label in labels
+            f"<td>{_img(evaluation.scores[label].samples[i], f'{label}: {printable_name(name)}')}</td>"
+            for label in labels
         )
-        rows.append(f'<tr><td class="name">{html.escape(name)}</td>{cells}</tr>')
+        rows.append(f'<tr><td class="name">{_shown(name)}</td>{cells}</tr>')
     return f'<table class="pictures"><tr><th>photo</th>{head}</tr>{"".join(rows)}</table>'
 
 
@@ -155,7 +162,7 @@ def _examples(label: str, examples: list[Example]) -> str:
     for e in examples:
         pictures = (_img(e.gray, "gray"), _img(e.output, label), _img(e.truth, "truth"))
         cells = "".join(f"<td>{p}</td>" for p in pictures)
-        rows.append(f'<tr><td class="name">{html.escape(e.name)}<br>{e.psnr:.2f} dB</td>{cells}</tr>')
+        rows.append(f'<tr><td class="name">{_shown(e.name)}<br>{e.psnr:.2f} dB</td>{cells}</tr>')
     return "".join(rows)
 
 
@@ -164,8 +171,8 @@ def _extremes(evaluation: Evaluation) -> str:
     for label, scores in evaluation.scores.items():
         if label in (GRAY, TRUTH) or not scores.best:
             continue
-        head = f"<tr><th>photo, PSNR</th><th>gray</th><th>{html.escape(label)}</th><th>truth</th></tr>"
-        parts.append(f"<h3>{html.escape(label)}</h3>")
+        head = f"<tr><th>photo, PSNR</th><th>gray</th><th>{_shown(label)}</th><th>truth</th></tr>"
+        parts.append(f"<h3>{_shown(label)}</h3>")
         parts.append(
             f'<table class="pictures">{head}<tr><th colspan="4">best</th></tr>{_examples(label, scores.best)}'
             f'<tr><th colspan="4">worst</th></tr>{_examples(label, scores.worst)}</table>'
@@ -199,11 +206,11 @@ def render_html(evaluation: Evaluation, summary: dict[str, dict[str, Any]] | Non
     }
     dropped = ", ".join(f"{n} {reason}" for reason, n in sorted(evaluation.dropped.items())) or "none"
     problems = "".join(
-        f"<li>{html.escape(label)}: {html.escape(name)}: {html.escape(reason)}</li>"
+        f"<li>{_shown(label)}: {_shown(name)}: {_shown(reason)}</li>"
         for label, name, reason in evaluation.problems
     )
-    problems += "".join(f"<li>{html.escape(reason)}</li>" for _, reason in evaluation.failures)
-    sources = ", ".join(html.escape(s) for s in evaluation.sources)
+    problems += "".join(f"<li>{_shown(reason)}</li>" for _, reason in evaluation.failures)
+    sources = ", ".join(_shown(s) for s in evaluation.sources)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>polychrome evaluate</title><style>{_STYLE}</style></head>
 <body>
@@ -236,6 +243,7 @@ on EfficientNet-Lite0 ImageNet features, not Inception FID.</p>
 def write_report(evaluation: Evaluation, directory: str | Path) -> tuple[Path, Path]:
     """Write ``metrics.json`` and ``report.html`` into ``directory`` (created), each atomically."""
     directory = Path(directory)
+    remove_stale_temporaries(directory)
     document = metrics_document(evaluation)
     text = json.dumps(json_safe(document), indent=1, allow_nan=False) + "\n"
     page = render_html(evaluation, document["models"])

@@ -18,6 +18,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from polychrome._atomic import remove_stale_temporaries
+from polychrome._messages import os_error_reason, printable_name
 from polychrome.images import SUPPORTED_EXTENSIONS
 
 logger = logging.getLogger(__name__)
@@ -103,7 +105,7 @@ def plan_jobs(
         normalize_suffix(output.suffix)  # an output file named .gif is refused before any work
         source = Path(first)
         if not source.exists():
-            problems.append((first, "no such file or directory"))
+            problems.append((first, _missing(source)))
         elif source.suffix.lower() not in extensions:
             problems.append((first, _unsupported(source, extensions)))
         else:
@@ -126,22 +128,25 @@ def plan_jobs(
                     f"{_listing(WRITABLE_EXTENSIONS)}, or name a folder"
                 )
         for item in inputs:
-            found, problem = _expand(str(item), output, suffix, extensions)
+            found, item_problems = _expand(str(item), output, suffix, extensions)
             candidates.extend(found)
-            if problem is not None:
-                problems.append((str(item), problem))
+            problems.extend(item_problems)
 
     # Every source is an original to protect, not only the one that a given output comes from.
-    originals = {job.source.resolve(): job.source for job in candidates}
+    originals = {_real(job.source): job.source for job in candidates}
     jobs: list[Job] = []
     claimed: dict[Path, Job] = {}
     for job in candidates:
-        key = job.output.resolve()
+        key = _real(job.output)
         earlier = claimed.get(key)
         if earlier is not None:
-            if earlier.source.resolve() != job.source.resolve():
+            if _real(earlier.source) != _real(job.source):
                 problems.append(
-                    (str(job.source), f"would overwrite the output of {earlier.source} ({job.output})")
+                    (
+                        str(job.source),
+                        f"would overwrite the output of {printable_name(earlier.source)} "
+                        f"({printable_name(job.output)})",
+                    )
                 )
             continue  # the same photo named twice (say, by a folder and a glob) is colorized once
         if _same_file(job.source, job.output):
@@ -151,7 +156,10 @@ def plan_jobs(
             continue
         if key in originals:
             problems.append(
-                (str(job.source), f"would overwrite the original {originals[key]}; choose another output")
+                (
+                    str(job.source),
+                    f"would overwrite the original {printable_name(originals[key])}; choose another output",
+                )
             )
             continue
         claimed[key] = job
@@ -172,7 +180,8 @@ def run_jobs(
     An exception from `process` fails that job only; the batch goes on and the reason is recorded as one
     line that names the source file. A failed job leaves no new output behind, so that a later run does not
     skip a half-written file as done. The output's parent folders are created before `process` is called.
-    `on_progress(job, status)` is called (always from the calling thread) after each job with 'done',
+    Temporary files that killed runs left in the output folders are removed first (each folder is listed
+    once). `on_progress(job, status)` is called (always from the calling thread) after each job with 'done',
     'skipped' or 'failed'. KeyboardInterrupt is not caught: Ctrl-C stops the batch.
 
     With `workers` > 1, that many jobs run at once in threads: decoding, PyTorch and encoding release the
@@ -182,6 +191,9 @@ def run_jobs(
     """
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
+    jobs = list(jobs)
+    for folder in sorted({job.output.parent for job in jobs}):
+        remove_stale_temporaries(folder)
     outcomes: list[tuple[int, Job, str, str | None]] = []
 
     def record(index: int, job: Job, outcome: tuple[str, str | None]) -> None:
@@ -231,7 +243,7 @@ def _run_one(job: Job, process: Callable[[Job], None], overwrite: bool) -> tuple
     try:  # a folder that cannot be written is found before the photo is colorized, not after
         job.output.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        return "failed", _cannot_write(job, exc.strerror or str(exc))
+        return "failed", _cannot_write(job, os_error_reason(exc))
     if not os.access(job.output.parent, os.W_OK):
         return "failed", _cannot_write(job, "its folder is not writable")
     try:
@@ -241,56 +253,87 @@ def _run_one(job: Job, process: Callable[[Job], None], overwrite: bool) -> tuple
         if not existed:
             _remove_partial(job.output)
         if isinstance(exc, OSError) and exc.filename and Path(exc.filename).parent == job.output.parent:
-            return "failed", _cannot_write(job, exc.strerror or str(exc))  # not the temporary file's name
+            return "failed", _cannot_write(job, os_error_reason(exc))  # not the temporary file's name
         return "failed", _reason(job, exc)
     return "done", None
 
 
 def _cannot_write(job: Job, why: str) -> str:
-    return f"{job.source}: cannot write {job.output} ({why})"
+    return f"{printable_name(job.source)}: cannot write {printable_name(job.output)} ({why})"
 
 
 def _expand(
     text: str, output: Path, suffix: str | None, extensions: frozenset[str]
-) -> tuple[list[Job], str | None]:
-    """The jobs for one input into the output folder, or why there are none."""
+) -> tuple[list[Job], list[tuple[str, str]]]:
+    """The jobs for one input into the output folder, and (path, reason) for what cannot be read."""
     path = Path(text)
     if path.is_dir():
-        found = [
-            Job(source, _renamed(output / source.relative_to(path), suffix))
-            for source in _walk_images(path, extensions, skip=output)
-        ]
-        return found, None if found else f"folder contains no images ({_listing(extensions)})"
+        sources, problems = _walk_images(path, extensions, skip=output)
+        found = [Job(source, _renamed(output / source.relative_to(path), suffix)) for source in sources]
+        if not found and not problems:
+            problems.append((text, f"folder contains no images ({_listing(extensions)})"))
+        return found, problems
     if path.is_file():
         if path.suffix.lower() not in extensions:
-            return [], _unsupported(path, extensions)
-        return [Job(path, _renamed(output / path.name, suffix))], None
+            return [], [(text, _unsupported(path, extensions))]
+        return [Job(path, _renamed(output / path.name, suffix))], []
     if _is_glob(text):
         matches = sorted(glob.glob(text, recursive=True))
-        found = [
-            Job(Path(match), _renamed(output / Path(match).name, suffix))
-            for match in matches
-            if os.path.isfile(match) and Path(match).suffix.lower() in extensions
-        ]
-        return found, None if found else ("matched no image files" if matches else "matched nothing")
-    return [], "no such file or directory"
+        images = [match for match in matches if Path(match).suffix.lower() in extensions]
+        found = [Job(Path(m), _renamed(output / Path(m).name, suffix)) for m in images if os.path.isfile(m)]
+        problems = [(m, reason) for m in images if (reason := _unreadable(m)) is not None]
+        if not found and not problems:
+            problems.append((text, "matched no image files" if matches else "matched nothing"))
+        return found, problems
+    return [], [(text, _missing(path))]
 
 
-def _walk_images(root: Path, extensions: frozenset[str], skip: Path) -> list[Path]:
-    """Image files under `root` in a stable order, leaving out hidden entries and the output folder."""
-    skip = skip.resolve()
+def _walk_images(
+    root: Path, extensions: frozenset[str], skip: Path
+) -> tuple[list[Path], list[tuple[str, str]]]:
+    """Image files under `root` in a stable order, leaving out hidden entries and the output folder, and
+    (path, reason) for each folder that cannot be listed and each image name that cannot be opened."""
+    skip = _real(skip)
     found: list[Path] = []
-    for directory, folders, files in os.walk(root):
+    problems: list[tuple[str, str]] = []
+
+    def unlisted(err: OSError) -> None:
+        problems.append((str(err.filename), os_error_reason(err)))
+
+    for directory, folders, files in os.walk(root, onerror=unlisted):
         # Without this, colorizing `photos` into `photos/colorized` would pick up last run's outputs.
         folders[:] = sorted(
-            name for name in folders if not name.startswith(".") and Path(directory, name).resolve() != skip
+            name for name in folders if not name.startswith(".") and _real(Path(directory, name)) != skip
         )
-        found.extend(
-            Path(directory, name)
-            for name in sorted(files)
-            if not name.startswith(".") and Path(name).suffix.lower() in extensions
-        )
-    return found
+        for name in sorted(files):
+            if name.startswith(".") or Path(name).suffix.lower() not in extensions:
+                continue
+            path = Path(directory, name)
+            reason = _unreadable(path)
+            if reason is None:
+                found.append(path)
+            else:
+                problems.append((str(path), reason))
+    return found, problems
+
+
+def _unreadable(path: str | Path) -> str | None:
+    """Why the file `path` names cannot be reached (a symlink loop, a dangling link), or None."""
+    try:
+        os.stat(path)
+    except OSError as err:
+        return os_error_reason(err)
+    return None
+
+
+def _missing(path: Path) -> str:
+    """Why a path that is neither a file nor a folder is not there."""
+    return _unreadable(path) or "not a file or folder"
+
+
+def _real(path: Path) -> Path:
+    """`path` with symlinks resolved; unlike Path.resolve() in Python 3.11, a symlink loop does not raise."""
+    return Path(os.path.realpath(path))
 
 
 def _is_glob(text: str) -> bool:
@@ -305,7 +348,7 @@ def _renamed(path: Path, suffix: str | None) -> Path:
 
 def _same_file(source: Path, output: Path) -> bool:
     # samefile also catches hard links and case-insensitive file systems, where resolve() alone does not.
-    if source.resolve() == output.resolve():
+    if _real(source) == _real(output):
         return True
     try:
         return output.exists() and os.path.samefile(source, output)
@@ -325,9 +368,9 @@ def _listing(extensions: Collection[str]) -> str:
 def _reason(job: Job, exc: Exception) -> str:
     """One line for the user; errors from the image loader already name the file, so don't repeat it."""
     message = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip()) or type(exc).__name__
-    if job.source.name in message:
+    if printable_name(job.source.name) in message:
         return message
-    return f"{job.source}: {message}"
+    return f"{printable_name(job.source)}: {message}"
 
 
 def _remove_partial(path: Path) -> None:

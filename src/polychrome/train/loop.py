@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
+from polychrome._atomic import remove_stale_temporaries
 from polychrome.devices import PRECISIONS
 from polychrome.models import ColorizationModel, create_model, load_pretrained, save_pretrained
 from polychrome.train.checkpoint import (
@@ -130,6 +131,8 @@ def _fit(
         # record of how it was made as it was.
         run_dir.mkdir(parents=True, exist_ok=True)
         save_config(config, run_dir / "config.yaml")
+        for folder in (run_dir, last_path, best_path):  # what a killed run was writing when it died
+            remove_stale_temporaries(folder)
 
     def save(path: Path) -> None:
         state = {

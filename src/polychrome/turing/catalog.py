@@ -19,6 +19,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from polychrome._messages import printable_name
 from polychrome.images import ImageReadError, load_image, to_uint8
 from polychrome.turing.pairs import FilePair, match_folders
 
@@ -28,6 +29,9 @@ logger = logging.getLogger(__name__)
 
 # Aspect ratios further apart than this mean the two files are not the same photo (or one was cropped).
 _ASPECT_TOLERANCE = 0.02
+# Photos decoded at once by default: each may be decoded large (a PNG in full), and more threads than this
+# add little speed on a few cores while the memory grows with every one.
+DECODE_WORKERS = 4
 
 
 @dataclass(frozen=True)
@@ -56,7 +60,7 @@ class Catalog:
         return counts
 
 
-def _fit(size: tuple[int, int], display_size: int) -> tuple[int, int]:
+def _fit(size: tuple[float, float], display_size: int) -> tuple[int, int]:
     width, height = size
     scale = min(1.0, display_size / max(width, height))
     return max(1, round(width * scale)), max(1, round(height * scale))
@@ -68,24 +72,27 @@ def display_jpeg(
     """Decode ``path`` and encode it for display: fitted into ``display_size``, or resized to ``like``.
 
     Transparent pixels are put on white, as a browser would show them. Returns the JPEG bytes and the size.
+    A large photo is decoded reduced (a JPEG by PIL's draft mode), never as full-size floats.
 
     Raises:
         ImageReadError: the file cannot be read.
         ValueError: its shape is not that of ``like`` (the real photo it is paired with).
     """
-    image = load_image(path)
+    image = load_image(path, target_shorter_side=display_size if like is None else min(like))
     rgb = image.rgb
     if image.alpha is not None:
         rgb = rgb * image.alpha[..., None] + (1.0 - image.alpha[..., None])
     picture = Image.fromarray(to_uint8(rgb))
+    width, height = image.extent or picture.size  # the file's own shape, also when decoded reduced
     if like is None:
-        target = _fit(picture.size, display_size)
-    elif abs((picture.width / picture.height) / (like[0] / like[1]) - 1) > _ASPECT_TOLERANCE:
-        raise ValueError(f"{path}: {picture.width}x{picture.height} is not the shape of its real photo")
+        target = _fit((width, height), display_size)
+    elif abs((width / height) / (like[0] / like[1]) - 1) > _ASPECT_TOLERANCE:
+        shape = f"{picture.width}x{picture.height}" if image.extent is None else f"{width / height:.3f} to 1"
+        raise ValueError(f"{printable_name(path)}: {shape} is not the shape of its real photo")
     else:
         target = like
-    if picture.size != target:
-        picture = picture.resize(target, Image.Resampling.LANCZOS)
+    if picture.size != target or image.extent is not None:
+        picture = picture.resize(target, Image.Resampling.LANCZOS, box=(0, 0, width, height))
     buffer = io.BytesIO()
     # 4:4:4 so that chroma subsampling blurs no colour, the very thing being judged.
     picture.save(buffer, format="JPEG", quality=95, subsampling=0)
@@ -99,6 +106,8 @@ def build_catalog(
 
     Unreadable images, and colorized versions whose shape differs from their real photo, are left out with a
     one-line problem each; a real photo that cannot be read takes its pairs with it.
+
+    ``workers`` photos are decoded at once (default :data:`DECODE_WORKERS`), which bounds the memory.
 
     Raises:
         NotADirectoryError: a folder does not exist.
@@ -115,7 +124,7 @@ def build_catalog(
     catalog = Catalog(missing=matching.missing, problems=list(matching.problems))
 
     real_paths = sorted({pair.real for pair in matching.pairs})
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    with ThreadPoolExecutor(max_workers=workers or DECODE_WORKERS) as pool:
         reals = dict(zip(real_paths, pool.map(lambda p: _encode(p, display_size), real_paths), strict=True))
         real_ids: dict[Path, str] = {}
         for path, result in reals.items():

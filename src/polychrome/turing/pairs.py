@@ -1,8 +1,9 @@
 """Which real photo goes with which colorized one: files are matched by relative path without suffix.
 
 A model's outputs may change format (``cats/tom.jpg`` colorized as ``cats/tom.png``), so the key of a photo is
-its path relative to its folder with the suffix dropped (``cats/tom``). Two files with the same key in one
-folder are ambiguous and left out rather than guessed.
+its path relative to its folder with the suffix dropped (``cats/tom``), with undecodable bytes and control
+characters escaped (``caf\\xe9``) as every message shows them. Two files with the same key in one folder are
+ambiguous and left out rather than guessed.
 
 Example:
     >>> matching = match_folders("real/", {"ours": "ours/"})  # doctest: +SKIP
@@ -17,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from polychrome._messages import printable_name
 from polychrome.data.sources import iter_records
 
 __all__ = ["FilePair", "Matching", "list_photos", "match_folders"]
@@ -42,7 +44,8 @@ class Matching:
 
 
 def list_photos(folder: str | Path) -> tuple[dict[str, Path], list[str]]:
-    """The images below ``folder`` by key (relative path without suffix), and problems (ambiguous keys).
+    """The images below ``folder`` by key (relative path without suffix), and problems (ambiguous keys,
+    files that cannot be opened).
 
     Raises:
         NotADirectoryError: ``folder`` is not a folder.
@@ -51,18 +54,25 @@ def list_photos(folder: str | Path) -> tuple[dict[str, Path], list[str]]:
     if not root.is_dir():
         raise NotADirectoryError(f"{root}: not a folder")
     by_key: dict[str, list[Path]] = defaultdict(list)
+    problems: list[str] = []
     for record in iter_records([str(root)]):
         assert record.path is not None  # folders yield paths, never in-memory bytes
         path = Path(record.path)
-        by_key[path.relative_to(root).with_suffix("").as_posix()].append(path)
+        if record.problem is not None:
+            problems.append(f"{printable_name(path)}: {record.problem}")
+            continue
+        # Shown escaped: a key is stored as SQLite text and compared with the other folder's keys.
+        by_key[printable_name(path.relative_to(root).with_suffix("").as_posix())].append(path)
     photos: dict[str, Path] = {}
-    problems: list[str] = []
     for key, paths in by_key.items():
         if len(paths) == 1:
             photos[key] = paths[0]
         else:
             names = ", ".join(p.name for p in paths)
-            problems.append(f"{paths[0].parent}: {names} are the same photo in two formats; left out")
+            problems.append(
+                f"{printable_name(paths[0].parent)}: {printable_name(names)} are the same photo in two "
+                "formats; left out"
+            )
     return photos, problems
 
 

@@ -35,6 +35,7 @@ from importlib.resources import files
 from typing import Any
 from urllib.parse import urlsplit
 
+from polychrome._messages import printable_name
 from polychrome.turing.catalog import Catalog
 from polychrome.turing.store import TrialAlreadyAnswered, TrialNotFound, TrialStore
 
@@ -199,6 +200,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(err.status, str(err))
             return
         except sqlite3.OperationalError as err:
+            if getattr(err, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+                logger.error(
+                    "cannot write %s (no space left on device)", printable_name(self.server.app.store.path)
+                )
+                self._error(
+                    HTTPStatus.INSUFFICIENT_STORAGE, "the answer store cannot be written: its disk is full"
+                )
+                return
             logger.warning("answer store busy or failing: %s", err)
             self._error(HTTPStatus.SERVICE_UNAVAILABLE, "the answer store is busy; try again")
             return

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from polychrome._messages import printable_name
 from polychrome.turing.schedule import choose_pair
 
 __all__ = [
@@ -120,11 +121,13 @@ class TrialStore:
     Args:
         path: the database file.
         create: make the file (and the schema) when it does not exist; with False a missing file is an error.
+            A file that exists is used only if it is a Turing test's database already.
         timeout: seconds a call waits for another writer's lock before failing.
 
     Raises:
         FileNotFoundError: ``create`` is False and there is no such file.
-        ValueError: the file is not SQLite, belongs to something else, or has a newer schema.
+        ValueError: the file is empty, not SQLite, belongs to something else, or has a newer schema; it is
+            left untouched.
     """
 
     def __init__(self, path: str | Path, *, create: bool = True, timeout: float = 30.0) -> None:
@@ -134,8 +137,11 @@ class TrialStore:
             raise FileNotFoundError(f"{self.path}: no such file")
         if self.path.is_dir():
             raise ValueError(f"{self.path}: is a folder, not a database file")
+        existing = self.path.exists()
+        if existing and self.path.stat().st_size == 0:  # SQLite would take it for a new database
+            raise ValueError(f"{printable_name(self.path)}: not a polychrome answers database (empty file)")
         try:
-            self._prepare(create)
+            self._prepare(create and not existing)
         except sqlite3.DatabaseError as err:
             raise ValueError(f"{self.path}: cannot use as a Turing test database ({err})") from None
 
