@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from polychrome.cli import app
+from polychrome.cli.options import BatchSize, DecodingWorkers, ScoringDevice
 
 if TYPE_CHECKING:
     from polychrome.evaluate.protocol import PhotoStream, Protocol
@@ -102,16 +103,9 @@ def calibrate(
     limit: Annotated[
         int | None, typer.Option(min=1, metavar="N", help="Score only the first N photos of each set.")
     ] = None,
-    device: Annotated[str, typer.Option(metavar="DEVICE", help="auto, cpu, cuda, cuda:1.")] = "auto",
-    batch_size: Annotated[
-        int | None,
-        typer.Option(
-            min=1, metavar="N", help="Photos per network call (default: 32 on a GPU, 8 on the CPU)."
-        ),
-    ] = None,
-    workers: Annotated[
-        int | None, typer.Option(min=1, metavar="N", help="Decoding processes (default: all cores).")
-    ] = None,
+    device: ScoringDevice = "auto",
+    batch_size: BatchSize = None,
+    workers: DecodingWorkers = None,
 ) -> None:
     """Choose a model's chroma gain on validation photos and write a calibrated copy.
 

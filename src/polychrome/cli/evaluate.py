@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from polychrome.cli import app
+from polychrome.cli.options import BatchSize, DecodingWorkers, ScoringDevice
 
 if TYPE_CHECKING:
     import torch
@@ -109,18 +110,9 @@ def evaluate(
     limit: Annotated[
         int | None, typer.Option(min=1, metavar="N", help="Judge only the first N usable photos.")
     ] = None,
-    device: Annotated[
-        str, typer.Option(metavar="DEVICE", help="auto (a GPU when there is one), cpu, cuda, cuda:1.")
-    ] = "auto",
-    batch_size: Annotated[
-        int | None,
-        typer.Option(
-            min=1, metavar="N", help="Photos per network call (default: 32 on a GPU, 8 on the CPU)."
-        ),
-    ] = None,
-    workers: Annotated[
-        int | None, typer.Option(min=1, metavar="N", help="Decoding processes (default: all cores).")
-    ] = None,
+    device: ScoringDevice = "auto",
+    batch_size: BatchSize = None,
+    workers: DecodingWorkers = None,
     keep_gray: Annotated[bool, typer.Option(help="Also judge photos that are already gray.")] = False,
     fd: Annotated[
         bool, typer.Option(help="Fréchet distance on EfficientNet-Lite0 ImageNet features (fd_effnet_lite0).")

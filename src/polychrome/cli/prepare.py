@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from polychrome.cli import app
+from polychrome.cli.options import DecodingWorkers
 
 
 @contextmanager
@@ -78,9 +79,7 @@ def prepare(
         ),
     ] = "lanczos",
     dedup: Annotated[bool, typer.Option(help="Drop near-identical photos (perceptual hash).")] = True,
-    workers: Annotated[
-        int | None, typer.Option(metavar="N", help="Decoding processes (default: all cores).")
-    ] = None,
+    workers: DecodingWorkers = None,
     layout: Annotated[
         str,
         typer.Option(

@@ -21,6 +21,7 @@ import torch
 
 from polychrome.models import ColorizationModel
 from polychrome.train.config import TrainConfig
+from polychrome.train.inputs import supervised_loss
 
 Update = Callable[[torch.Tensor], None]
 
@@ -40,6 +41,41 @@ class Recipe(Protocol):
 
     def exports(self) -> dict[str, Any]:
         """What the exported model's config.json keeps of the recipe (class priors)."""
+
+
+class SupervisedRecipe:
+    """A network trained on one loss of its output against the truth's ab: regression and classification
+    differ only in the criterion (and what it keeps)."""
+
+    def __init__(
+        self,
+        model: ColorizationModel,
+        forward: Callable[[torch.Tensor], torch.Tensor],
+        config: TrainConfig,
+        autocast: torch.dtype | None,
+        criterion: torch.nn.Module,
+    ) -> None:
+        self.model, self.forward, self.autocast = model, forward, autocast
+        self.channels_last = config.channels_last
+        self.criterion = criterion
+
+    def step(
+        self, rgb: torch.Tensor, step: int, update: Update, check_finite: Callable[[torch.Tensor], None]
+    ) -> dict[str, torch.Tensor]:
+        loss = supervised_loss(
+            self.model, self.criterion, rgb, self.channels_last, self.autocast, self.forward
+        )
+        update(loss)
+        return {"loss": loss.detach()}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Nothing to restore after construction (a recipe that keeps state takes it when it is built)."""
+
+    def exports(self) -> dict[str, Any]:
+        return {}
 
 
 def build_recipe(

@@ -37,11 +37,11 @@ class AdversarialRecipe:
         device: torch.device,
         autocast: torch.dtype | None,
     ) -> None:
-        self.model, self.forward, self.autocast = model, forward, autocast
-        self.channels_last = config.channels_last
         self.config = c = config.adversarial
         assert c is not None
         self.pretraining = RegressionRecipe(model, forward, config, autocast)
+        self.model, self.forward, self.autocast = model, forward, autocast
+        self.channels_last = config.channels_last
         self.pixel_loss = self.pretraining.criterion  # the generator keeps the recipe's pixel loss
         self.critic = create_critic(c.critic, **c.critic_args).to(device).train()
         o = c.critic_optim

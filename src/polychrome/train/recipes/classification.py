@@ -17,9 +17,8 @@ from polychrome.color.quantize import AbBins, ab_bins, bin_histogram, rebalance_
 from polychrome.models import ColorizationModel
 from polychrome.train.config import TrainConfig
 from polychrome.train.data import Collection
-from polychrome.train.inputs import supervised_loss
 from polychrome.train.losses import RebalancedCrossEntropy
-from polychrome.train.recipes import Update
+from polychrome.train.recipes import SupervisedRecipe
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +46,7 @@ def measure_priors(collections: list[Collection], grid: AbBins, stride: int, sig
     return smooth_priors(counts, grid.centers, sigma)
 
 
-class ClassificationRecipe:
+class ClassificationRecipe(SupervisedRecipe):
     def __init__(
         self,
         model: ColorizationModel,
@@ -58,14 +57,12 @@ class ClassificationRecipe:
         collections: list[Collection],
         priors: torch.Tensor | None = None,
     ) -> None:
-        self.model, self.forward, self.autocast = model, forward, autocast
-        self.channels_last = config.channels_last
         loss = config.loss
         grid = ab_bins(model.ab_centers.cpu(), model.init_args.get("ab_grid"))
         if priors is None:
             priors = measure_priors(collections, grid, model.output_stride, loss.prior_sigma)
         self.priors = priors
-        self.criterion = RebalancedCrossEntropy(
+        criterion = RebalancedCrossEntropy(
             grid,
             rebalance_weights(priors, loss.rebalance_lambda),
             k=loss.soft_k,
@@ -73,21 +70,10 @@ class ClassificationRecipe:
             decoded_l1=loss.decoded_l1,
             decode_temperature=float(model.init_args.get("decode_temperature", 0.38)),
         ).to(device)
-
-    def step(
-        self, rgb: torch.Tensor, step: int, update: Update, check_finite: Callable[[torch.Tensor], None]
-    ) -> dict[str, torch.Tensor]:
-        loss = supervised_loss(
-            self.model, self.criterion, rgb, self.channels_last, self.autocast, self.forward
-        )
-        update(loss)
-        return {"loss": loss.detach()}
+        super().__init__(model, forward, config, autocast, criterion)
 
     def state_dict(self) -> dict[str, Any]:
         return {"priors": self.priors}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        pass  # the priors were given to the constructor: the criterion is built from them
 
     def exports(self) -> dict[str, Any]:
         return {"class_priors": self.priors.tolist()}

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import torch
 
 from polychrome.models import ColorizationModel
 from polychrome.train.config import LossConfig, TrainConfig
-from polychrome.train.inputs import supervised_loss
 from polychrome.train.losses import AbRegressionLoss
-from polychrome.train.recipes import Update
+from polychrome.train.recipes import SupervisedRecipe
 
 
 def pixel_loss(loss: LossConfig) -> AbRegressionLoss:
@@ -24,7 +22,7 @@ def pixel_loss(loss: LossConfig) -> AbRegressionLoss:
     )
 
 
-class RegressionRecipe:
+class RegressionRecipe(SupervisedRecipe):
     def __init__(
         self,
         model: ColorizationModel,
@@ -32,24 +30,4 @@ class RegressionRecipe:
         config: TrainConfig,
         autocast: torch.dtype | None,
     ) -> None:
-        self.model, self.forward, self.autocast = model, forward, autocast
-        self.channels_last = config.channels_last
-        self.criterion = pixel_loss(config.loss)
-
-    def step(
-        self, rgb: torch.Tensor, step: int, update: Update, check_finite: Callable[[torch.Tensor], None]
-    ) -> dict[str, torch.Tensor]:
-        loss = supervised_loss(
-            self.model, self.criterion, rgb, self.channels_last, self.autocast, self.forward
-        )
-        update(loss)
-        return {"loss": loss.detach()}
-
-    def state_dict(self) -> dict[str, Any]:
-        return {}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        pass
-
-    def exports(self) -> dict[str, Any]:
-        return {}
+        super().__init__(model, forward, config, autocast, pixel_loss(config.loss))
