@@ -37,11 +37,19 @@ def prepare(
         list[str], typer.Argument(metavar="PHOTOS", help="Folders, globs, tar shards or zip archives.")
     ],
     output: Annotated[
-        Path, typer.Option("--output", "-o", metavar="FILE", help="The cache file to write (.h5).")
+        Path,
+        typer.Option(
+            "--output", "-o", metavar="PATH", help="The cache file to write (.h5), or with --shards a folder."
+        ),
     ],
     size: Annotated[
         int,
-        typer.Option(min=64, max=512, metavar="PIXELS", help="Shorter side, then centre crop, in pixels."),
+        typer.Option(
+            min=64,
+            max=512,
+            metavar="PIXELS",
+            help="Shorter side, then centre crop, in pixels; with --shards the largest shorter side kept.",
+        ),
     ] = 256,
     min_size: Annotated[
         int, typer.Option(min=1, metavar="PIXELS", help="Drop photos whose shorter side is smaller.")
@@ -101,16 +109,53 @@ def prepare(
             help="Pixels per bin-map cell along each side: the model's output stride.",
         ),
     ] = 2,
-    overwrite: Annotated[bool, typer.Option(help="Replace an existing cache file.")] = False,
+    exclude_hashes: Annotated[
+        list[Path] | None,
+        typer.Option(
+            metavar="FILE",
+            help="Drop photos within --exclude-distance bits of a difference hash in FILE (16 hex digits a "
+            "line; the photo or its centre square). Repeatable.",
+        ),
+    ] = None,
+    exclude_like: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="PHOTOS",
+            help="Drop photos that near-copy a photo of this collection (folder, glob, shard). Repeatable.",
+        ),
+    ] = None,
+    exclude_names: Annotated[
+        list[Path] | None,
+        typer.Option(
+            metavar="FILE",
+            help="Drop the photos FILE names, a path a line relative to a source folder. Repeatable.",
+        ),
+    ] = None,
+    exclude_distance: Annotated[
+        int, typer.Option(min=0, max=64, metavar="BITS", help="How near a hash counts as a copy.")
+    ] = 4,
+    shards: Annotated[
+        bool,
+        typer.Option(
+            help="Write compact JPEG tar shards and manifest.json into the folder OUTPUT instead of a cache: "
+            "photos filtered and shrunk, not cropped or split (training does that)."
+        ),
+    ] = False,
+    quality: Annotated[int, typer.Option(min=1, max=100, metavar="Q", help="--shards: JPEG quality.")] = 88,
+    shard_mb: Annotated[
+        float, typer.Option(min=0.001, metavar="MB", help="--shards: about this many megabytes a shard.")
+    ] = 60,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing cache file or shards.")] = False,
     restart: Annotated[
         bool, typer.Option(help="Discard the unfinished work of an earlier run instead of continuing it.")
     ] = False,
 ) -> None:
     """Prepare a photo collection once into an HDF5 cache for training.
 
-    Decodes, filters (unreadable, too small, grayscale, duplicates), crops, splits and measures the colors
-    of a collection, written atomically to one file with a manifest of everything that was dropped. Decoded
-    images are kept in OUTPUT.partial as they are done: run a stopped or killed command again to continue.
+    Decodes, filters (unreadable, too small, grayscale, excluded, duplicates), crops, splits and measures
+    the colors of a collection, written atomically to one file with a manifest of everything that was
+    dropped. Decoded images are kept in OUTPUT.partial as they are done: run a stopped or killed command
+    again to continue. With --shards, writes compact JPEG shards to carry and train from instead.
     """
     from polychrome._atomic import WriteError
     from polychrome._messages import printable_name
@@ -118,21 +163,56 @@ def prepare(
     from polychrome.data.layouts import choose_layout
     from polychrome.data.prepare import PrepareOptions
     from polychrome.data.resume import work_folder
+    from polychrome.data.shards import existing_output, write_shards
     from polychrome.data.sources import iter_records
 
-    try:
-        check_cache_output(output)
-    except ValueError as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(1) from None
-    if output.exists() and not overwrite:
-        typer.echo(f"error: {printable_name(output)} exists; pass --overwrite to replace it", err=True)
-        raise typer.Exit(1)
+    def fail(message: str) -> typer.Exit:
+        typer.echo(f"error: {message}", err=True)
+        return typer.Exit(1)
+
+    if shards:
+        if bins:
+            raise fail("--bins is for a cache; shards are split and binned by training")
+        if existing_output(output) and not overwrite:
+            raise fail(f"{printable_name(output)} holds shards already; pass --overwrite to replace them")
+    else:
+        try:
+            check_cache_output(output)
+        except ValueError as err:
+            raise fail(str(err)) from None
+        if output.exists() and not overwrite:
+            raise fail(f"{printable_name(output)} exists; pass --overwrite to replace it")
     with _log_to_stderr():
         try:
+            exclusion = _exclusion(exclude_hashes, exclude_names, exclude_like, exclude_distance, workers)
             options = PrepareOptions(
-                image_size=size, min_size=min_size, gray_chroma=gray_chroma, enlarge=enlarge
+                image_size=size,
+                min_size=min_size,
+                gray_chroma=gray_chroma,
+                enlarge=enlarge,
+                crop=not shards,
+                exclusion=exclusion or None,
             )
+            if shards:
+                for stale in existing_output(output):
+                    stale.unlink()
+                shard_manifest = write_shards(
+                    sources,
+                    output,
+                    options,
+                    quality=quality,
+                    shard_bytes=int(shard_mb * 1e6),
+                    dedup=dedup,
+                    workers=workers,
+                )
+                dropped = (
+                    ", ".join(f"{n} {r}" for r, n in shard_manifest["dropped"].items()) or "none dropped"
+                )
+                typer.echo(
+                    f"{shard_manifest['kept']} photos kept ({dropped}) in {len(shard_manifest['shards'])} "
+                    f"shards: {printable_name(output)}"
+                )
+                return
             named = choose_layout(sources, layout, category)
             records = named.records if named is not None else iter_records(sources)
             path, manifest = build_cache(
@@ -169,3 +249,25 @@ def prepare(
         f"{manifest['kept']} photos kept ({dropped}); train {sizes['train']}, val {sizes['val']}, "
         f"test {sizes['test']}: {printable_name(path)}"
     )
+
+
+def _exclusion(
+    hash_files: list[Path] | None,
+    name_files: list[Path] | None,
+    like: list[str] | None,
+    distance: int,
+    workers: int | None,
+):
+    """The photos --exclude-* asks to drop; ``like`` collections are decoded whole to hash their photos."""
+    from polychrome.data.hashing import Exclusion
+    from polychrome.data.prepare import PrepareOptions, decode_records
+    from polychrome.data.sources import iter_records
+
+    whole = PrepareOptions(image_size=None, min_size=1, gray_chroma=-1.0)
+    photos = (
+        rgb
+        for source in like or []
+        for _, rgb, _ in decode_records(iter_records([source]), whole, workers)
+        if rgb is not None
+    )
+    return Exclusion.from_lists(hash_files or [], name_files or [], photos, distance)

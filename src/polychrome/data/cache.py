@@ -40,6 +40,7 @@ from polychrome._atomic import atomic_path
 from polychrome._messages import printable_name
 from polychrome.color.lab import rgb_to_lab
 from polychrome.color.quantize import AbGrid, bin_histogram, rebalance_weights, smooth_priors
+from polychrome.data.hashing import DUPLICATE_DISTANCE, DuplicateIndex, difference_hash
 from polychrome.data.prepare import (
     PreparedImages,
     PrepareOptions,
@@ -57,40 +58,19 @@ SPLITS = ("train", "val", "test")
 BINS_GZIP_LEVEL = 4  # bin maps are smooth: 9x smaller on Imagenette (level 1: 7x; 9: 10x but 20x slower)
 
 
-def difference_hash(rgb: np.ndarray) -> int:
-    """64-bit difference hash of an image's luminance: robust to resizing and recompression, so two copies
-    of a photo at different sizes or JPEG qualities get the same (or a very close) hash."""
-    from PIL import Image
-
-    gray = np.asarray(Image.fromarray(rgb).convert("L").resize((9, 8), Image.Resampling.BOX), dtype=np.int16)
-    bits = (gray[:, 1:] > gray[:, :-1]).reshape(-1)
-    return int(np.packbits(bits).view(">u8")[0])
-
-
-DUPLICATE_DISTANCE = 4  # hashes at most this many bits apart (of 64) are the same photo
-_BANDS = DUPLICATE_DISTANCE + 1  # pigeonhole: hashes within the distance share at least one band exactly
-
-
-def _bands(h: int) -> list[tuple[int, int]]:
-    width = -(-64 // _BANDS)
-    return [(b, (h >> (b * width)) & ((1 << width) - 1)) for b in range(_BANDS)]
-
-
 def drop_duplicates(prepared: PreparedImages, max_distance: int = DUPLICATE_DISTANCE) -> PreparedImages:
     """Keep the first image (in name order) of each group of near-identical photos (difference hashes at most
-    ``max_distance`` bits apart); count the rest as duplicates. Candidates are found through exact matches
-    of hash bands, so the cost grows with the number of photos, not its square."""
+    ``max_distance`` bits apart, :class:`~polychrome.data.hashing.DuplicateIndex`); count the rest as
+    duplicates."""
     order = sorted(range(len(prepared.names)), key=prepared.names.__getitem__)
-    buckets: dict[tuple[int, int], list[int]] = {}
+    seen = DuplicateIndex(max_distance)
     keep = []
     for i in order:
         h = difference_hash(prepared.images[i])
-        candidates = {k for band in _bands(h) for k in buckets.get(band, ())}
-        if any(bin(h ^ k).count("1") <= max_distance for k in candidates):
+        if seen.near(h):
             continue
         keep.append(i)
-        for band in _bands(h):
-            buckets.setdefault(band, []).append(h)
+        seen.add(h)
     keep.sort()
     dropped = prepared.dropped.copy()
     if len(keep) < len(prepared.names):
@@ -291,6 +271,7 @@ def build_cache(
         "min_size": options.min_size,
         "gray_chroma": options.gray_chroma,
         "enlarge": options.enlarge,
+        "exclusion": options.exclusion.fingerprint() if options.exclusion else None,
         "chunk": chunk,
         "code": decoder_version(),
     }
@@ -321,6 +302,7 @@ def build_cache(
             "min_size": options.min_size,
             "gray_chroma": options.gray_chroma,
             "enlarge": options.enlarge,
+            "exclusion": options.exclusion.fingerprint() if options.exclusion else None,
             "deduplicated": dedup,
             "duplicate_distance": DUPLICATE_DISTANCE if dedup else None,
             "inputs": len(prepared.names) + sum(prepared.dropped.values()),

@@ -34,6 +34,7 @@ from PIL import Image
 from polychrome import __version__
 from polychrome._messages import printable_name
 from polychrome.color.lab import rgb_to_lab
+from polychrome.data.hashing import Exclusion
 from polychrome.data.sources import Record
 from polychrome.images import ImageReadError, load_image, load_image_bytes, to_uint8
 from polychrome.resize import ENLARGE_FILTERS, resize_for_render
@@ -94,6 +95,7 @@ def mean_chroma(rgb_uint8: np.ndarray) -> float:
 # The modules whose code decides the decoded pixels; a change to any of them changes decoder_version().
 _DECODER_MODULES = (
     "polychrome.images",
+    "polychrome.data.hashing",
     "polychrome.data.prepare",
     "polychrome.color.lab",
     "polychrome.resize",
@@ -132,12 +134,17 @@ class PrepareOptions:
         min_size: photos whose shorter side is smaller are dropped ("too small").
         gray_chroma: photos with a smaller mean chroma are dropped ("grayscale"); negative keeps all.
         enlarge: how photos smaller than image_size are enlarged: lanczos | bilinear | bicubic.
+        crop: take the centre square of the resized photo; False only reduces photos whose shorter side is
+            larger than ``image_size`` (aspect kept, never enlarged): compact copies to train from later.
+        exclusion: photos never to use (near-copies of reserved photos, listed files), dropped as "excluded".
     """
 
     image_size: int | None = 256
     min_size: int = 64
     gray_chroma: float = DEFAULT_GRAY_CHROMA
     enlarge: str = "lanczos"
+    crop: bool = True
+    exclusion: Exclusion | None = None
 
     def __post_init__(self) -> None:
         if self.enlarge not in ("lanczos", *ENLARGE_FILTERS):
@@ -165,8 +172,15 @@ def prepare_one(record: Record, options: PrepareOptions) -> Decoded:
     if min(h, w) < options.min_size:
         return record.name, None, "too small"
     rgb = to_uint8(loaded.rgb)
+    if options.exclusion and options.exclusion.excludes(record.name, rgb):
+        return record.name, None, "excluded"
     if options.image_size is None:
         array = rgb
+    elif not options.crop:
+        array = rgb
+        if min(h, w) > options.image_size:
+            resized = resize_shorter_side(Image.fromarray(rgb), options.image_size, extent=loaded.extent)
+            array = np.asarray(resized, dtype=np.uint8)
     else:
         resized = resize_shorter_side(
             Image.fromarray(rgb), options.image_size, options.enlarge, loaded.extent
