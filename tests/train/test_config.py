@@ -216,6 +216,8 @@ def test_repository_configs_load_and_pass_every_check(path: Path) -> None:
         (["data.0.crop_size=48"], "data.0: crop_size 48 must be a multiple of 32"),
         (["data.0.val_size=300"], "data.0: val_size 300 must be between 1 and image_size 256"),
         (["steps=0"], "steps must be at least 1"),
+        (["compile_mode=fast"], "compile_mode must be one of default, reduce-overhead"),
+        (["optim.lr_batch=0"], "optim.lr_batch must be at least 1"),
         (["data=[]"], "no training data"),
     ],
 )

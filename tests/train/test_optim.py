@@ -70,3 +70,28 @@ def test_a_grad_scaler_gives_the_same_update_as_none() -> None:
         apply_update(net, opt, net(x).square().mean(), grad_clip=0.5, scaler=scaler)
     for a, b in zip(nets[0].parameters(), nets[1].parameters(), strict=True):
         torch.testing.assert_close(a, b)
+
+
+def test_a_larger_batch_scales_the_learning_rate_by_its_square_root() -> None:
+    from polychrome.train.optim import learning_rate
+
+    plain = load_config(overrides=["optim.lr=0.001", "batch_size=256"])
+    scaled = load_config(overrides=["optim.lr=0.001", "batch_size=256", "optim.lr_batch=64"])
+
+    assert learning_rate(plain) == pytest.approx(0.001)
+    assert learning_rate(scaled) == pytest.approx(0.002)  # 4x the batch, 2x the rate
+    assert learning_rate(scaled, world_size=4) == pytest.approx(0.004)  # the batch of all processes
+    model = create_model("effunet_tiny_reg", pretrained_encoder=False)
+    rest, encoder = build_optimizer(model, scaled).param_groups
+    assert rest["lr"] == pytest.approx(0.002) and encoder["lr"] == pytest.approx(0.002 * 0.3)
+
+
+def test_fused_adamw_where_asked_and_on_cuda_by_default() -> None:
+    model = create_model("effunet_tiny_reg", pretrained_encoder=False)
+    assert build_optimizer(model, load_config()).defaults["fused"] is False  # the CPU
+    fused = build_optimizer(model, load_config(overrides=["optim.fused=true"]))
+    assert fused.defaults["fused"] is True
+    x = torch.full((2, 1, 32, 32), 50.0)
+    apply_update(
+        model, fused, model(x).square().mean(), grad_clip=1.0
+    )  # the fused kernels run on the CPU too

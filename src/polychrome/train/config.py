@@ -90,6 +90,10 @@ class OptimConfig:
     step_gamma: float = 0.1
     grad_clip: float = 1.0
     ema_decay: float | None = None  # keep an exponential moving average of the weights (e.g. 0.999)
+    # The batch size ``lr`` was chosen for: with another, the rate is scaled by sqrt(batch / lr_batch), the
+    # rule that keeps Adam's updates alike as batches grow. None: ``lr`` as given.
+    lr_batch: int | None = None
+    fused: bool | None = None  # AdamW's fused kernels (one launch for all parameters); None: on CUDA
 
 
 @dataclass(frozen=True)
@@ -140,8 +144,11 @@ class TrainConfig:
     steps_per_epoch: int | None = None  # default: one pass over the training images
     precision: str = "bf16-mixed"  # fp32 | bf16-mixed | fp16-mixed (mixed precision takes effect on CUDA)
     channels_last: bool = True
-    compile: bool = False  # torch.compile the model for the training step
+    compile: bool = False  # torch.compile the training step's loss (Lab conversion, network, criterion)
     compile_backend: str = "inductor"
+    # inductor's mode: "reduce-overhead" records CUDA graphs (a step of many small kernels is bound by their
+    # launches otherwise); "max-autotune" also searches kernels.
+    compile_mode: str = "default"
     tensorboard: bool = True  # TensorBoard event files too, when the package is installed (train extra)
     seed: int = 0
     device: str = "auto"
@@ -156,6 +163,7 @@ class TrainConfig:
 
 SCHEDULES = ("cosine", "step")
 ENCODER_TRAINING = ("train", "frozen", "partial")
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 # The loss options only one kind of head reads; setting one for the other kind is a mistake worth an error.
 _LOSS_OPTIONS_OF_HEAD = {
     "classification": ("rebalance_lambda", "soft_k", "soft_sigma", "prior_sigma", "decoded_l1"),
@@ -289,6 +297,11 @@ def check_config(config: TrainConfig, model: ColorizationModel, world_size: int 
             f"adversarial.critic: unknown critic "
             f"{config.adversarial.critic!r}; available: {', '.join(list_critics())}",
         )
+    need(
+        config.compile_mode in COMPILE_MODES,
+        f"compile_mode must be one of {', '.join(COMPILE_MODES)}, got {config.compile_mode!r}",
+    )
+    need(o.lr_batch is None or o.lr_batch >= 1, f"optim.lr_batch must be at least 1, got {o.lr_batch}")
     for name in ("steps", "batch_size", "log_every", "val_max_images"):
         need(getattr(config, name) >= 1, f"{name} must be at least 1, got {getattr(config, name)}")
 

@@ -109,13 +109,11 @@ def _fit(
     if config.channels_last:
         model.to(memory_format=torch.channels_last)
     autocast = PRECISIONS[config.precision] if device.type == "cuda" else None
-    weights = Optimization(model, config, autocast)
-    # What the training step calls: DDP averages gradients across processes; compile fuses kernels.
+    weights = Optimization(model, config, autocast, ctx.world_size)
+    # What the training step calls: DDP averages gradients across processes (a recipe compiles its step).
     forward: torch.nn.Module = model
     if ctx.enabled:
         forward = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    if config.compile:
-        forward = torch.compile(forward, backend=config.compile_backend)
 
     progress = _Progress()
     ckpt: dict[str, Any] = load_checkpoint(last_path) if resume else {}

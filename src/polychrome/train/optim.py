@@ -18,15 +18,29 @@ from polychrome.train.ema import build_ema
 logger = logging.getLogger(__name__)
 
 
-def build_optimizer(model: ColorizationModel, config: TrainConfig) -> torch.optim.Optimizer:
-    """AdamW; the pretrained encoder's parameters learn at ``optim.encoder_lr_scale`` times the rate."""
+def learning_rate(config: TrainConfig, world_size: int = 1) -> float:
+    """``optim.lr``, scaled by sqrt(batch / ``optim.lr_batch``) when the batch (over all processes) differs
+    from the one it was chosen for."""
+    o = config.optim
+    if o.lr_batch is None:
+        return o.lr
+    return o.lr * math.sqrt(config.batch_size * world_size / o.lr_batch)
+
+
+def build_optimizer(
+    model: ColorizationModel, config: TrainConfig, world_size: int = 1
+) -> torch.optim.Optimizer:
+    """AdamW; the pretrained encoder's parameters learn at ``optim.encoder_lr_scale`` times the rate; fused
+    kernels on CUDA (``optim.fused``)."""
     encoder = [p for n, p in model.named_parameters() if n.startswith("encoder.")]
     rest = [p for n, p in model.named_parameters() if not n.startswith("encoder.")]
     o = config.optim
-    groups = [{"params": rest, "lr": o.lr}]
+    lr = learning_rate(config, world_size)
+    groups = [{"params": rest, "lr": lr}]
     if encoder:
-        groups.append({"params": encoder, "lr": o.lr * o.encoder_lr_scale})
-    return torch.optim.AdamW(groups, lr=o.lr, betas=o.betas, weight_decay=o.weight_decay)
+        groups.append({"params": encoder, "lr": lr * o.encoder_lr_scale})
+    fused = o.fused if o.fused is not None else next(model.parameters()).device.type == "cuda"
+    return torch.optim.AdamW(groups, lr=lr, betas=o.betas, weight_decay=o.weight_decay, fused=fused)
 
 
 def lr_factor(step: int, warmup: int, total: int, min_ratio: float) -> float:
@@ -104,10 +118,12 @@ class Optimization:
     scaler of fp16, the encoder parameters kept fixed until ``optim.unfreeze_at_step``, and the moving
     average of the weights (``optim.ema_decay``) that is validated and exported instead of the weights."""
 
-    def __init__(self, model: ColorizationModel, config: TrainConfig, autocast: torch.dtype | None) -> None:
+    def __init__(
+        self, model: ColorizationModel, config: TrainConfig, autocast: torch.dtype | None, world_size: int = 1
+    ) -> None:
         o = config.optim
         self.model, self.grad_clip, self.unfreeze_at = model, o.grad_clip, o.unfreeze_at_step
-        self.optimizer = build_optimizer(model, config)
+        self.optimizer = build_optimizer(model, config, world_size)
         self.scheduler = build_scheduler(self.optimizer, config)
         device_type = next(model.parameters()).device.type
         # fp16 needs its loss scaled against underflow; elsewhere the scaler passes everything through.

@@ -43,6 +43,15 @@ class Recipe(Protocol):
         """What the exported model's config.json keeps of the recipe (class priors)."""
 
 
+def compiled(function: Callable, config: TrainConfig) -> Callable:
+    """``function`` compiled as ``compile``, ``compile_backend`` and ``compile_mode`` ask (or as it is):
+    compiling the whole loss (Lab conversion, network, criterion) fuses many small kernels into few."""
+    if not config.compile:
+        return function
+    mode = None if config.compile_mode == "default" else config.compile_mode
+    return torch.compile(function, backend=config.compile_backend, mode=mode)
+
+
 class SupervisedRecipe:
     """A network trained on one loss of its output against the truth's ab: regression and classification
     differ only in the criterion (and what it keeps)."""

@@ -22,7 +22,7 @@ from polychrome.models.patchgan import critic_input
 from polychrome.train.config import TrainConfig
 from polychrome.train.inputs import lightness_and_target
 from polychrome.train.losses import gradient_penalty, wgan_critic_loss, wgan_generator_loss
-from polychrome.train.recipes import Update
+from polychrome.train.recipes import Update, compiled
 from polychrome.train.recipes.regression import RegressionRecipe
 
 
@@ -40,7 +40,8 @@ class AdversarialRecipe:
         self.config = c = config.adversarial
         assert c is not None
         self.pretraining = RegressionRecipe(model, forward, config, autocast)
-        self.model, self.forward, self.autocast = model, forward, autocast
+        self.model, self.autocast = model, autocast
+        self.forward = compiled(forward, config)
         self.channels_last = config.channels_last
         self.pixel_loss = self.pretraining.criterion  # the generator keeps the recipe's pixel loss
         self.critic = create_critic(c.critic, **c.critic_args).to(device).train()
