@@ -1,58 +1,58 @@
-"""A grid of the same photos colorized by several models: gray | one column per model | truth.
+"""A sheet of the same photos colorized by several models: gray | one column per model | truth.
 
-Usage: python docs/make_family_grid.py OUT.png NAME=MODEL_DIR [NAME=MODEL_DIR ...] [--photos chelsea coffee]
+Usage: python docs/make_family_grid.py OUT.jpg MODEL [MODEL ...] [--photos chelsea coffee]
 
-The photos are scikit-image's sample photos (shipped with that package), so the picture can be committed.
+The photos are scikit-image's sample photos (shipped with that package), so the picture can be committed;
+the sheet itself is `polychrome grid`'s.
 """
 
 from __future__ import annotations
 
 import argparse
+import tempfile
+from pathlib import Path
 
-import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
 from skimage import data
+from typer.testing import CliRunner
 
-from polychrome import Colorizer
-
-SIZE = 192
+from polychrome.cli import app
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("out")
-    parser.add_argument("models", nargs="+", help="NAME=MODEL_DIR")
+    parser.add_argument("models", nargs="+", help="built-in names or model folders")
     parser.add_argument(
         "--photos", nargs="+", default=["chelsea", "coffee", "astronaut", "hubble_deep_field"]
     )
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
-    models = [m.split("=", 1) for m in args.models]
-    columns = ["gray", *(name for name, _ in models), "truth"]
-    rows = []
-    for photo in args.photos:
-        image = Image.fromarray(getattr(data, photo)()).convert("RGB")
-        scale = SIZE / min(image.size)
-        image = image.resize(
-            (round(image.width * scale), round(image.height * scale)), Image.Resampling.LANCZOS
+    with tempfile.TemporaryDirectory() as folder:
+        for i, name in enumerate(args.photos):
+            Image.fromarray(getattr(data, name)()).convert("RGB").save(Path(folder) / f"{i:02d}-{name}.png")
+        models = [arg for model in args.models for arg in ("-m", model)]
+        result = CliRunner().invoke(
+            app,
+            [
+                "grid",
+                *models,
+                "-d",
+                folder,
+                "-o",
+                args.out,
+                "--count",
+                str(len(args.photos)),
+                "--columns",
+                "1",
+                "--size",
+                "192",
+                "--device",
+                args.device,
+                "--overwrite",
+            ],
         )
-        left, top = (image.width - SIZE) // 2, (image.height - SIZE) // 2
-        truth = image.crop((left, top, left + SIZE, top + SIZE))
-        gray = truth.convert("L").convert("RGB")
-        cells = [gray]
-        for _, path in models:
-            cells.append(Colorizer.from_pretrained(path, device=args.device)(gray).images[0])
-        rows.append([*cells, truth])
-    label = 18
-    sheet = Image.new("RGB", (SIZE * len(columns), label + SIZE * len(rows)), "white")
-    draw = ImageDraw.Draw(sheet)
-    for j, name in enumerate(columns):
-        draw.text((j * SIZE + 4, 3), name, fill="black")
-    for i, cells in enumerate(rows):
-        for j, cell in enumerate(cells):
-            sheet.paste(cell, (j * SIZE, label + i * SIZE))
-    sheet.save(args.out)
-    print(args.out, np.asarray(sheet).shape)
+    print(result.output.strip())
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ COMMAND_MODULES = (
     "recalibrate",
     "calibrate",
     "evaluate",
+    "grid",
     "turing",
 )
 
