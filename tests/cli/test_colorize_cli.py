@@ -254,6 +254,7 @@ def test_output_equal_to_input_never_overwrites_the_original(tmp_path: Path, fak
         assert result.exit_code == 1
         assert "would replace this original" in result.stderr
         assert original.read_bytes() == before
+        assert result.stdout.strip() == "colorized 0, skipped 0, failed 1"  # the summary, as for any batch
 
 
 def test_two_inputs_colliding_on_one_output_are_reported(tmp_path: Path, fake: FakeColorizer) -> None:
@@ -294,6 +295,13 @@ def test_usage_errors_exit_2(tmp_path: Path, fake: FakeColorizer, args: list[str
     result = _invoke(tmp_path / "a.jpg", "-o", tmp_path / "out", *args)
     assert result.exit_code == 2
     assert not (tmp_path / "out").exists()
+
+
+def test_an_unknown_format_names_the_option(tmp_path: Path, fake: FakeColorizer) -> None:
+    result = _invoke(_image(tmp_path / "a.jpg"), "-o", tmp_path / "out", "--format", "xyz")
+
+    assert result.exit_code == 2 and "'--format' / '--output'" in result.output
+    assert "unsupported output format 'xyz'" in result.output
 
 
 def test_output_is_required(tmp_path: Path) -> None:

@@ -25,6 +25,20 @@ def _commands(group: object, prefix: tuple[str, ...] = ()) -> list[tuple[str, ..
 COMMANDS = _commands(typer.main.get_command(app))
 
 
+def test_every_summary_fits_the_list_of_commands() -> None:
+    # click cuts a command's first help line to what is left of 80 columns beside its group's longest name:
+    # 80 - 2 (margin) - 6 - the longest name.
+    groups = [typer.main.get_command(app)]
+    while groups:
+        group = groups.pop()
+        limit = 72 - max(len(name) for name in group.commands)
+        for name, command in group.commands.items():
+            summary = (command.help or "").split("\n")[0]
+            assert len(summary) <= limit, f"{name}: {summary!r} is over {limit} characters"
+            if hasattr(command, "commands"):
+                groups.append(command)
+
+
 def test_every_command_is_listed() -> None:
     assert {("colorize",), ("train",), ("evaluate",), ("calibrate",), ("turing", "serve")} <= set(COMMANDS)
 
@@ -38,3 +52,6 @@ def test_help_fits_80_columns_with_named_values(command: tuple[str, ...]) -> Non
     assert all(len(line) <= 80 for line in text.splitlines()), max(text.splitlines(), key=len)
     assert "…" not in text  # a cut word
     assert not PLACEHOLDER.search(text), PLACEHOLDER.search(text)
+    lines = text.splitlines()
+    assert not [line for line in lines if line.endswith("...") and "Usage" not in line]  # a cut summary
+    assert not [line for line in lines if line.rstrip().endswith("-")], text  # a word broken at a hyphen

@@ -6,6 +6,7 @@ import csv
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 from typer.testing import CliRunner, Result
 
@@ -87,7 +88,36 @@ def test_a_run_that_cannot_start_says_why_in_one_line(tmp_path: Path) -> None:
     photos, run = _photos(tmp_path / "photos"), tmp_path / "run"
     result = _train("--run-dir", run, *_overrides(photos, steps=2), "--set", "loss.soft_sigma=3")
 
-    assert result.exit_code == 1
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1 and "loss.soft_sigma=3.0: not used by regression models" in lines[0]
+    assert result.exit_code == 2  # a config that cannot run as written is a usage error, as a bad --set is
+    assert result.output.splitlines() == [
+        "error: loss.soft_sigma=3.0: not used by regression models; remove it from the recipe"
+    ]
     assert not run.exists()
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("data=[{sources: [photos/", "error: override 'data=[{sources: [photos/': expected ',' or ']'"),
+        ("model.args.colour=1", "error: model.args: effunet_tiny_reg does not take them"),
+        ("model.name=nosuch", "error: model: unknown model 'nosuch'"),
+        ("nonsense=1", "error: unknown TrainConfig field(s): nonsense"),
+    ],
+)
+def test_a_config_that_cannot_run_is_one_line_and_exit_2(tmp_path: Path, override: str, message: str) -> None:
+    photos = _photos(tmp_path / "photos")
+    result = _train("--run-dir", tmp_path / "run", *_overrides(photos, steps=2), "--set", override)
+
+    assert result.exit_code == 2 and len(result.output.splitlines()) == 1
+    assert result.output.startswith(message), result.output
+
+
+def test_resuming_a_finished_run_leaves_its_model_as_it_was(tmp_path: Path) -> None:
+    photos, run = _photos(tmp_path / "photos"), tmp_path / "run"
+    assert _train("--run-dir", run, *_overrides(photos, steps=2)).exit_code == 0
+    before = (run / "model" / "config.json").read_bytes()
+
+    again = _train("--run-dir", run, "--resume")
+
+    assert again.exit_code == 0 and again.stdout.startswith("finished at step 2; val/psnr")
+    assert (run / "model" / "config.json").read_bytes() == before

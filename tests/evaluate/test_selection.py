@@ -145,3 +145,18 @@ def test_calibrate_on_a_training_runs_own_validation_split(model_dir: Path, tmp_
     record = read_config(out)["render_chosen_by"]
     assert record["sets"] == [f"{tmp_path / 'run'} collection 0"]
     assert record["images_per_set"] == [2]  # a quarter of the 8 photos: the run's validation split
+
+
+@pytest.mark.parametrize(
+    ("gains", "advice"), [("5,10", "try smaller gains"), ("0,0.001", "try larger gains")]
+)
+def test_when_no_gain_fits_calibrate_says_which_way_to_look(
+    photos_dir: Path, model_dir: Path, tmp_path: Path, gains: str, advice: str
+) -> None:
+    args = ["calibrate", str(model_dir), "-d", str(photos_dir), "-o", str(tmp_path / "out"), "--gains", gains]
+    result = CliRunner().invoke(
+        app, [*args, "--max-gap", "0.01", "--render-size", str(SIZE), "--device", "cpu"]
+    )
+
+    assert result.exit_code == 1 and advice in result.stderr
+    assert not (tmp_path / "out").exists()

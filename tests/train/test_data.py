@@ -238,3 +238,26 @@ def test_validation_records_are_the_split_training_validates_on(photos: Path, tm
     assert [r.name for r in from_cache] == [stored.names[i] for i in stored.splits["val"]]
     first = np.asarray(Image.open(io.BytesIO(from_cache[0].data)))
     np.testing.assert_array_equal(first, stored.images[stored.splits["val"][0]])  # the prepared photo
+
+
+def test_near_copies_are_dropped_at_the_start_and_when_sources_grow(photos: Path, tmp_path: Path) -> None:
+    from polychrome.train.data import grow_collections
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in sorted(p.name for p in photos.iterdir())[:8]:
+        (folder / name).write_bytes((photos / name).read_bytes())
+    Image.open(folder / "003.jpg").resize((60, 60)).save(folder / "copy-of-3.jpg")  # a smaller copy
+    config = tiny_config(folder, "data.0.prepare.split=[0.5, 0.5, 0]")
+
+    collections = load_collections(config, torch.device("cpu"))
+
+    assert "photos/copy-of-3.jpg" not in collections[0].parts and len(collections[0].parts) == 8
+    assert "1 duplicate" in collections[0].summary
+    kept = load_collections(tiny_config(folder, "data.0.prepare.dedup=false"), torch.device("cpu"))
+    assert "photos/copy-of-3.jpg" in kept[0].parts
+    # A photo that arrives later and copies one already there is dropped too; a new one is taken in.
+    Image.open(folder / "005.jpg").resize((70, 70)).save(folder / "copy-of-5.jpg")
+    (folder / "new.jpg").write_bytes((photos / "020.jpg").read_bytes())
+    assert grow_collections(collections, config) == 1
+    assert "photos/new.jpg" in collections[0].parts and "photos/copy-of-5.jpg" not in collections[0].parts

@@ -46,7 +46,7 @@ def test_serve_says_what_it_shows_what_it_left_out_and_where(
     result = _serve(photos, db)
     assert result.exit_code == 0, result.output
     assert "a: 3 pairs\n" in result.output
-    assert f"b: 3 pairs (1 real photos have no version in {photos.models['b']})" in result.output
+    assert f"b: 3 pairs (1 real photo has no version in {photos.models['b']})" in result.output
     assert f"skipped: {photos.models['a'] / 'p2.png'}: not an image" in result.output
     assert stop_at_once[0].startswith("http://127.0.0.1:")
     assert f"Turing test at {stop_at_once[0]}" in result.output

@@ -58,6 +58,12 @@ def photo_sets(specs: list[str], protocol: Protocol, **stream: object) -> list[t
     return sets
 
 
+def _too_colorful(selection) -> bool:
+    """Whether even the smallest gain tried left a set more colorful than its truth."""
+    smallest = [min(setting.scores.items())[1] for setting in selection.settings]
+    return any(score.colorfulness_gap > 0 for scores in smallest for score in scores)
+
+
 @app.command()
 def calibrate(
     model: Annotated[str, typer.Argument(metavar="MODEL", help="A saved model folder or a built-in name.")],
@@ -80,12 +86,15 @@ def calibrate(
     max_gap: Annotated[
         float,
         typer.Option(
-            metavar="CF", help="Colorfulness may fall this far from the truth's (Hasler-Süsstrunk)."
+            metavar="CF", help="How far colorfulness may fall from the truth's (Hasler and Süsstrunk's)."
         ),
     ] = 6.0,
     per_set_gain: Annotated[
         bool,
-        typer.Option(help="Choose each set's gain alone, as a factor by how much its photos are enlarged."),
+        typer.Option(
+            "--per-set-gain",
+            help="Choose each set's gain alone, as a factor by how much its photos are enlarged.",
+        ),
     ] = False,
     enlarge: Annotated[
         list[str] | None,
@@ -107,7 +116,9 @@ def calibrate(
     batch_size: BatchSize = None,
     workers: DecodingWorkers = None,
 ) -> None:
-    """Choose a model's chroma gain on validation photos and write a calibrated copy.
+    """Choose a model's chroma gain on validation photos.
+
+    Writes a copy of MODEL with the chosen rendering settings.
 
     Every enlargement filter is scored on every set at every gain. A set's gain is the smallest that brings
     its colorfulness within --max-gap of the truth's; the filter whose worst set gains most PSNR over a
@@ -163,7 +174,9 @@ def calibrate(
     best = selection.best
     if best is None:
         raise _fail(
-            f"no gain of {gains} brings colorfulness within {max_gap} of the truth's; try larger gains"
+            f"no gain of {gains} brings colorfulness within {max_gap} of the truth's; try "
+            + ("smaller" if _too_colorful(selection) else "larger")
+            + " gains"
         )
     calibration = selection.calibration(float(getattr(colorizer.model, "chroma_gain", 1.0)))
     save_calibrated(source, output, calibration, selection.record())

@@ -103,7 +103,7 @@ def colorize(
         ),
     ] = None,
     overwrite: Annotated[
-        bool, typer.Option("--overwrite/--no-overwrite", help="Replace outputs that already exist.")
+        bool, typer.Option("--overwrite", help="Replace outputs that already exist.")
     ] = False,
     device: Annotated[
         str, typer.Option(metavar="DEVICE", help="Where the model runs: cpu, cuda, cuda:1, mps.")
@@ -134,13 +134,15 @@ def colorize(
         suffix = None if output_format is None else normalize_suffix(output_format)
         jobs, problems = plan_jobs(inputs, output, suffix=suffix)
     except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
+        raise typer.BadParameter(str(exc), param_hint="'--format' / '--output'") from None
 
     for item, reason in problems:
         err.print(f"[red]error:[/red] {escape(printable_name(item))}: {escape(reason)}")
     if not jobs:
         if not problems:  # each problem has had its own line already
             err.print("nothing to colorize")
+        else:
+            Console(highlight=False, soft_wrap=True).print(_summary(BatchReport(), len(problems), overwrite))
         raise typer.Exit(1 if problems else 0)
 
     process: Callable[[Job], None] = _never_called

@@ -19,6 +19,9 @@ if TYPE_CHECKING:
     from polychrome.evaluate.frechet import FeatureExtractor
 
 
+FEW_FOR_FRECHET = 100
+
+
 def _fail(message: str) -> typer.Exit:
     Console(stderr=True, highlight=False, soft_wrap=True).print(f"[red]error:[/red] {escape(message)}")
     return typer.Exit(1)
@@ -113,7 +116,9 @@ def evaluate(
     device: ScoringDevice = "auto",
     batch_size: BatchSize = None,
     workers: DecodingWorkers = None,
-    keep_gray: Annotated[bool, typer.Option(help="Also judge photos that are already gray.")] = False,
+    keep_gray: Annotated[
+        bool, typer.Option("--keep-gray", help="Also judge photos that are already gray.")
+    ] = False,
     fd: Annotated[
         bool, typer.Option(help="Fréchet distance on EfficientNet-Lite0 ImageNet features (fd_effnet_lite0).")
     ] = True,
@@ -131,9 +136,11 @@ def evaluate(
             metavar="MAX", help="Images are scaled to 0..this for --fd-features networks (255 for Inception)."
         ),
     ] = 255.0,
-    overwrite: Annotated[bool, typer.Option(help="Replace the report in an existing output folder.")] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace the report in an existing output folder.")
+    ] = False,
 ) -> None:
-    """Judge colorizers on the same photos, next to a gray output and the truth.
+    """Judge colorizers beside a gray output and the truth.
 
     Every photo is brought to the --protocol's pixels; each model colorizes its gray version as `polychrome
     colorize` would, and PSNR, SSIM, colorfulness (and its gap to the truth's), the AuC of the per-pixel ab
@@ -182,7 +189,7 @@ def evaluate(
                 photos,
                 chosen,
                 extractors,
-                progress=lambda n: status.update(f"judged {n} photos"),
+                progress=lambda n: status.update(f"judged {n} photo{'s' if n != 1 else ''}"),
             )
         except (FileNotFoundError, ValueError) as err:
             raise _fail(str(err)) from None
@@ -201,10 +208,21 @@ def evaluate(
     # Unreadable photos were already logged by the decoder, one line each; the summary counts them.
     out = Console(highlight=False, soft_wrap=True)
     out.print(_table(summary, evaluation.extractors, out.width))
-    dropped = ", ".join(f"{n} {r}" for r, n in sorted(evaluation.dropped.items()))
+    reasons = sorted(evaluation.dropped.items())
+    if evaluation.problems:  # photos some model's outputs lacked, left out for every model
+        reasons.append(("without every model's output", len({name for _, name, _ in evaluation.problems})))
+    dropped = ", ".join(f"{n} {r}" for r, n in reasons)
+    count = len(evaluation.names)
     out.print(
-        f"{len(evaluation.names)} photos" + (f" ({escape(dropped)} left out)" if dropped else "") + f": "
-        f"{escape(str(metrics_path))}, {escape(str(report_path))}"
+        f"{count} photo{'s' if count != 1 else ''}"
+        + (f" ({escape(dropped)} left out)" if dropped else "")
+        + f": {escape(str(metrics_path))}, {escape(str(report_path))}"
     )
+    if evaluation.extractors and count < FEW_FOR_FRECHET:
+        out.print(
+            f"(a Fréchet distance on {count} photos says little: it compares feature statistics, which take "
+            f"hundreds of photos to settle)",
+            markup=False,
+        )
     if evaluation.problems or evaluation.failures or unreadable:
         raise typer.Exit(1)

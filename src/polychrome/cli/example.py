@@ -18,12 +18,20 @@ def example(
         str, typer.Option(metavar="NAME", help=f"Which scikit-image sample: {', '.join(SAMPLE_PHOTOS)}.")
     ] = "chelsea",
     output: Annotated[
-        Path, typer.Option("--output", "-o", metavar="FILE", help="Where to write the colorized photo.")
+        Path,
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="FILE",
+            show_default=False,
+            help="The colorized photo to write: example-colorized.png unless given. The black-and-white "
+            "one goes beside it, named with 'gray' in place of 'colorized', or with '-gray' added.",
+        ),
     ] = Path("example-colorized.png"),
     model: Annotated[
         str | None, typer.Option(metavar="MODEL", help="Model name or folder (default: built-in).")
     ] = None,
-    overwrite: Annotated[bool, typer.Option(help="Replace existing files.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing files.")] = False,
 ) -> None:
     """Colorize a sample photo that scikit-image ships.
 

@@ -43,9 +43,9 @@ def grid(
     device: ScoringDevice = "auto",
     batch_size: BatchSize = None,
     workers: DecodingWorkers = None,
-    overwrite: Annotated[bool, typer.Option(help="Replace an existing sheet.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing sheet.")] = False,
 ) -> None:
-    """Lay out photos as gray input, as each model colors them, and as they were.
+    """A sheet of photos: gray, each model's, the truth.
 
     One strip a photo (gray | each model | truth), strips side by side, the models numbered in the header
     in the order given. The photos are the first --count usable ones of --data under --protocol (photos

@@ -99,7 +99,10 @@ def prepare(
         typer.Option(metavar="NAME", help="MIR-Flickr: keep only photos of this category (repeatable)."),
     ] = None,
     bins: Annotated[
-        bool, typer.Option(help="Also store each photo's map of ab-bin indices (classification targets).")
+        bool,
+        typer.Option(
+            "--bins", help="Also store each photo's map of ab-bin indices (classification targets)."
+        ),
     ] = False,
     bin_stride: Annotated[
         int,
@@ -137,20 +140,26 @@ def prepare(
     shards: Annotated[
         bool,
         typer.Option(
+            "--shards",
             help="Write compact JPEG tar shards and manifest.json into the folder OUTPUT instead of a cache: "
-            "photos filtered and shrunk, not cropped or split (training does that)."
+            "photos filtered and shrunk, not cropped or split (training does that).",
         ),
     ] = False,
     quality: Annotated[int, typer.Option(min=1, max=100, metavar="Q", help="--shards: JPEG quality.")] = 88,
     shard_mb: Annotated[
         float, typer.Option(min=0.001, metavar="MB", help="--shards: about this many megabytes a shard.")
     ] = 60,
-    overwrite: Annotated[bool, typer.Option(help="Replace an existing cache file or shards.")] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an existing cache file or shards.")
+    ] = False,
     restart: Annotated[
-        bool, typer.Option(help="Discard the unfinished work of an earlier run instead of continuing it.")
+        bool,
+        typer.Option(
+            "--restart", help="Discard the unfinished work of an earlier run instead of continuing it."
+        ),
     ] = False,
 ) -> None:
-    """Prepare a photo collection once into an HDF5 cache for training.
+    """Prepare photos once into a cache or shards for training.
 
     Decodes, filters (unreadable, too small, grayscale, excluded, duplicates), crops, splits and measures
     the colors of a collection, written atomically to one file with a manifest of everything that was

@@ -30,7 +30,7 @@ def recalibrate(
     batch_size: Annotated[int, typer.Option(metavar="N", help="Photos per forward pass.")] = 32,
     device: Annotated[str, typer.Option(metavar="DEVICE", help="cpu or cuda.")] = "cpu",
 ) -> None:
-    """Re-measure a model's batch-norm statistics at the render scale.
+    """Re-measure a model's batch-norm statistics.
 
     Writes a copy of MODEL whose statistics are averaged over photos from DATA at --render-size.
     """

@@ -35,9 +35,9 @@ def stats(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", metavar="FOLDER", help="Folder for the two pictures.")
     ] = None,
-    overwrite: Annotated[bool, typer.Option(help="Replace existing files.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing files.")] = False,
 ) -> None:
-    """Counts, sizes and colorfulness of a prepared collection.
+    """Counts, sizes and colorfulness of a prepared cache.
 
     With --output, also a colorfulness histogram and a picture of the ab histogram (the ab plane in its own
     colors, brightness = how often each color occurs).
@@ -82,9 +82,11 @@ def palette(
         int, typer.Option(min=100, metavar="N", help="Training pixels sampled for k-means.")
     ] = 200_000,
     seed: Annotated[int, typer.Option(metavar="N", help="Seed of the sample and of k-means.")] = 0,
-    overwrite: Annotated[bool, typer.Option(help="Replace existing files.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing files.")] = False,
 ) -> None:
-    """Fit a K-means palette of ab colors on a cache's training photos.
+    """Fit a K-means palette of ab colors on a cache.
+
+    The palette is fitted on the cache's training photos.
 
     Writes OUTPUT (JSON) and a picture of the palette beside it (.png).
     """
@@ -119,7 +121,7 @@ def pca(
         int, typer.Option(min=8, max=64, metavar="PIXELS", help="Images are analysed at size x size RGB.")
     ] = 32,
     images: Annotated[int, typer.Option(min=2, metavar="N", help="Training images analysed.")] = 1000,
-    overwrite: Annotated[bool, typer.Option(help="Replace existing files.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing files.")] = False,
 ) -> None:
     """How compressible the photos are (PCA).
 

@@ -46,7 +46,7 @@ def train(
     torchrun --nproc-per-node N -m polychrome train ... (each process trains on its own part of the images).
     """
     from polychrome._atomic import WriteError
-    from polychrome.train.config import load_config
+    from polychrome.train.config import ConfigError, load_config
     from polychrome.train.loop import train as run_training
     from polychrome.train.recipes import NonFiniteLoss
 
@@ -86,8 +86,8 @@ def train(
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         console=err_console,
-        transient=False,
-        disable=not main_process,
+        transient=True,  # an error or the closing summary takes its place
+        disable=not main_process or not err_console.is_terminal,  # a log or a pipe gets the lines alone
     )
     with progress:
         task = progress.add_task("train", total=cfg.steps, info="preparing data")
@@ -96,12 +96,16 @@ def train(
             text = f"loss {info['loss']:.4f}  lr {info['lr']:.2e}  {info['images_per_s']:.0f} img/s"
             progress.update(task, completed=step, info=text)
 
+        failure: tuple[Exception, int] | None = None
         try:
             result = run_training(cfg, run_dir, resume=resume, on_progress=on_progress)
+        except ConfigError as err:  # the config cannot be run as written: a usage error, as a bad --set is
+            failure = err, 2
         except (FileExistsError, FileNotFoundError, ValueError, NonFiniteLoss, WriteError) as err:
-            progress.remove_task(task)  # else its last state ("step 0/N ...") is drawn after the error
-            err_console.print(f"error: {err}", markup=False, highlight=False)
-            raise typer.Exit(1) from None
+            failure = err, 1
+    if failure is not None:  # printed once the progress bar is gone, so the error is the last line
+        err_console.print(f"error: {failure[0]}", markup=False, highlight=False)
+        raise typer.Exit(failure[1])
     if not main_process:
         return
     state = "finished" if result.finished else "paused (resume with --resume)"

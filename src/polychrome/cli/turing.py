@@ -17,7 +17,7 @@ from polychrome.cli import app
 
 turing_app = typer.Typer(
     name="turing",
-    help="Colorization Turing Test: people pick the real photo of each pair; fool rates per model.",
+    help="Colorization Turing Test: which photo is real?",
     no_args_is_help=True,
 )
 app.add_typer(turing_app)
@@ -84,9 +84,10 @@ def serve(
         ),
     ] = 512,
 ) -> None:
-    """Show people pairs of a real and a colorized photo in a local web page; store their answers.
+    """Show people pairs of real and colorized photos; store answers.
 
-    Each person sees each photo at most once, left and right at random, and is asked which one is real.
+    A local web page shows each person pairs of a real and a colorized photo, each photo at most once, left
+    and right at random, and asks which one is real.
     Both photos of a pair are shown at the same size and encoded alike, so only their colors differ.
     Photos a model has no version of are left out of its pairs; unreadable images are reported and skipped.
     """
@@ -112,7 +113,8 @@ def serve(
         err.print(f"[yellow]skipped:[/yellow] {escape(problem)}")
     for name, count in catalog.pairs_per_model().items():
         missing = len(catalog.missing.get(name, []))
-        note = f" ({missing} real photos have no version in {models[name]})" if missing else ""
+        photos = "real photo has" if missing == 1 else "real photos have"
+        note = f" ({missing} {photos} no version in {models[name]})" if missing else ""
         typer.echo(f"{name}: {count} pairs{note}")
     if not catalog.pairs:
         err.print("[red]error:[/red] no real photo has a readable colorized version: nothing to show")
@@ -146,12 +148,16 @@ def report(
     json_out: Annotated[
         Path | None, typer.Option("--json", metavar="FILE", help="Also write the results to this JSON file.")
     ] = None,
-    overwrite: Annotated[bool, typer.Option(help="Replace the JSON file if it exists.")] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace the JSON file if it exists.")
+    ] = False,
     min_answers: Annotated[
         int, typer.Option(min=1, metavar="N", help="Fewer answers than this get a caveat.")
     ] = 30,
 ) -> None:
-    """Fool rate per model (how often the colorized photo was taken for the real one) with a 95% interval.
+    """Fool rate per model, with a 95% interval.
+
+    The fool rate is how often the colorized photo was taken for the real one.
 
     50% means people could not tell the model's photos from real ones; the interval is Wilson's.
     """

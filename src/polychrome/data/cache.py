@@ -40,11 +40,12 @@ from polychrome._atomic import atomic_path
 from polychrome._messages import printable_name
 from polychrome.color.lab import rgb_to_lab
 from polychrome.color.quantize import AbGrid, bin_histogram, rebalance_weights, smooth_priors
-from polychrome.data.hashing import DUPLICATE_DISTANCE, DuplicateIndex, difference_hash
+from polychrome.data.hashing import DUPLICATE_DISTANCE, DuplicateIndex, difference_hash  # noqa: F401  (difference_hash: named here by ../shared/data/README.md)
 from polychrome.data.prepare import (
     PreparedImages,
     PrepareOptions,
     decoder_version,
+    drop_near_copies,
     prepare_images,
     rgb_batches,
 )
@@ -56,28 +57,6 @@ from polychrome.evaluate.metrics import colorfulness
 CACHE_FORMAT = 1
 SPLITS = ("train", "val", "test")
 BINS_GZIP_LEVEL = 4  # bin maps are smooth: 9x smaller on Imagenette (level 1: 7x; 9: 10x but 20x slower)
-
-
-def drop_duplicates(prepared: PreparedImages, max_distance: int = DUPLICATE_DISTANCE) -> PreparedImages:
-    """Keep the first image (in name order) of each group of near-identical photos (difference hashes at most
-    ``max_distance`` bits apart, :class:`~polychrome.data.hashing.DuplicateIndex`); count the rest as
-    duplicates."""
-    order = sorted(range(len(prepared.names)), key=prepared.names.__getitem__)
-    seen = DuplicateIndex(max_distance)
-    keep = []
-    for i in order:
-        h = difference_hash(prepared.images[i])
-        if seen.near(h):
-            continue
-        keep.append(i)
-        seen.add(h)
-    keep.sort()
-    dropped = prepared.dropped.copy()
-    if len(keep) < len(prepared.names):
-        dropped["duplicate"] += len(prepared.names) - len(keep)
-    return PreparedImages(
-        prepared.images[keep], [prepared.names[i] for i in keep], dropped, prepared.failures
-    )
 
 
 def color_statistics(
@@ -283,7 +262,7 @@ def build_cache(
             shown = ", ".join(printable_name(source) for source in sources)
             raise ValueError(f"{shown}: no usable photos ({summary}); nothing written")
         if dedup:
-            prepared = drop_duplicates(prepared)
+            prepared = drop_near_copies(prepared, DuplicateIndex())
         if official_splits is None:
             splits = split_indices(prepared.names, split, seed=seed, order=split_order)
         else:

@@ -19,7 +19,7 @@ import os
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import cache
@@ -34,7 +34,7 @@ from PIL import Image
 from polychrome import __version__
 from polychrome._messages import printable_name
 from polychrome.color.lab import rgb_to_lab
-from polychrome.data.hashing import Exclusion
+from polychrome.data.hashing import DuplicateIndex, Exclusion, difference_hash
 from polychrome.data.sources import Record
 from polychrome.images import ImageReadError, load_image, load_image_bytes, to_uint8
 from polychrome.resize import ENLARGE_FILTERS, resize_for_render
@@ -308,6 +308,30 @@ def decode_records(
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
+
+
+def drop_near_copies(
+    prepared: PreparedImages, seen: DuplicateIndex, exempt: Collection[int] = ()
+) -> PreparedImages:
+    """Keep the first photo (in name order) of each group of near-identical photos (difference hashes within
+    ``seen``'s distance), and none that is near a photo ``seen`` holds already; count the rest as
+    "duplicate". Kept photos' hashes are added to ``seen``; ``exempt`` photos are kept and already in it."""
+    keep = []
+    for i in sorted(range(len(prepared.names)), key=prepared.names.__getitem__):
+        if i in exempt:
+            keep.append(i)
+            continue
+        h = difference_hash(prepared.images[i])
+        if not seen.near(h):
+            keep.append(i)
+            seen.add(h)
+    keep.sort()
+    dropped = prepared.dropped.copy()
+    if len(keep) < len(prepared.names):
+        dropped["duplicate"] += len(prepared.names) - len(keep)
+    return PreparedImages(
+        prepared.images[keep], [prepared.names[i] for i in keep], dropped, prepared.failures
+    )
 
 
 def prepare_images(

@@ -36,6 +36,7 @@ class SourcePreparation:
     # seeded hash of each name, so a few photos kept or dropped move only a few others between parts).
     split_order: str = "permutation"
     max_images: int | None = None  # the first this many photos of the sources
+    dedup: bool = True  # drop near-copies of a photo kept before, as `polychrome prepare` does
 
     def decode_options(self) -> PrepareOptions:
         return PrepareOptions(self.image_size, self.min_size, self.gray_chroma, self.enlarge)
@@ -184,7 +185,7 @@ def check_config(config: TrainConfig, model: ColorizationModel, world_size: int 
 
     def need(ok: bool, message: str) -> None:
         if not ok:
-            raise ValueError(message)
+            raise ConfigError(message)
 
     need(bool(config.data), "no training data: set data (a list of collections with sources) in the config")
     for i, spec in enumerate(config.data):
@@ -209,7 +210,7 @@ def check_config(config: TrainConfig, model: ColorizationModel, world_size: int 
         try:
             prep.decode_options()
         except ValueError as err:
-            raise ValueError(f"{where}.prepare: {err}") from None
+            raise ConfigError(f"{where}.prepare: {err}") from None
         need(
             prep.split_order in SPLIT_ORDERS,
             f"{where}.prepare.split_order: {prep.split_order!r} must be one of {', '.join(SPLIT_ORDERS)}",
@@ -306,7 +307,25 @@ def check_config(config: TrainConfig, model: ColorizationModel, world_size: int 
         need(getattr(config, name) >= 1, f"{name} must be at least 1, got {getattr(config, name)}")
 
 
-class ConfigFieldError(ValueError):
+class ConfigError(ValueError):
+    """A training config that cannot be run as written; the message names the field."""
+
+
+def build_model(config: TrainConfig) -> ColorizationModel:
+    """The model a config describes; arguments it does not take are a :class:`ConfigError` naming them."""
+    from polychrome.models import create_model
+
+    try:
+        return create_model(
+            config.model.name, pretrained_encoder=config.model.pretrained_encoder, **config.model.args
+        )
+    except TypeError as err:
+        raise ConfigError(f"model.args: {config.model.name} does not take them ({err})") from None
+    except ValueError as err:
+        raise ConfigError(f"model: {err}") from None
+
+
+class ConfigFieldError(ConfigError):
     """A value that does not fit its field, named by its dotted path (``data.0.zoom``)."""
 
     def __init__(self, path: str, reason: str) -> None:
@@ -406,19 +425,29 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
         except FileNotFoundError:
             raise FileNotFoundError(f"{path}: no such config file") from None
         except yaml.YAMLError as err:
-            raise ValueError(f"{path}: not valid YAML ({err})".replace("\n", " ")) from None
+            raise ConfigError(f"{path}: not valid YAML ({err})".replace("\n", " ")) from None
         if not isinstance(recipe, dict):
-            raise ValueError(f"{path}: a config must be a mapping of fields")
+            raise ConfigError(f"{path}: a config must be a mapping of fields")
         tree.update(recipe)
     for item in overrides:
         key, sep, text = item.partition("=")
         if not sep or not key:
-            raise ValueError(f"override {item!r} is not of the form key=value")
+            raise ConfigError(f"override {item!r} is not of the form key=value")
         try:
-            _set_dotted(tree, key.strip(), yaml.safe_load(text))
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            problem = str(getattr(err, "problem", None) or "not valid YAML")
+            raise ConfigError(f"override {item!r}: {problem} (the value is read as YAML)") from None
+        try:
+            _set_dotted(tree, key.strip(), value)
         except (IndexError, KeyError, TypeError, ValueError) as err:
-            raise ValueError(f"override {item!r}: {err}") from None
-    return from_dict(TrainConfig, tree)
+            raise ConfigError(f"override {item!r}: {err}") from None
+    try:
+        return from_dict(TrainConfig, tree)
+    except ConfigError:
+        raise
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
 
 
 def save_config(config: TrainConfig, path: str | Path) -> None:

@@ -21,7 +21,8 @@ import torch.nn.functional as F
 from PIL import Image
 
 from polychrome.data.cache import read_cache
-from polychrome.data.prepare import decode_records, prepare_images
+from polychrome.data.hashing import DuplicateIndex, difference_hash
+from polychrome.data.prepare import decode_records, drop_near_copies, prepare_images
 from polychrome.data.sources import Record, expand_source, iter_records
 from polychrome.data.split import SPLITS, hash_parts, split_indices
 from polychrome.train.config import DataConfig, TrainConfig
@@ -44,6 +45,7 @@ class Collection:
     ab_counts: torch.Tensor | None = None  # training-split ab-bin counts stored by `polychrome prepare`
     ab_centers: torch.Tensor | None = None  # the bins those counts are of
     parts: dict[str, str] = field(default_factory=dict)  # name -> train | val | test, in the tensors' order
+    duplicates: DuplicateIndex | None = None  # the kept photos' hashes, when near-copies are dropped
     read_files: set[str] = field(default_factory=set)  # tar shards, archives and photo files read
     read_names: set[str] = field(default_factory=set)  # every photo of a folder read, kept or dropped
 
@@ -75,6 +77,7 @@ class _Loaded:
     stored: StoredCounts = None
     read_files: set[str] = field(default_factory=set)
     read_names: set[str] = field(default_factory=set)
+    duplicates: DuplicateIndex | None = None
 
 
 def _load(spec: DataConfig, config: TrainConfig, parts: dict[str, str] | None) -> _Loaded:
@@ -99,6 +102,14 @@ def _load(spec: DataConfig, config: TrainConfig, parts: dict[str, str] | None) -
     for source in spec.sources:
         read_files.update(str(path) for path in expand_source(source) if not path.is_dir())
     prepared = prepare_images(records, prep.decode_options(), workers=config.workers)
+    duplicates = None
+    if prep.dedup:
+        # A checkpoint's photos were kept already: only photos new to it can be near-copies.
+        duplicates = DuplicateIndex()
+        kept = [i for i, name in enumerate(prepared.names) if parts is not None and name in parts]
+        for i in kept:
+            duplicates.add(difference_hash(prepared.images[i]))
+        prepared = drop_near_copies(prepared, duplicates, exempt=set(kept))
     if len(prepared.names) == 0:
         raise ValueError(f"{', '.join(spec.sources)}: no usable images ({prepared.summary()})")
     if parts is None:
@@ -107,7 +118,14 @@ def _load(spec: DataConfig, config: TrainConfig, parts: dict[str, str] | None) -
         split = _split_as(prepared.names, parts, prep.split, config.seed)
     described = f"{', '.join(spec.sources)}: {prepared.summary()}"
     return _Loaded(
-        torch.from_numpy(prepared.images), prepared.names, split, described, None, read_files, read_names
+        torch.from_numpy(prepared.images),
+        prepared.names,
+        split,
+        described,
+        None,
+        read_files,
+        read_names,
+        duplicates,
     )
 
 
@@ -151,6 +169,7 @@ def load_collections(
                 parts={loaded.names[j]: part for part in SPLITS for j in split[part].tolist()},
                 read_files=loaded.read_files,
                 read_names=loaded.read_names,
+                duplicates=loaded.duplicates,
             )
         )
     return collections
@@ -172,6 +191,8 @@ def grow_collections(collections: list[Collection], config: TrainConfig) -> int:
             continue
         prep = spec.prepare
         prepared = prepare_images(records, prep.decode_options(), workers=config.workers)
+        if coll.duplicates is not None:
+            prepared = drop_near_copies(prepared, coll.duplicates)
         coll.read_files |= files
         coll.read_names |= {r.name for r in records}
         parts = hash_parts(prepared.names, prep.split, config.seed)

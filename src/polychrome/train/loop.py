@@ -22,7 +22,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from polychrome._atomic import remove_stale_temporaries
 from polychrome.devices import PRECISIONS
-from polychrome.models import ColorizationModel, create_model, load_pretrained, save_pretrained
+from polychrome.models import ColorizationModel, load_pretrained, save_pretrained
 from polychrome.train.checkpoint import (
     checkpoint_exists,
     load_checkpoint,
@@ -30,7 +30,7 @@ from polychrome.train.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from polychrome.train.config import TrainConfig, check_config, save_config, to_dict
+from polychrome.train.config import TrainConfig, build_model, check_config, save_config, to_dict
 from polychrome.train.data import grow_collections, load_collections, sample_batch, steps_per_pass
 from polychrome.train.distributed import Distributed, init_distributed, shutdown_distributed
 from polychrome.train.optim import Optimization
@@ -99,9 +99,7 @@ def _fit(
 ) -> TrainResult:
     last_path, best_path = run_dir / "checkpoints" / "last", run_dir / "checkpoints" / "best"
     torch.manual_seed(config.seed)
-    model = create_model(
-        config.model.name, pretrained_encoder=config.model.pretrained_encoder, **config.model.args
-    )
+    model = build_model(config)
     check_config(config, model, ctx.world_size)  # before any data is read or anything written
     if config.model.init_from is not None:
         model.load_state_dict(load_pretrained(config.model.init_from).state_dict())
@@ -115,12 +113,13 @@ def _fit(
     if ctx.enabled:
         forward = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
-    progress = _Progress()
+    progress, metrics = _Progress(), {}
     ckpt: dict[str, Any] = load_checkpoint(last_path) if resume else {}
     collections = load_collections(config, device, ckpt.get("data"))
     recipe = build_recipe(model, forward, config, device, autocast, collections, ckpt.get("recipe"))
     if resume:
         progress = _Progress(ckpt["step"], ckpt["best_psnr"], ckpt["stale_validations"])
+        metrics = ckpt["metrics"]
         weights.load_state_dict(ckpt["weights"], progress.step)
         set_rng_state(ckpt["rng"])
         logger.info("resumed from %s at step %d", last_path, progress.step)
@@ -139,7 +138,12 @@ def _fit(
             "stale_validations": progress.stale_validations,
         }
         data = [c.parts for c in collections]
-        state |= {"weights": weights.state_dict(), "recipe": recipe.state_dict(), "data": data}
+        state |= {
+            "weights": weights.state_dict(),
+            "recipe": recipe.state_dict(),
+            "data": data,
+            "metrics": metrics,
+        }
         save_checkpoint({**state, "rng": rng_state(), "config": to_dict(config)}, path)
 
     def check_finite(loss: torch.Tensor, non_finite: bool | None = None) -> None:
@@ -162,8 +166,8 @@ def _fit(
     scalars = ScalarLog(run_dir, tensorboard=config.tensorboard) if ctx.is_main else None
     epoch_steps = config.steps_per_epoch or steps_per_pass(collections, config.batch_size, ctx.world_size)
     model.train()
-    metrics: dict[str, float] = {}
     meter, saved, early_stop = LossMeter(), (progress.step, time.monotonic()), False
+    ran = progress.step < config.steps
     with StopOnSignals() as stop:
         while progress.step < config.steps:
             step = progress.step
@@ -187,7 +191,10 @@ def _fit(
                     epoch = math.ceil(step / epoch_steps)
                     metrics, evaluation = validate(weights.shown, collections, config)
                     metrics.update({"step": step, "epoch": epoch, "loss": float(losses["loss"])})
-                    logger.info("step %d: %s", step, ", ".join(f"{k}={v:.3f}" for k, v in metrics.items()))
+                    shown = ", ".join(
+                        f"{k}={v:.3f}" for k, v in metrics.items() if k not in ("step", "epoch")
+                    )
+                    logger.info("step %d (epoch %d): %s", step, epoch, shown)
                     scalars.log_validation(step, metrics)
                     if evaluation is not None and config.grid_images > 0:
                         save_grid(evaluation, run_dir / "grids" / f"epoch_{epoch:03d}.png")
@@ -233,7 +240,7 @@ def _fit(
     finished = progress.step >= config.steps or early_stop
     if scalars is not None:
         scalars.close()
-        if finished:
+        if finished and (ran or not (run_dir / "model").is_dir()):  # a finished run resumed stays as it was
             plot_curves(run_dir)
             export_model(weights.shown, run_dir / "model", config, metrics, recipe.exports())
     ctx.barrier()  # the others wait until rank 0 has written the model
