@@ -172,6 +172,20 @@ class TestNearestBins:
         assert untied.float().mean() > 0.5
         assert torch.equal(fast_idx[untied], exact_idx[:, :k][untied])
 
+    @pytest.mark.parametrize("k", [1, 5, 25, 261])
+    def test_agrees_with_exact_over_the_whole_clamped_square(self, grid, k):
+        # Anywhere in [-110, 110]^2, in gamut or not: the candidate lists must hold every possible neighbour.
+        g = torch.Generator().manual_seed(k)
+        ab = (torch.rand(1, 2, 40, 40, generator=g) * 2 - 1) * 110
+        _, fast_dist = grid.nearest_bins(ab, k)
+        _, exact_dist = grid.nearest_bins_exact(ab, k)
+        torch.testing.assert_close(fast_dist, exact_dist, rtol=1e-4, atol=1e-2)
+
+    def test_candidate_lists_are_short(self, grid):
+        # The point of the tables: a few dozen distances per pixel for the soft encoding, not all 261.
+        table, _, _ = grid._candidates(torch.device("cpu"), 5)
+        assert table.shape[-1] <= 25
+
     def test_agrees_with_numpy_brute_force(self, grid):
         ab = _random_in_gamut_ab((1, 8, 8), seed=1)
         _, fast_dist = grid.nearest_bins(ab, 5)
@@ -187,7 +201,7 @@ class TestNearestBins:
         assert torch.isfinite(fast_dist).all()
         torch.testing.assert_close(fast_dist, exact_dist, rtol=1e-4, atol=1e-2)
 
-    def test_far_outside_falls_back_to_exact(self, grid):
+    def test_far_outside_is_clamped_then_exact(self, grid):
         ab = torch.tensor([[200.0, 200.0], [-200.0, -200.0]]).T.reshape(1, 2, 1, 2)
         indices, sq_dist = grid.nearest_bins(ab, 5)
         exact_idx, exact_dist = grid.nearest_bins_exact(ab.clamp(-110, 110), 5)

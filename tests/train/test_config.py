@@ -186,7 +186,7 @@ def _model_of(config):
     return create_model(config.model.name, pretrained_encoder=False, **args)
 
 
-@pytest.mark.parametrize("path", [_recipe(p) for p in sorted(CONFIGS.glob("*.yaml"))])
+@pytest.mark.parametrize("path", [_recipe(p) for p in sorted(CONFIGS.rglob("*.yaml"))])
 def test_repository_configs_load_and_pass_every_check(path: Path) -> None:
     config = load_config(path)
 
@@ -211,7 +211,10 @@ def test_repository_configs_load_and_pass_every_check(path: Path) -> None:
         (["model.name=effunet_tiny_reg", "loss.space=hsv"], "loss.space must be ab or rgb"),
         (["precision=int8"], "precision must be one of fp32, bf16-mixed, fp16-mixed"),
         (["optim.schedule=linear"], "optim.schedule must be 'cosine' or 'step'"),
-        (["adversarial={critic: patchgan}"], "the adversarial recipe needs a regression generator"),
+        (
+            ["model.args={decode_method: mode}", "adversarial={critic: patchgan}"],
+            "the adversarial recipe needs a generator whose decoding passes gradients",
+        ),
         (["model.name=effunet_tiny_reg", "adversarial={critic: nope}"], "adversarial.critic: unknown critic"),
         (["data.0.crop_size=48"], "data.0: crop_size 48 must be a multiple of 32"),
         (["data.0.val_size=300"], "data.0: val_size 300 must be between 1 and image_size 256"),
@@ -251,3 +254,38 @@ def test_every_option_is_in_the_training_guide() -> None:
     names |= {f"critic_optim.{f.name}" for f in dataclasses.fields(CriticOptimConfig)}
     missing = sorted(name for name in names if f"| `{name}` |" not in guide)
     assert not missing, f"docs/training.md lacks {missing}"
+
+
+def test_a_recipe_builds_on_its_base(tmp_path: Path) -> None:
+    (tmp_path / "common.yaml").write_text(
+        "model: {name: effunet_tiny_reg, args: {norm: group}}\n"
+        "data: [{sources: [a.tar], crop_size: 64}, {sources: [b.tar]}]\n"
+        "optim: {lr: 0.01, weight_decay: 0.5}\n"
+        "steps: 7\n"
+    )
+    (tmp_path / "variants").mkdir()
+    (tmp_path / "variants" / "one.yaml").write_text(
+        "base: ../common.yaml\n"
+        "model: {args: {decoder_channels: [8, 8, 8, 8]}}\n"
+        "data: [{sources: [c.tar]}]\n"
+        "optim: {lr: 0.001}\n"
+    )
+    (tmp_path / "two.yaml").write_text("base: variants/one.yaml\nsteps: 9\n")
+
+    config = load_config(tmp_path / "two.yaml", ["optim.weight_decay=0.25"])
+
+    # Mappings merge key by key; a list (the data) is replaced whole; overrides come last.
+    assert config.model.name == "effunet_tiny_reg"
+    assert config.model.args == {"norm": "group", "decoder_channels": [8, 8, 8, 8]}
+    assert [spec.sources for spec in config.data] == [("c.tar",)]
+    assert (config.optim.lr, config.optim.weight_decay, config.steps) == (0.001, 0.25, 9)
+
+
+def test_a_base_that_leads_back_to_itself_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text("base: b.yaml\n")
+    (tmp_path / "b.yaml").write_text("base: a.yaml\n")
+    with pytest.raises(ValueError, match="base a.yaml leads back to itself"):
+        load_config(tmp_path / "a.yaml")
+    with pytest.raises(FileNotFoundError, match="missing.yaml: no such config file"):
+        (tmp_path / "c.yaml").write_text("base: missing.yaml\n")
+        load_config(tmp_path / "c.yaml")

@@ -7,6 +7,7 @@ import json
 import math
 import os
 import signal
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -203,17 +204,33 @@ def test_tensorboard_events_hold_the_logged_scalars(straight_run: tuple[TrainRes
     assert [e.step for e in events.Scalars("val/psnr")] == [3, 6]
 
 
-def test_compiled_training_step_matches_the_plain_one(photos: Path, tmp_path: Path) -> None:
-    # The eager backend runs the TorchDynamo capture without a C++ compiler: the same graph, same numbers.
-    plain = train(tiny_config(photos, "steps=2", "steps_per_epoch=2"), tmp_path / "plain")
+CAPTURED_GRAPHS: list[torch.fx.GraphModule] = []
+
+
+def _recording_backend(graph: torch.fx.GraphModule, example_inputs: list, **options: Any) -> Callable:
+    """A TorchDynamo backend that keeps each captured graph and runs it as captured (``mode`` passes by)."""
+    CAPTURED_GRAPHS.append(graph)
+    return graph.forward
+
+
+@pytest.mark.parametrize("adversarial", [False, True], ids=["supervised", "adversarial"])
+def test_compiled_training_step_matches_the_plain_one(
+    photos: Path, tmp_path: Path, adversarial: bool
+) -> None:
+    if "polychrome_recording" not in torch._dynamo.list_backends(exclude_tags=()):
+        torch._dynamo.register_backend(_recording_backend, name="polychrome_recording")
+    recipe = (*ADVERSARIAL, "adversarial.pretrain_steps=1") if adversarial else ()
+    plain = train(tiny_config(photos, *recipe, "steps=2", "steps_per_epoch=2"), tmp_path / "plain")
+    CAPTURED_GRAPHS.clear()
     compiled = train(
         tiny_config(
             photos,
+            *recipe,
             "steps=2",
             "steps_per_epoch=2",
             "compile=true",
-            "compile_backend=eager",
-            "compile_mode=reduce-overhead",  # taken by inductor only; the eager backend passes it by
+            "compile_backend=polychrome_recording",  # the captured graphs, run as they are: same numbers
+            "compile_mode=reduce-overhead",  # taken by inductor; the recording backend lets it pass
         ),
         tmp_path / "compiled",
     )
@@ -221,6 +238,12 @@ def test_compiled_training_step_matches_the_plain_one(photos: Path, tmp_path: Pa
     a, b = weights(plain.run_dir / "model"), weights(compiled.run_dir / "model")
     assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
     assert not any(k.startswith("_orig_mod") for k in b)  # the saved names are the model's own
+    # What ran compiled: the supervised step as a whole (Lab conversion's colour matrices, network, loss);
+    # after the adversarial pre-training, the generator alone too (the critic's steps need its output).
+    whole = [g.code for g in CAPTURED_GRAPHS if "einsum" in g.code]
+    assert len(whole) == 1 and "conv2d" in whole[0] and ("log_softmax" in whole[0] or "l1_loss" in whole[0])
+    network_alone = [g.code for g in CAPTURED_GRAPHS if "einsum" not in g.code and "conv2d" in g.code]
+    assert bool(network_alone) == adversarial
 
 
 def test_init_from_starts_at_the_saved_weights(
@@ -404,7 +427,7 @@ def test_adversarial_recipe_pretrains_then_trains_critic_and_generator(photos: P
     # The generator's loss is 100 x L1 plus the adversarial term.
     for r in rows[2:]:
         assert float(r["loss"]) == pytest.approx(
-            100 * float(r["loss_l1"]) + float(r["loss_adversarial"]), rel=1e-4
+            100 * float(r["loss_supervised"]) + float(r["loss_adversarial"]), rel=1e-4
         )
     critic = ckpt["recipe"]["critic"]
     torch.manual_seed(0)
@@ -442,12 +465,57 @@ def test_adversarial_generator_trains_on_the_recipes_pixel_loss(photos: Path, tm
     # Same seed, batch, generator and critic: the critic's step is the same, and the generator's pixel loss
     # is the recipe's, colorfulness term included.
     assert float(rows[0.0]["loss_critic"]) == pytest.approx(float(rows[5.0]["loss_critic"]), rel=1e-5)
-    assert float(rows[5.0]["loss_l1"]) > float(rows[0.0]["loss_l1"]) > 0
+    assert float(rows[5.0]["loss_supervised"]) > float(rows[0.0]["loss_supervised"]) > 0
 
 
-def test_adversarial_recipe_needs_a_regression_generator(photos: Path, tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="needs a regression generator"):
-        train(tiny_config(photos, ADVERSARIAL[1]), tmp_path / "cls")
+def test_adversarial_fine_tuning_of_a_classification_model(
+    straight_run: tuple[TrainResult, list], photos: Path, tmp_path: Path
+) -> None:
+    # From a trained classification model: no pre-training, the critic at once, priors measured as before.
+    source = straight_run[0].run_dir / "model"
+    result = train(
+        tiny_config(
+            photos,
+            f"model.init_from={source}",
+            "adversarial={critic: patchgan_tiny, pretrain_steps: 0, generator_steps: 1}",
+            "adversarial.supervised_weight=10",
+            "log_every=1",
+            "steps=2",
+            "steps_per_epoch=2",
+        ),
+        tmp_path / "cls-gan",
+    )
+    with (result.run_dir / "train.csv").open() as f:
+        rows = list(csv.DictReader(f))
+
+    assert result.finished and len(rows) == 2
+    for r in rows:
+        assert float(r["loss_critic"]) == pytest.approx(float(r["loss_critic"]))  # logged, finite
+        assert float(r["gradient_penalty"]) > 0
+        assert float(r["loss"]) == pytest.approx(
+            10 * float(r["loss_supervised"]) + float(r["loss_adversarial"]), rel=1e-4
+        )
+    ckpt = load_checkpoint(result.run_dir / "checkpoints" / "last")
+    assert {"critic", "optimizer", "priors"} <= set(ckpt["recipe"])
+    exported = json.loads((result.run_dir / "model" / "config.json").read_text())
+    assert len(exported["class_priors"]) == len(load_pretrained(source).ab_centers)
+
+
+def test_the_critic_gradient_reaches_a_classification_models_logits() -> None:
+    from polychrome.train.recipes.adversarial import shown_ab
+
+    torch.manual_seed(0)
+    model = create_model("effunet_tiny_cls")
+    logits = torch.randn(1, len(model.ab_centers), 4, 4, requires_grad=True)
+    ab = shown_ab(model, logits)
+    ab[:, 0].sum().backward()  # more red-green everywhere
+
+    assert ab.shape == (1, 2, 4, 4)
+    assert torch.allclose(ab, model.decode_logits(logits), atol=1e-6)
+    # Raising the logit of the most red bin raises a; the most green bin's lowers it.
+    a = model.ab_centers[:, 0]
+    grad = logits.grad[0, :, 0, 0]
+    assert grad[a.argmax()] > 0 > grad[a.argmin()]
 
 
 def test_palette_model_trains_through_the_loop(photos: Path, tmp_path: Path) -> None:

@@ -138,8 +138,8 @@ class AbBins:
 
 @dataclass(frozen=True)
 class AbGrid(AbBins):
-    """Bin centres on a regular grid of the ab plane, with a look-up table that finds a color's nearest bins
-    in O(25) per pixel instead of O(Q).
+    """Bin centres on a regular grid of the ab plane, with look-up tables that find a color's nearest bins
+    among a few candidates per pixel instead of all Q.
 
     Args:
         centers: ``(Q, 2)`` bin centres in Lab units, on multiples of ``grid`` (any subset of the grid works).
@@ -147,8 +147,8 @@ class AbGrid(AbBins):
     """
 
     grid: int = 10
-    # The look-up table per device, built on first use: the loss asks for it at every training step.
-    _tables: dict[torch.device, tuple[torch.Tensor, int, int]] = field(
+    # The look-up tables per device (and k), built on first use: the loss asks for them at every step.
+    _tables: dict[tuple[torch.device, int], tuple[torch.Tensor, int, int]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
 
@@ -156,54 +156,70 @@ class AbGrid(AbBins):
     def default(cls, grid: int = 10) -> AbGrid:
         return cls(in_gamut_ab_bins(grid), grid)
 
-    def _lookup(self, device: torch.device) -> tuple[torch.Tensor, int, int]:
-        """Table mapping grid cell (ia, ib) -> bin index or -1, padded by 2 cells on every side."""
-        if device not in self._tables:
-            table, offset, size = self._build_lookup()
-            self._tables[device] = table.to(device), offset, size
-        return self._tables[device]
-
-    def _build_lookup(self) -> tuple[torch.Tensor, int, int]:
+    def _cells(self) -> torch.Tensor:
         cells = torch.round(self.centers / self.grid).to(torch.int64)
         if not torch.allclose(cells.to(self.centers.dtype) * self.grid, self.centers):
             raise ValueError("centers do not lie on the grid; use AbBins (or ab_bins) for arbitrary centres")
-        offset = int(round(AB_LIMIT / self.grid)) + 2
-        size = 2 * offset + 1
-        table = torch.full((size, size), -1, dtype=torch.int64)
-        table[cells[:, 0] + offset, cells[:, 1] + offset] = torch.arange(self.num_bins)
-        return table, offset, size
+        return cells
+
+    def _lookup(self, device: torch.device) -> tuple[torch.Tensor, int, int]:
+        """Table mapping grid cell (ia, ib) -> bin index or -1, padded by 2 cells on every side."""
+        if (device, 0) not in self._tables:
+            cells = self._cells()
+            offset = int(round(AB_LIMIT / self.grid)) + 2
+            size = 2 * offset + 1
+            table = torch.full((size, size), -1, dtype=torch.int64)
+            table[cells[:, 0] + offset, cells[:, 1] + offset] = torch.arange(self.num_bins)
+            self._tables[device, 0] = table.to(device), offset, size
+        return self._tables[device, 0]
+
+    def _candidates(self, device: torch.device, k: int) -> tuple[torch.Tensor, int, int]:
+        """Table mapping grid cell (ia, ib) -> the bins that can be among the k nearest of a color in that
+        cell (padded with -1 to the longest list): every bin whose nearest point of the cell is no further
+        than the k-th smallest of the bins' furthest points. A few dozen at most, so the search is exact,
+        has the same shapes for every batch and never branches on the data (``torch.compile`` keeps the
+        loss in one graph)."""
+        if (device, k) not in self._tables:
+            self._cells()
+            centers, step = self.centers.double(), float(self.grid)
+            offset = int(round(AB_LIMIT / self.grid))
+            size = 2 * offset + 1
+            # Each cell is the square of colors that round to it, clamped to the range colors are clamped to.
+            middle = (torch.arange(size, dtype=torch.float64) - offset) * step
+            low, high = (middle - step / 2).clamp(min=-AB_LIMIT), (middle + step / 2).clamp(max=AB_LIMIT)
+
+            def nearest_and_furthest(axis: int) -> tuple[torch.Tensor, torch.Tensor]:  # (size, Q) each
+                c = centers[:, axis][None]
+                near = torch.maximum(low[:, None] - c, c - high[:, None]).clamp(min=0)
+                far = torch.maximum((c - low[:, None]).abs(), (c - high[:, None]).abs())
+                return near**2, far**2
+
+            near_a, far_a = nearest_and_furthest(0)
+            near_b, far_b = nearest_and_furthest(1)
+            nearest = near_a[:, None] + near_b[None]  # (size, size, Q)
+            furthest = far_a[:, None] + far_b[None]
+            bound = furthest.kthvalue(k, dim=-1, keepdim=True).values
+            possible = nearest <= bound * (1 + 1e-9)
+            width = int(possible.sum(-1).max())
+            order = torch.argsort((~possible).to(torch.int8), dim=-1, stable=True)[..., :width]
+            table = torch.where(possible.gather(-1, order), order, -1)
+            self._tables[device, k] = table.to(device), offset, size
+        return self._tables[device, k]
 
     def nearest_bins(self, ab: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """The k nearest bins of each pixel, as :meth:`AbBins.nearest_bins`, for k at most 25."""
-        self._check(ab, k, min(25, self.num_bins))
-        table, offset, size = self._lookup(ab.device)
+        """The k nearest bins of each pixel, as :meth:`AbBins.nearest_bins` (colors beyond ``AB_LIMIT``
+        are clamped to it first)."""
+        self._check(ab, k, self.num_bins)
+        table, offset, size = self._candidates(ab.device, k)
         ab = ab.float().clamp(-AB_LIMIT, AB_LIMIT)
-        centre = torch.round(ab / self.grid).to(torch.int64) + offset  # (B, 2, H, W)
-        steps = torch.arange(-2, 3, device=ab.device)
-        da, db = torch.meshgrid(steps, steps, indexing="ij")
-        ia = (centre[:, 0:1] + da.reshape(1, 25, 1, 1)).clamp(0, size - 1)
-        ib = (centre[:, 1:2] + db.reshape(1, 25, 1, 1)).clamp(0, size - 1)
-        candidates = table[ia, ib]  # (B, 25, H, W)
-        centers = self.centers.to(ab.device)
+        cell = (torch.round(ab / self.grid).to(torch.int64) + offset).clamp(0, size - 1)
+        candidates = table[cell[:, 0], cell[:, 1]].permute(0, 3, 1, 2)  # (B, M, H, W)
+        centers = self.centers.to(ab.device, torch.float32)
         safe = candidates.clamp(min=0)
         dist = (centers[safe, 0] - ab[:, 0:1]) ** 2 + (centers[safe, 1] - ab[:, 1:2]) ** 2
         dist = torch.where(candidates >= 0, dist, torch.full_like(dist, float("inf")))
         sq_dist, order = torch.topk(dist, k, dim=1, largest=False)
-        indices = torch.gather(safe, 1, order)
-        # Bins outside the 5x5 window lie at least 2.5 cells from the pixel, so the window's answer is exact
-        # when its k-th distance is within that; otherwise (at the gamut rim, or for ab far outside every
-        # bin) search those pixels exhaustively.
-        unsure = ~(sq_dist[:, -1] <= (2.5 * self.grid) ** 2)  # (B, H, W); also catches inf
-        if unsure.any():
-            where = unsure.nonzero(as_tuple=True)
-            points = ab.permute(0, 2, 3, 1)[where]  # (N, 2)
-            exact_idx, exact_dist = self._nearest_points(points, k)
-            indices = indices.permute(0, 2, 3, 1).clone()
-            sq_dist = sq_dist.permute(0, 2, 3, 1).clone()
-            indices[where] = exact_idx
-            sq_dist[where] = exact_dist
-            indices, sq_dist = indices.permute(0, 3, 1, 2), sq_dist.permute(0, 3, 1, 2)
-        return indices, sq_dist
+        return torch.gather(safe, 1, order), sq_dist
 
     def encode_hard(self, ab: torch.Tensor) -> torch.Tensor:
         """Index of the nearest bin, ``(B, 2, H, W)`` -> ``(B, H, W)`` int64.

@@ -119,17 +119,18 @@ class CriticOptimConfig:
 
 @dataclass(frozen=True)
 class AdversarialConfig:
-    """The adversarial recipe (see ``polychrome.train.adversarial``); the generator is a regression model."""
+    """The adversarial recipe (see ``polychrome.train.recipes.adversarial``) around the model's own recipe."""
 
     critic: str = "patchgan"  # a name from polychrome.models.list_critics()
     critic_args: dict[str, Any] = field(default_factory=dict)
-    pretrain_steps: int = 5000  # generator alone on L1 before the critic joins
+    pretrain_steps: int = 5000  # the generator alone on its own loss first (0 when it starts trained)
     generator_steps: int = 2  # generator updates per batch (the seed trains it twice)
     critic_steps: int = 1  # critic updates per batch
     gp_lambda: float = 10.0
-    # Weight of the pixel loss (loss.regression on ab / 110, L1 by default, plus loss.colorfulness) against
-    # the adversarial term.
-    l1_weight: float = 100.0
+    # Weight of the recipe's supervised loss against the adversarial term: regression's pixel loss
+    # (loss.regression on ab / 110 plus loss.colorfulness; pix2pix's 100 for L1), or classification's
+    # rebalanced cross-entropy (a few nats, so a weight of about 10 puts it on the same scale).
+    supervised_weight: float = 100.0
     critic_optim: CriticOptimConfig = field(default_factory=CriticOptimConfig)
 
 
@@ -286,8 +287,9 @@ def check_config(config: TrainConfig, model: ColorizationModel, world_size: int 
     need(loss.space in ("ab", "rgb"), f"loss.space must be ab or rgb, got {loss.space!r}")
     if config.adversarial is not None:
         need(
-            model.head_type == "regression",
-            f"the adversarial recipe needs a regression generator, not {config.model.name}",
+            model.decode_options.get("method") != "mode",
+            "the adversarial recipe needs a generator whose decoding passes gradients (annealed_mean, mean "
+            f"or topk_mean), not {config.model.name}'s mode",
         )
         need(
             world_size == 1,
@@ -414,21 +416,44 @@ def _set_dotted(tree: dict[str, Any], key: str, value: Any) -> None:
         node[last] = value
 
 
+def _merged(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``changes`` on top: mappings merge key by key, anything else (lists too) is replaced."""
+    out = dict(base)
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merged(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _read_recipe(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """The YAML recipe at ``path``, on top of the recipe its ``base`` names (relative to ``path``'s folder),
+    so a variant says only what it changes."""
+    try:
+        recipe = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no such config file") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({err})".replace("\n", " ")) from None
+    if not isinstance(recipe, dict):
+        raise ConfigError(f"{path}: a config must be a mapping of fields")
+    base = recipe.pop("base", None)
+    if base is None:
+        return recipe
+    base_path = (path.parent / str(base)).resolve()
+    if base_path in seen:
+        raise ConfigError(f"{path}: base {base} leads back to itself")
+    return _merged(_read_recipe(base_path, (*seen, base_path)), recipe)
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
-    """Defaults, then the YAML recipe at ``path``, then ``key=value`` overrides (``optim.lr=3e-4``,
-    ``data.0.sources=[a.tar,b.tar]``; values are parsed as YAML)."""
+    """Defaults, then the YAML recipe at ``path`` (on top of its ``base`` recipe, if it names one), then
+    ``key=value`` overrides (``optim.lr=3e-4``, ``data.0.sources=[a.tar,b.tar]``; values read as YAML)."""
     tree = to_dict(TrainConfig())
     if path is not None:
         path = Path(path)
-        try:
-            recipe = yaml.safe_load(path.read_text()) or {}
-        except FileNotFoundError:
-            raise FileNotFoundError(f"{path}: no such config file") from None
-        except yaml.YAMLError as err:
-            raise ConfigError(f"{path}: not valid YAML ({err})".replace("\n", " ")) from None
-        if not isinstance(recipe, dict):
-            raise ConfigError(f"{path}: a config must be a mapping of fields")
-        tree.update(recipe)
+        tree.update(_read_recipe(path, (path.resolve(),)))
     for item in overrides:
         key, sep, text = item.partition("=")
         if not sep or not key:

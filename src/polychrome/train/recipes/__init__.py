@@ -9,7 +9,8 @@ clipping and the optimizer step of the model), and ``check_finite(loss)`` on any
   colorfulness);
 - :mod:`.classification`: a distribution over ab bins, rebalanced cross-entropy against soft-encoded targets,
   with class priors measured on the training data;
-- :mod:`.adversarial`: a regression generator pre-trained alone, then beside a PatchGAN critic (WGAN-GP).
+- :mod:`.adversarial`: either of them as the generator, pre-trained alone (or loaded trained), then beside a
+  PatchGAN critic (WGAN-GP).
 """
 
 from __future__ import annotations
@@ -54,7 +55,8 @@ def compiled(function: Callable, config: TrainConfig) -> Callable:
 
 class SupervisedRecipe:
     """A network trained on one loss of its output against the truth's ab: regression and classification
-    differ only in the criterion (and what it keeps)."""
+    differ only in the criterion (and what it keeps). The loss of a batch is one function of the RGB crops
+    (Lab conversion, network, criterion), compiled as a whole when the config asks."""
 
     def __init__(
         self,
@@ -65,15 +67,18 @@ class SupervisedRecipe:
         criterion: torch.nn.Module,
     ) -> None:
         self.model, self.forward, self.autocast = model, forward, autocast
-        self.channels_last = config.channels_last
         self.criterion = criterion
+        channels_last = config.channels_last
+
+        def loss_of(rgb: torch.Tensor) -> torch.Tensor:
+            return supervised_loss(model, criterion, rgb, channels_last, autocast, forward)
+
+        self.loss_of = compiled(loss_of, config)
 
     def step(
         self, rgb: torch.Tensor, step: int, update: Update, check_finite: Callable[[torch.Tensor], None]
     ) -> dict[str, torch.Tensor]:
-        loss = supervised_loss(
-            self.model, self.criterion, rgb, self.channels_last, self.autocast, self.forward
-        )
+        loss = self.loss_of(rgb)
         update(loss)
         return {"loss": loss.detach()}
 
@@ -102,13 +107,14 @@ def build_recipe(
     from polychrome.train.recipes.classification import ClassificationRecipe
     from polychrome.train.recipes.regression import RegressionRecipe
 
-    if config.adversarial is not None:
-        recipe: Any = AdversarialRecipe(model, forward, config, device, autocast)
-    elif model.head_type == "classification":
+    recipe: Any
+    if model.head_type == "classification":
         priors = None if state is None else state.get("priors")
         recipe = ClassificationRecipe(model, forward, config, device, autocast, collections, priors)
     else:
         recipe = RegressionRecipe(model, forward, config, autocast)
+    if config.adversarial is not None:
+        recipe = AdversarialRecipe(recipe, config, device)
     if state is not None:
         recipe.load_state_dict(state)
     return recipe

@@ -70,6 +70,8 @@ class ClassificationRecipe(SupervisedRecipe):
             decoded_l1=loss.decoded_l1,
             decode_temperature=float(model.init_args.get("decode_temperature", 0.38)),
         ).to(device)
+        # Build the nearest-bin look-up tables now, so that a compiled loss is traced once, in one graph.
+        grid.nearest_bins(torch.zeros(1, 2, 1, 1, device=device), loss.soft_k)
         super().__init__(model, forward, config, autocast, criterion)
 
     def state_dict(self) -> dict[str, Any]:
