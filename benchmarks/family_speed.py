@@ -25,7 +25,14 @@ from polychrome.train.data import Collection, sample_batch
 from polychrome.train.optim import apply_update
 from polychrome.train.recipes import build_recipe
 
-FAMILIES = ("effunet_lite0_reg", "effunet_lite0_cls", "unet_reg", "zhang2016_cls")
+FAMILIES = (
+    "effunet_lite0_reg",
+    "effunet_lite0_cls",
+    "effunet_lite2_reg",
+    "effunet_lite2_cls",
+    "unet_reg",
+    "zhang2016_cls",
+)
 PALETTE = [[a, b] for a in range(-60, 61, 20) for b in range(-60, 61, 20)]  # 49 colors, as a K=49 palette
 
 

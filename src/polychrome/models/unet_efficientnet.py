@@ -1,4 +1,5 @@
-"""U-Net on an EfficientNet-Lite0 encoder: L in, ab out, as a distribution over ab bins or by regression.
+"""U-Net on an EfficientNet-Lite encoder (Lite0, or the wider and deeper Lite2): L in, ab out, as a
+distribution over ab bins or by regression.
 
 The encoder starts from ImageNet weights, which already know what a dog or a sky looks like in gray; the
 light decoder (one 1x1 fuse and one 3x3 conv per level) brings the prediction back to half the input
@@ -21,17 +22,18 @@ from polychrome.models.base import (
     classification_centers,
     decoding_options,
 )
-from polychrome.models.efficientnet_lite import EfficientNetLite0Encoder, load_imagenet_weights
+from polychrome.models.efficientnet_lite import EfficientNetLiteEncoder, load_imagenet_weights
 from polychrome.models.layers import ConvNormAct, UpBlock, freeze_batchnorm_statistics
 
 
 class EfficientUNet(ColorizationModel):
-    """EfficientNet-Lite0 encoder + U-Net decoder with a classification or regression head.
+    """EfficientNet-Lite encoder + U-Net decoder with a classification or regression head.
 
     Args:
         head: ``"classification"`` (logits over in-gamut ab bins, decoded by annealed mean) or
             ``"regression"``.
-        decoder_channels: channels at strides 16, 8, 4 and 2.
+        decoder_channels: channels at strides 16, 8, 4 and 2; each level also takes the encoder's features
+            at its stride (their channels are the encoder's :attr:`~.EfficientNetLiteEncoder.channels`).
         ab_grid: spacing of the ab bin grid (classification).
         num_bins: number of bins; given when rebuilding a saved model (the bin centres then come from its
             weights), left ``None`` to derive the bins from ``ab_grid``.
@@ -46,6 +48,7 @@ class EfficientUNet(ColorizationModel):
         palette: classify over the colors of a K-means palette instead of the grid (classification): a
             file from ``polychrome palette`` or ``[[a, b], ...]`` in Lab units; kept in ``init_args`` as the
             pairs, so a saved model does not need the file.
+        encoder_variant: ``"lite0"`` or ``"lite2"`` (:data:`.efficientnet_lite.VARIANTS`).
     """
 
     input_multiple = 32
@@ -64,12 +67,13 @@ class EfficientUNet(ColorizationModel):
         freeze_encoder_bn: bool = True,
         chroma_gain: float = 1.0,
         palette: PaletteArg = None,
+        encoder_variant: str = "lite0",
     ) -> None:
         super().__init__()
         if head not in ("classification", "regression"):
             raise ValueError(f"head must be 'classification' or 'regression', got {head!r}")
         self.head_type = head
-        self.encoder = EfficientNetLite0Encoder()
+        self.encoder = EfficientNetLiteEncoder(encoder_variant)
         enc = self.encoder.channels
         c16, c8, c4, c2 = decoder_channels
         self.freeze_encoder_bn = freeze_encoder_bn
@@ -102,6 +106,7 @@ class EfficientUNet(ColorizationModel):
             "freeze_encoder_bn": freeze_encoder_bn,
             "chroma_gain": chroma_gain,
             "palette": self.ab_centers.tolist() if palette is not None else None,
+            "encoder_variant": encoder_variant,
         }
 
     def train(self, mode: bool = True) -> EfficientUNet:
@@ -161,3 +166,17 @@ def effunet_tiny_reg(pretrained_encoder: bool = False, **kwargs: Any) -> Efficie
     """Narrow regression decoder for tests."""
     defaults = {"head": "regression", "decoder_channels": (16, 16, 16, 16)}
     return _build("effunet_tiny_reg", pretrained_encoder, **{**defaults, **kwargs})
+
+
+@register_model
+def effunet_lite2_cls(pretrained_encoder: bool = False, **kwargs: Any) -> EfficientUNet:
+    """effunet_lite0_cls on the EfficientNet-Lite2 encoder (width x1.1, depth x1.2)."""
+    defaults = {"head": "classification", "encoder_variant": "lite2"}
+    return _build("effunet_lite2_cls", pretrained_encoder, **{**defaults, **kwargs})
+
+
+@register_model
+def effunet_lite2_reg(pretrained_encoder: bool = False, **kwargs: Any) -> EfficientUNet:
+    """effunet_lite0_reg on the EfficientNet-Lite2 encoder (width x1.1, depth x1.2)."""
+    defaults = {"head": "regression", "encoder_variant": "lite2"}
+    return _build("effunet_lite2_reg", pretrained_encoder, **{**defaults, **kwargs})
