@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from typer.testing import CliRunner, Result
 
@@ -68,7 +69,7 @@ def test_resume_keeps_the_runs_overrides_and_a_failed_start_changes_nothing(tmp_
 def test_resume_without_a_run_is_one_line(tmp_path: Path) -> None:
     result = _train("--run-dir", tmp_path / "nothing", "--resume")
     assert result.exit_code == 2
-    assert "no run to resume" in result.output
+    assert "no run there" in result.output
 
 
 def test_a_run_paused_by_a_signal_exits_as_that_signal_would(tmp_path: Path, monkeypatch) -> None:
@@ -121,3 +122,40 @@ def test_resuming_a_finished_run_leaves_its_model_as_it_was(tmp_path: Path) -> N
 
     assert again.exit_code == 0 and again.stdout.startswith("finished at step 2; val/psnr")
     assert (run / "model" / "config.json").read_bytes() == before
+
+
+@pytest.mark.parametrize("name", ["effunet_tiny_reg", "effunet_tiny_cls"])
+def test_export_saves_the_last_checkpoints_model_as_a_finished_run_would(tmp_path: Path, name: str) -> None:
+    from safetensors.torch import load_file
+
+    from polychrome.models._hub import read_config
+
+    photos, run = _photos(tmp_path / "photos"), tmp_path / "run"
+    trained = _train("--run-dir", run, *_overrides(photos, steps=2), "--set", f"model.name={name}")
+    assert trained.exit_code == 0, trained.output
+
+    exported = _train("--run-dir", run, "--export")
+    assert exported.exit_code == 0, exported.output
+    assert "model-step-2" in exported.output
+    # The finished run exported the same EMA weights at the same step: the two folders agree.
+    ours, theirs = (
+        load_file(run / "model-step-2" / "model.safetensors"),
+        load_file(run / "model" / "model.safetensors"),
+    )
+    assert ours.keys() == theirs.keys()
+    assert all(torch.equal(ours[k], theirs[k]) for k in ours)
+    ours_config, theirs_config = read_config(run / "model-step-2"), read_config(run / "model")
+    assert ours_config["class_priors"] == theirs_config["class_priors"]
+    assert (ours_config["class_priors"] is not None) == name.endswith("_cls")
+
+    again = _train("--run-dir", run, "--export")
+    assert again.exit_code == 1 and "already exported" in again.output
+
+
+def test_export_without_a_checkpoint_is_one_line(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text("model:\n  name: effunet_tiny_reg\n  pretrained_encoder: false\n")
+    result = _train("--run-dir", run, "--export")
+    assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1, result.output
+    assert "error:" in result.output

@@ -6,7 +6,7 @@ import logging
 import os
 import signal
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -14,6 +14,9 @@ from rich.logging import RichHandler
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from polychrome.cli import app
+
+if TYPE_CHECKING:
+    from polychrome.train.config import TrainConfig
 
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)  # an error stays one line
 
@@ -39,6 +42,14 @@ def train(
         bool,
         typer.Option("--resume", help="Continue the run in --run-dir exactly, with its own saved config."),
     ] = False,
+    export: Annotated[
+        bool,
+        typer.Option(
+            "--export",
+            help="Save the model of the run's last checkpoint as --run-dir/model-step-N (a paused run's "
+            "model), then stop.",
+        ),
+    ] = False,
 ) -> None:
     """Train a colorization model.
 
@@ -57,13 +68,16 @@ def train(
         format="%(message)s",
         handlers=[RichHandler(console=err_console, show_path=False)],
     )
-    if resume:
+    if resume and export:
+        err_console.print("error: --resume and --export: choose one", markup=False, highlight=False)
+        raise typer.Exit(2)
+    if resume or export:
         # A run continues with its own saved recipe: re-reading --config would silently drop the --set
         # changes it was started with. Deliberate changes (say, more steps) still go through --set.
         if config is not None:
             err_console.print(
-                f"error: --resume continues with the run's own {run_dir / 'config.yaml'}; leave out --config "
-                "(change a field with --set, e.g. --set steps=40000)",
+                f"error: --resume and --export use the run's own {run_dir / 'config.yaml'}; "
+                "leave out --config (change a field with --set, e.g. --set steps=40000)",
                 markup=False,
                 highlight=False,
             )
@@ -71,7 +85,7 @@ def train(
         config = run_dir / "config.yaml"
         if not config.is_file():
             err_console.print(
-                f"error: {run_dir}: no run to resume (no config.yaml)", markup=False, highlight=False
+                f"error: {run_dir}: no run there (no config.yaml)", markup=False, highlight=False
             )
             raise typer.Exit(2)
     try:
@@ -79,6 +93,9 @@ def train(
     except (FileNotFoundError, ValueError) as err:
         err_console.print(f"error: {err}", markup=False, highlight=False)
         raise typer.Exit(2) from None
+    if export:
+        _export(cfg, run_dir)
+        return
     progress = Progress(
         TextColumn("step {task.completed}/{task.total}"),
         BarColumn(),
@@ -116,3 +133,15 @@ def train(
     elif result.stopped_by is not None:
         # As a process killed by that signal would: schedulers and scripts can tell a stop from an end.
         raise typer.Exit(128 + int(signal.Signals[result.stopped_by]))
+
+
+def _export(cfg: TrainConfig, run_dir: Path) -> None:
+    from polychrome._atomic import WriteError
+    from polychrome.train.loop import export_checkpoint
+
+    try:
+        directory = export_checkpoint(run_dir, cfg)
+    except (FileExistsError, FileNotFoundError, ValueError, WriteError) as err:
+        err_console.print(f"error: {err}", markup=False, highlight=False)
+        raise typer.Exit(1) from None
+    typer.echo(f"model saved to {directory}")

@@ -13,7 +13,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -255,3 +255,23 @@ def export_model(
     record = {"train_config": to_dict(config), "metrics": metrics, "class_priors": None, **extra}
     model_cpu = model.to("cpu", memory_format=torch.contiguous_format)
     return save_pretrained(model_cpu, directory, record)
+
+
+def export_checkpoint(run_dir: str | Path, config: TrainConfig) -> Path:
+    """Export the model of the run's last checkpoint, as a finished run exports its own, into
+    ``run_dir/model-step-N``: a paused run's model, to evaluate (or hand to another machine) before the run
+    ends. An existing folder of that name is refused, never replaced."""
+    run_dir = Path(run_dir)
+    ckpt = load_checkpoint(run_dir / "checkpoints" / "last")  # a clear error when there is none
+    directory = run_dir / f"model-step-{ckpt['step']}"
+    if directory.exists():
+        raise FileExistsError(f"{directory}: already exported; remove it to export again")
+    # The checkpoint holds every weight: no pretrained encoder to load, nothing to compile.
+    config = replace(
+        config, model=replace(config.model, pretrained_encoder=False, init_from=None), compile=False
+    )
+    model = build_model(config)
+    weights = Optimization(model, config, None)
+    weights.load_weights(ckpt["weights"])
+    recipe = build_recipe(model, model, config, torch.device("cpu"), None, [], ckpt.get("recipe"))
+    return export_model(weights.shown, directory, config, ckpt["metrics"], recipe.exports())
