@@ -724,3 +724,27 @@ def test_a_resumed_run_clears_what_its_killed_writer_left(photos: Path, tmp_path
     train(tiny_config(photos, "steps=3", "steps_per_epoch=2"), tmp_path / "run", resume=True)
 
     assert not stale.exists()
+
+
+def test_a_loss_turning_nan_later_stops_before_the_checkpoint_takes_it(
+    photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_forward = AbRegressionLoss.forward
+    calls = {"n": 0}
+
+    def nan_from_the_fourth_step(self: Any, pred: torch.Tensor, *truth: torch.Tensor) -> torch.Tensor:
+        calls["n"] += 1
+        loss = real_forward(self, pred, *truth)
+        return loss * float("nan") if calls["n"] >= 4 else loss
+
+    monkeypatch.setattr(AbRegressionLoss, "forward", nan_from_the_fourth_step)
+    run = tmp_path / "late-nan"
+    # Checkpointed at the end of each 2-step epoch; step 3 (the fourth) turns NaN before the save at step 4.
+    config = tiny_config(
+        photos, "model.name=effunet_tiny_reg", "steps=6", "steps_per_epoch=2", "compile=false"
+    )
+    with pytest.raises(NonFiniteLoss, match=r"at step 3; stopped"):
+        train(config, run)
+    ckpt = load_checkpoint(run / "checkpoints" / "last")
+    assert ckpt["step"] == 2
+    assert all(torch.isfinite(v).all() for v in ckpt["weights"]["model"].values() if v.is_floating_point())

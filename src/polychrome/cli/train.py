@@ -46,8 +46,8 @@ def train(
         bool,
         typer.Option(
             "--export",
-            help="Save the model of the run's last checkpoint as --run-dir/model-step-N (a paused run's "
-            "model), then stop.",
+            help="Save the model of the run's last checkpoint in the run's folder as model-step-N (a "
+            "paused run's model), then stop.",
         ),
     ] = False,
 ) -> None:

@@ -271,12 +271,13 @@ def sample_batch(
     oy = torch.randint(size - crop + 1, (batch_size,), generator=gen)
     ox = torch.randint(size - crop + 1, (batch_size,), generator=gen)
     flip = torch.rand(batch_size, generator=gen) < 0.5
-    span = torch.arange(crop)
+    dev = coll.train.device
+    idx, oy, ox, flip = _to_device(torch.stack([idx, oy, ox, flip.long()]), dev)
+    span = torch.arange(crop, device=dev)
     rows = oy[:, None] + span
     cols = ox[:, None] + span
-    cols = torch.where(flip[:, None], cols.flip(1), cols)
-    dev = coll.train.device
-    batch = coll.train[idx.to(dev)[:, None, None], rows.to(dev)[:, :, None], cols.to(dev)[:, None, :]]
+    cols = torch.where(flip[:, None].bool(), cols.flip(1), cols)
+    batch = coll.train[idx[:, None, None], rows[:, :, None], cols[:, None, :]]
     batch = batch.permute(0, 3, 1, 2).float().div_(255.0)
     if crop != out_size:
         batch = F.interpolate(
@@ -285,6 +286,15 @@ def sample_batch(
     if coll.config.blur > 0:
         batch = blur_by_rescaling(batch, coll.config.blur, coll.config.blur_max_factor, gen)
     return batch
+
+
+def _to_device(draws: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Random draws made on the host, moved to ``device`` without waiting for the GPU: a plain copy to a
+    GPU waits until every step queued before it has run, which would keep the next batch from being drawn
+    while the GPU works."""
+    if device.type != "cuda":
+        return draws.to(device)
+    return draws.pin_memory().to(device, non_blocking=True)
 
 
 def blur_by_rescaling(
@@ -300,7 +310,7 @@ def blur_by_rescaling(
     for factor in factors[chosen].unique().tolist():
         if factor <= 1:
             continue
-        idx = (chosen & (factors == factor)).nonzero().squeeze(1).to(images.device)
+        idx = _to_device((chosen & (factors == factor)).nonzero().squeeze(1), images.device)
         small = F.interpolate(
             images[idx],
             size=(max(1, round(h / factor)), max(1, round(w / factor))),

@@ -36,7 +36,7 @@ from polychrome.train.distributed import Distributed, init_distributed, shutdown
 from polychrome.train.optim import Optimization
 from polychrome.train.recipes import NonFiniteLoss, build_recipe
 from polychrome.train.scalars import LossMeter, ScalarLog, plot_curves
-from polychrome.train.stopping import StopOnSignals
+from polychrome.train.stopping import NonFiniteWatch, StopOnSignals
 from polychrome.train.validation import save_grid, validate
 
 logger = logging.getLogger(__name__)
@@ -146,27 +146,32 @@ def _fit(
         }
         save_checkpoint({**state, "rng": rng_state(), "config": to_dict(config)}, path)
 
-    def check_finite(loss: torch.Tensor, non_finite: bool | None = None) -> None:
-        # Checked before the update, so the weights (and the last checkpoint) stay good.
-        if non_finite if non_finite is not None else not bool(torch.isfinite(loss)):
+    def check_finite(loss: torch.Tensor) -> None:
+        watch.watch(loss, progress.step)
+
+    def stop_if_non_finite(together: bool = True) -> None:
+        # Read before anything is logged, validated or saved: the weights on disk stay good. Where every
+        # process reaches this point at the same step, they stop together.
+        bad = watch.first_bad_step()
+        if ctx.any(bad is not None, device) if together else bad is not None:
+            where = f"step {bad}" if bad is not None else "another process"
             raise NonFiniteLoss(
-                f"loss became {loss.item()} at step {progress.step}; stopped. The last good checkpoint is "
-                f"{last_path}"
+                f"loss became NaN or infinite at {where}; stopped. The last good checkpoint is {last_path}"
             )
 
     def update(loss: torch.Tensor) -> None:
         # Every decision of the step in one agreement between the processes, so none waits for another.
         over_time = config.max_minutes is not None and time.monotonic() - started > config.max_minutes * 60
-        non_finite, progress.out_of_time, progress.stop_requested = ctx.agree(
-            (not bool(torch.isfinite(loss)), over_time, stop.requested is not None), device
+        progress.out_of_time, progress.stop_requested = ctx.agree(
+            (over_time, stop.requested is not None), device
         )
-        check_finite(loss, non_finite)
+        check_finite(loss)
         weights.update(loss)
 
     scalars = ScalarLog(run_dir, tensorboard=config.tensorboard) if ctx.is_main else None
     epoch_steps = config.steps_per_epoch or steps_per_pass(collections, config.batch_size, ctx.world_size)
     model.train()
-    meter, saved, early_stop = LossMeter(), (progress.step, time.monotonic()), False
+    meter, saved, early_stop, watch = LossMeter(), (progress.step, time.monotonic()), False, NonFiniteWatch()
     ran = progress.step < config.steps
     with StopOnSignals() as stop:
         while progress.step < config.steps:
@@ -177,12 +182,15 @@ def _fit(
             progress.step = step = step + 1
             meter.add(losses)
             # The last step logs too, so a run shorter than log_every still has its train.csv row.
+            if step % config.log_every == 0 or step == config.steps:
+                stop_if_non_finite()
             if (step % config.log_every == 0 or step == config.steps) and scalars is not None:
                 info = {**meter.read(config.batch_size * ctx.world_size), "lr": weights.lr}
                 scalars.log_train(step, info)
                 if on_progress is not None:
                     on_progress(step, config.steps, info)
             if step % epoch_steps == 0 or step == config.steps or progress.out_of_time:
+                stop_if_non_finite()
                 if step < config.steps and not progress.out_of_time and grow_collections(collections, config):
                     epoch_steps = config.steps_per_epoch or steps_per_pass(
                         collections, config.batch_size, ctx.world_size
@@ -210,6 +218,7 @@ def _fit(
                 early_stop = ctx.any(early_stop, device)
             every = config.checkpoint_every_minutes
             if every is not None and saved[0] != step and time.monotonic() - saved[1] >= every * 60:
+                stop_if_non_finite(together=False)  # the processes' clocks differ: each checks its own
                 if ctx.is_main:
                     save(last_path)
                 saved = (step, time.monotonic())
@@ -231,6 +240,7 @@ def _fit(
                 break
             # One process stops at once; several stop together at the next step's agreement.
             if progress.stop_requested or (not ctx.enabled and stop.requested is not None):
+                stop_if_non_finite()
                 if ctx.is_main:
                     save(last_path)
                 who = stop.requested or "another process"

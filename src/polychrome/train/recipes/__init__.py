@@ -28,7 +28,7 @@ Update = Callable[[torch.Tensor], None]
 
 
 class NonFiniteLoss(RuntimeError):
-    """A loss became NaN or infinite; the run stops before the weights take the step."""
+    """A loss became NaN or infinite; the run stops before anything the bad step touched is saved."""
 
 
 class Recipe(Protocol):
