@@ -25,12 +25,10 @@ import numpy as np
 from PIL import Image, ImageSequence
 
 from polychrome._messages import printable_name
+from polychrome.video.formats import ANIMATION_EXTENSIONS
 
 logger = logging.getLogger(__name__)
 
-VIDEO_EXTENSIONS: frozenset[str] = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".avi", ".webm"})
-# Read as films when they hold more than one frame, as photos otherwise.
-ANIMATION_EXTENSIONS: frozenset[str] = frozenset({".gif", ".webp"})
 # Container tags kept on the colorized film (FFmpeg's names; the muxer writes each where it can).
 KEPT_METADATA = ("title", "date", "creation_time", "comment", "description", "artist", "copyright")
 
@@ -76,22 +74,6 @@ class Frame:
     pts: int
     time: float
     rgb: np.ndarray
-
-
-def is_animation(path: Path) -> bool:
-    """Whether a GIF or WebP file holds more than one frame (then it is colorized as a film)."""
-    if path.suffix.lower() not in ANIMATION_EXTENSIONS:
-        return False
-    try:
-        with Image.open(path) as image:
-            return bool(getattr(image, "is_animated", False))
-    except (OSError, ValueError, Image.DecompressionBombError):
-        return False  # the photo reader reports it
-
-
-def is_video(path: Path) -> bool:
-    """Whether a file is colorized as a film: a video extension, or an animated GIF / WebP."""
-    return path.suffix.lower() in VIDEO_EXTENSIONS or is_animation(path)
 
 
 class VideoReader:

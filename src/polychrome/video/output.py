@@ -28,12 +28,11 @@ import numpy as np
 from PIL import Image
 
 from polychrome._atomic import atomic_path
+from polychrome.video.formats import GIF_EXTENSION, VIDEO_OUTPUT_EXTENSIONS
 from polychrome.video.io import VideoInfo
 
 logger = logging.getLogger(__name__)
 
-VIDEO_OUTPUT_EXTENSIONS: frozenset[str] = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm"})
-GIF_EXTENSION = ".gif"
 OutputKind = Literal["video", "gif", "frames"]
 
 # x264 presets; VP9's speed ("cpu-used") is chosen to match them roughly.

@@ -293,7 +293,13 @@ class VideoColorizer:
                 stabilizer.load_state(dict(saved))
             logger.info("resuming %s after %d frames", source, start)
 
-        with open_video(source) as film:
+        try:
+            film = open_video(source)
+        except Exception:
+            if not done_parts:
+                shutil.rmtree(work, ignore_errors=True)
+            raise
+        with film:
             expected = _expected_frames(film.info, self.options.preview)
             frames = Stage(self._decoded(film, start, timings), depth=2 * self.options.batch_size)
             written = start
@@ -335,9 +341,11 @@ class VideoColorizer:
                 if encoder is not None:
                     _finish_part(encoder, work, part, stabilizer.state(), part_pts)
                     part += 1
-            except BaseException:
+            except BaseException as err:
                 if isinstance(encoder, PartEncoder):
                     encoder.abort()
+                if isinstance(err, Exception) and part == 0:  # nothing worth resuming: leave no trace
+                    shutil.rmtree(work, ignore_errors=True)
                 raise
             info = film.info
             defects = list(film.defects)
