@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -119,7 +119,6 @@ class _FFmpegReader(VideoReader):
         stream = self._container.streams.video[0]
         stream.thread_type = "AUTO"
         self._stream = stream
-        rotation = 0
         metadata = {k: v for k, v in self._container.metadata.items() if k.lower() in KEPT_METADATA}
         duration = None
         if stream.duration is not None:
@@ -133,7 +132,6 @@ class _FFmpegReader(VideoReader):
             frame_rate=stream.average_rate or stream.guessed_rate,
             frames=stream.frames or None,
             duration=duration,
-            rotation=rotation,
             sample_aspect_ratio=stream.sample_aspect_ratio or None,
             bit_depth=_bit_depth(stream),
             metadata=metadata,
@@ -141,10 +139,6 @@ class _FFmpegReader(VideoReader):
         if self.info.width <= 0 or self.info.height <= 0:
             self.close()
             raise VideoReadError(f"{printable_name(path)}: the video stream has no frame size")
-
-    def read_rotation(self) -> int:
-        """The rotation of the first frame (FFmpeg puts the display matrix on each decoded frame)."""
-        return self.info.rotation
 
     def frames(self) -> Iterator[Frame]:
         stream = self._stream
@@ -174,8 +168,8 @@ class _FFmpegReader(VideoReader):
                 if pts is None or (last_pts is not None and pts <= last_pts):
                     pts = 0 if last_pts is None else last_pts + step
                 last_pts = pts
-                if index == 0 and frame.rotation:
-                    self.info = _with_rotation(self.info, frame.rotation)
+                if index == 0 and frame.rotation:  # FFmpeg puts the display matrix on each decoded frame
+                    self.info = replace(self.info, rotation=int(frame.rotation) % 360)
                 yield Frame(
                     index, pts, float(pts * self.info.time_base), frame.to_ndarray(format=pixel_format)
                 )
@@ -186,12 +180,6 @@ class _FFmpegReader(VideoReader):
 
     def close(self) -> None:
         self._container.close()
-
-
-def _with_rotation(info: VideoInfo, rotation: int) -> VideoInfo:
-    from dataclasses import replace
-
-    return replace(info, rotation=int(rotation) % 360)
 
 
 def _frame_step(info: VideoInfo) -> int:
@@ -249,17 +237,6 @@ def open_video(path: str | Path) -> VideoReader:
     if path.suffix.lower() in ANIMATION_EXTENSIONS:
         return _AnimationReader(path)
     return _FFmpegReader(path)
-
-
-def first_rotation(path: str | Path) -> int:
-    """The rotation (degrees counter-clockwise) of a film's first frame; 0 when it cannot be read."""
-    try:
-        with open_video(path) as film:
-            for _ in film.frames():
-                return film.info.rotation
-    except VideoReadError:
-        return 0
-    return 0
 
 
 def _reason(err: BaseException) -> str:

@@ -342,6 +342,7 @@ class VideoColorizer:
                     _finish_part(encoder, work, part, stabilizer.state(), part_pts)
                     part += 1
             except BaseException as err:
+                frames.close()  # the decoder thread lets go of the film before it is closed
                 if isinstance(encoder, PartEncoder):
                     encoder.abort()
                 if isinstance(err, Exception) and part == 0:  # nothing worth resuming: leave no trace

@@ -76,3 +76,9 @@ class Stage(Generic[T]):
     def stop(self) -> None:
         """Ask the thread to end; it does at its next item."""
         self._stop.set()
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop the thread and wait for it, so that what it reads from (an open film) may be closed."""
+        self.stop()
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout)
