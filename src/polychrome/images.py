@@ -41,6 +41,7 @@ __all__ = [
     "load_image",
     "save_image",
     "to_uint8",
+    "to_float01",
 ]
 
 logger = logging.getLogger(__name__)
@@ -233,8 +234,8 @@ def to_uint8(x: np.ndarray) -> np.ndarray:
     raise ValueError(f"to_uint8 expects float in 0..1, uint8 or bool, got dtype {x.dtype}")
 
 
-def _to_float01(arr: np.ndarray) -> np.ndarray:
-    """Apply scikit-image's dtype rules, returning float32 in 0..1."""
+def to_float01(arr: np.ndarray) -> np.ndarray:
+    """Apply scikit-image's dtype rules, returning float32 in 0..1: the single place bytes become floats."""
     if arr.dtype == np.uint8:
         return arr.astype(np.float32) / np.float32(255.0)
     if arr.dtype == np.uint16 or (arr.dtype.kind == "u" and arr.dtype.itemsize == 2):
@@ -249,6 +250,9 @@ def _to_float01(arr: np.ndarray) -> np.ndarray:
             )
         return arr.astype(np.float32)
     raise ValueError(f"unsupported image dtype {arr.dtype}; use uint8, uint16, bool or float in 0..1")
+
+
+_to_float01 = to_float01
 
 
 def _gray_to_rgb(gray: np.ndarray) -> np.ndarray:

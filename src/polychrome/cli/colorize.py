@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
 import typer
@@ -13,8 +16,21 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from polychrome._messages import printable_name
 from polychrome.cli import app
-from polychrome.pipelines.batch import BatchReport, Job, normalize_suffix, plan_jobs, run_jobs
+from polychrome.pipelines.batch import (
+    MEDIA_EXTENSIONS,
+    WRITABLE_EXTENSIONS,
+    BatchReport,
+    Job,
+    normalize_suffix,
+    plan_jobs,
+    run_jobs,
+)
 from polychrome.pipelines.render import MAX_RENDER_SIZE
+from polychrome.video.formats import FILM_OUTPUT_EXTENSIONS
+from polychrome.video.stabilize import DEFAULT_STRENGTH
+
+DAMAGED = "damaged; the rest of the film was colorized"  # a film's last warning line, and exit status 1
+FilmProgress = Callable[[Job, int, "int | None"], None]
 
 if TYPE_CHECKING:
     import numpy as np
@@ -34,13 +50,38 @@ def load_colorizer(model: str | None, device: str, precision: str = "fp32") -> P
     return Colorizer.from_pretrained(model, device=device, precision=precision)
 
 
+@dataclass(frozen=True)
+class FilmSettings:
+    """The options that only films use (see :class:`polychrome.video.VideoOptions`)."""
+
+    strength: float = DEFAULT_STRENGTH
+    crf: int | None = None
+    preset: str = "medium"
+    side_by_side: bool = False
+    preview: float | None = None
+
+
 def make_processor(
-    colorizer: PhotoColorizer, render_size: int, saturation: float, temperature: float
+    colorizer: PhotoColorizer,
+    render_size: int,
+    saturation: float,
+    temperature: float,
+    film: FilmSettings | None = None,
+    on_frames: FilmProgress | None = None,
+    warnings: list[str] | None = None,
 ) -> Callable[[Job], None]:
-    """The per-photo step for `run_jobs`: load, colorize, save (keeping any alpha channel, EXIF and dpi)."""
+    """The per-file step for `run_jobs`: a photo is loaded, colorized and saved (keeping any alpha
+    channel, EXIF and dpi); a film goes through :class:`~polychrome.video.VideoColorizer`, and what it
+    found damaged or could not keep is added to ``warnings`` (one line each, naming the film)."""
     from polychrome.images import load_image, save_image
+    from polychrome.video.formats import is_video
+
+    film = film or FilmSettings()
 
     def process(job: Job) -> None:
+        if is_video(job.source):
+            process_film(job)
+            return
         image = load_image(job.source)
         output = colorizer(
             image.rgb,
@@ -51,6 +92,29 @@ def make_processor(
         )
         save_image(job.output, output.images[0], image.alpha, metadata=image.metadata)
 
+    def process_film(job: Job) -> None:
+        from polychrome.video.pipeline import VideoColorizer, VideoOptions
+
+        options = VideoOptions(
+            render_size=render_size,
+            saturation=saturation,
+            temperature=temperature,
+            strength=film.strength,
+            crf=film.crf,
+            preset=film.preset,
+            side_by_side=film.side_by_side,
+            preview=film.preview,
+        )
+        progress = None if on_frames is None else lambda done, total: on_frames(job, done, total)
+        result = VideoColorizer(colorizer, options).colorize_file(  # type: ignore[arg-type]
+            job.source, job.output, on_progress=progress
+        )
+        if warnings is not None:
+            name = printable_name(job.source)
+            warnings.extend(f"{name}: {line}" for line in [*result.defects, *result.notes])
+            if result.defects:
+                warnings.append(f"{name}: {DAMAGED}")
+
     return process
 
 
@@ -60,7 +124,7 @@ def colorize(
         list[str],
         typer.Argument(
             metavar="PHOTOS",
-            help="Photos, folders (walked recursively) or glob patterns such as 'scans/**/*.tif'.",
+            help="Photos, films, folders (walked recursively) or glob patterns such as 'scans/**/*.tif'.",
         ),
     ],
     output: Annotated[
@@ -69,7 +133,8 @@ def colorize(
             "--output",
             "-o",
             metavar="PATH",
-            help="Output folder; with one input file, an output file name such as 'color.png' also works.",
+            help="Output folder; with one input file, an output file name such as 'color.png' or "
+            "'film-color.mp4' also works (films: mp4, mov, mkv, webm, gif).",
         ),
     ],
     model: Annotated[
@@ -99,7 +164,8 @@ def colorize(
         typer.Option(
             "--format",
             metavar="FORMAT",
-            help="Output format such as png or jpg; by default each photo keeps its own.",
+            help="Output format such as png or jpg, or mp4 / mkv / webm / gif for films; by default each "
+            "file keeps its own. A film with a photo format becomes a folder of frames.",
         ),
     ] = None,
     overwrite: Annotated[
@@ -112,6 +178,36 @@ def colorize(
         str,
         typer.Option(metavar="PRECISION", help="fp32, or bf16-mixed / fp16-mixed for the network on a GPU."),
     ] = "fp32",
+    strength: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=0.99,
+            metavar="WEIGHT",
+            help="Films: how much each frame's colors follow the frames before it (along motion); "
+            "0 colors frame by frame.",
+        ),
+    ] = DEFAULT_STRENGTH,
+    crf: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=63,
+            metavar="QUALITY",
+            help="Films: constant quality, lower is better (default 18 for H.264, 20 for VP9: "
+            "visually near-lossless).",
+        ),
+    ] = None,
+    preset: Annotated[
+        str, typer.Option(metavar="PRESET", help="Films: encoder speed, ultrafast .. veryslow.")
+    ] = "medium",
+    side_by_side: Annotated[
+        bool, typer.Option("--side-by-side", help="Films: write gray | color side by side.")
+    ] = False,
+    preview: Annotated[
+        float | None,
+        typer.Option(min=0.001, metavar="SECONDS", help="Films: colorize only the first SECONDS."),
+    ] = None,
     workers: Annotated[
         int | None,
         typer.Option(
@@ -123,7 +219,7 @@ def colorize(
         ),
     ] = None,
 ) -> None:
-    """Colorize black-and-white photos.
+    """Colorize black-and-white photos and films.
 
     A folder's structure is mirrored under the output folder; photos named directly or by a glob go into it.
     Outputs that already exist are skipped unless --overwrite is given; an original is never overwritten.
@@ -131,8 +227,14 @@ def colorize(
     """
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
-        suffix = None if output_format is None else normalize_suffix(output_format)
-        jobs, problems = plan_jobs(inputs, output, suffix=suffix)
+        film = FilmSettings(strength, crf, preset, side_by_side, preview)
+        _check_film_settings(film)
+        suffix = (
+            None
+            if output_format is None
+            else normalize_suffix(output_format, WRITABLE_EXTENSIONS | FILM_OUTPUT_EXTENSIONS)
+        )
+        jobs, problems = plan_jobs(inputs, output, suffix=suffix, extensions=MEDIA_EXTENSIONS)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="'--format' / '--output'") from None
 
@@ -145,22 +247,36 @@ def colorize(
             Console(highlight=False, soft_wrap=True).print(_summary(BatchReport(), len(problems), overwrite))
         raise typer.Exit(1 if problems else 0)
 
-    process: Callable[[Job], None] = _never_called
+    colorizer: Any = None
     if overwrite or not all(job.output.exists() for job in jobs):
         try:
             colorizer = load_colorizer(model, device, precision)
         except Exception as exc:
             err.print(f"[red]error:[/red] could not load the model: {escape(str(exc) or type(exc).__name__)}")
             raise typer.Exit(1) from None
-        process = make_processor(colorizer, render_size, saturation, temperature)
+    warnings: list[str] = []
 
-    report = _run_with_progress(jobs, process, overwrite, workers or default_workers(), err)
+    def make(frames: FilmProgress) -> Callable[[Job], None]:
+        if colorizer is None:
+            return _never_called
+        return make_processor(colorizer, render_size, saturation, temperature, film, frames, warnings)
+
+    report = _run_with_progress(jobs, make, overwrite, workers or default_workers(), err)
 
     for reason in (reason for _, reason in report.failed):
         err.print(f"[red]error:[/red] {escape(reason)}")
+    for line in warnings:
+        err.print(f"[yellow]warning:[/yellow] {escape(line)}")
     Console(highlight=False, soft_wrap=True).print(_summary(report, len(problems), overwrite), markup=False)
-    if problems or not report.ok:
+    if problems or not report.ok or any(line.endswith(DAMAGED) for line in warnings):
         raise typer.Exit(1)
+
+
+def _check_film_settings(film: FilmSettings) -> None:
+    """Film options that typer's ranges do not cover, refused before any work."""
+    from polychrome.video.output import EncodeSettings
+
+    EncodeSettings(film.crf, film.preset)
 
 
 def default_workers() -> int:
@@ -171,24 +287,49 @@ def default_workers() -> int:
 
 
 def _run_with_progress(
-    jobs: list[Job], process: Callable[[Job], None], overwrite: bool, workers: int, console: Console
+    jobs: list[Job],
+    make: Callable[[FilmProgress], Callable[[Job], None]],
+    overwrite: bool,
+    workers: int,
+    console: Console,
 ) -> BatchReport:
+    """Run the jobs under a bar of files done and, while a film is colored, a bar of its frames done with
+    frames per second and the time left."""
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
         TimeRemainingColumn(),
         console=console,
         transient=True,
         disable=not console.is_terminal,
     )
     with progress:
-        task = progress.add_task("colorizing", total=len(jobs))
+        task = progress.add_task("colorizing", total=len(jobs), rate="")
+        film_tasks: dict[Path, tuple[Any, float, int]] = {}
+
+        def frames(job: Job, done: int, total: int | None) -> None:
+            if job.source not in film_tasks:
+                name = escape(job.source.name)
+                film_tasks[job.source] = (
+                    progress.add_task(name, total=total, rate=""),
+                    time.perf_counter(),
+                    done,
+                )
+            film_task, started, first = film_tasks[job.source]
+            elapsed = time.perf_counter() - started
+            rate = f"{(done - first) / elapsed:.1f} fps" if elapsed > 0 and done > first else ""
+            progress.update(film_task, completed=done, total=total, rate=rate)
+
+        process = make(frames)
 
         counts = {"done": 0, "skipped": 0, "failed": 0}
 
         def advance(job: Job, status: str) -> None:
             counts[status] += 1
+            if job.source in film_tasks:
+                progress.remove_task(film_tasks.pop(job.source)[0])
             progress.update(task, advance=1, description=escape(job.source.name))
 
         try:
@@ -197,7 +338,8 @@ def _run_with_progress(
             progress.stop()
             console.print(
                 f"interrupted: colorized {counts['done']} of {len(jobs)} (every output written is complete); "
-                "run the same command again to continue, finished photos are skipped",
+                "run the same command again to continue: finished files are skipped, films resume from "
+                "their last finished part",
                 markup=False,
             )
             raise typer.Exit(130) from None

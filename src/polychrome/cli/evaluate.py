@@ -139,6 +139,16 @@ def evaluate(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace the report in an existing output folder.")
     ] = False,
+    strength: Annotated[
+        list[float] | None,
+        typer.Option(
+            min=0.0,
+            max=0.99,
+            metavar="WEIGHT",
+            help="Films: the stabiliser strengths to judge each model at (repeatable); default 0 (frame by "
+            "frame) and the default strength.",
+        ),
+    ] = None,
 ) -> None:
     """Judge colorizers beside a gray output and the truth.
 
@@ -147,6 +157,9 @@ def evaluate(
     error (plain and rebalanced), bin accuracy and a Fréchet distance are measured. Writes
     OUTPUT/metrics.json and a self-contained OUTPUT/report.html. A photo that cannot be read, or that a
     model's output folder lacks, is left out for every model and reported; the exit code is then 1.
+
+    When --data names films (true-color videos), each model colorizes them at every --strength, and PSNR,
+    colorfulness, CDC and motion-compensated flicker go into OUTPUT/metrics.json (averaged over films).
     """
     from polychrome._atomic import WriteError
     from polychrome._messages import printable_name
@@ -163,6 +176,11 @@ def evaluate(
         raise _fail(f"{output} exists; pass --overwrite to replace its report")
     if len(set(model)) != len(model):
         raise _fail(f"a model is given twice: {', '.join(model)}")
+    from polychrome.video.formats import is_video
+
+    if all(Path(item).is_file() and is_video(Path(item)) for item in data):
+        _evaluate_films(model, [Path(item) for item in data], output, strength, render_size, limit, device)
+        return
     try:
         for source in data:
             expand_source(source)
@@ -225,4 +243,72 @@ def evaluate(
             markup=False,
         )
     if evaluation.problems or evaluation.failures or unreadable:
+        raise typer.Exit(1)
+
+
+def _evaluate_films(
+    models: list[str],
+    films: list[Path],
+    output: Path,
+    strengths: list[float] | None,
+    render_size: int,
+    limit: int | None,
+    device: str,
+) -> None:
+    """Judge models on true-color films at each stabiliser strength (:mod:`polychrome.evaluate.video`)."""
+    import json
+
+    from polychrome._atomic import WriteError, atomic_write
+    from polychrome.devices import resolve_device
+    from polychrome.evaluate.video import FILM_METRICS, mean_rows, score_film
+    from polychrome.pipelines.image import Colorizer
+    from polychrome.video.io import VideoReadError
+    from polychrome.video.pipeline import VideoColorizer, VideoOptions
+    from polychrome.video.stabilize import DEFAULT_STRENGTH
+
+    target = resolve_device("cpu" if device == "auto" else device)
+    chosen = strengths or [0.0, DEFAULT_STRENGTH]
+    candidates = {}
+    try:
+        for spec in models:
+            colorizer = Colorizer.from_pretrained(spec, device=target)
+            for weight in chosen:
+                films_colorizer = VideoColorizer(
+                    colorizer, VideoOptions(render_size=render_size, strength=weight)
+                )
+                candidates[f"{spec} strength {weight:g}"] = films_colorizer.colorize_frames
+    except (FileNotFoundError, ValueError) as err:
+        raise _fail(str(err)) from None
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
+    scored, failed = [], []
+    for film in films:
+        with console.status(f"judging {film.name}"):
+            try:
+                scored.append(score_film(film, candidates, limit))
+            except (VideoReadError, ValueError) as err:
+                failed.append(str(err))
+                console.print(f"[red]error:[/red] {escape(str(err))}")
+    if not scored:
+        raise _fail("no film could be judged")
+    table = mean_rows(scored)
+    metrics = {"films": [str(f) for f in films], "rows": table}
+    try:
+        path = atomic_write(
+            output / "metrics.json", lambda h: h.write(json.dumps(metrics, indent=2).encode())
+        )
+    except WriteError as err:
+        raise _fail(str(err)) from None
+    rows = Table(show_edge=False, pad_edge=False)
+    rows.add_column("model")
+    arrows = {"psnr": "↑", "colorfulness": "", "cdc": "↓", "flicker": "↓"}
+    for key in FILM_METRICS:
+        rows.add_column(f"{key} {arrows[key]}".strip(), justify="right")
+    for label, row in table.items():
+        rows.add_row(
+            escape(label), *(f"{row[key]:.4f}" if key == "cdc" else f"{row[key]:.2f}" for key in FILM_METRICS)
+        )
+    out = Console(highlight=False, soft_wrap=True)
+    out.print(rows)
+    out.print(f"{len(scored)} film{'s' if len(scored) != 1 else ''}: {escape(str(path))}")
+    if failed:
         raise typer.Exit(1)

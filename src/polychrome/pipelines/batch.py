@@ -21,6 +21,7 @@ from pathlib import Path
 from polychrome._atomic import remove_stale_temporaries
 from polychrome._messages import os_error_reason, printable_name
 from polychrome.images import SUPPORTED_EXTENSIONS
+from polychrome.video.formats import FILM_OUTPUT_EXTENSIONS, VIDEO_EXTENSIONS, film_output, is_video
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +30,8 @@ IMAGE_EXTENSIONS: frozenset[str] = SUPPORTED_EXTENSIONS  # what a batch picks up
 # GIF is read (its first frame) but never written: a 256-color palette would throw the new colors away,
 # so a GIF becomes a PNG unless another format is asked for.
 WRITABLE_EXTENSIONS: frozenset[str] = IMAGE_EXTENSIONS - {".gif"}
+# What `polychrome colorize` picks up: photos and films (animated GIF and WebP are told apart by content).
+MEDIA_EXTENSIONS: frozenset[str] = IMAGE_EXTENSIONS | VIDEO_EXTENSIONS
 _FALLBACK_SUFFIX = ".png"
 
 _GLOB_CHARACTERS = frozenset("*?[")
@@ -85,8 +88,9 @@ def plan_jobs(
     >>> plan_jobs(["photos"], "out")  # photos/a/b.jpg -> out/a/b.jpg  # doctest: +SKIP
     """
     extensions = frozenset(extension.lower() for extension in extensions)
+    films = bool(extensions & VIDEO_EXTENSIONS)
     if suffix is not None:
-        suffix = normalize_suffix(suffix)
+        suffix = normalize_suffix(suffix, WRITABLE_EXTENSIONS | (FILM_OUTPUT_EXTENSIONS if films else set()))
     output = Path(output)
     problems: list[tuple[str, str]] = []
     candidates: list[Job] = []  # in the order the user gave the inputs
@@ -102,8 +106,10 @@ def plan_jobs(
     if single:
         if suffix is not None and suffix != output.suffix.lower():
             raise ValueError(f"output file {str(output)!r} does not end in {suffix}, the requested format")
-        normalize_suffix(output.suffix)  # an output file named .gif is refused before any work
         source = Path(first)
+        film = films and source.is_file() and is_video(source)
+        # A photo named .gif is refused before any work; a film may be written as one.
+        normalize_suffix(output.suffix, FILM_OUTPUT_EXTENSIONS if film else WRITABLE_EXTENSIONS)
         if not source.exists():
             problems.append((first, _missing(source)))
         elif source.suffix.lower() not in extensions:
@@ -267,20 +273,29 @@ def _expand(
 ) -> tuple[list[Job], list[tuple[str, str]]]:
     """The jobs for one input into the output folder, and (path, reason) for what cannot be read."""
     path = Path(text)
+    films = bool(extensions & VIDEO_EXTENSIONS)  # only then may a GIF or WebP be planned as a film
+
+    def renamed(target: Path, source: Path) -> Path:
+        return _renamed(target, suffix, source if films else None)
+
     if path.is_dir():
         sources, problems = _walk_images(path, extensions, skip=output)
-        found = [Job(source, _renamed(output / source.relative_to(path), suffix)) for source in sources]
+        found = [Job(source, renamed(output / source.relative_to(path), source)) for source in sources]
         if not found and not problems:
             problems.append((text, f"folder contains no images ({_listing(extensions)})"))
         return found, problems
     if path.is_file():
         if path.suffix.lower() not in extensions:
             return [], [(text, _unsupported(path, extensions))]
-        return [Job(path, _renamed(output / path.name, suffix))], []
+        return [Job(path, renamed(output / path.name, path))], []
     if _is_glob(text):
         matches = sorted(glob.glob(text, recursive=True))
         images = [match for match in matches if Path(match).suffix.lower() in extensions]
-        found = [Job(Path(m), _renamed(output / Path(m).name, suffix)) for m in images if os.path.isfile(m)]
+        found = [
+            Job(Path(m), _renamed(output / Path(m).name, suffix, Path(m)))
+            for m in images
+            if os.path.isfile(m)
+        ]
         problems = [(m, reason) for m in images if (reason := _unreadable(m)) is not None]
         if not found and not problems:
             problems.append((text, "matched no image files" if matches else "matched nothing"))
@@ -340,7 +355,15 @@ def _is_glob(text: str) -> bool:
     return bool(_GLOB_CHARACTERS & set(text))
 
 
-def _renamed(path: Path, suffix: str | None) -> Path:
+def _renamed(path: Path, suffix: str | None, source: Path | None = None) -> Path:
+    if (
+        source is not None
+        and source.suffix.lower() in VIDEO_EXTENSIONS | {".gif", ".webp"}
+        and is_video(source)
+    ):
+        return film_output(path, suffix)
+    if suffix is not None and suffix in FILM_OUTPUT_EXTENSIONS - WRITABLE_EXTENSIONS:
+        suffix = None  # a film format asked for: photos keep their own
     if suffix is None and path.suffix.lower() not in WRITABLE_EXTENSIONS:
         suffix = _FALLBACK_SUFFIX
     return path if suffix is None else path.with_suffix(suffix)

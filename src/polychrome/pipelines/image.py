@@ -98,6 +98,21 @@ class ColorizerOutput:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass
+class AbPrediction:
+    """What :meth:`Colorizer.predict_ab` returns for a batch.
+
+    Attributes:
+        ab: ``(B, 2, h, w)`` float32 ab in Lab units at the network's output resolution, on its device.
+        lightness: ``(B, 1, rh, rw)`` the L (0..100) that the network saw, at the render size.
+        covered: how many ab pixels the photos span vertically and horizontally (the rest is padding).
+    """
+
+    ab: torch.Tensor
+    lightness: torch.Tensor
+    covered: tuple[float, float]
+
+
 def builtin_models() -> list[str]:
     """Names of the models that ship inside the package."""
     root = resources.files("polychrome") / "pretrained"
@@ -264,21 +279,57 @@ class Colorizer:
         """Photos ``(B, 3, H, W)`` of one size -> (colorized ``(B, 3, H, W)`` where ``rgb`` is, adjusted ab at
         the render size on :attr:`device`), written into ``out`` when given."""
         started = time.perf_counter()
+        prediction = self.predict_ab(rgb, render_size, saturation, temperature, decode)
+        merging = time.perf_counter()
+        merged = self.merge(rgb, prediction, out=out)
+        timings["network"] += merging - started
+        timings["merge"] += time.perf_counter() - merging
+        return merged, prediction.ab
+
+    @torch.inference_mode()
+    def predict_ab(
+        self,
+        rgb: torch.Tensor,
+        render_size: int = 256,
+        saturation: float = 1.0,
+        temperature: float = 0.0,
+        decode: dict[str, Any] | None = None,
+    ) -> AbPrediction:
+        """The first half of a call: ab for photos ``(B, 3, H, W)`` of one size (float in 0..1), at the
+        render size, with the saturation and warm/cool controls applied. A video pipeline changes the ab
+        (to keep it steady over time) before :meth:`merge` puts it on the full-resolution lightness."""
         height, width = rgb.shape[-2:]
         rh, rw = render_shape(height, width, render_size)
         small = resize_for_render(rgb.float(), (rh, rw), self.render.enlarge)
         lightness = rgb_to_lightness(small.to(self.device))
-        ab = predict_ab_lowres(self.model, lightness, autocast_dtype=PRECISIONS[self.precision], **decode)
+        ab = predict_ab_lowres(
+            self.model, lightness, autocast_dtype=PRECISIONS[self.precision], **(decode or {})
+        )
         chroma = self.render.chroma_factor(rh / height)  # the model's own factor for this enlargement
         ab = adjust_ab(lightness, ab, saturation * chroma, temperature)
         if ab.device.type == "cuda":  # so the timings say where the time went
             torch.cuda.synchronize(ab.device)
-        merging = time.perf_counter()
         stride = self.model.output_stride
-        merged = merge_full_resolution(rgb, ab, covered=(rh / stride, rw / stride), out=out)
-        timings["network"] += merging - started
-        timings["merge"] += time.perf_counter() - merging
-        return merged, ab
+        return AbPrediction(ab, lightness, (rh / stride, rw / stride))
+
+    @torch.inference_mode()
+    def merge(
+        self, rgb: torch.Tensor, prediction: AbPrediction, out: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The second half of a call: the photos' own full-resolution lightness with ``prediction.ab``
+        upsampled, as sRGB ``(B, 3, H, W)`` in 0..1 where ``rgb`` is (written into ``out`` when given)."""
+        return merge_full_resolution(rgb, prediction.ab, covered=prediction.covered, out=out)
+
+    def colorize_video(self, source: str | Path, output: str | Path, **options: Any) -> Any:
+        """Colorize a film file into ``output`` (mp4, mov, mkv, webm, gif, or a folder of PNG frames); the
+        options are :class:`polychrome.video.VideoOptions`' fields. Returns a
+        :class:`polychrome.video.VideoResult`.
+
+        >>> Colorizer.from_pretrained().colorize_video("film.mp4", "film-color.mp4")  # doctest: +SKIP
+        """
+        from polychrome.video.pipeline import VideoColorizer, VideoOptions
+
+        return VideoColorizer(self, VideoOptions(**options)).colorize_file(source, output)
 
 
 def _photos(images: ImageInput | Sequence[ImageInput], timings: dict[str, float]) -> Iterator[_Photo]:

@@ -1,0 +1,77 @@
+"""Frames per second of `polychrome colorize` on a film, end to end (decode, network, stabiliser, merge,
+encode, join), and where the time goes per stage. The stages overlap, so their busy seconds add up to more
+than the wall time; the slowest stage sets the pace.
+
+    python benchmarks/video_speed.py --size 640x480 --frames 96
+    python benchmarks/video_speed.py --size 1920x1080 --frames 96 --device cuda
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+import torch
+
+from polychrome.pipelines.image import Colorizer
+from polychrome.video.pipeline import VideoColorizer, VideoOptions
+
+
+def write_film(path: Path, width: int, height: int, frames: int) -> None:
+    """A gray film of a moving pattern (the content does not change the cost)."""
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=24, options={"crf": "18", "preset": "ultrafast"})
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for i in range(frames):
+            gray = (127 + 100 * np.sin((x + 4 * i) / 37) * np.cos(y / 23)).astype(np.uint8)
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(np.dstack([gray] * 3), format="rgb24")))
+        container.mux(stream.encode())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--size", default="1920x1080")
+    parser.add_argument("--frames", type=int, default=96)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--precision", default="fp32")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--preset", default="medium")
+    parser.add_argument("--strength", type=float, default=0.8)
+    args = parser.parse_args()
+    width, height = map(int, args.size.split("x"))
+    colorizer = Colorizer.from_pretrained(device=args.device, precision=args.precision)
+    options = VideoOptions(batch_size=args.batch_size, preset=args.preset, strength=args.strength)
+    with tempfile.TemporaryDirectory() as folder:
+        source = Path(folder) / "film.mp4"
+        write_film(source, width, height, args.frames)
+        VideoColorizer(colorizer, options).colorize_file(
+            source, Path(folder) / "warm.mp4"
+        )  # first calls are slow
+        started = time.perf_counter()
+        result = VideoColorizer(colorizer, options).colorize_file(source, Path(folder) / "color.mp4")
+        wall = time.perf_counter() - started
+    device = (
+        torch.cuda.get_device_name()
+        if args.device.startswith("cuda")
+        else platform.processor() or platform.machine()
+    )
+    print(
+        f"{width}x{height}, {result.frames} frames, {args.device} ({device}), {os.cpu_count()} cores, "
+        f"{torch.get_num_threads()} torch threads"
+    )
+    print(f"end to end: {result.frames / wall:.2f} frames/s ({wall:.1f} s)")
+    for stage, seconds in result.timings.items():
+        print(f"  {stage:10s} {seconds:7.2f} s busy  {1000 * seconds / result.frames:7.1f} ms/frame")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,299 @@
+"""Writing films: colorized frames encoded in parts, and the parts joined into the output without
+re-encoding, with the source's audio, subtitles and tags.
+
+A long film is encoded as a series of parts in a hidden work folder beside the output (each part a fresh
+encoder, so it starts on a key frame and stands alone). A killed run loses at most the part in progress;
+the next run with the same settings continues after the last finished part. The output appears under its
+own name only when the join is complete (written to a temporary name, then renamed).
+
+Outputs by extension: ``.mp4`` / ``.m4v`` / ``.mov`` / ``.mkv`` (H.264), ``.webm`` (VP9), ``.gif``, and a
+name without an extension (or an existing folder): a folder of PNG frames.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import os
+import shutil
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Literal
+
+import av
+import av.error
+import numpy as np
+from PIL import Image
+
+from polychrome._atomic import atomic_path
+from polychrome.video.formats import GIF_EXTENSION, VIDEO_OUTPUT_EXTENSIONS
+from polychrome.video.io import VideoInfo
+
+logger = logging.getLogger(__name__)
+
+OutputKind = Literal["video", "gif", "frames"]
+
+# x264 presets; VP9's speed ("cpu-used") is chosen to match them roughly.
+PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
+_VP9_SPEED = dict(zip(PRESETS, (8, 8, 7, 6, 5, 4, 2, 1, 0), strict=True))
+# Visually near-lossless defaults of each encoder's quality scale (lower is better: x264 0..51, VP9 0..63).
+DEFAULT_CRF = {"libx264": 18, "libvpx-vp9": 20}
+MAX_CRF = {"libx264": 51, "libvpx-vp9": 63}
+# The codec re-encoded audio gets in a container that cannot hold the source's.
+_AUDIO_FALLBACK = {".webm": "libopus", ".mp4": "aac", ".m4v": "aac", ".mov": "aac"}
+_PART_CONTAINER = "nut"  # holds any codec at any time base, so parts keep the film's exact timestamps
+BT709 = 1  # ITU-R BT.709 matrix, primaries and transfer: how the frames are converted and tagged
+MPEG_RANGE = 1
+
+
+def output_kind(path: Path) -> OutputKind:
+    """What ``path`` asks for, by its extension."""
+    suffix = path.suffix.lower()
+    if suffix in VIDEO_OUTPUT_EXTENSIONS:
+        return "video"
+    if suffix == GIF_EXTENSION:
+        return "gif"
+    if suffix and not path.is_dir():
+        raise ValueError(
+            f"cannot write a film as {suffix!r} ({path.name}); use one of "
+            f"{', '.join(sorted(VIDEO_OUTPUT_EXTENSIONS | {GIF_EXTENSION}))} or a folder for PNG frames"
+        )
+    return "frames"
+
+
+def video_codec(path: Path) -> str:
+    return "libvpx-vp9" if path.suffix.lower() == ".webm" else "libx264"
+
+
+@dataclass(frozen=True)
+class EncodeSettings:
+    """How frames are compressed.
+
+    Attributes:
+        crf: constant quality, lower is better (None: the codec's visually near-lossless default,
+            ``DEFAULT_CRF``).
+        preset: speed against file size, x264's names (``ultrafast`` .. ``veryslow``).
+    """
+
+    crf: int | None = None
+    preset: str = "medium"
+
+    def __post_init__(self) -> None:
+        if self.preset not in PRESETS:
+            raise ValueError(f"preset must be one of {', '.join(PRESETS)}, got {self.preset!r}")
+        if self.crf is not None and not 0 <= self.crf <= max(MAX_CRF.values()):
+            raise ValueError(f"crf must be 0 to {max(MAX_CRF.values())}, got {self.crf}")
+
+    def options(self, codec: str) -> dict[str, str]:
+        crf = DEFAULT_CRF[codec] if self.crf is None else min(self.crf, MAX_CRF[codec])
+        if codec == "libx264":
+            return {"crf": str(crf), "preset": self.preset}
+        speed = _VP9_SPEED[self.preset]
+        deadline = "realtime" if speed > 5 else "good"  # libvpx accepts speeds above 5 only in realtime mode
+        return {"crf": str(crf), "b": "0", "cpu-used": str(speed), "deadline": deadline, "row-mt": "1"}
+
+
+def pixel_format(codec: str, width: int, height: int) -> str:
+    # H.264 in 4:2:0 needs even sides; an odd-sized film keeps its size in 4:4:4 rather than lose a pixel.
+    if codec == "libx264" and (width % 2 or height % 2):
+        return "yuv444p"
+    return "yuv420p"
+
+
+class PartEncoder:
+    """Encode frames into one part file (a fresh encoder per part, B-frames off so that decoding order is
+    presentation order and the parts join without re-timing)."""
+
+    def __init__(
+        self, path: Path, codec: str, info: VideoInfo, size: tuple[int, int], settings: EncodeSettings
+    ):
+        self._container = av.open(str(path), "w", format=_PART_CONTAINER)
+        width, height = size
+        stream = self._container.add_stream(
+            codec, rate=info.frame_rate or Fraction(25), options=settings.options(codec)
+        )
+        stream.width, stream.height = width, height
+        stream.pix_fmt = pixel_format(codec, width, height)
+        stream.time_base = info.time_base
+        stream.codec_context.time_base = info.time_base
+        stream.codec_context.max_b_frames = 0
+        stream.codec_context.colorspace = BT709
+        stream.codec_context.color_primaries = BT709
+        stream.codec_context.color_trc = BT709
+        stream.codec_context.color_range = MPEG_RANGE
+        self._stream = stream
+
+    def write(self, rgb: np.ndarray, pts: int) -> None:
+        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+        frame = frame.reformat(format=self._stream.pix_fmt, dst_colorspace=BT709, dst_color_range=MPEG_RANGE)
+        frame.pts = pts
+        frame.time_base = self._stream.codec_context.time_base
+        self._container.mux(self._stream.encode(frame))
+
+    def close(self) -> None:
+        self._container.mux(self._stream.encode())
+        self._container.close()
+
+    def abort(self) -> None:
+        self._container.close()
+
+
+class FramesPart:
+    """A part of a film written as PNG frames named by their index (``frame-000000.png``)."""
+
+    def __init__(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.folder = folder
+
+    def write(self, rgb: np.ndarray, index: int) -> None:
+        path = self.folder / frame_name(index)
+        tmp = path.with_name(f".{path.name}.tmp")
+        Image.fromarray(rgb).save(tmp, format="PNG", compress_level=1)  # speed over size, as for a work file
+        os.replace(tmp, path)
+
+
+def frame_name(index: int) -> str:
+    return f"frame-{index:06d}.png"
+
+
+def _packet_time(packet: av.Packet) -> float:
+    stamp = packet.dts if packet.dts is not None else packet.pts
+    return float(stamp * packet.time_base) if stamp is not None else 0.0
+
+
+def _part_packets(parts: Sequence[Path]) -> Iterator[av.Packet]:
+    for part in parts:
+        with av.open(str(part)) as container:
+            for packet in container.demux(container.streams.video[0]):
+                if packet.size:
+                    yield packet
+
+
+def _copied_packets(source: Path, indices: Sequence[int], until: float | None) -> Iterator[av.Packet]:
+    if not indices:
+        return
+    with av.open(str(source), metadata_errors="replace") as container:
+        streams = [container.streams[i] for i in indices]
+        try:
+            for packet in container.demux(streams):
+                if not packet.size:
+                    continue
+                if until is not None and _packet_time(packet) >= until:
+                    continue
+                yield packet
+        except av.error.FFmpegError as err:  # a damaged source: its audio up to the damage is kept
+            logger.info("audio of %s ends early: %s", source, err)
+
+
+class _AudioReencoder:
+    """Audio whose codec the output container cannot hold, decoded and encoded again."""
+
+    def __init__(self, output: Any, template: Any, codec: str) -> None:
+        rate = 48000 if codec == "libopus" else template.codec_context.sample_rate or 48000
+        layout = template.codec_context.layout.name if template.codec_context.layout else "stereo"
+        self.stream = output.add_stream(codec, rate=rate, layout=layout)
+        self._resampler = av.AudioResampler(format=self.stream.format, layout=layout, rate=rate)
+
+    def packets(self, packet: av.Packet | None) -> list[av.Packet]:
+        frames = [] if packet is None else packet.decode()
+        out: list[av.Packet] = []
+        for frame in frames if packet is not None else [None]:
+            for resampled in self._resampler.resample(frame):
+                resampled.pts = None
+                out.extend(self.stream.encode(resampled))
+        if packet is None:
+            out.extend(self.stream.encode(None))
+        return out
+
+
+def join_video(
+    parts: Sequence[Path],
+    source: Path | None,
+    output: Path,
+    info: VideoInfo,
+    *,
+    until: float | None = None,
+    sample_aspect_ratio: Fraction | None = None,
+) -> list[str]:
+    """Join encoded parts into ``output`` (written to a temporary name, then renamed) with the source's
+    audio and subtitle streams copied packet for packet, or re-encoded where the container cannot hold their
+    codec; ``until`` (seconds) cuts them for a preview. Returns notes on what could not be kept."""
+    notes: list[str] = []
+    with atomic_path(output) as tmp:
+        suffix = output.suffix.lower()
+        container_format = {".m4v": "mp4", ".mkv": "matroska"}.get(suffix, suffix.lstrip("."))
+        with av.open(str(tmp), "w", format=container_format) as out:
+            with av.open(str(parts[0])) as first:
+                video = out.add_stream_from_template(first.streams.video[0])
+            video.time_base = info.time_base
+            if info.rotation:
+                video.set_display_rotation(info.rotation)
+            if sample_aspect_ratio:
+                video.sample_aspect_ratio = sample_aspect_ratio
+            for key, value in info.metadata.items():
+                out.metadata[key] = value
+            copied: dict[int, Any] = {}
+            reencoded: dict[int, _AudioReencoder] = {}
+            if source is not None:
+                with av.open(str(source), metadata_errors="replace") as probe:
+                    for stream in probe.streams:
+                        if stream.type not in ("audio", "subtitle"):
+                            continue
+                        name = stream.codec_context.name
+                        if name in out.supported_codecs:
+                            try:
+                                copied[stream.index] = out.add_stream_from_template(stream)
+                                continue
+                            except (av.error.FFmpegError, ValueError) as err:
+                                logger.debug("cannot copy stream %d: %s", stream.index, err)
+                        fallback = _AUDIO_FALLBACK.get(suffix)
+                        if stream.type == "audio" and fallback:
+                            reencoded[stream.index] = _AudioReencoder(out, stream, fallback)
+                            notes.append(f"{name} audio re-encoded as {fallback} for {suffix}")
+                        else:
+                            notes.append(
+                                f"{stream.type} stream {stream.index} ({name}) left out: "
+                                f"{suffix} cannot hold it"
+                            )
+            videos = ((True, packet) for packet in _part_packets(parts))
+            others = (
+                ((False, packet) for packet in _copied_packets(source, [*copied, *reencoded], until))
+                if (source is not None)
+                else iter(())
+            )
+            # Interleaved by time, so the muxer never has to buffer one stream while waiting for another.
+            for from_part, packet in heapq.merge(videos, others, key=lambda item: _packet_time(item[1])):
+                index = packet.stream.index
+                if from_part:
+                    packet.stream = video
+                    out.mux(packet)
+                elif index in copied:
+                    packet.stream = copied[index]
+                    out.mux(packet)
+                else:
+                    out.mux(reencoded[index].packets(packet))
+            for encoder in reencoded.values():
+                out.mux(encoder.packets(None))
+    return notes
+
+
+def write_gif(frames: Path, times: Sequence[float], output: Path) -> None:
+    """A GIF of the PNG frames in ``frames`` (each shown until the next one's time, in seconds). Every frame
+    gets its own 256-color palette; Pillow holds the frames in memory while it writes, so keep GIFs short."""
+    names = sorted(frames.glob("frame-*.png"))
+    if not names:
+        raise ValueError("no frames to write")
+    ends = [*times[1:], times[-1] + (times[-1] - times[-2] if len(times) > 1 else 0.1)]
+    durations = [max(10, round(1000 * (end - start))) for start, end in zip(times, ends, strict=True)]
+    images = [Image.open(name).convert("RGB") for name in names]
+    with atomic_path(output) as tmp:
+        images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=durations, loop=0)
+
+
+def publish_frames(frames: Path, output: Path) -> None:
+    """Move a finished folder of PNG frames to ``output`` (replacing a folder there only as a whole)."""
+    if output.exists():
+        shutil.rmtree(output)
+    os.replace(frames, output)

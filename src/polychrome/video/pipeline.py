@@ -1,0 +1,468 @@
+"""Colorize films: decode, the network (batched), the stabiliser, the merge and the encoder as overlapping
+stages, in parts that a later run resumes from.
+
+:class:`VideoColorizer` wraps a :class:`~polychrome.pipelines.image.Colorizer`. ``colorize_file`` turns a
+film file into a colorized one (the command ``polychrome colorize film.mp4 -o color.mp4``);
+``colorize_frames`` colors frames from any decoder, in order, with the same stabiliser.
+
+The work of an unfinished run stays in a hidden folder beside the output (``.NAME.parts``), keyed by the
+input file and every setting: the same command continues after the last finished part, another command
+starts afresh. Batches never cross a part, and the stabiliser's state is saved with each part, so a resumed
+film is the film an uninterrupted run makes.
+
+Example:
+    >>> from polychrome import Colorizer
+    >>> from polychrome.video import VideoColorizer, VideoOptions
+    >>> films = VideoColorizer(Colorizer.from_pretrained(), VideoOptions(strength=0.8))  # doctest: +SKIP
+    >>> films.colorize_file("film.mp4", "film-color.mp4").frames  # doctest: +SKIP
+    1440
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from polychrome._atomic import atomic_path, atomic_write
+from polychrome.color.lab import gray_rgb, rgb_to_lightness
+from polychrome.images import to_float01, to_uint8
+from polychrome.video.io import Frame, VideoInfo, VideoReader, open_video
+from polychrome.video.output import (
+    EncodeSettings,
+    FramesPart,
+    PartEncoder,
+    join_video,
+    output_kind,
+    publish_frames,
+    video_codec,
+    write_gif,
+)
+from polychrome.video.stabilize import DEFAULT_STRENGTH, TemporalStabilizer
+from polychrome.video.stages import Stage
+
+if TYPE_CHECKING:
+    from polychrome.pipelines.image import AbPrediction, Colorizer
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_PART_FRAMES = 240
+_WORK_VERSION = 1  # bump when the layout of the work folder changes, so old work is not resumed
+
+
+@dataclass(frozen=True)
+class VideoOptions:
+    """How a film is colorized.
+
+    Attributes:
+        render_size, saturation, temperature: as for photos (:meth:`Colorizer.__call__`).
+        strength: the stabiliser's weight of the past, 0 (frame by frame) to below 1.
+        batch_size: frames through the network at once.
+        crf, preset: the encoder's quality and speed (:class:`~polychrome.video.output.EncodeSettings`).
+        side_by_side: write gray | color side by side (twice the width).
+        preview: colorize only the first this many seconds.
+        part_frames: frames per part of the work a later run resumes from (a multiple of ``batch_size``).
+    """
+
+    render_size: int = 256
+    saturation: float = 1.0
+    temperature: float = 0.0
+    strength: float = DEFAULT_STRENGTH
+    batch_size: int = 8
+    crf: int | None = None
+    preset: str = "medium"
+    side_by_side: bool = False
+    preview: float | None = None
+    part_frames: int = DEFAULT_PART_FRAMES
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
+        if self.preview is not None and not self.preview > 0:
+            raise ValueError(f"preview must be a positive number of seconds, got {self.preview}")
+        if self.part_frames < 1:
+            raise ValueError(f"part_frames must be at least 1, got {self.part_frames}")
+        TemporalStabilizer(self.strength)  # a bad strength fails before any work
+        self.encoding  # noqa: B018 - a bad crf or preset too
+
+    @property
+    def encoding(self) -> EncodeSettings:
+        return EncodeSettings(self.crf, self.preset)
+
+    @property
+    def frames_per_part(self) -> int:
+        return math.ceil(self.part_frames / self.batch_size) * self.batch_size
+
+
+@dataclass
+class VideoResult:
+    """What :meth:`VideoColorizer.colorize_file` did.
+
+    Attributes:
+        output: the file (or folder of frames) written.
+        frames: frames in the output.
+        resumed_from: frames taken from an earlier, interrupted run (0 for a fresh one).
+        cuts: indices of the frames found to start a new scene.
+        defects: damage found in the source (the rest was colorized), one line each.
+        notes: what could not be kept as it was (audio re-encoded, a subtitle stream left out).
+        timings: seconds each stage was busy: decode, network, stabilize, merge, encode, join.
+    """
+
+    output: Path
+    frames: int
+    resumed_from: int = 0
+    cuts: list[int] = field(default_factory=list)
+    defects: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class _Batch:
+    frames: list[Frame]
+    rgb: torch.Tensor  # (B, 3, H, W) float in 0..1
+    prediction: AbPrediction | None = None
+    colored: np.ndarray | None = None  # (B, H, W', 3) uint8
+    state: dict[str, np.ndarray] | None = None  # the stabiliser after this batch, where a part ends here
+
+
+class VideoColorizer:
+    """Colorize films with a :class:`~polychrome.pipelines.image.Colorizer`."""
+
+    def __init__(self, colorizer: Colorizer, options: VideoOptions | None = None) -> None:
+        self.colorizer = colorizer
+        self.options = options or VideoOptions()
+        self._fingerprint: str | None = None
+
+    def colorize_frames(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        """Colorize frames given in order, ``(H, W, 3)`` arrays (uint8, uint16 or float in 0..1) of one
+        size, with the stabiliser; yields ``(H, W, 3)`` uint8 frames (twice as wide with ``side_by_side``).
+
+        >>> for colored in films.colorize_frames(my_decoder()):  # doctest: +SKIP
+        ...     my_encoder.write(colored)
+        """
+        timed = (Frame(i, i, float(i), np.asarray(rgb)) for i, rgb in enumerate(frames))
+        timings: dict[str, float] = {}
+        for batch in self._stages(timed, TemporalStabilizer(self.options.strength), timings):
+            assert batch.colored is not None
+            yield from batch.colored
+
+    def _stages(
+        self,
+        frames: Iterable[Frame],
+        stabilizer: TemporalStabilizer,
+        timings: dict[str, float],
+        part_ends: Callable[[int], bool] = lambda index: False,
+    ) -> Iterator[_Batch]:
+        """Frames through decode (already a stage of the caller's), network + stabiliser, and merge."""
+        for key in ("decode", "network", "stabilize", "merge"):
+            timings.setdefault(key, 0.0)
+        batches = Stage(self._batches(frames, timings, part_ends), depth=2, name="polychrome-decode")
+        predicted = Stage(self._predict(batches, stabilizer, timings, part_ends), 2, "polychrome-network")
+        return iter(Stage(self._merge(predicted, timings), depth=2, name="polychrome-merge"))
+
+    def _batches(
+        self, frames: Iterable[Frame], timings: dict[str, float], part_ends: Callable[[int], bool]
+    ) -> Iterator[_Batch]:
+        group: list[Frame] = []
+        started = time.perf_counter()
+        for frame in frames:
+            group.append(frame)
+            if len(group) == self.options.batch_size or part_ends(frame.index):
+                yield self._batch(group, timings, started)
+                group = []
+                started = time.perf_counter()
+        if group:
+            yield self._batch(group, timings, started)
+
+    def _batch(self, group: list[Frame], timings: dict[str, float], started: float) -> _Batch:
+        shape = group[0].rgb.shape
+        for frame in group:
+            if frame.rgb.ndim != 3 or frame.rgb.shape[-1] != 3 or frame.rgb.shape != shape:
+                raise ValueError(f"frames must be (H, W, 3) of one size, got {shape} and {frame.rgb.shape}")
+        rgb = torch.from_numpy(np.stack([to_float01(f.rgb) for f in group])).permute(0, 3, 1, 2)
+        timings["decode"] += time.perf_counter() - started
+        return _Batch(group, rgb)
+
+    def _predict(
+        self,
+        batches: Iterable[_Batch],
+        stabilizer: TemporalStabilizer,
+        timings: dict[str, float],
+        part_ends: Callable[[int], bool],
+    ) -> Iterator[_Batch]:
+        options = self.options
+        torch.set_grad_enabled(False)  # this thread's own switch; inference mode is per thread too
+        for batch in batches:
+            started = time.perf_counter()
+            prediction = self.colorizer.predict_ab(
+                batch.rgb, options.render_size, options.saturation, options.temperature
+            )
+            steadying = time.perf_counter()
+            ab = prediction.ab.float().cpu()
+            lightness = F.interpolate(prediction.lightness.float().cpu(), size=ab.shape[-2:], mode="area")
+            steady = [stabilizer(lightness[i, 0].numpy(), ab[i].numpy()) for i in range(ab.shape[0])]
+            prediction.ab = torch.from_numpy(np.stack(steady))
+            batch.prediction = prediction
+            if part_ends(batch.frames[-1].index):
+                batch.state = stabilizer.state()
+            timings["network"] += steadying - started
+            timings["stabilize"] += time.perf_counter() - steadying
+            yield batch
+
+    def _merge(self, batches: Iterable[_Batch], timings: dict[str, float]) -> Iterator[_Batch]:
+        torch.set_grad_enabled(False)
+        for batch in batches:
+            started = time.perf_counter()
+            assert batch.prediction is not None
+            colored = self.colorizer.merge(batch.rgb, batch.prediction)
+            if self.options.side_by_side:
+                colored = torch.cat((gray_rgb(rgb_to_lightness(batch.rgb)), colored), dim=-1)
+            batch.colored = to_uint8(colored.permute(0, 2, 3, 1).numpy())
+            timings["merge"] += time.perf_counter() - started
+            yield batch
+
+    def work_folder(self, output: Path) -> Path:
+        """Where an unfinished run of ``output`` keeps its parts."""
+        return output.parent / f".{output.name}.parts"
+
+    def settings_key(self, source: Path, output: Path) -> str:
+        """Everything that decides the output's content; a resumed run must agree on all of it."""
+        stat = source.stat()
+        described = {
+            "version": _WORK_VERSION,
+            "source": os.path.realpath(source),
+            "size": stat.st_size,
+            "modified": stat.st_mtime_ns,
+            "output": output.suffix.lower(),
+            "options": asdict(self.options),
+            "model": self._model_fingerprint(),
+            "precision": self.colorizer.precision,
+            "device": self.colorizer.device.type,
+        }
+        return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()
+
+    def _model_fingerprint(self) -> str:
+        if self._fingerprint is None:
+            digest = hashlib.sha256()
+            for name, tensor in self.colorizer.model.state_dict().items():
+                digest.update(name.encode())
+                digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+            self._fingerprint = digest.hexdigest()
+        return self._fingerprint
+
+    def colorize_file(
+        self,
+        source: str | Path,
+        output: str | Path,
+        on_progress: Callable[[int, int | None], None] | None = None,
+    ) -> VideoResult:
+        """Colorize the film ``source`` into ``output``; see the module's description.
+
+        ``on_progress(frames_done, frames_expected)`` is called from this thread after each batch
+        (``frames_expected`` None where the film does not say). An existing ``output`` is replaced: the
+        caller decides whether it may be (the command refuses without ``--overwrite``).
+
+        Raises:
+            polychrome.video.io.VideoReadError: the film cannot be read, or holds no frames.
+            ValueError: an output name that is no film format.
+        """
+        source, output = Path(source), Path(output)
+        kind = output_kind(output)
+        work = self.work_folder(output)
+        key = self.settings_key(source, output)
+        done_parts = _resume(work, key)
+        per_part = self.options.frames_per_part
+        start = len(done_parts) * per_part
+        timings: dict[str, float] = {"encode": 0.0, "join": 0.0}
+        stabilizer = TemporalStabilizer(self.options.strength)
+        if done_parts:
+            with np.load(work / f"{done_parts[-1]}.npz") as saved:
+                stabilizer.load_state(dict(saved))
+            logger.info("resuming %s after %d frames", source, start)
+
+        try:
+            film = open_video(source)
+        except Exception:
+            if not done_parts:
+                shutil.rmtree(work, ignore_errors=True)
+            raise
+        with film:
+            expected = _expected_frames(film.info, self.options.preview)
+            frames = Stage(self._decoded(film, start, timings), depth=2 * self.options.batch_size)
+            written = start
+            encoder: PartEncoder | FramesPart | None = None
+            part_pts: list[int] = []
+            part = len(done_parts)
+            try:
+                batches = self._stages(
+                    frames,
+                    stabilizer,
+                    timings,
+                    part_ends=lambda index: (index + 1) % per_part == 0,
+                )
+                for batch in batches:
+                    assert batch.colored is not None
+                    # GIF and PNG have no rotation flag: their pixels are turned as a player would turn them
+                    # (the rotation is known once the first frame is decoded).
+                    turns = film.info.rotation // 90 if kind != "video" else 0
+                    started = time.perf_counter()
+                    for frame, pixels in zip(batch.frames, batch.colored, strict=True):
+                        if turns:
+                            pixels = np.ascontiguousarray(np.rot90(pixels, k=turns))
+                        if encoder is None:
+                            encoder = self._open_part(
+                                kind, work, part, film.info, pixels.shape, video_codec(output)
+                            )
+                        if isinstance(encoder, PartEncoder):
+                            encoder.write(pixels, frame.pts)
+                        else:
+                            encoder.write(pixels, frame.index)
+                        part_pts.append(frame.pts)
+                        written += 1
+                    if batch.state is not None:
+                        _finish_part(encoder, work, part, batch.state, part_pts)
+                        encoder, part_pts, part = None, [], part + 1
+                    timings["encode"] += time.perf_counter() - started
+                    if on_progress is not None:
+                        on_progress(written, expected)
+                if encoder is not None:
+                    _finish_part(encoder, work, part, stabilizer.state(), part_pts)
+                    part += 1
+            except BaseException as err:
+                frames.close()  # the decoder thread lets go of the film before it is closed
+                if isinstance(encoder, PartEncoder):
+                    encoder.abort()
+                if isinstance(err, Exception) and part == 0:  # nothing worth resuming: leave no trace
+                    shutil.rmtree(work, ignore_errors=True)
+                raise
+            info = film.info
+            defects = list(film.defects)
+        if written == 0:
+            raise ValueError(f"{source.name}: no frames to colorize")
+        started = time.perf_counter()
+        notes = self._join(kind, work, part, source, output, info)
+        timings["join"] = time.perf_counter() - started
+        shutil.rmtree(work, ignore_errors=True)
+        return VideoResult(output, written, start, stabilizer.cut_frames, defects, notes, timings)
+
+    def _decoded(self, film: VideoReader, start: int, timings: dict[str, float]) -> Iterator[Frame]:
+        """The film's frames from index ``start`` on (earlier ones decoded and dropped), up to the preview's
+        end."""
+        limit = self.options.preview
+        first_time: float | None = None
+        clock = time.perf_counter()
+        for frame in film.frames():
+            if first_time is None:
+                first_time = frame.time
+            if limit is not None and frame.time - first_time >= limit:
+                break
+            if frame.index < start:
+                continue
+            timings["decode"] = timings.get("decode", 0.0) + time.perf_counter() - clock
+            yield frame
+            clock = time.perf_counter()
+
+    def _open_part(
+        self, kind: str, work: Path, part: int, info: VideoInfo, shape: tuple[int, ...], codec: str
+    ) -> PartEncoder | FramesPart:
+        if kind != "video":
+            return FramesPart(work / "frames")
+        path = work / f"{part:05d}.nut"
+        sample = path.with_name(f".{path.name}.writing")  # renamed when the part is finished
+        encoder = PartEncoder(sample, codec, info, (shape[1], shape[0]), self.options.encoding)
+        encoder.final_path = path  # type: ignore[attr-defined]
+        encoder.writing_path = sample  # type: ignore[attr-defined]
+        return encoder
+
+    def _join(
+        self, kind: str, work: Path, parts: int, source: Path, output: Path, info: VideoInfo
+    ) -> list[str]:
+        if kind == "frames":
+            publish_frames(work / "frames", output)
+            return []
+        if kind == "gif":
+            times: list[float] = []
+            for part in range(parts):
+                with np.load(work / f"{part:05d}.npz") as saved:
+                    times.extend(float(p * info.time_base) for p in saved["pts"])
+            write_gif(work / "frames", times, output)
+            return ["GIF holds 256 colors a frame; audio left out"] if _has_audio(source) else []
+        preview = self.options.preview
+        until = None if preview is None else preview
+        sar = info.sample_aspect_ratio
+        return join_video(
+            [work / f"{part:05d}.nut" for part in range(parts)],
+            source,
+            output,
+            info,
+            until=until,
+            sample_aspect_ratio=sar,
+        )
+
+
+def _has_audio(source: Path) -> bool:
+    import av
+
+    try:
+        with av.open(str(source)) as container:
+            return bool(container.streams.audio)
+    except Exception:  # an animation Pillow reads but FFmpeg does not: no audio either way
+        return False
+
+
+def _expected_frames(info: VideoInfo, preview: float | None) -> int | None:
+    frames = info.frames
+    if frames is None and info.duration and info.frame_rate:
+        frames = round(info.duration * info.frame_rate)
+    if preview is not None and info.frame_rate:
+        limit = math.ceil(preview * info.frame_rate)
+        frames = limit if frames is None else min(frames, limit)
+    return frames
+
+
+def _resume(work: Path, key: str) -> list[str]:
+    """Names of the finished parts in ``work`` that a run with settings ``key`` may keep (the folder is
+    emptied when it belongs to other settings)."""
+    settings = work / "settings.json"
+    try:
+        same = json.loads(settings.read_text())["key"] == key
+    except (OSError, ValueError, KeyError):
+        same = False
+    if not same:
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True, exist_ok=True)
+        atomic_write(settings, lambda handle: handle.write(json.dumps({"key": key}).encode()))
+        return []
+    done: list[str] = []
+    while (work / f"{len(done):05d}.npz").is_file():
+        done.append(f"{len(done):05d}")
+    return done
+
+
+def _finish_part(
+    encoder: PartEncoder | FramesPart | None,
+    work: Path,
+    part: int,
+    state: dict[str, np.ndarray],
+    pts: list[int],
+) -> None:
+    """Close a part and record it as finished: its state file is written last, so a part without one is
+    redone."""
+    if isinstance(encoder, PartEncoder):
+        encoder.close()
+        os.replace(encoder.writing_path, encoder.final_path)  # type: ignore[attr-defined]
+    with atomic_path(work / f"{part:05d}.npz") as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, pts=np.asarray(pts, dtype=np.int64), **state)

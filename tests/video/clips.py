@@ -1,0 +1,83 @@
+"""Tiny films made in the tests themselves with PyAV: a moving color pattern, an optional audio tone,
+rotation flag, pixel shape, variable frame rate, a scene cut, 10-bit frames."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+TIME_BASE = Fraction(1, 1000)
+
+
+def pattern(index: int, height: int, width: int, scene: int = 0) -> np.ndarray:
+    """A colored pattern that moves right by two pixels a frame; another scene has other colors and shapes."""
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    shift = 2 * index
+    phase = 0.0 if scene == 0 else 2.0
+    red = 0.5 + 0.4 * np.sin((x - shift) / 5 + phase)
+    green = 0.5 + 0.4 * np.cos(y / 4 + phase)
+    blue = 0.5 + 0.4 * np.sin((x - shift + y) / 7 + 2 * phase) if scene == 0 else 0.2 + 0 * x
+    return (np.stack([red, green, blue], axis=-1) * 255).round().astype(np.uint8)
+
+
+def make_clip(
+    path: Path,
+    frames: int = 6,
+    size: tuple[int, int] = (48, 32),
+    times_ms: Sequence[int] | None = None,
+    audio: bool = False,
+    rotation: int = 0,
+    sample_aspect_ratio: Fraction | None = None,
+    cut_at: int | None = None,
+    pixel_format: str = "yuv420p",
+    title: str | None = None,
+) -> list[int]:
+    """Write a clip; returns its frames' times in milliseconds."""
+    width, height = size
+    times = list(times_ms) if times_ms is not None else [40 * i for i in range(frames)]
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=25, options={"crf": "10", "preset": "ultrafast"})
+        stream.width, stream.height, stream.pix_fmt = width, height, pixel_format
+        stream.time_base = TIME_BASE
+        stream.codec_context.time_base = TIME_BASE
+        if rotation:
+            stream.set_display_rotation(rotation)
+        if sample_aspect_ratio:
+            stream.sample_aspect_ratio = sample_aspect_ratio
+        if title:
+            container.metadata["title"] = title
+        sound = container.add_stream("aac", rate=8000) if audio else None
+        for index, ms in enumerate(times):
+            scene = 1 if cut_at is not None and index >= cut_at else 0
+            frame = av.VideoFrame.from_ndarray(pattern(index, height, width, scene), format="rgb24")
+            frame.pts, frame.time_base = ms, TIME_BASE
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+        if sound is not None:
+            samples = int(8000 * (times[-1] + 40) / 1000)
+            tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(samples) / 8000)).astype(np.float32)[None]
+            for start in range(0, samples, 1024):
+                chunk = av.AudioFrame.from_ndarray(
+                    np.ascontiguousarray(tone[:, start : start + 1024]), "flt", "mono"
+                )
+                chunk.sample_rate, chunk.pts = 8000, start
+                container.mux(sound.encode(chunk))
+            container.mux(sound.encode())
+    return times
+
+
+def read_frames(path: Path) -> list[tuple[float, np.ndarray, int]]:
+    """(seconds, rgb, rotation) of every frame of a film."""
+    with av.open(str(path)) as container:
+        return [(f.time, f.to_ndarray(format="rgb24"), f.rotation) for f in container.decode(video=0)]
+
+
+def audio_payloads(path: Path) -> list[bytes]:
+    with av.open(str(path)) as container:
+        if not container.streams.audio:
+            return []
+        return [bytes(p) for p in container.demux(container.streams.audio[0]) if p.size]

@@ -1,0 +1,55 @@
+"""`polychrome colorize` on folders mixing photos and films, with the tiny model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+import polychrome.cli.colorize as colorize_cli
+from polychrome.cli import app
+from polychrome.models import create_model
+from polychrome.pipelines.image import Colorizer
+from tests.video.clips import make_clip, read_frames
+
+
+@pytest.fixture
+def tiny(monkeypatch: pytest.MonkeyPatch) -> None:
+    torch.manual_seed(0)
+    colorizer = Colorizer(create_model("effunet_tiny_cls"))
+    monkeypatch.setattr(colorize_cli, "load_colorizer", lambda *args: colorizer)
+
+
+def test_a_folder_of_photos_and_films_with_a_bad_film(tmp_path: Path, tiny: None) -> None:
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    Image.new("L", (20, 16), 120).save(inputs / "photo.png")
+    times = make_clip(inputs / "film.mp4", frames=4, audio=True)
+    (inputs / "broken.mkv").write_bytes(b"\x1a\x45\xdf\xa3 not really matroska")
+
+    result = CliRunner().invoke(app, ["colorize", str(inputs), "-o", str(tmp_path / "out")])
+
+    assert result.exit_code == 1
+    assert (tmp_path / "out" / "photo.png").is_file()
+    assert len(read_frames(tmp_path / "out" / "film.mp4")) == len(times)
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "broken.mkv" in errors[0]
+    assert "colorized 2, skipped 0, failed 1" in result.output
+
+    again = CliRunner().invoke(app, ["colorize", str(inputs / "film.mp4"), "-o", str(tmp_path / "out")])
+    assert "skipped 1" in again.output  # never overwritten without --overwrite
+
+
+def test_one_film_to_a_named_gif(tmp_path: Path, tiny: None) -> None:
+    make_clip(tmp_path / "film.mp4", frames=3)
+
+    result = CliRunner().invoke(
+        app, ["colorize", str(tmp_path / "film.mp4"), "-o", str(tmp_path / "color.gif"), "--strength", "0"]
+    )
+
+    assert result.exit_code == 0, result.output
+    with Image.open(tmp_path / "color.gif") as gif:
+        assert gif.n_frames == 3

@@ -1,0 +1,186 @@
+"""Films through the pipeline with a tiny seeded model: what is kept, outputs by extension, interruption
+and resume, side by side and preview."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from polychrome.models import create_model
+from polychrome.pipelines.image import Colorizer
+from polychrome.video import output as video_output
+from polychrome.video.io import VideoReadError, open_video
+from polychrome.video.pipeline import VideoColorizer, VideoOptions
+from tests.video.clips import audio_payloads, make_clip, read_frames
+
+
+@pytest.fixture(scope="module")
+def colorizer() -> Colorizer:
+    torch.manual_seed(0)
+    return Colorizer(create_model("effunet_tiny_cls"))
+
+
+def _films(colorizer: Colorizer, **options: object) -> VideoColorizer:
+    return VideoColorizer(colorizer, VideoOptions(batch_size=2, part_frames=2, **options))  # type: ignore[arg-type]
+
+
+def test_timestamps_size_rotation_pixel_shape_audio_and_title_are_kept(
+    tmp_path: Path, colorizer: Colorizer
+) -> None:
+    source = tmp_path / "film.mp4"
+    times = make_clip(
+        source,
+        times_ms=[0, 40, 80, 200, 240, 400, 440],  # variable frame rate
+        size=(50, 34),
+        audio=True,
+        rotation=90,
+        sample_aspect_ratio=Fraction(4, 3),
+        title="A film",
+    )
+
+    result = _films(colorizer).colorize_file(source, tmp_path / "color.mp4")
+
+    frames = read_frames(tmp_path / "color.mp4")
+    assert result.frames == len(frames) == len(times)
+    assert [round(t * 1000) for t, _, _ in frames] == times
+    assert {rgb.shape for _, rgb, _ in frames} == {(34, 50, 3)}
+    assert {rotation for _, _, rotation in frames} == {90}
+    with open_video(tmp_path / "color.mp4") as film:
+        assert film.info.sample_aspect_ratio == Fraction(4, 3)
+        assert film.info.metadata.get("title") == "A film"
+    assert audio_payloads(tmp_path / "color.mp4") == audio_payloads(source)
+    assert not any(p.name.startswith(".") for p in tmp_path.iterdir())  # no work folder left
+
+
+@pytest.mark.parametrize("name", ["color.mkv", "color.webm", "color.gif", "frames"])
+def test_every_output_kind_holds_every_frame(tmp_path: Path, colorizer: Colorizer, name: str) -> None:
+    source = tmp_path / "film.mp4"
+    times = make_clip(source, frames=5, audio=True)
+
+    _films(colorizer).colorize_file(source, tmp_path / name)
+
+    if name == "frames":
+        assert len(list((tmp_path / name).glob("frame-*.png"))) == len(times)
+        return
+    with open_video(tmp_path / name) as film:
+        assert sum(1 for _ in film.frames()) == len(times)
+
+
+def test_ten_bit_film_is_read_deep_and_colorized(tmp_path: Path, colorizer: Colorizer) -> None:
+    source = tmp_path / "deep.mkv"
+    times = make_clip(source, frames=4, pixel_format="yuv420p10le")
+    with open_video(source) as film:
+        assert film.info.bit_depth == 10
+        assert next(iter(film.frames())).rgb.dtype == np.uint16
+
+    assert _films(colorizer).colorize_file(source, tmp_path / "out.mp4").frames == len(times)
+
+
+def test_side_by_side_doubles_the_width_and_preview_cuts(tmp_path: Path, colorizer: Colorizer) -> None:
+    source = tmp_path / "film.mp4"
+    times = make_clip(source, frames=8, audio=True)
+    seconds = times[3] / 1000
+
+    _films(colorizer, side_by_side=True, preview=seconds).colorize_file(source, tmp_path / "out.mp4")
+
+    frames = read_frames(tmp_path / "out.mp4")
+    assert len(frames) == sum(1 for t in times if t / 1000 < seconds)
+    assert frames[0][1].shape[1] == 2 * 48
+    # The left half is gray, but for a few columns at the seam where 4:2:0 chroma spans both halves.
+    gray = frames[0][1][:, : 48 - 4].astype(int)
+    assert np.abs(gray[..., 0] - gray[..., 2]).max() <= 2
+
+
+def test_a_killed_run_leaves_no_output_and_resumes_to_the_same_film(
+    tmp_path: Path, colorizer: Colorizer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = tmp_path / "film.mp4"
+    make_clip(source, frames=9, audio=True, cut_at=5)
+    whole = tmp_path / "whole.mp4"
+    _films(colorizer).colorize_file(source, whole)
+
+    written = []
+    real_write = video_output.PartEncoder.write
+
+    def dies_on_the_fifth_frame(self: video_output.PartEncoder, rgb: np.ndarray, pts: int) -> None:
+        written.append(pts)
+        if len(written) == 5:
+            raise KeyboardInterrupt
+        real_write(self, rgb, pts)
+
+    monkeypatch.setattr(video_output.PartEncoder, "write", dies_on_the_fifth_frame)
+    output = tmp_path / "resumed.mp4"
+    with pytest.raises(KeyboardInterrupt):
+        _films(colorizer).colorize_file(source, output)
+    assert not output.exists()
+    monkeypatch.setattr(video_output.PartEncoder, "write", real_write)
+
+    result = _films(colorizer).colorize_file(source, output)
+
+    assert result.resumed_from == 4  # two finished parts of two frames
+    resumed, uninterrupted = read_frames(output), read_frames(whole)
+    assert len(resumed) == len(uninterrupted)
+    for (t1, a, _), (t2, b, _) in zip(resumed, uninterrupted, strict=True):
+        assert t1 == t2 and np.array_equal(a, b)
+
+
+def test_changed_settings_start_afresh(tmp_path: Path, colorizer: Colorizer) -> None:
+    source = tmp_path / "film.mp4"
+    make_clip(source, frames=4)
+    films = _films(colorizer)
+    work = films.work_folder(tmp_path / "out.mp4")
+    work.mkdir()
+    (work / "settings.json").write_text('{"key": "other"}')
+    (work / "00000.npz").write_bytes(b"stale")
+
+    assert films.colorize_file(source, tmp_path / "out.mp4").resumed_from == 0
+
+
+@pytest.mark.parametrize("content", [b"", b"not a film at all", "audio"])
+def test_unreadable_films_raise_one_line_naming_the_file(
+    tmp_path: Path, colorizer: Colorizer, content: bytes | str
+) -> None:
+    source = tmp_path / "bad.mp4"
+    if content == "audio":
+        make_clip(tmp_path / "tone.mp4", frames=3, audio=True)
+        import av
+
+        with av.open(str(tmp_path / "tone.mp4")) as inp, av.open(str(source), "w") as out:
+            stream = out.add_stream_from_template(inp.streams.audio[0])
+            for packet in inp.demux(inp.streams.audio[0]):
+                if packet.size:
+                    packet.stream = stream
+                    out.mux(packet)
+    else:
+        source.write_bytes(content)
+
+    with pytest.raises(VideoReadError, match="bad.mp4") as raised:
+        _films(colorizer).colorize_file(source, tmp_path / "out.mp4")
+    assert "\n" not in str(raised.value)
+    assert not (tmp_path / "out.mp4").exists()
+    assert not _films(colorizer).work_folder(tmp_path / "out.mp4").exists()
+
+
+def test_a_truncated_film_keeps_what_decodes(tmp_path: Path, colorizer: Colorizer) -> None:
+    whole = tmp_path / "whole.mkv"  # Matroska keeps its frames readable when its end is cut off
+    times = make_clip(whole, frames=12)
+    data = whole.read_bytes()
+    source = tmp_path / "cut.mkv"
+    source.write_bytes(data[: len(data) * 2 // 3])
+
+    result = _films(colorizer).colorize_file(source, tmp_path / "out.mp4")
+
+    assert 0 < result.frames < len(times)
+
+
+def test_frame_iterator_colors_frames_from_any_decoder(colorizer: Colorizer) -> None:
+    frames = [np.full((20, 30, 3), value, np.uint8) for value in (40, 90, 140)]
+
+    colored = list(_films(colorizer).colorize_frames(iter(frames)))
+
+    assert [c.shape for c in colored] == [(20, 30, 3)] * 3
+    assert all(c.dtype == np.uint8 for c in colored)
