@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Protocol
@@ -34,6 +34,8 @@ FilmProgress = Callable[[Job, int, "int | None"], None]
 
 if TYPE_CHECKING:
     import numpy as np
+
+    from polychrome.pipelines.hints import Hint
 
 
 class PhotoColorizer(Protocol):
@@ -69,6 +71,7 @@ def make_processor(
     film: FilmSettings | None = None,
     on_frames: FilmProgress | None = None,
     warnings: list[str] | None = None,
+    hints: Sequence[Hint] = (),
 ) -> Callable[[Job], None]:
     """The per-file step for `run_jobs`: a photo is loaded, colorized and saved (keeping any alpha
     channel, EXIF and dpi); a film goes through :class:`~polychrome.video.VideoColorizer`, and what it
@@ -89,6 +92,7 @@ def make_processor(
             render_size=render_size,
             saturation=saturation,
             temperature=temperature,
+            **({"hints": hints} if hints else {}),
         )
         save_image(job.output, output.images[0], image.alpha, metadata=image.metadata)
 
@@ -208,6 +212,22 @@ def colorize(
         float | None,
         typer.Option(min=0.001, metavar="SECONDS", help="Films: colorize only the first SECONDS."),
     ] = None,
+    hint: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="X,Y=COLOR",
+            help="A color the photo had at a point, e.g. 120,80=#b22222 (pixels) or 0.5,0.9=#3a5f0b "
+            "(fractions of width and height); X,Y,RADIUS=COLOR holds it over a disc. Repeatable; one photo.",
+        ),
+    ] = None,
+    hints_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--hints",
+            metavar="FILE",
+            help='Hints from a JSON list of {"x": ..., "y": ..., "color": "#rrggbb", "radius": ...}.',
+        ),
+    ] = None,
     workers: Annotated[
         int | None,
         typer.Option(
@@ -237,6 +257,7 @@ def colorize(
         jobs, problems = plan_jobs(inputs, output, suffix=suffix, extensions=MEDIA_EXTENSIONS)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="'--format' / '--output'") from None
+    hints = _hints(hint or [], hints_file, jobs)
 
     for item, reason in problems:
         err.print(f"[red]error:[/red] {escape(printable_name(item))}: {escape(reason)}")
@@ -259,7 +280,7 @@ def colorize(
     def make(frames: FilmProgress) -> Callable[[Job], None]:
         if colorizer is None:
             return _never_called
-        return make_processor(colorizer, render_size, saturation, temperature, film, frames, warnings)
+        return make_processor(colorizer, render_size, saturation, temperature, film, frames, warnings, hints)
 
     report = _run_with_progress(jobs, make, overwrite, workers or default_workers(), err)
 
@@ -270,6 +291,26 @@ def colorize(
     Console(highlight=False, soft_wrap=True).print(_summary(report, len(problems), overwrite), markup=False)
     if problems or not report.ok or any(line.endswith(DAMAGED) for line in warnings):
         raise typer.Exit(1)
+
+
+def _hints(texts: list[str], path: Path | None, jobs: list[Job]) -> list[Hint]:
+    """The hints of --hint and --hints, refused (usage error) when malformed or given for anything but one
+    photo."""
+    from polychrome.pipelines.hints import HintError, load_hints, parse_hint
+    from polychrome.video.formats import is_video
+
+    if not texts and path is None:
+        return []
+    try:
+        hints = [parse_hint(text) for text in texts] + (load_hints(path) if path is not None else [])
+    except HintError as exc:
+        raise typer.BadParameter(str(exc), param_hint="'--hint' / '--hints'") from None
+    if len(jobs) > 1 or any(is_video(job.source) for job in jobs):
+        raise typer.BadParameter(
+            "hints name points of one photo: give one photo (not a folder, several photos or a film)",
+            param_hint="'--hint' / '--hints'",
+        )
+    return hints
 
 
 def _check_film_settings(film: FilmSettings) -> None:

@@ -34,6 +34,7 @@ from polychrome.images import LoadedImage, load_image, to_uint8
 from polychrome.models import ColorizationModel, load_pretrained
 from polychrome.models._hub import read_config
 from polychrome.pipelines.calibration import RenderCalibration
+from polychrome.pipelines.hints import Hint, apply_hints
 from polychrome.pipelines.render import adjust_ab, merge_full_resolution, predict_ab_lowres, render_shape
 from polychrome.resize import resize_for_render
 
@@ -204,6 +205,7 @@ class Colorizer:
         decode: DecodeOptions | None = None,
         output_type: OutputType = "pil",
         batch_size: int = 8,
+        hints: Sequence[Hint] = (),
     ) -> ColorizerOutput:
         """Colorize one photo or several.
 
@@ -219,6 +221,8 @@ class Colorizer:
             output_type: ``pil``, ``np`` or ``pt`` (see :class:`ColorizerOutput`).
             batch_size: photos of one size given one after another go through the network together, at
                 most this many at a time.
+            hints: colors the owner knows (:class:`~polychrome.pipelines.hints.Hint`), spread from their
+                points along each photo's lightness; they hold as given, whatever the other controls.
 
         Raises:
             polychrome.images.ImageReadError: a file is missing, unreadable or too large.
@@ -234,6 +238,7 @@ class Colorizer:
             "saturation": saturation,
             "temperature": temperature,
             "decode": (decode or DecodeOptions()).overrides(),
+            "hints": list(hints),
         }
         if saturation < 0:
             raise ValueError(f"saturation must be >= 0, got {saturation}")
@@ -274,12 +279,14 @@ class Colorizer:
         saturation: float,
         temperature: float,
         decode: dict[str, Any],
+        hints: list[Hint],
         out: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Photos ``(B, 3, H, W)`` of one size -> (colorized ``(B, 3, H, W)`` where ``rgb`` is, adjusted ab at
         the render size on :attr:`device`), written into ``out`` when given."""
         started = time.perf_counter()
         prediction = self.predict_ab(rgb, render_size, saturation, temperature, decode)
+        prediction = apply_hints(prediction, hints, *rgb.shape[-2:])
         merging = time.perf_counter()
         merged = self.merge(rgb, prediction, out=out)
         timings["network"] += merging - started

@@ -1,0 +1,162 @@
+"""Color hints: the owner of a photo says what color a point was, and the region around it takes that color.
+
+A :class:`Hint` is a point of the photo (in pixels, or as fractions of its width and height), a color and an
+optional radius. :func:`apply_hints` puts a batch's hints on the grid where the network predicted ab and
+spreads them along the photo's lightness (:mod:`polychrome.color.propagate`), after the saturation and
+warm/cool controls, so a hinted color comes out as given. Parsing (``120,80=#b22222``, a JSON list) gives
+one-line errors that name the hint.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import ImageColor
+
+from polychrome.color.lab import rgb_to_lab
+from polychrome.color.propagate import GridHint, propagate_hints
+
+if TYPE_CHECKING:
+    from polychrome.pipelines.image import AbPrediction
+
+
+class HintError(ValueError):
+    """A hint that cannot be used: malformed, a bad color, or outside the photo."""
+
+
+@dataclass(frozen=True)
+class Hint:
+    """The photo had ``color`` at ``(x, y)``.
+
+    Attributes:
+        x, y: the point, in pixels from the top-left corner, or as fractions of the width and height when
+            ``relative``.
+        color: ``#rrggbb`` (or any color name or form PIL understands, e.g. ``red``, ``rgb(178,34,34)``).
+        radius: how far around the point the color is known to hold, in pixels of the photo (0: the point).
+        relative: whether ``x`` and ``y`` are fractions (0..1) of the width and height.
+    """
+
+    x: float
+    y: float
+    color: str
+    radius: float = 0.0
+    relative: bool = False
+
+    def __post_init__(self) -> None:
+        if not all(math.isfinite(v) for v in (self.x, self.y, self.radius)):
+            raise HintError(f"hint {self.describe()}: coordinates and radius must be finite numbers")
+        if self.radius < 0:
+            raise HintError(f"hint {self.describe()}: the radius must be 0 or more, got {self.radius:g}")
+        self.rgb()  # a bad color fails here, when the hint is made
+
+    def describe(self) -> str:
+        return f"{self.x:g},{self.y:g}={self.color}"
+
+    def rgb(self) -> tuple[int, int, int]:
+        try:
+            red, green, blue = ImageColor.getrgb(self.color)[:3]
+        except (ValueError, AttributeError):
+            raise HintError(f"hint {self.describe()}: {self.color!r} is not a color (use #rrggbb)") from None
+        return red, green, blue
+
+    def point(self, width: int, height: int) -> tuple[float, float]:
+        """The point in pixels of a ``width`` x ``height`` photo; outside it is a :class:`HintError`."""
+        x, y = (self.x * width, self.y * height) if self.relative else (self.x, self.y)
+        if not (0 <= x <= width and 0 <= y <= height) or (not self.relative and (x == width or y == height)):
+            raise HintError(f"hint {self.describe()}: outside the {width}x{height} photo")
+        return min(x, width - 0.5), min(y, height - 0.5)
+
+
+def parse_hint(text: str) -> Hint:
+    """``X,Y=COLOR`` or ``X,Y,RADIUS=COLOR``: pixels, or fractions of width and height when both coordinates
+    are written with a decimal point and lie in 0..1 (``0.5,0.9=#3a5f0b``)."""
+    where, sep, color = text.partition("=")
+    parts = [p.strip() for p in where.split(",")]
+    if not sep or len(parts) not in (2, 3) or not color.strip():
+        raise HintError(f"hint {text!r}: write it as X,Y=#rrggbb or X,Y,RADIUS=#rrggbb")
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        raise HintError(f"hint {text!r}: X, Y and RADIUS must be numbers") from None
+    relative = all("." in p and 0 <= v <= 1 for p, v in zip(parts[:2], values[:2], strict=True))
+    return Hint(values[0], values[1], color.strip(), values[2] if len(values) == 3 else 0.0, relative)
+
+
+def load_hints(path: str | Path) -> list[Hint]:
+    """Hints from a JSON file: a list of ``{"x": ..., "y": ..., "color": "#rrggbb", "radius": ...}``
+    (radius optional); coordinates are fractions when both are written as decimals in 0..1."""
+    path = Path(path)
+    try:
+        items = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise HintError(f"{path}: cannot read ({err.strerror or err})") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise HintError(f"{path}: not a JSON list of hints ({err})") from None
+    if not isinstance(items, list):
+        raise HintError(f"{path}: not a JSON list of hints")
+    return [_hint_from_json(item, path, i) for i, item in enumerate(items)]
+
+
+def _hint_from_json(item: Any, path: Path, index: int) -> Hint:
+    where = f"{path}: hint {index + 1}"
+    if not isinstance(item, dict) or not {"x", "y", "color"} <= item.keys():
+        raise HintError(f'{where}: needs "x", "y" and "color"')
+    unknown = item.keys() - {"x", "y", "color", "radius"}
+    if unknown:
+        raise HintError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
+    x, y, radius = item["x"], item["y"], item.get("radius", 0)
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (x, y, radius)):
+        raise HintError(f'{where}: "x", "y" and "radius" must be numbers')
+    if not isinstance(item["color"], str):
+        raise HintError(f'{where}: "color" must be a string such as "#b22222"')
+    relative = all(isinstance(v, float) and 0 <= v <= 1 for v in (x, y))
+    try:
+        return Hint(float(x), float(y), item["color"], float(radius), relative)
+    except HintError as err:
+        raise HintError(f"{path}: {err}") from None
+
+
+def hint_ab(hints: list[Hint]) -> np.ndarray:
+    """The a and b of each hint's color, ``(N, 2)`` (its lightness is the photo's own)."""
+    rgb = torch.tensor([h.rgb() for h in hints], dtype=torch.float64).T.reshape(1, 3, 1, len(hints)) / 255
+    return rgb_to_lab(rgb)[0, 1:, 0].T.numpy()
+
+
+def apply_hints(prediction: AbPrediction, hints: list[Hint], height: int, width: int) -> AbPrediction:
+    """``prediction`` for photos of ``height`` x ``width`` with ``hints`` spread over each photo's ab."""
+    if not hints:
+        return prediction
+    ab = prediction.ab
+    grid_h, grid_w = ab.shape[-2:]
+    covered_h, covered_w = prediction.covered
+    stride = prediction.lightness.shape[-1] / covered_w  # render pixels per ab cell
+    colors = hint_ab(hints)
+    placed = []
+    for hint, (a, b) in zip(hints, colors, strict=True):
+        x, y = hint.point(width, height)
+        placed.append(
+            GridHint(
+                row=y / height * covered_h - 0.5,
+                col=x / width * covered_w - 0.5,
+                radius=hint.radius / width * covered_w,
+                a=float(a),
+                b=float(b),
+            )
+        )
+    # The lightness the network saw, on the ab grid (padding cells repeat the edge).
+    lightness = F.avg_pool2d(prediction.lightness.float(), round(stride), ceil_mode=True)
+    lightness = F.pad(
+        lightness, (0, grid_w - lightness.shape[-1], 0, grid_h - lightness.shape[-2]), mode="replicate"
+    )
+    spread = [
+        propagate_hints(lum[0].cpu().numpy(), photo_ab.float().cpu().numpy(), placed)
+        for lum, photo_ab in zip(lightness, ab, strict=True)
+    ]
+    return replace(prediction, ab=torch.from_numpy(np.stack(spread)).to(ab.device, ab.dtype))

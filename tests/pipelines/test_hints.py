@@ -1,0 +1,103 @@
+"""Color hints through the colorizer: the hinted color comes out at its point, stays on its side of a strong
+edge, and bad hints are one-line errors naming the hint."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from polychrome.color.lab import rgb_to_lab
+from polychrome.models import create_model
+from polychrome.pipelines.hints import Hint, HintError, hint_ab, load_hints, parse_hint
+from polychrome.pipelines.image import Colorizer
+
+
+def _ab(rgb: np.ndarray) -> np.ndarray:
+    """Lab a and b of float RGB ``(H, W, 3)``."""
+    return rgb_to_lab(torch.from_numpy(rgb).permute(2, 0, 1)[None].double())[0, 1:].permute(1, 2, 0).numpy()
+
+
+@pytest.fixture(scope="module")
+def colorizer() -> Colorizer:
+    torch.manual_seed(0)
+    return Colorizer(create_model("effunet_tiny_reg"))
+
+
+def _halves() -> np.ndarray:
+    """A gray photo, 96 x 128: a darker left half and a lighter right half, each flat."""
+    photo = np.full((96, 128), 0.35, np.float32)
+    photo[:, 64:] = 0.8
+    return photo
+
+
+def test_a_hint_comes_out_at_its_point_and_not_across_the_edge(colorizer: Colorizer) -> None:
+    photo = _halves()
+    plain = colorizer(photo, output_type="np").images[0]
+    hinted = colorizer(photo, output_type="np", hints=[Hint(20, 40, "#3a7f2b", radius=3)]).images[0]
+    wanted = hint_ab([Hint(0, 0, "#3a7f2b")])[0]
+    assert np.allclose(_ab(hinted)[40, 20], wanted, atol=2.0)
+    # The whole flat left half turns most of the way to the hint; the right half keeps the model's colors.
+    before, after = _ab(plain)[80, 55], _ab(hinted)[80, 55]
+    assert np.linalg.norm(after - wanted) < 0.25 * np.linalg.norm(before - wanted)
+    assert np.abs(hinted[:, 72:] - plain[:, 72:]).max() < 2 / 255
+    # The photo's own lightness is kept everywhere.
+    lightness = rgb_to_lab(torch.from_numpy(hinted).permute(2, 0, 1)[None].double())[0, 0].numpy()
+    gray = rgb_to_lab(torch.from_numpy(np.dstack([photo] * 3)).permute(2, 0, 1)[None].double())[0, 0].numpy()
+    assert np.abs(lightness - gray).max() < 0.5
+
+
+def test_fractions_name_the_same_point_as_pixels(colorizer: Colorizer) -> None:
+    photo = _halves()
+    by_pixels = colorizer(photo, output_type="np", hints=[parse_hint("32,48=#b22222")]).images[0]
+    by_fraction = colorizer(photo, output_type="np", hints=[parse_hint("0.25,0.5=#b22222")]).images[0]
+    assert np.abs(by_pixels - by_fraction).max() < 1 / 255
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("120,80", "write it as X,Y=#rrggbb"),
+        ("a,80=#ffffff", "must be numbers"),
+        ("10,10=#zzzzzz", "is not a color"),
+        ("10,10,-2=red", "radius must be 0 or more"),
+    ],
+)
+def test_bad_hints_are_one_line_errors(text: str, message: str) -> None:
+    with pytest.raises(HintError, match=message) as info:
+        parse_hint(text)
+    assert "\n" not in str(info.value)
+
+
+def test_a_hint_outside_the_photo_is_refused(colorizer: Colorizer) -> None:
+    with pytest.raises(HintError, match=r"hint 200,10=red: outside the 128x96 photo"):
+        colorizer(_halves(), hints=[parse_hint("200,10=red")])
+    with pytest.raises(HintError, match="outside"):
+        colorizer(_halves(), hints=[Hint(1.5, 0.5, "red", relative=True)])
+
+
+def test_parsing_tells_pixels_from_fractions() -> None:
+    assert parse_hint("0.5,0.9=#3a5f0b") == Hint(0.5, 0.9, "#3a5f0b", 0.0, relative=True)
+    assert parse_hint("1,0=#3a5f0b").relative is False  # integers are pixels
+    assert parse_hint("12,8,4=red") == Hint(12, 8, "red", 4.0)
+
+
+def test_hints_from_json(tmp_path: Path) -> None:
+    path = tmp_path / "hints.json"
+    path.write_text(
+        json.dumps(
+            [{"x": 10, "y": 12, "color": "#b22222"}, {"x": 0.5, "y": 0.25, "color": "red", "radius": 3}]
+        )
+    )
+    assert load_hints(path) == [Hint(10, 12, "#b22222"), Hint(0.5, 0.25, "red", 3.0, relative=True)]
+    path.write_text(json.dumps([{"x": 1, "y": 2}]))
+    with pytest.raises(HintError, match=r"hints.json: hint 1: needs"):
+        load_hints(path)
+    path.write_text("{not json")
+    with pytest.raises(HintError, match="not a JSON list"):
+        load_hints(path)
+    with pytest.raises(HintError, match="cannot read"):
+        load_hints(tmp_path / "missing.json")
