@@ -185,7 +185,7 @@ def linear_to_srgb8(linear: np.ndarray) -> np.ndarray:
     linear = np.clip(linear, 0.0, 1.0)
     step = np.sqrt(linear)
     step *= ENCODE_STEPS
-    index = step.astype(np.int32)
-    codes = SRGB8_CODE[index]
-    codes += linear >= SRGB8_NEXT_FROM[index]
+    index = step.astype(np.intp)  # np.take with native indices gathers fastest
+    codes = np.take(SRGB8_CODE, index)
+    codes += linear >= np.take(SRGB8_NEXT_FROM, index)
     return codes
