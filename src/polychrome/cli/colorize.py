@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from polychrome._messages import printable_name
 from polychrome.cli import app
 from polychrome.pipelines.batch import BatchReport, Job, normalize_suffix, plan_jobs, run_jobs
-from polychrome.pipelines.render import MAX_RENDER_SIZE
+from polychrome.pipelines.render_size import MAX_RENDER_SIZE
 
 if TYPE_CHECKING:
     import numpy as np

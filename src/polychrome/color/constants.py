@@ -19,6 +19,9 @@ EPSILON = 216.0 / 24389.0  # (6/29)**3: where the cube root meets the linear seg
 KAPPA = 24389.0 / 27.0
 SRGB_LINEAR_BELOW = 0.0031308  # linear light under which the sRGB curve is a straight line
 
+# How a classification model's distribution over ab bins becomes one color (polychrome.color.decode).
+DECODE_METHODS = ("annealed_mean", "mean", "mode", "topk_mean")
+
 # Gamut fitting: bisection steps on the chroma scale, and how far outside 0..1 an sRGB value may stray.
 GAMUT_ITERATIONS = 10
 GAMUT_TOLERANCE = 1e-4
