@@ -35,9 +35,9 @@ def example(
     ] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing files.")] = False,
 ) -> None:
-    """Colorize a sample photo: chelsea ships with polychrome, the others with scikit-image.
+    """Colorize a sample photo.
 
-    Writes a black-and-white version (example-gray.png) and its colorization (example-colorized.png).
+    chelsea ships with polychrome, the others with scikit-image. Writes a black-and-white version (example-gray.png) and its colorization (example-colorized.png).
     """
     if photo not in SAMPLE_PHOTOS:
         typer.echo(f"error: unknown sample {photo!r}; choose from {', '.join(SAMPLE_PHOTOS)}", err=True)
