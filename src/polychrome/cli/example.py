@@ -17,7 +17,7 @@ PACKAGED_PHOTO = "chelsea"  # scikit-image's, CC0 (Stefan van der Walt's cat), s
 @app.command()
 def example(
     photo: Annotated[
-        str, typer.Option(metavar="NAME", help=f"Which scikit-image sample: {', '.join(SAMPLE_PHOTOS)}.")
+        str, typer.Option(metavar="NAME", help=f"Which sample photo: {', '.join(SAMPLE_PHOTOS)}.")
     ] = "chelsea",
     output: Annotated[
         Path,
@@ -37,7 +37,8 @@ def example(
 ) -> None:
     """Colorize a sample photo.
 
-    chelsea ships with polychrome, the others with scikit-image. Writes a black-and-white version (example-gray.png) and its colorization (example-colorized.png).
+    Writes a black-and-white version (example-gray.png) and its colorization
+    (example-colorized.png). The photo chelsea ships with polychrome, the others come with scikit-image.
     """
     if photo not in SAMPLE_PHOTOS:
         typer.echo(f"error: unknown sample {photo!r}; choose from {', '.join(SAMPLE_PHOTOS)}", err=True)
