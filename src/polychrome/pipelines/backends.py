@@ -1,6 +1,6 @@
 """Which runtime colors: PyTorch (the ``polychrome[torch]`` install) or ONNX Runtime (the base install).
 
-``auto`` takes PyTorch where it is installed and the model has its PyTorch weights, else ONNX Runtime; a
+``auto`` takes PyTorch where it is installed (unless the model has only its ONNX file), else ONNX Runtime; a
 choice that cannot be had is refused in one line that says what to install or export.
 """
 
@@ -42,11 +42,12 @@ def choose_backend(requested: str, path: Path, *, has_weights: bool, has_onnx: b
     """
     if requested not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {requested!r}")
-    torch_ok = requested != "onnx" and has_weights and torch_installed()
+    torch_ok = requested != "onnx" and torch_installed()
     if requested == "auto":
-        requested = "torch" if torch_ok else "onnx"
+        # A folder with neither file goes to PyTorch, whose loader names the missing weights.
+        requested = "torch" if torch_ok and (has_weights or not has_onnx) else "onnx"
     if requested == "torch":
-        if not has_weights:
+        if path.is_file():
             raise FileNotFoundError(f"{path}: an ONNX file; backend 'torch' needs a model folder")
         if not torch_ok:
             raise ValueError("backend 'torch' needs PyTorch: pip install 'polychrome[torch]'")

@@ -50,6 +50,9 @@ class OnnxNetwork:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or os.cpu_count() or 1
         options.log_severity_level = 3  # warnings about unused initialisers are ours to fix, not the user's
+        # Threads that spin while they wait made PyTorch up to 5x slower beside another busy process and saved
+        # nothing on an idle machine (BENCHMARKS section 7); ONNX Runtime's pool spins too unless told not to.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
         except Exception as err:  # noqa: BLE001 - ONNX Runtime raises its own types; the reason is what matters
