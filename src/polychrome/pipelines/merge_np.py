@@ -3,7 +3,7 @@ for the install without PyTorch, made lean for very large photos.
 
 The photo's own lightness is kept and the ab predicted at the render size is upsampled bilinearly under it;
 out-of-gamut colors are pulled toward gray as :func:`polychrome.color.lab_np.fit_to_gamut` does. The work
-goes in strips of rows small enough for the CPU's caches, on several threads (numpy lets go of the GIL), so
+goes in strips of rows small enough for the CPU's caches (on threads, if asked for), so
 memory beyond the input and output arrays stays a few megabytes whatever the photo's size.
 
 An 8-bit photo is never turned into floats: the lightness and luminance of each gray level come from a
@@ -13,7 +13,6 @@ table, those of 8-bit RGB from per-channel tables, and an 8-bit output is encode
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -39,8 +38,10 @@ _LOW, _HIGH = (np.float32(v) for v in gamut_bounds())
 
 
 def default_workers() -> int:
-    """Threads for the merge: the cores, at most four (beyond that the memory bus is the limit)."""
-    return max(1, min(4, os.cpu_count() or 1))
+    """Threads for the merge: one. On the 2-core machine two threads were no faster on a 24-megapixel photo
+    and slower on a 1024x768 one (BENCHMARKS section 11): numpy's short steps on a strip leave little to
+    overlap. ``workers`` is there to measure a larger machine with."""
+    return 1
 
 
 def _lightness_terms(photo_rows: np.ndarray, gray: bool) -> tuple[np.ndarray, np.ndarray]:
