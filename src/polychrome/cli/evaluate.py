@@ -262,9 +262,9 @@ def _evaluate_films(
     from polychrome.devices import resolve_device
     from polychrome.evaluate.video import FILM_METRICS, mean_rows, score_film
     from polychrome.pipelines.image import Colorizer
+    from polychrome.video.formats import DEFAULT_STRENGTH
     from polychrome.video.io import VideoReadError
     from polychrome.video.pipeline import VideoColorizer, VideoOptions
-    from polychrome.video.stabilize import DEFAULT_STRENGTH
 
     target = resolve_device("cpu" if device == "auto" else device)
     chosen = strengths or [0.0, DEFAULT_STRENGTH]

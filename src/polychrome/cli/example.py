@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 from typing import Annotated
 
@@ -10,12 +11,13 @@ import typer
 from polychrome.cli import app
 
 SAMPLE_PHOTOS = ("chelsea", "coffee", "astronaut", "rocket")
+PACKAGED_PHOTO = "chelsea"  # scikit-image's, CC0 (Stefan van der Walt's cat), so the base install has one
 
 
 @app.command()
 def example(
     photo: Annotated[
-        str, typer.Option(metavar="NAME", help=f"Which scikit-image sample: {', '.join(SAMPLE_PHOTOS)}.")
+        str, typer.Option(metavar="NAME", help=f"Which sample photo: {', '.join(SAMPLE_PHOTOS)}.")
     ] = "chelsea",
     output: Annotated[
         Path,
@@ -33,22 +35,29 @@ def example(
     ] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing files.")] = False,
 ) -> None:
-    """Colorize a sample photo that scikit-image ships.
+    """Colorize a sample photo.
 
-    Writes a black-and-white version (example-gray.png) and its colorization (example-colorized.png).
+    Writes a black-and-white version (example-gray.png) and its colorization
+    (example-colorized.png). The photo chelsea ships with polychrome, the others come with scikit-image.
     """
     if photo not in SAMPLE_PHOTOS:
         typer.echo(f"error: unknown sample {photo!r}; choose from {', '.join(SAMPLE_PHOTOS)}", err=True)
         raise typer.Exit(2)
-    try:
-        from skimage import data
-    except ImportError:
-        typer.echo(
-            "error: the sample photos come with scikit-image: pip install 'polychrome[examples]'", err=True
-        )
-        raise typer.Exit(1) from None
     import numpy as np
     from PIL import Image
+
+    try:
+        from skimage import data
+
+        sample = Image.fromarray(getattr(data, photo)())
+    except ImportError:
+        if photo != PACKAGED_PHOTO:
+            typer.echo(
+                f"error: the sample {photo!r} comes with scikit-image: pip install 'polychrome[examples]'",
+                err=True,
+            )
+            raise typer.Exit(1) from None
+        sample = Image.open(resources.files("polychrome") / "samples" / f"{photo}.jpg")
 
     from polychrome.images import save_image
     from polychrome.pipelines.image import Colorizer
@@ -64,7 +73,7 @@ def example(
             f"error: {gray_path} exists and is not ours to replace; pass --overwrite or another --output"
         )
         raise typer.Exit(1)
-    gray = Image.fromarray(getattr(data, photo)()).convert("L").convert("RGB")
+    gray = sample.convert("L").convert("RGB")
     save_image(gray_path, np.asarray(gray))
     colorized = Colorizer.from_pretrained(model)(gray_path, output_type="np").images[0]
     save_image(output, colorized)

@@ -1,15 +1,36 @@
 """Color science: Lab conversion, ab quantization, decoding of bin distributions, output adjustments."""
 
-from polychrome.color.adjust import adjust_temperature, fit_to_gamut, monotone_curve, scale_chroma
-from polychrome.color.decode import (
-    decode,
-    decode_annealed_mean,
-    decode_mean,
-    decode_mode,
-    decode_topk_mean,
-)
-from polychrome.color.lab import lab_to_rgb, rgb_to_lab, rgb_to_lightness
-from polychrome.color.quantize import AbGrid, in_gamut_ab_bins, rebalance_weights, smooth_priors
+# The PyTorch functions are imported on first use, so that the numpy twins (lab_np, adjust_np) of the
+# base install, which has no PyTorch, import without them.
+_PUBLIC = {
+    "adjust_temperature": "adjust",
+    "fit_to_gamut": "adjust",
+    "monotone_curve": "adjust",
+    "scale_chroma": "adjust",
+    "decode": "decode",
+    "decode_annealed_mean": "decode",
+    "decode_mean": "decode",
+    "decode_mode": "decode",
+    "decode_topk_mean": "decode",
+    "lab_to_rgb": "lab",
+    "rgb_to_lab": "lab",
+    "rgb_to_lightness": "lab",
+    "AbGrid": "quantize",
+    "in_gamut_ab_bins": "quantize",
+    "rebalance_weights": "quantize",
+    "smooth_priors": "quantize",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'polychrome.color' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"polychrome.color.{_PUBLIC[name]}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "AbGrid",

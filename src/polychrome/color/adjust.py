@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import torch
 
+from polychrome.color.constants import GAMUT_ITERATIONS, GAMUT_TOLERANCE, pchip_slopes, temperature_curves
 from polychrome.color.lab import lab_to_rgb, rgb_to_lab
 
 
@@ -23,18 +24,10 @@ def monotone_curve(x: torch.Tensor, knots_x: list[float], knots_y: list[float]) 
     The curve passes exactly through every anchor and never overshoots between them, unlike the smoothing
     spline the seed used, which missed its own anchors. ``x`` outside the anchors is clamped to the ends.
     """
+    slopes = torch.tensor(pchip_slopes(knots_x, knots_y), dtype=torch.float64)
     kx = torch.tensor(knots_x, dtype=torch.float64)
     ky = torch.tensor(knots_y, dtype=torch.float64)
-    if kx.numel() != ky.numel() or kx.numel() < 2 or not bool((kx[1:] > kx[:-1]).all()):
-        raise ValueError("anchors need at least two points with strictly increasing x")
     h = kx[1:] - kx[:-1]
-    delta = (ky[1:] - ky[:-1]) / h
-    slopes = torch.zeros_like(ky)
-    slopes[0], slopes[-1] = delta[0], delta[-1]
-    for i in range(1, kx.numel() - 1):
-        if delta[i - 1] * delta[i] > 0:  # weighted harmonic mean keeps the curve monotone
-            w1, w2 = 2 * h[i] + h[i - 1], h[i] + 2 * h[i - 1]
-            slopes[i] = (w1 + w2) / (w1 / delta[i - 1] + w2 / delta[i])
     kx, ky, slopes, h = (t.to(x.device, x.dtype) for t in (kx, ky, slopes, h))
     xc = x.clamp(kx[0], kx[-1])
     seg = torch.bucketize(xc, kx[1:-1])  # segment index 0..n-2
@@ -46,19 +39,6 @@ def monotone_curve(x: torch.Tensor, knots_x: list[float], knots_y: list[float]) 
         + (-2 * t3 + 3 * t2) * ky[seg + 1]
         + (t3 - t2) * h[seg] * slopes[seg + 1]
     )
-
-
-_TEMPERATURE_X = [0.0, 0.25, 0.5, 0.75, 1.0]
-_TEMPERATURE_LIFT = [0.0, 0.06, 0.08, 0.06, 0.0]  # at strength 1; black and white stay put
-
-
-def temperature_curves(strength: float) -> tuple[list[float], list[float], list[float]]:
-    """Anchor x and the red and blue anchor y of the warm (strength > 0) or cool (< 0) tone curves."""
-    if not -1.0 <= strength <= 1.0:
-        raise ValueError(f"temperature must be in -1..1, got {strength}")
-    red = [x + strength * d for x, d in zip(_TEMPERATURE_X, _TEMPERATURE_LIFT, strict=True)]
-    blue = [x - strength * d for x, d in zip(_TEMPERATURE_X, _TEMPERATURE_LIFT, strict=True)]
-    return _TEMPERATURE_X, red, blue
 
 
 def adjust_temperature(lab: torch.Tensor, strength: float) -> torch.Tensor:
@@ -102,7 +82,9 @@ def _fit(lab: torch.Tensor, iterations: int, tolerance: float) -> tuple[torch.Te
     return lab_out.movedim(-1, -3), rgb_out.movedim(-1, -3)
 
 
-def fit_to_gamut(lab: torch.Tensor, iterations: int = 10, tolerance: float = 1e-4) -> torch.Tensor:
+def fit_to_gamut(
+    lab: torch.Tensor, iterations: int = GAMUT_ITERATIONS, tolerance: float = GAMUT_TOLERANCE
+) -> torch.Tensor:
     """Pull out-of-gamut colors toward gray along their hue until sRGB can show them; L and hue are kept.
 
     Clipping RGB instead would change lightness, so the output's L would no longer match the photo's.
@@ -112,6 +94,8 @@ def fit_to_gamut(lab: torch.Tensor, iterations: int = 10, tolerance: float = 1e-
     return _fit(lab, iterations, tolerance)[0]
 
 
-def lab_to_rgb_in_gamut(lab: torch.Tensor, iterations: int = 10, tolerance: float = 1e-4) -> torch.Tensor:
+def lab_to_rgb_in_gamut(
+    lab: torch.Tensor, iterations: int = GAMUT_ITERATIONS, tolerance: float = GAMUT_TOLERANCE
+) -> torch.Tensor:
     """:func:`fit_to_gamut` followed by the conversion to sRGB in 0..1, sharing the one conversion."""
     return _fit(lab, iterations, tolerance)[1].clamp(0.0, 1.0)

@@ -9,16 +9,10 @@ from __future__ import annotations
 
 import torch
 
-# sRGB (linear) -> XYZ, IEC 61966-2-1, and its exact inverse.
-_RGB_TO_XYZ = (
-    (0.412453, 0.357580, 0.180423),
-    (0.212671, 0.715160, 0.072169),
-    (0.019334, 0.119193, 0.950227),
-)
-# D65 reference white, 2° observer.
-_WHITE_D65 = (0.95047, 1.0, 1.08883)
-_EPSILON = 216.0 / 24389.0  # (6/29)**3: where the cube root meets the linear segment
-_KAPPA = 24389.0 / 27.0
+from polychrome.color.constants import EPSILON as _EPSILON
+from polychrome.color.constants import KAPPA as _KAPPA
+from polychrome.color.constants import RGB_TO_XYZ as _RGB_TO_XYZ
+from polychrome.color.constants import WHITE_D65 as _WHITE_D65
 
 
 def _check_channels(x: torch.Tensor, name: str) -> None:

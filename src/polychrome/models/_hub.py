@@ -10,11 +10,9 @@ from safetensors.torch import load_file, save
 
 from polychrome import __version__
 from polychrome._atomic import atomic_write
+from polychrome._model_files import CONFIG_NAME, WEIGHTS_NAME, read_config
 from polychrome.models._registry import create_model
 from polychrome.models.base import ColorizationModel
-
-WEIGHTS_NAME = "model.safetensors"
-CONFIG_NAME = "config.json"
 
 
 def save_pretrained(
@@ -34,18 +32,6 @@ def save_pretrained(
     text = json.dumps(config, indent=2, sort_keys=True) + "\n"
     atomic_write(directory / CONFIG_NAME, lambda handle: handle.write(text.encode()))
     return directory
-
-
-def read_config(directory: str | Path) -> dict[str, Any]:
-    path = Path(directory) / CONFIG_NAME
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise FileNotFoundError(
-            f"{path}: no such file; a model folder holds {CONFIG_NAME} and {WEIGHTS_NAME}"
-        ) from None
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: not valid JSON ({err})") from None
 
 
 def config_extras(config: dict[str, Any]) -> dict[str, Any]:

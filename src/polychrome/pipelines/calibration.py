@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from polychrome.models._hub import config_extras, load_pretrained, read_config, save_pretrained
 from polychrome.resize import ENLARGE_FILTERS
 
 CONFIG_KEY = "render"
@@ -93,6 +92,8 @@ def save_calibrated(
     """Copy the saved model at ``source`` to the new folder ``target`` with ``calibration`` as its rendering
     settings; the weights stay as they are, and ``record`` (how the settings were chosen, on what photos) is
     kept in config.json under ``render_chosen_by``."""
+    from polychrome.models._hub import config_extras, load_pretrained, read_config, save_pretrained
+
     target = Path(target)
     if target.exists():
         raise FileExistsError(f"{target} exists; choose a new folder")

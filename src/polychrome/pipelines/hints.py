@@ -1,7 +1,7 @@
 """Color hints: the owner of a photo says what color a point was, and the region around it takes that color.
 
 A :class:`Hint` is a point of the photo (in pixels, or as fractions of its width and height), a color and an
-optional radius. :func:`apply_hints` puts a batch's hints on the grid where the network predicted ab and
+optional radius. :func:`spread_hints` puts them on the grid where the network predicted a photo's ab and
 spreads them along the photo's lightness (:mod:`polychrome.color.propagate`), after the saturation and
 warm/cool controls, so a hinted color comes out as given. Parsing (``120,80=#b22222``, a JSON list) gives
 one-line errors that name the hint.
@@ -11,20 +11,16 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 from PIL import ImageColor
 
-from polychrome.color.lab import rgb_to_lab
+from polychrome.color.lab_np import rgb_to_lab
 from polychrome.color.propagate import GridHint, propagate_hints
-
-if TYPE_CHECKING:
-    from polychrome.pipelines.image import AbPrediction
+from polychrome.pipelines.resample_np import area_resize
 
 
 class HintError(ValueError):
@@ -125,38 +121,34 @@ def _hint_from_json(item: Any, path: Path, index: int) -> Hint:
 
 def hint_ab(hints: list[Hint]) -> np.ndarray:
     """The a and b of each hint's color, ``(N, 2)`` (its lightness is the photo's own)."""
-    rgb = torch.tensor([h.rgb() for h in hints], dtype=torch.float64).T.reshape(1, 3, 1, len(hints)) / 255
-    return rgb_to_lab(rgb)[0, 1:, 0].T.numpy()
+    return rgb_to_lab(np.array([h.rgb() for h in hints], np.float64) / 255)[:, 1:]
 
 
-def apply_hints(prediction: AbPrediction, hints: list[Hint], height: int, width: int) -> AbPrediction:
-    """``prediction`` for photos of ``height`` x ``width`` with ``hints`` spread over each photo's ab."""
+def spread_hints(
+    ab: np.ndarray,
+    lightness: np.ndarray,
+    covered: tuple[float, float],
+    hints: list[Hint],
+    height: int,
+    width: int,
+) -> np.ndarray:
+    """One photo's ab ``(2, h, w)`` (at the network's output grid, of which the photo spans ``covered``
+    cells) with ``hints`` spread along the lightness the network saw (``(rh, rw)``), for a photo of
+    ``height`` x ``width``."""
     if not hints:
-        return prediction
-    ab = prediction.ab
-    grid_h, grid_w = ab.shape[-2:]
-    covered_h, covered_w = prediction.covered
-    stride = prediction.lightness.shape[-1] / covered_w  # render pixels per ab cell
-    colors = hint_ab(hints)
-    placed = []
-    for hint, (a, b) in zip(hints, colors, strict=True):
-        x, y = hint.point(width, height)
-        placed.append(
-            GridHint(
-                row=y / height * covered_h - 0.5,
-                col=x / width * covered_w - 0.5,
-                radius=hint.radius / width * covered_w,
-                a=float(a),
-                b=float(b),
-            )
+        return ab
+    covered_h, covered_w = covered
+    placed = [
+        GridHint(
+            row=y / height * covered_h - 0.5,
+            col=x / width * covered_w - 0.5,
+            radius=hint.radius / width * covered_w,
+            a=float(a),
+            b=float(b),
         )
-    # The lightness the network saw, on the ab grid (padding cells repeat the edge).
-    lightness = F.avg_pool2d(prediction.lightness.float(), round(stride), ceil_mode=True)
-    lightness = F.pad(
-        lightness, (0, grid_w - lightness.shape[-1], 0, grid_h - lightness.shape[-2]), mode="replicate"
-    )
-    spread = [
-        propagate_hints(lum[0].cpu().numpy(), photo_ab.float().cpu().numpy(), placed)
-        for lum, photo_ab in zip(lightness, ab, strict=True)
+        for hint, (a, b), (x, y) in zip(
+            hints, hint_ab(hints), (h.point(width, height) for h in hints), strict=True
+        )
     ]
-    return replace(prediction, ab=torch.from_numpy(np.stack(spread)).to(ab.device, ab.dtype))
+    # The lightness the network saw, brought to the ab grid as the merge brings ab to the photo.
+    return propagate_hints(area_resize(lightness.astype(np.float32), ab.shape[-2:]), ab, placed)

@@ -18,29 +18,31 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Union
 
 import numpy as np
-import torch
 from PIL import Image
 
-from polychrome.color.decode import DECODERS
-from polychrome.color.lab import rgb_to_lightness
-from polychrome.devices import PRECISIONS, precision_name, resolve_device
+from polychrome._model_files import read_config
+from polychrome.color.constants import DECODE_METHODS
 from polychrome.images import LoadedImage, load_image, to_uint8
-from polychrome.models import ColorizationModel, load_pretrained
-from polychrome.models._hub import read_config
+from polychrome.pipelines.backends import Backend, choose_backend, model_files
 from polychrome.pipelines.calibration import RenderCalibration
-from polychrome.pipelines.hints import Hint, apply_hints
-from polychrome.pipelines.render import adjust_ab, merge_full_resolution, predict_ab_lowres, render_shape
-from polychrome.resize import resize_for_render
+from polychrome.pipelines.hints import Hint, spread_hints
+from polychrome.pipelines.onnx_network import OnnxNetwork
+from polychrome.pipelines.render_size import render_shape
+
+if TYPE_CHECKING:  # PyTorch is optional: the base install colorizes with ONNX Runtime
+    import torch
+
+    from polychrome.models import ColorizationModel
 
 DEFAULT_MODEL = "effunet-lite0"
 OutputType = Literal["pil", "np", "pt"]
-ImageInput = str | Path | Image.Image | np.ndarray | torch.Tensor
+ImageInput = Union[str, Path, Image.Image, np.ndarray, "torch.Tensor"]  # noqa: UP007 - a string member
 
 
 @dataclass(frozen=True)
@@ -61,9 +63,9 @@ class DecodeOptions:
     k: int | None = None
 
     def __post_init__(self) -> None:
-        if self.method is not None and self.method not in DECODERS:
+        if self.method is not None and self.method not in DECODE_METHODS:
             raise ValueError(
-                f"decode method must be one of {', '.join(sorted(DECODERS))}, got {self.method!r}"
+                f"decode method must be one of {', '.join(sorted(DECODE_METHODS))}, got {self.method!r}"
             )
         if self.temperature is not None and not self.temperature > 0:
             raise ValueError(f"decode temperature must be > 0, got {self.temperature}")
@@ -121,10 +123,15 @@ def builtin_models() -> list[str]:
 
 
 def resolve_model_path(name_or_path: str | Path | None) -> Path:
-    """A built-in model's folder, or a user's folder holding ``config.json`` + ``model.safetensors``."""
+    """A built-in model's folder, a user's folder holding ``config.json`` + ``model.safetensors`` (and
+    perhaps ``model.onnx``), or an ``.onnx`` file that ``polychrome export`` wrote."""
     if name_or_path is None:
         name_or_path = DEFAULT_MODEL
     path = Path(name_or_path)
+    if path.suffix.lower() == ".onnx":
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no such file")
+        return path
     if path.is_dir():
         if not (path / "config.json").exists() and (path / "model" / "config.json").exists():
             raise FileNotFoundError(f"{path} is a training run; its model is {path / 'model'}")
@@ -148,26 +155,43 @@ class _Photo:
 class Colorizer:
     """Colorize photos with a trained model.
 
+    Two backends color the same way (tests hold them to it): PyTorch (``backend="torch"``, the
+    ``polychrome[torch]`` install), on any device and precision; and ONNX Runtime (``"onnx"``, the base
+    install), on the CPU in fp32, with the model's ``model.onnx`` and an 8-bit path that never turns a photo
+    into floats.
+
     Args:
-        model: a :class:`~polychrome.models.ColorizationModel`; it is put in eval mode.
+        model: a :class:`~polychrome.models.ColorizationModel` (PyTorch; put in eval mode) or an
+            :class:`~polychrome.pipelines.onnx_network.OnnxNetwork` (ONNX Runtime).
         device: where the network runs. Photos given as numpy arrays, PIL images or files are merged with
-            their full-resolution lightness on the CPU; photos given as tensors, where they are.
-        precision: ``fp32``, or ``bf16-mixed`` / ``fp16-mixed`` (autocast of the network; for GPUs).
+            their full-resolution lightness on the CPU; photos given as tensors, where they are. ONNX
+            Runtime runs on the CPU only.
+        precision: ``fp32``, or ``bf16-mixed`` / ``fp16-mixed`` (autocast of the network; for GPUs; PyTorch
+            only).
         render: how the model wants photos shown to it (enlargement filter, chroma by enlargement); a saved
             model's own comes from its ``config.json``, and a bare model gets the defaults.
     """
 
     def __init__(
         self,
-        model: ColorizationModel,
+        model: ColorizationModel | OnnxNetwork,
         device: str | torch.device = "cpu",
         precision: str | torch.dtype = "fp32",
         render: RenderCalibration | None = None,
     ):
+        self.render = render or RenderCalibration()
+        if isinstance(model, OnnxNetwork):
+            self.backend: Backend = "onnx"
+            self.model: Any = model
+            self.device, self.precision = "cpu", "fp32"
+            self.to(device, precision)
+            return
+        from polychrome.devices import precision_name, resolve_device
+
+        self.backend = "torch"
         self.precision = precision_name(precision)
         self.device = resolve_device(device)
         self.model = model.eval().to(self.device)
-        self.render = render or RenderCalibration()
 
     @classmethod
     def from_pretrained(
@@ -175,18 +199,42 @@ class Colorizer:
         name_or_path: str | Path | None = None,
         device: str | torch.device = "cpu",
         precision: str | torch.dtype = "fp32",
+        backend: str = "auto",
     ) -> Colorizer:
-        """Load the built-in model (default), another built-in by name, or a saved model folder, with the
-        rendering settings saved beside it."""
+        """Load the built-in model (default), another built-in by name, a saved model folder or an exported
+        ``.onnx`` file, with the rendering settings saved beside it.
+
+        ``backend``: ``auto`` (PyTorch where it is installed, else ONNX Runtime), ``torch`` or ``onnx``.
+        """
         path = resolve_model_path(name_or_path)
-        render = RenderCalibration.from_config(read_config(path), str(path / "config.json"))
-        return cls(load_pretrained(path), device=device, precision=precision, render=render)
+        weights, onnx_file = model_files(path)
+        chosen = choose_backend(
+            backend, path, has_weights=weights is not None, has_onnx=onnx_file is not None
+        )
+        if chosen == "onnx":
+            network = OnnxNetwork(onnx_file)
+            render = network.render if path.is_file() else _folder_render(path)
+            return cls(network, device=device, precision=precision, render=render)
+        from polychrome.models import load_pretrained
+
+        return cls(load_pretrained(path), device=device, precision=precision, render=_folder_render(path))
 
     def to(
         self, device: str | torch.device | None = None, dtype: str | torch.dtype | None = None
     ) -> Colorizer:
         """Move the network to ``device`` and/or run it at precision ``dtype`` (a precision name, or
-        ``torch.float32`` / ``torch.bfloat16`` / ``torch.float16``); returns the colorizer."""
+        ``torch.float32`` / ``torch.bfloat16`` / ``torch.float16``); returns the colorizer. ONNX Runtime
+        runs on the CPU in fp32 only."""
+        if self.backend == "onnx":
+            if device is not None and str(device) not in ("cpu", "auto"):
+                raise ValueError(
+                    f"the ONNX backend runs on the CPU, not {str(device)!r}; use backend='torch'"
+                )
+            if dtype is not None and str(dtype) not in ("fp32", "torch.float32"):
+                raise ValueError(f"the ONNX backend runs in fp32, not {str(dtype)!r}; use backend='torch'")
+            return self
+        from polychrome.devices import precision_name, resolve_device
+
         if dtype is not None:
             self.precision = precision_name(dtype)
         if device is not None:
@@ -194,7 +242,6 @@ class Colorizer:
             self.model.to(self.device)
         return self
 
-    @torch.inference_mode()
     def __call__(
         self,
         images: ImageInput | Sequence[ImageInput],
@@ -245,6 +292,32 @@ class Colorizer:
         if not -1.0 <= temperature <= 1.0:
             raise ValueError(f"temperature must be in -1..1, got {temperature}")
         timings = {"read": 0.0, "network": 0.0, "merge": 0.0}
+        if self.backend == "onnx":
+            from polychrome.pipelines.numpy_path import colorize_photos
+
+            if options["decode"] and self.model.head_type == "classification":
+                raise ValueError(
+                    "decode options need backend='torch': the ONNX graph holds the model's default decoding"
+                )
+            images_out, ab_out = colorize_photos(
+                self.model, self.render, images, output_type, batch_size, timings, **options
+            )
+            return ColorizerOutput(images_out, ab_out, timings)
+        import torch
+
+        with torch.inference_mode():
+            return self._call_torch(images, output_type, batch_size, timings, options)
+
+    def _call_torch(
+        self,
+        images: ImageInput | Sequence[ImageInput],
+        output_type: OutputType,
+        batch_size: int,
+        timings: dict[str, float],
+        options: dict[str, Any],
+    ) -> ColorizerOutput:
+        import torch
+
         images_out: list[Any] = []
         ab_out: list[Any] = []
         for group in _batches(_photos(images, timings), batch_size):
@@ -286,14 +359,14 @@ class Colorizer:
         the render size on :attr:`device`), written into ``out`` when given."""
         started = time.perf_counter()
         prediction = self.predict_ab(rgb, render_size, saturation, temperature, decode)
-        prediction = apply_hints(prediction, hints, *rgb.shape[-2:])
+        if hints:
+            prediction = _with_hints(prediction, hints, *rgb.shape[-2:])
         merging = time.perf_counter()
         merged = self.merge(rgb, prediction, out=out)
         timings["network"] += merging - started
         timings["merge"] += time.perf_counter() - merging
         return merged, prediction.ab
 
-    @torch.inference_mode()
     def predict_ab(
         self,
         rgb: torch.Tensor,
@@ -304,14 +377,35 @@ class Colorizer:
     ) -> AbPrediction:
         """The first half of a call: ab for photos ``(B, 3, H, W)`` of one size (float in 0..1), at the
         render size, with the saturation and warm/cool controls applied. A video pipeline changes the ab
-        (to keep it steady over time) before :meth:`merge` puts it on the full-resolution lightness."""
+        (to keep it steady over time) before :meth:`merge` puts it on the full-resolution lightness.
+        PyTorch backend only."""
+        import torch
+
+        if self.backend != "torch":
+            raise ValueError("predict_ab and merge (films, step by step) need backend='torch'")
+        with torch.inference_mode():
+            return self._predict_ab(rgb, render_size, saturation, temperature, decode or {})
+
+    def _predict_ab(
+        self,
+        rgb: torch.Tensor,
+        render_size: int,
+        saturation: float,
+        temperature: float,
+        decode: dict[str, Any],
+    ) -> AbPrediction:
+        import torch
+
+        from polychrome.color.lab import rgb_to_lightness
+        from polychrome.devices import PRECISIONS
+        from polychrome.pipelines.render import adjust_ab, predict_ab_lowres
+        from polychrome.resize import resize_for_render
+
         height, width = rgb.shape[-2:]
         rh, rw = render_shape(height, width, render_size)
         small = resize_for_render(rgb.float(), (rh, rw), self.render.enlarge)
         lightness = rgb_to_lightness(small.to(self.device))
-        ab = predict_ab_lowres(
-            self.model, lightness, autocast_dtype=PRECISIONS[self.precision], **(decode or {})
-        )
+        ab = predict_ab_lowres(self.model, lightness, autocast_dtype=PRECISIONS[self.precision], **decode)
         chroma = self.render.chroma_factor(rh / height)  # the model's own factor for this enlargement
         ab = adjust_ab(lightness, ab, saturation * chroma, temperature)
         if ab.device.type == "cuda":  # so the timings say where the time went
@@ -319,13 +413,17 @@ class Colorizer:
         stride = self.model.output_stride
         return AbPrediction(ab, lightness, (rh / stride, rw / stride))
 
-    @torch.inference_mode()
     def merge(
         self, rgb: torch.Tensor, prediction: AbPrediction, out: torch.Tensor | None = None
     ) -> torch.Tensor:
         """The second half of a call: the photos' own full-resolution lightness with ``prediction.ab``
         upsampled, as sRGB ``(B, 3, H, W)`` in 0..1 where ``rgb`` is (written into ``out`` when given)."""
-        return merge_full_resolution(rgb, prediction.ab, covered=prediction.covered, out=out)
+        import torch
+
+        from polychrome.pipelines.render import merge_full_resolution
+
+        with torch.inference_mode():
+            return merge_full_resolution(rgb, prediction.ab, covered=prediction.covered, out=out)
 
     def colorize_video(self, source: str | Path, output: str | Path, **options: Any) -> Any:
         """Colorize a film file into ``output`` (mp4, mov, mkv, webm, gif, or a folder of PNG frames); the
@@ -342,6 +440,8 @@ class Colorizer:
 def _photos(images: ImageInput | Sequence[ImageInput], timings: dict[str, float]) -> Iterator[_Photo]:
     """Every input as a :class:`_Photo`, read only when its batch is next (a list of a thousand paths is
     never decoded at once); a batch tensor stays one batch."""
+    import torch
+
     items = list(images) if isinstance(images, list | tuple) else [images]
     for item in items:
         started = time.perf_counter()
@@ -383,6 +483,10 @@ def _batches(photos: Iterable[_Photo], batch_size: int) -> Iterator[list[_Photo]
         yield group
 
 
+def _folder_render(path: Path) -> RenderCalibration:
+    return RenderCalibration.from_config(read_config(path), str(path / "config.json"))
+
+
 def _convert(
     array: np.ndarray, alpha: np.ndarray | None, output_type: OutputType
 ) -> Image.Image | np.ndarray:
@@ -393,3 +497,16 @@ def _convert(
     if alpha is None:
         return Image.fromarray(to_uint8(array), "RGB")
     return Image.fromarray(np.dstack((to_uint8(array), to_uint8(alpha))), "RGBA")
+
+
+def _with_hints(prediction: AbPrediction, hints: list[Hint], height: int, width: int) -> AbPrediction:
+    """``prediction`` with the hints spread over each photo's ab (on the CPU, where the solver runs)."""
+    import torch
+
+    ab = prediction.ab
+    lightness = prediction.lightness.float().cpu().numpy()
+    spread = [
+        spread_hints(photo_ab, lum[0], prediction.covered, hints, height, width)
+        for photo_ab, lum in zip(ab.float().cpu().numpy(), lightness, strict=True)
+    ]
+    return replace(prediction, ab=torch.from_numpy(np.stack(spread)).to(ab.device, ab.dtype))

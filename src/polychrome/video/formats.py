@@ -1,5 +1,5 @@
 """Which files are films and which film formats are written: names only, so that planning a batch does not
-load FFmpeg."""
+load FFmpeg. Films themselves need the `video` and `torch` extras; :func:`require_film_packages` says so."""
 
 from __future__ import annotations
 
@@ -13,6 +13,9 @@ ANIMATION_EXTENSIONS: frozenset[str] = frozenset({".gif", ".webp"})
 VIDEO_OUTPUT_EXTENSIONS: frozenset[str] = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm"})
 GIF_EXTENSION = ".gif"
 FILM_OUTPUT_EXTENSIONS: frozenset[str] = VIDEO_OUTPUT_EXTENSIONS | {GIF_EXTENSION}
+# How much each frame's colors follow the frames before it (polychrome.video.stabilize), here so that the
+# command line reads it without loading OpenCV.
+DEFAULT_STRENGTH = 0.8
 # What a film whose own format is not written becomes (AVI and animated WebP are read, not written).
 DEFAULT_FILM_EXTENSION = ".mp4"
 
@@ -42,3 +45,16 @@ def film_output(path: Path, suffix: str | None) -> Path:
     if suffix in FILM_OUTPUT_EXTENSIONS:
         return path.with_suffix(suffix)
     return path.with_suffix("")
+
+
+def require_film_packages() -> None:
+    """A one-line error naming what to install when a film's packages (PyAV, OpenCV, PyTorch) are missing."""
+    from importlib.util import find_spec
+
+    missing = [
+        name
+        for name, module in (("PyAV", "av"), ("OpenCV", "cv2"), ("PyTorch", "torch"))
+        if not find_spec(module)
+    ]
+    if missing:
+        raise ValueError(f"films need {', '.join(missing)}: pip install 'polychrome[video,torch]'")

@@ -27,9 +27,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from polychrome.video.formats import DEFAULT_STRENGTH
 from polychrome.video.motion import estimate_motion
 
-DEFAULT_STRENGTH = 0.8
 # A scene cut: the lightness histograms of two frames share less than this much mass (0..1), or the
 # previous frame, warped along the flow, still differs from the new one by this many L units on average.
 CUT_HISTOGRAM_DISTANCE = 0.4
