@@ -68,12 +68,13 @@ class VideoInfo:
 @dataclass
 class Frame:
     """One decoded frame: its position, its timestamp in the film's ``time_base`` and its pixels, an
-    ``(H, W, 3)`` array, uint8 for 8-bit films and uint16 (0..65535) for deeper ones."""
+    ``(H, W, 3)`` array, uint8 for 8-bit films and uint16 (0..65535) for deeper ones (None for a frame
+    before the ``start`` that :meth:`VideoReader.frames` was asked for)."""
 
     index: int
     pts: int
     time: float
-    rgb: np.ndarray
+    rgb: np.ndarray | None
 
 
 class VideoReader:
@@ -83,7 +84,9 @@ class VideoReader:
     source: Path
     defects: list[str]
 
-    def frames(self) -> Iterator[Frame]:
+    def frames(self, start: int = 0) -> Iterator[Frame]:
+        """Every frame in order; those before index ``start`` without pixels (a resumed film skips what
+        it already colored without converting it)."""
         raise NotImplementedError
 
     def close(self) -> None:
@@ -140,7 +143,7 @@ class _FFmpegReader(VideoReader):
             self.close()
             raise VideoReadError(f"{printable_name(path)}: the video stream has no frame size")
 
-    def frames(self) -> Iterator[Frame]:
+    def frames(self, start: int = 0) -> Iterator[Frame]:
         stream = self._stream
         deep = self.info.bit_depth > 8
         pixel_format = "rgb48le" if deep else "rgb24"
@@ -170,9 +173,9 @@ class _FFmpegReader(VideoReader):
                 last_pts = pts
                 if index == 0 and frame.rotation:  # FFmpeg puts the display matrix on each decoded frame
                     self.info = replace(self.info, rotation=int(frame.rotation) % 360)
-                yield Frame(
-                    index, pts, float(pts * self.info.time_base), frame.to_ndarray(format=pixel_format)
-                )
+                # Converting a frame to RGB costs more than decoding it: frames already colored skip it.
+                pixels = frame.to_ndarray(format=pixel_format) if index >= start else None
+                yield Frame(index, pts, float(pts * self.info.time_base), pixels)
                 index += 1
         if index == 0:
             detail = f"; {self.defects[0]}" if self.defects else ""
@@ -211,11 +214,11 @@ class _AnimationReader(VideoReader):
             metadata={k: str(v) for k, v in self._image.info.items() if k == "comment"},
         )
 
-    def frames(self) -> Iterator[Frame]:
+    def frames(self, start: int = 0) -> Iterator[Frame]:
         pts = 0
         try:
             for index, image in enumerate(ImageSequence.Iterator(self._image)):
-                rgb = np.asarray(image.convert("RGB"))
+                rgb = np.asarray(image.convert("RGB")) if index >= start else None
                 yield Frame(index, pts, pts / 1000, rgb)
                 pts += int(image.info.get("duration") or 100)
         except (OSError, ValueError) as err:

@@ -359,12 +359,12 @@ class VideoColorizer:
         return VideoResult(output, written, start, stabilizer.cut_frames, defects, notes, timings)
 
     def _decoded(self, film: VideoReader, start: int, timings: dict[str, float]) -> Iterator[Frame]:
-        """The film's frames from index ``start`` on (earlier ones decoded and dropped), up to the preview's
-        end."""
+        """The film's frames from index ``start`` on (earlier ones decoded, not converted, and dropped), up to
+        the preview's end."""
         limit = self.options.preview
         first_time: float | None = None
         clock = time.perf_counter()
-        for frame in film.frames():
+        for frame in film.frames(start):
             if first_time is None:
                 first_time = frame.time
             if limit is not None and frame.time - first_time >= limit:

@@ -1,0 +1,112 @@
+"""PSNR against the number of color hints, as Zhang et al. 2017 and iColoriT measure it.
+
+Usage: python benchmarks/hints_quality.py PHOTOS [--counts 0 1 2 5 10 20 50] [--limit N] [--model MODEL]
+           [--patch 5] [--plot docs/hints.png]
+
+Each photo of PHOTOS is scored at the ``val5k`` protocol (shorter side 256, centre crop 256, gray photos left
+out) through `polychrome evaluate`'s scoring path. For each count N, every photo gets N hints at random
+points (the same points for a photo whatever the method; more hints add points to fewer), each the mean
+color of a ``patch`` x ``patch`` square of the truth there, and is colored with them by the built-in model
+plus the hints spread along its lightness (method 1, no training). Prints a Markdown table of PSNR and SSIM
+by count; ``--plot`` draws PSNR against the count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from polychrome.color.lab import gray_rgb
+from polychrome.evaluate.candidates import CandidateOutput
+from polychrome.evaluate.protocol import Batch, PhotoStream, get_protocol
+from polychrome.evaluate.scoring import score_colorizers
+from polychrome.pipelines.hints import Hint
+from polychrome.pipelines.image import Colorizer
+
+
+def hints_from_truth(truth: np.ndarray, name: str, count: int, patch: int) -> list[Hint]:
+    """``count`` hints for one truth ``(H, W, 3)`` in 0..1: the first ``count`` of a fixed random order of
+    points for this photo (seeded by its name), each the mean color of the patch around its point."""
+    height, width = truth.shape[:2]
+    seed = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "little")
+    rng = np.random.default_rng(seed)
+    points = rng.integers(0, [width, height], size=(max(count, 1), 2))[:count]
+    hints = []
+    half = patch // 2
+    for x, y in points:
+        square = truth[max(y - half, 0) : y + half + 1, max(x - half, 0) : x + half + 1]
+        red, green, blue = np.round(square.reshape(-1, 3).mean(0) * 255).astype(int)
+        hints.append(Hint(float(x), float(y), f"#{red:02x}{green:02x}{blue:02x}", radius=half))
+    return hints
+
+
+class HintedCandidate:
+    """The colorizer given ``count`` hints drawn from each truth."""
+
+    kind = "model"
+
+    def __init__(self, colorizer: Colorizer, count: int, patch: int) -> None:
+        self.label = f"{count} hints"
+        self.source = f"built-in model + {count} hints (method 1)"
+        self.colorizer, self.count, self.patch = colorizer, count, patch
+
+    def colorize(self, batch: Batch) -> CandidateOutput:
+        gray = gray_rgb(batch.lightness)
+        truths = batch.truth.permute(0, 2, 3, 1).cpu().numpy()
+        out = []
+        for i, name in enumerate(batch.names):
+            hints = hints_from_truth(truths[i], name, self.count, self.patch)
+            out.append(self.colorizer(gray[i : i + 1], hints=hints, output_type="pt").images)
+        return CandidateOutput(torch.cat(out), {})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("photos", nargs="+")
+    parser.add_argument("--counts", type=int, nargs="+", default=[0, 1, 2, 5, 10, 20, 50])
+    parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--model", default=None)
+    parser.add_argument("--patch", type=int, default=5)
+    parser.add_argument("--plot", type=Path, default=None)
+    args = parser.parse_args()
+
+    colorizer = Colorizer.from_pretrained(args.model, backend="torch")
+    candidates = [HintedCandidate(colorizer, n, args.patch) for n in args.counts]
+    protocol = get_protocol("val5k")
+    started = time.perf_counter()
+    evaluation = score_colorizers(candidates, PhotoStream(args.photos, protocol, limit=args.limit), protocol)
+    seconds = time.perf_counter() - started
+    summary = evaluation.summary()
+    print(f"{len(evaluation.names)} photos, val5k, {seconds:.0f} s")
+    print("| hints | PSNR | SSIM |")
+    print("|---|---|---|")
+    for label in ["gray", *(c.label for c in candidates)]:
+        row = summary[label]
+        print(f"| {label} | {row['psnr']:.2f} | {row['ssim']:.4f} |")
+    if args.plot is not None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(5, 3.4), dpi=120)
+        ax.plot(
+            args.counts, [summary[c.label]["psnr"] for c in candidates], "o-", label="method 1 (no training)"
+        )
+        ax.axhline(summary["gray"]["psnr"], color="gray", ls="--", label="gray output")
+        ax.set_xscale("symlog", linthresh=1)
+        ax.set_xlabel("hints per photo")
+        ax.set_ylabel("PSNR (dB)")
+        ax.set_title(f"Color hints on {len(evaluation.names)} photos (val5k)")
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(args.plot)
+
+
+if __name__ == "__main__":
+    main()
