@@ -184,3 +184,19 @@ def test_frame_iterator_colors_frames_from_any_decoder(colorizer: Colorizer) -> 
 
     assert [c.shape for c in colored] == [(20, 30, 3)] * 3
     assert all(c.dtype == np.uint8 for c in colored)
+
+
+def test_a_film_damaged_mid_way_reports_what_it_lost(tmp_path: Path, colorizer: Colorizer) -> None:
+    whole = tmp_path / "whole.mkv"
+    times = make_clip(whole, frames=24, size=(64, 48))
+    data = bytearray(whole.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 200] = np.random.default_rng(0).integers(0, 256, 200, dtype=np.uint8).tobytes()
+    source = tmp_path / "damaged.mkv"
+    source.write_bytes(bytes(data))
+
+    result = _films(colorizer).colorize_file(source, tmp_path / "out.mp4")
+
+    assert 0 < result.frames < len(times)
+    assert any("the rest is lost" in line for line in result.defects), result.defects
+    assert len(read_frames(tmp_path / "out.mp4")) == result.frames

@@ -180,6 +180,17 @@ class _FFmpegReader(VideoReader):
         if index == 0:
             detail = f"; {self.defects[0]}" if self.defects else ""
             raise VideoReadError(f"{printable_name(self.source)}: the video holds no frames{detail}")
+        # A damaged container can end the demuxer without an error: what the film announced and did not
+        # deliver is a defect, never a silently shorter film.
+        reached = float((last_pts + step) * self.info.time_base) if last_pts is not None else 0.0
+        if (
+            self.info.duration is not None
+            and reached + 2 * float(step * self.info.time_base) < self.info.duration
+        ):
+            self.defects.append(
+                f"unreadable after frame {index - 1} ({reached:.2f} s of {self.info.duration:.2f} s): "
+                "the rest is lost"
+            )
 
     def close(self) -> None:
         self._container.close()
