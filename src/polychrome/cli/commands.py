@@ -13,6 +13,7 @@ COMMAND_MODULES = (
     "evaluate",
     "grid",
     "turing",
+    "serve",
 )
 
 for _name in COMMAND_MODULES:
