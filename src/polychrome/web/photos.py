@@ -58,6 +58,8 @@ class Colorized:
 
 def _probe(path: Path, max_pixels: int) -> None:
     """Refuse what is not a readable image, or over ``max_pixels``, from its header alone."""
+    if path.stat().st_size == 0:
+        raise PhotoError(HTTPStatus.BAD_REQUEST, "the photo is empty (0 bytes)")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit is checked below
