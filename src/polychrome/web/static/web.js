@@ -253,6 +253,7 @@
   ui.compare.addEventListener("pointermove", (event) => {
     if (ui.compare.hasPointerCapture(event.pointerId)) dragTo(event);
   });
+  ui.compare.addEventListener("dragstart", (event) => event.preventDefault());  // no image drag instead
   ui.split.addEventListener("input", () => setSplit(Number(ui.split.value)));
   for (const control of [ui.saturation, ui.temperature]) control.addEventListener("input", schedule);
   ui.renderSize.addEventListener("change", schedule);
