@@ -74,14 +74,16 @@ def test_a_body_shorter_than_its_length_is_answered_408_and_blocks_no_one(
         with _raw(run.url) as stalled:
             stalled.sendall(
                 b"POST /api/answer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                + f"Cookie: {cookie.name}={cookie.value}\r\nContent-Length: 100\r\n\r\n".encode()
-                + b'{"trial": '
+                + f"Cookie: {cookie.name}={cookie.value}\r\nContent-Length: 100\r\n".encode()
+                + b'Connection: close\r\n\r\n{"trial": '
             )
             started = time.monotonic()
             assert Browser(run.url).json("/api/trial")[0] == 200  # another participant is served meanwhile
             assert time.monotonic() - started < 1.0
             reply = stalled.recv(65536)
             waited = time.monotonic() - started
+            while chunk := stalled.recv(65536):  # the rest, until the server closes
+                reply += chunk
         status_line, _, rest = reply.partition(b"\r\n")
         assert status_line == b"HTTP/1.1 408 Request Timeout"
         assert json.loads(rest.partition(b"\r\n\r\n")[2]) == {

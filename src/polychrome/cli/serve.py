@@ -48,7 +48,7 @@ def serve(
         typer.Option(min=0.1, metavar="SECONDS", help="Time an upload may take to arrive and then to wait."),
     ] = 60.0,
 ) -> None:
-    """Colorize photos in a web page: upload, compare, adjust, download.
+    """Colorize photos in a web page: compare, adjust, download.
 
     Serves a page and an HTTP API (POST /api/colorize, GET /api/health; described at /docs) on this computer.
     Photos are colored one at a time; each upload lives in a private temporary folder until it is answered.
