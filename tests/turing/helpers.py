@@ -54,10 +54,13 @@ class Running:
         self.server.server_close()
 
 
-def start_server(photos: Photos, db: Path, trials_per_person: int = 3) -> Running:
+def start_server(
+    photos: Photos, db: Path, trials_per_person: int = 3, body_timeout_s: float = 10.0
+) -> Running:
     """A server in a daemon thread on a free local port, with a seeded RNG."""
     catalog = build_catalog(photos.real, photos.models, display_size=32)
     store = TrialStore(db)
-    server = TuringServer(TuringApp(catalog, store, trials_per_person, random.Random(0)), port=0)
+    app = TuringApp(catalog, store, trials_per_person, random.Random(0))
+    server = TuringServer(app, port=0, body_timeout_s=body_timeout_s)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return Running(server, store, db)

@@ -1,43 +1,22 @@
 """The Turing test page in real headless Chromium: a person clicks through the pairs; answers land in SQLite.
 
-Needs a Chromium binary (Debian: ``apt-get install chromium``; any other through ``POLYCHROME_CHROMIUM``)
-and the ``playwright`` package (``pip install -e '.[browser-test]'``), never Playwright's browser downloads.
-Skipped, saying which is missing, where either is absent: CI has no Chromium.
+Needs the system's Chromium and Playwright (see tests/browser.py); skipped, saying which is missing, where
+either is absent.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import pytest
 
 from polychrome.turing.server import COOKIE
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, NO_CHROMIUM, NO_PLAYWRIGHT
 from tests.turing.helpers import Photos, start_server
 
-CHROMIUM = (
-    os.environ.get("POLYCHROME_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-)
 if CHROMIUM is None:
-    pytest.skip(
-        "no Chromium binary (apt-get install chromium, or set POLYCHROME_CHROMIUM)", allow_module_level=True
-    )
-sync_api = pytest.importorskip(
-    "playwright.sync_api", reason="playwright is not installed (pip install -e '.[browser-test]')"
-)
-
-# Offline and quiet: no sandbox (root in a container), no GPU, no background calls home.
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+    pytest.skip(NO_CHROMIUM, allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason=NO_PLAYWRIGHT)
 
 
 def test_a_person_clicks_through_the_pairs_in_chromium(photos: Photos, tmp_path: Path) -> None:

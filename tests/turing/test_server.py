@@ -7,6 +7,7 @@ import json
 import logging
 import sqlite3
 import threading
+from email.message import Message
 from http.cookiejar import CookieJar
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from tests.turing.helpers import Photos, Running, start_server, write_photo
 
 
 class Browser:
-    """urllib with a cookie jar: one participant."""
+    """urllib with a cookie jar: one participant. Header names are matched regardless of case, as in HTTP."""
 
     def __init__(self, base: str) -> None:
         self.base = base.rstrip("/")
@@ -32,13 +33,13 @@ class Browser:
 
     def request(
         self, path: str, body: bytes | None = None, content_type: str = "application/json"
-    ) -> tuple[int, dict[str, str], bytes]:
+    ) -> tuple[int, Message, bytes]:
         headers = {"Content-Type": content_type} if body is not None else {}
         try:
             with self.opener.open(Request(self.base + path, data=body, headers=headers), timeout=10) as reply:
-                return reply.status, dict(reply.headers), reply.read()
+                return reply.status, reply.headers, reply.read()
         except HTTPError as err:
-            return err.code, dict(err.headers), err.read()
+            return err.code, err.headers, err.read()
 
     def json(self, path: str, payload: Any = None) -> tuple[int, dict[str, Any]]:
         body = None if payload is None else json.dumps(payload).encode()

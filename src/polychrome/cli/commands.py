@@ -14,6 +14,7 @@ COMMAND_MODULES = (
     "evaluate",
     "grid",
     "turing",
+    "serve",
 )
 
 for _name in COMMAND_MODULES:

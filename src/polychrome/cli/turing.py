@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from dataclasses import asdict
 from pathlib import Path
@@ -41,15 +40,6 @@ def _usage_error(err: Console, message: str) -> typer.Exit:
     """A one-line error for bad options, with the usage-error exit status."""
     err.print(f"[red]error:[/red] {escape(message)}")
     return typer.Exit(2)
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 @turing_app.command()
@@ -92,6 +82,7 @@ def serve(
     Photos a model has no version of are left out of its pairs; unreadable images are reported and skipped.
     """
     from polychrome.turing import TrialStore, TuringApp, TuringServer, build_catalog
+    from polychrome.web.server import is_loopback
 
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
@@ -128,7 +119,7 @@ def serve(
             f"[red]error:[/red] cannot listen on {escape(host)}:{port}: {escape(exc.strerror or str(exc))}"
         )
         raise typer.Exit(1) from None
-    if not _is_loopback(host):
+    if not is_loopback(host):
         err.print(
             f"[yellow]warning:[/yellow] listening on {escape(host)}: anyone who can reach it can take part"
         )

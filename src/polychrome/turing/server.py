@@ -1,4 +1,4 @@
-"""The Turing test's web app: a standard-library HTTP server for one page, two JSON calls and the images.
+"""The Turing test's web app: one page, two JSON calls and the images, on FastAPI and uvicorn.
 
 Routes (nothing else is served; there is no path from a URL to the file system):
 
@@ -22,24 +22,27 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import random
 import re
 import secrets
-import socket
 import sqlite3
 from collections.abc import Callable
 from http import HTTPStatus
-from http.cookies import CookieError, SimpleCookie
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib.resources import files
 from typing import Any
-from urllib.parse import urlsplit
+
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
 
 from polychrome._messages import printable_name
 from polychrome.turing.catalog import Catalog
 from polychrome.turing.store import TrialAlreadyAnswered, TrialNotFound, TrialStore
+from polychrome.web.guards import BodyError, SecurityHeaders, install_json_errors, json_error, read_body
+from polychrome.web.server import LocalServer
 
-__all__ = ["COOKIE", "AnswerError", "TuringApp", "TuringServer"]
+__all__ = ["COOKIE", "AnswerError", "TuringApp", "TuringServer", "create_turing_app"]
 
 logger = logging.getLogger(__name__)
 
@@ -51,11 +54,7 @@ _STATIC = {
     "/static/turing.js": ("turing.js", "text/javascript; charset=utf-8"),
     "/static/turing.css": ("turing.css", "text/css; charset=utf-8"),
 }
-_SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action 'none'",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-}
+_CSP = "default-src 'self'; frame-ancestors 'none'; form-action 'none'"
 
 
 class AnswerError(ValueError):
@@ -117,7 +116,9 @@ class TuringApp:
         if not isinstance(choice, str):
             raise AnswerError("'choice' must be 'left' or 'right'")
         if response_ms is not None and (
-            isinstance(response_ms, bool) or not isinstance(response_ms, int | float)
+            isinstance(response_ms, bool)
+            or not isinstance(response_ms, int | float)
+            or not math.isfinite(response_ms)
         ):
             raise AnswerError("'response_ms' must be a number of milliseconds")
         try:
@@ -133,139 +134,101 @@ class TuringApp:
         return {"answered": answered}
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: TuringServer
-    server_version = "polychrome-turing"
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not JSON")
 
-    def version_string(self) -> str:
-        return self.server_version
 
-    def do_GET(self) -> None:
-        path = urlsplit(self.path).path
-        app = self.server.app
-        if path in app.static:
-            self._send(HTTPStatus.OK, *app.static[path])
-        elif path == "/api/trial":
-            participant = self._participant()
-            new = participant is None
-            if participant is None:
-                participant = secrets.token_urlsafe(16)
-            self._guarded(lambda: app.trial(participant), set_cookie=participant if new else None)
-        elif path.startswith("/image/") and (data := app.catalog.images.get(path[len("/image/") :])):
-            self._send(HTTPStatus.OK, data, "image/jpeg", cache="private, max-age=3600")
-        else:
-            self._error(HTTPStatus.NOT_FOUND, "not found")
+def _participant(request: Request) -> str | None:
+    """The participant id from the cookie; None without a valid one."""
+    value = request.cookies.get(COOKIE)
+    return value if value is not None and _PARTICIPANT.fullmatch(value) else None
 
-    def do_POST(self) -> None:
-        if urlsplit(self.path).path != "/api/answer":
-            self._error(HTTPStatus.NOT_FOUND, "not found")
-            return
-        participant = self._participant()
-        if participant is None:
-            self._error(HTTPStatus.BAD_REQUEST, "no participant cookie: open the test page first")
-            return
-        if self.headers.get_content_type() != "application/json":
-            self._error(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "an answer must be sent as application/json")
-            return
-        try:
-            length = int(self.headers.get("Content-Length", ""))
-        except ValueError:
-            self._error(HTTPStatus.LENGTH_REQUIRED, "a Content-Length is required")
-            return
-        if not 0 <= length <= _MAX_BODY:
-            self._error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"an answer must be at most {_MAX_BODY} bytes")
-            return
-        try:
-            payload = json.loads(self.rfile.read(length))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            self._error(HTTPStatus.BAD_REQUEST, "the answer is not valid JSON")
-            return
-        self._guarded(lambda: self.server.app.answer(participant, payload))
 
-    def _participant(self) -> str | None:
-        """The participant id from the cookie; None without a valid one."""
-        try:
-            morsel = SimpleCookie(self.headers.get("Cookie", "")).get(COOKIE)
-        except CookieError:
-            return None
-        if morsel is None or not _PARTICIPANT.fullmatch(morsel.value):
-            return None
-        return morsel.value
-
-    def _guarded(self, work: Callable[[], dict[str, Any]], set_cookie: str | None = None) -> None:
-        """Send ``work()`` as JSON, or the error it raised as a JSON error with a fitting status."""
-        try:
-            body = work()
-        except AnswerError as err:
-            self._error(err.status, str(err))
-            return
-        except sqlite3.OperationalError as err:
-            if getattr(err, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
-                logger.error(
-                    "cannot write %s (no space left on device)", printable_name(self.server.app.store.path)
-                )
-                self._error(
-                    HTTPStatus.INSUFFICIENT_STORAGE, "the answer store cannot be written: its disk is full"
-                )
-                return
-            logger.warning("answer store busy or failing: %s", err)
-            self._error(HTTPStatus.SERVICE_UNAVAILABLE, "the answer store is busy; try again")
-            return
-        except Exception:
-            logger.exception("%s %s failed", self.command, self.path)
-            self._error(HTTPStatus.INTERNAL_SERVER_ERROR, "internal error; the server log says more")
-            return
-        headers = {}
-        if set_cookie is not None:
-            headers["Set-Cookie"] = (
-                f"{COOKIE}={set_cookie}; Path=/; Max-Age=31536000; HttpOnly; SameSite=Strict"
+def _guarded(request: Request, app: TuringApp, work: Callable[[], dict[str, Any]]) -> Response:
+    """``work()`` as JSON, or the error it raised as a JSON error with a fitting status."""
+    try:
+        return JSONResponse(work(), headers={"Cache-Control": "no-store"})
+    except AnswerError as err:
+        return json_error(err.status, str(err))
+    except sqlite3.OperationalError as err:
+        if getattr(err, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+            logger.error("cannot write %s (no space left on device)", printable_name(app.store.path))
+            return json_error(
+                HTTPStatus.INSUFFICIENT_STORAGE, "the answer store cannot be written: its disk is full"
             )
-        self._send(HTTPStatus.OK, json.dumps(body).encode(), "application/json", headers=headers)
-
-    def _error(self, status: HTTPStatus, message: str) -> None:
-        self._send(status, json.dumps({"error": message}).encode(), "application/json")
-
-    def _send(
-        self,
-        status: HTTPStatus,
-        data: bytes,
-        kind: str,
-        cache: str = "no-store",
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("Cache-Control", cache)
-        for name, value in {**_SECURITY_HEADERS, **(headers or {})}.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        logger.debug("%s %s", self.address_string(), format % args)
+        logger.warning("answer store busy or failing: %s", err)
+        return json_error(HTTPStatus.SERVICE_UNAVAILABLE, "the answer store is busy; try again")
+    except Exception:
+        logger.exception("%s %s failed", request.method, request.url.path)
+        return json_error(HTTPStatus.INTERNAL_SERVER_ERROR, "internal error; the server log says more")
 
 
-class TuringServer(ThreadingHTTPServer):
-    """Serves a :class:`TuringApp`, one thread per connection; port 0 picks a free port.
+def create_turing_app(app: TuringApp, body_timeout_s: float = 10.0) -> FastAPI:
+    """The ASGI app serving ``app``; an answer's body must arrive within ``body_timeout_s`` seconds."""
+    web = FastAPI(title="polychrome Turing test", docs_url=None, redoc_url=None, openapi_url=None)
+    install_json_errors(web, method_not_allowed_is_not_found=True)
+
+    for route, (data, kind) in app.static.items():
+
+        def page(data: bytes = data, kind: str = kind) -> Response:
+            return Response(data, media_type=kind, headers={"Cache-Control": "no-store"})
+
+        web.add_api_route(route, page, methods=["GET"], include_in_schema=False)
+
+    @web.get("/api/trial")
+    async def trial(request: Request) -> Response:
+        participant = _participant(request)
+        new = participant is None
+        if participant is None:
+            participant = secrets.token_urlsafe(16)
+        reply = await run_in_threadpool(_guarded, request, app, lambda: app.trial(participant))
+        if new and reply.status_code == HTTPStatus.OK:
+            reply.headers["Set-Cookie"] = (
+                f"{COOKIE}={participant}; Path=/; Max-Age=31536000; HttpOnly; SameSite=Strict"
+            )
+        return reply
+
+    @web.post("/api/answer")
+    async def answer(request: Request) -> Response:
+        participant = _participant(request)
+        if participant is None:
+            return json_error(HTTPStatus.BAD_REQUEST, "no participant cookie: open the test page first")
+        kind = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+        if kind != "application/json":
+            return json_error(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "an answer must be sent as application/json")
+        try:
+            body = await read_body(request, _MAX_BODY, body_timeout_s)
+        except BodyError as err:
+            if err.status == HTTPStatus.REQUEST_ENTITY_TOO_LARGE:
+                return json_error(err.status, f"an answer must be at most {_MAX_BODY} bytes")
+            return json_error(err.status, str(err))
+        try:
+            # NaN and Infinity are not JSON, whatever Python's parser would make of them.
+            payload = json.loads(body, parse_constant=_reject_constant)
+        except ValueError:  # UnicodeDecodeError and JSONDecodeError included
+            return json_error(HTTPStatus.BAD_REQUEST, "the answer is not valid JSON")
+        return await run_in_threadpool(_guarded, request, app, lambda: app.answer(participant, payload))
+
+    @web.get("/image/{image_id}")
+    def image(image_id: str) -> Response:
+        data = app.catalog.images.get(image_id)
+        if data is None:
+            return json_error(HTTPStatus.NOT_FOUND, "not found")
+        return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
+
+    web.add_middleware(SecurityHeaders, csp=_CSP)
+    return web
+
+
+class TuringServer(LocalServer):
+    """Serves a :class:`TuringApp` on uvicorn; port 0 picks a free port.
 
     Binds to the local machine only unless told otherwise: the page is meant for people at this computer, or
     on a network the person running the test chooses with ``host``.
     """
 
-    daemon_threads = True
-
-    def __init__(self, app: TuringApp, host: str = "127.0.0.1", port: int = 8765) -> None:
+    def __init__(
+        self, app: TuringApp, host: str = "127.0.0.1", port: int = 8765, body_timeout_s: float = 10.0
+    ) -> None:
         self.app = app
-        self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        super().__init__((host, port), _Handler)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # socketserver would print the traceback to stderr; the library logs instead.
-        logger.exception("request from %s failed", client_address[0])
-
-    @property
-    def url(self) -> str:
-        host, port = self.server_address[:2]
-        host = host if isinstance(host, str) else host.decode()
-        return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
+        super().__init__(create_turing_app(app, body_timeout_s), host=host, port=port)

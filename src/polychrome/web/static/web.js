@@ -1,0 +1,284 @@
+// The colorizing page: photos chosen, dropped or pasted are kept in this tab only; each is sent to
+// POST /api/colorize, reduced to a preview size while the controls are moved (so an answer comes within a
+// second) and whole, at full resolution, for the download. The server keeps nothing between requests.
+"use strict";
+
+(() => {
+  const PREVIEW_PIXELS = 1_200_000;  // photos larger than this are previewed reduced to it
+  const DEBOUNCE_MS = 120;
+  const $ = (id) => document.getElementById(id);
+  const ui = {
+    files: $("files"), drop: $("drop"), message: $("message"), work: $("work"), compare: $("compare"),
+    before: $("before"), after: $("after"), split: $("split"), saturation: $("saturation"),
+    temperature: $("temperature"), renderSize: $("render-size"), format: $("format"),
+    download: $("download"), gallery: $("gallery"), timing: $("timing"), limits: $("limits"),
+  };
+  const photos = [];
+  let current = null;
+  let limits = null;
+  let timer = 0;
+  let inFlight = false;
+
+  function setState(state, message = "") {
+    document.body.dataset.state = state;
+    ui.message.textContent = message;
+  }
+
+  function settings() {
+    return {
+      saturation: ui.saturation.value, temperature: ui.temperature.value,
+      render_size: ui.renderSize.value,
+    };
+  }
+
+  function showSettings(photo) {
+    ui.saturation.value = photo.settings.saturation;
+    ui.temperature.value = photo.settings.temperature;
+    ui.renderSize.value = photo.settings.render_size;
+    showValues();
+  }
+
+  function showValues() {
+    $("saturation-value").textContent = Number(ui.saturation.value).toFixed(2);
+    $("temperature-value").textContent = Number(ui.temperature.value).toFixed(2);
+  }
+
+  // One request to the API; resolves to the image blob and the server's timings, rejects with its one-line
+  // error.
+  async function colorize(blob, name, options) {
+    const form = new FormData();
+    form.append("image", blob, name);
+    for (const [key, value] of Object.entries(options)) form.append(key, value);
+    const response = await fetch("/api/colorize", { method: "POST", body: form, cache: "no-store" });
+    if (!response.ok) {
+      let reason = response.statusText;
+      try { reason = (await response.json()).error || reason; } catch { /* not JSON: keep the status */ }
+      throw new Error(reason);
+    }
+    return { blob: await response.blob(), timing: response.headers.get("Server-Timing") || "",
+             disposition: response.headers.get("Content-Disposition") || "" };
+  }
+
+  // A JPEG of the photo at most PREVIEW_PIXELS large, upright; the file itself when it is small enough or
+  // the browser cannot decode it (the server reads more formats than the browser shows, TIFF among them).
+  async function previewOf(file) {
+    let bitmap;
+    try {
+      bitmap = await createImageBitmap(file, { imageOrientation: "from-image" });
+    } catch {
+      return { blob: file, shown: false };
+    }
+    const pixels = bitmap.width * bitmap.height;
+    if (pixels <= PREVIEW_PIXELS) {
+      bitmap.close();
+      return { blob: file, shown: true };
+    }
+    const scale = Math.sqrt(PREVIEW_PIXELS / pixels);
+    const canvas = document.createElement("canvas");
+    canvas.width = Math.max(1, Math.round(bitmap.width * scale));
+    canvas.height = Math.max(1, Math.round(bitmap.height * scale));
+    canvas.getContext("2d").drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+    bitmap.close();
+    const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", 0.92));
+    return { blob, shown: true };
+  }
+
+  function tooLarge(file) {
+    return limits && file.size > limits.max_upload_bytes;
+  }
+
+  async function addFiles(fileList) {
+    const files = Array.from(fileList || []);
+    let first = null;
+    for (const file of files) {
+      const photo = {
+        file, name: file.name || "pasted.png", settings: settings(), before: "", after: "", failed: "",
+        preview: null, item: null, dirty: true,
+      };
+      photos.push(photo);
+      addToGallery(photo);
+      if (tooLarge(photo.file)) {
+        fail(photo, `${photo.name} is over the ${(limits.max_upload_bytes / 1048576).toFixed(0)} MB limit`);
+        continue;
+      }
+      first = first || photo;
+    }
+    if (first) select(first);
+  }
+
+  function addToGallery(photo) {
+    const item = document.createElement("li");
+    const button = document.createElement("button");
+    button.type = "button";
+    button.title = photo.name;
+    const img = document.createElement("img");
+    img.alt = photo.name;
+    const name = document.createElement("span");
+    name.className = "name";
+    name.textContent = photo.name;
+    button.append(img, name);
+    button.addEventListener("click", () => select(photo));
+    item.append(button);
+    ui.gallery.append(item);
+    photo.item = item;
+  }
+
+  function fail(photo, reason) {
+    photo.failed = reason;
+    photo.dirty = false;
+    photo.item.classList.add("failed");
+    if (photo === current) {
+      ui.work.hidden = true;
+      setState("error", reason);
+    }
+  }
+
+  function select(photo) {
+    current = photo;
+    for (const li of ui.gallery.children) {
+      li.firstElementChild.setAttribute("aria-current", String(li === photo.item));
+    }
+    if (photo.failed) {
+      ui.work.hidden = true;
+      return setState("error", photo.failed);
+    }
+    showSettings(photo);
+    ui.work.hidden = false;
+    ui.before.src = photo.before || "";
+    ui.after.src = photo.after || photo.before || "";
+    if (photo.after && !photo.dirty) setState("ready", "");
+    else setState("working", `coloring ${photo.name}...`);
+    pump();
+  }
+
+  // One request at a time: the shown photo's latest controls first, then the other photos of this visit
+  // not colored yet, so the gallery fills in while the first one is looked at.
+  async function pump() {
+    if (inFlight) return;
+    const photo = current && current.dirty ? current : photos.find((p) => p.dirty);
+    if (!photo) return;
+    inFlight = true;
+    try {
+      await render(photo);
+    } finally {
+      inFlight = false;
+    }
+    pump();
+  }
+
+  async function render(photo) {
+    photo.dirty = false;
+    const options = { ...photo.settings, format: "jpeg" };
+    if (photo === current) setState("working", `coloring ${photo.name}...`);
+    try {
+      if (!photo.preview) {
+        photo.preview = await previewOf(photo.file);
+        if (photo.preview.shown) photo.before = URL.createObjectURL(photo.preview.blob);
+      }
+      if (!photo.before) {  // a format the browser cannot show: the server shows its lightness instead
+        const gray = await colorize(photo.preview.blob, photo.name, { ...options, saturation: 0 });
+        photo.before = URL.createObjectURL(gray.blob);
+      }
+      const result = await colorize(photo.preview.blob, photo.name, options);
+      if (photo.after) URL.revokeObjectURL(photo.after);
+      photo.after = URL.createObjectURL(result.blob);
+      photo.timing = describeTiming(result.timing);
+      photo.item.querySelector("img").src = photo.after;
+      if (photo === current && !photo.dirty) {
+        ui.before.src = photo.before;
+        ui.after.src = photo.after;
+        await ui.after.decode().catch(() => {});
+        ui.timing.textContent = photo.timing;
+        setState("ready", "");
+      }
+    } catch (err) {
+      fail(photo, `${photo.name}: ${err.message}`);
+    }
+  }
+
+  function describeTiming(header) {
+    const parts = header.split(",").map((p) => p.trim().match(/^(\w+);dur=(\d+)/)).filter(Boolean);
+    const total = parts.reduce((sum, m) => sum + Number(m[2]), 0);
+    return parts.length ? `preview colored in ${total} ms (${parts.map((m) => `${m[1]} ${m[2]}`).join(", ")})` : "";
+  }
+
+  function schedule() {
+    showValues();
+    if (!current || current.failed) return;
+    current.settings = settings();
+    current.dirty = true;
+    setState("working", `coloring ${current.name}...`);
+    clearTimeout(timer);
+    timer = setTimeout(pump, DEBOUNCE_MS);
+  }
+
+  async function download() {
+    const photo = current;
+    if (!photo) return;
+    ui.download.disabled = true;
+    setState("working", `coloring ${photo.name} at full size...`);
+    try {
+      const result = await colorize(photo.file, photo.name, { ...settings(), format: ui.format.value });
+      const match = /filename="([^"]+)"/.exec(result.disposition);
+      const link = document.createElement("a");
+      link.href = URL.createObjectURL(result.blob);
+      link.download = match ? match[1] : "colorized";
+      document.body.append(link);
+      link.click();
+      link.remove();
+      setTimeout(() => URL.revokeObjectURL(link.href), 60_000);
+      setState("ready", `downloaded ${link.download}`);
+    } catch (err) {
+      setState("error", `${photo.name}: ${err.message}`);
+    } finally {
+      ui.download.disabled = false;
+    }
+  }
+
+  function setSplit(percent) {
+    const value = Math.min(100, Math.max(0, percent));
+    ui.compare.style.setProperty("--split", `${value}%`);
+    ui.split.value = String(Math.round(value));
+  }
+
+  function dragTo(event) {
+    const box = ui.compare.getBoundingClientRect();
+    setSplit(((event.clientX - box.left) / box.width) * 100);
+  }
+
+  ui.compare.addEventListener("pointerdown", (event) => {
+    ui.compare.setPointerCapture(event.pointerId);
+    dragTo(event);
+  });
+  ui.compare.addEventListener("pointermove", (event) => {
+    if (ui.compare.hasPointerCapture(event.pointerId)) dragTo(event);
+  });
+  ui.compare.addEventListener("dragstart", (event) => event.preventDefault());  // no image drag instead
+  ui.split.addEventListener("input", () => setSplit(Number(ui.split.value)));
+  for (const control of [ui.saturation, ui.temperature]) control.addEventListener("input", schedule);
+  ui.renderSize.addEventListener("change", schedule);
+  ui.download.addEventListener("click", download);
+  ui.files.addEventListener("change", () => { addFiles(ui.files.files); ui.files.value = ""; });
+  document.addEventListener("paste", (event) => addFiles(event.clipboardData && event.clipboardData.files));
+  document.addEventListener("dragover", (event) => {
+    event.preventDefault();
+    document.body.classList.add("dragging");
+  });
+  document.addEventListener("dragleave", () => document.body.classList.remove("dragging"));
+  document.addEventListener("drop", (event) => {
+    event.preventDefault();
+    document.body.classList.remove("dragging");
+    addFiles(event.dataTransfer && event.dataTransfer.files);
+  });
+
+  fetch("/api/health", { cache: "no-store" })
+    .then((response) => response.json())
+    .then((health) => {
+      limits = health.limits;
+      ui.limits.textContent = `Up to ${(limits.max_upload_bytes / 1048576).toFixed(0)} MB and `
+        + `${(limits.max_pixels / 1e6).toFixed(0)} megapixels a photo; model ${health.model}.`;
+      for (const option of ui.renderSize.options) option.disabled = Number(option.value) > limits.max_render_size;
+    })
+    .catch(() => {});
+  setSplit(50);
+})();

@@ -1,0 +1,167 @@
+"""The colorizing page in real headless Chromium: add photos, compare, adjust, download, and a refusal.
+
+Needs the system's Chromium and Playwright (see tests/browser.py); skipped, saying which is missing, where
+either is absent.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from polychrome import Colorizer
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, NO_CHROMIUM, NO_PLAYWRIGHT
+from tests.web.helpers import DESCRIPTION, Live, photo_bytes, start
+
+if CHROMIUM is None:
+    pytest.skip(NO_CHROMIUM, allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason=NO_PLAYWRIGHT)
+
+
+@pytest.fixture
+def page(colorizer: Colorizer) -> Iterator[tuple[Live, object]]:
+    run = start(colorizer)
+    try:
+        with sync_api.sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            try:
+                tab = browser.new_context(accept_downloads=True).new_page()
+                tab.set_default_timeout(30_000)
+                tab.goto(run.url + "/")
+                yield run, tab
+            finally:
+                browser.close()
+    finally:
+        run.stop()
+
+
+def _shown(tab, selector: str) -> Image.Image:  # noqa: ANN001
+    """The pixels an <img> shows (a blob: URL of the server's answer), read back through a canvas."""
+    data = tab.eval_on_selector(
+        selector,
+        """img => {
+            const canvas = document.createElement("canvas");
+            canvas.width = img.naturalWidth;
+            canvas.height = img.naturalHeight;
+            canvas.getContext("2d").drawImage(img, 0, 0);
+            return canvas.toDataURL("image/png");
+        }""",
+    )
+    return Image.open(io.BytesIO(base64.b64decode(data.partition(",")[2]))).convert("RGB")
+
+
+def _chroma(image: Image.Image) -> float:
+    rgb = np.asarray(image, np.float32)
+    return float((rgb.max(axis=2) - rgb.min(axis=2)).mean())
+
+
+def _ready(tab) -> None:  # noqa: ANN001
+    tab.wait_for_selector("body[data-state=ready]")
+
+
+def test_a_person_colors_compares_adjusts_and_downloads(page, tmp_path: Path) -> None:  # noqa: ANN001
+    run, tab = page
+    first = tmp_path / "grandmother.jpg"
+    first.write_bytes(photo_bytes((1155, 866), exif={DESCRIPTION: "grandmother, 1931"}))
+    second = tmp_path / "harbour.png"
+    second.write_bytes(photo_bytes((120, 90), kind="PNG"))
+    tab.set_input_files("#files", [str(first), str(second)])
+    _ready(tab)
+    assert tab.eval_on_selector("#after", "i => [i.naturalWidth, i.naturalHeight]") == [1155, 866]
+    assert tab.text_content("#message") == ""
+    assert tab.text_content("#timing").startswith("preview colored in ")
+    # The whole visit is in the gallery, the second photo colored in turn, the first one shown.
+    tab.wait_for_function(
+        "() => [...document.querySelectorAll('#gallery img')].every(i => i.src.startsWith('blob:'))"
+    )
+    assert tab.eval_on_selector_all("#gallery .name", "ns => ns.map(n => n.textContent)") == [
+        "grandmother.jpg",
+        "harbour.png",
+    ]
+    assert tab.get_attribute("#gallery li:first-child button", "aria-current") == "true"
+
+    # The slider: dragged with the mouse, and moved with the keyboard's range control.
+    box = tab.locator("#compare").bounding_box()
+    tab.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    tab.mouse.down()
+    tab.mouse.move(box["x"] + box["width"] * 0.25, box["y"] + box["height"] / 2, steps=5)
+    tab.mouse.up()
+    assert tab.input_value("#split") == "25"
+    clip = tab.eval_on_selector("#before", "i => getComputedStyle(i).clipPath")
+    assert clip.startswith("inset(0px ") and clip != "inset(0px 50% 0px 0px)"
+    tab.focus("#split")
+    tab.keyboard.press("End")
+    assert tab.eval_on_selector("#compare", "c => c.style.getPropertyValue('--split')") == "100%"
+
+    # The controls: no color at saturation 0, more at 2, a warmer cast to the right; each within seconds.
+    plain = _chroma(_shown(tab, "#after"))
+    timings = []
+    for control, value in (("#saturation", "0"), ("#saturation", "2"), ("#temperature", "1")):
+        began = time.monotonic()
+        tab.fill(control, value)
+        _ready(tab)
+        timings.append(time.monotonic() - began)
+        if (control, value) == ("#saturation", "0"):
+            assert _chroma(_shown(tab, "#after")) < 1.5
+        if (control, value) == ("#saturation", "2"):
+            assert _chroma(_shown(tab, "#after")) > 1.5 * plain
+    warm = np.asarray(_shown(tab, "#after"), np.float32)
+    assert warm[..., 0].mean() > warm[..., 2].mean()  # red over blue
+    assert (
+        tab.text_content("#saturation-value") == "2.00" and tab.text_content("#temperature-value") == "1.00"
+    )
+    assert max(timings) < 5, timings  # a second on an idle 2-core CPU; headroom for a busy CI machine
+    tab.select_option("#render-size", "512")
+    _ready(tab)
+
+    # The download: full size, the chosen format, the photo's EXIF kept.
+    tab.select_option("#format", "jpeg")
+    with tab.expect_download() as download:
+        tab.click("#download")
+    saved = tmp_path / "download.jpg"
+    download.value.save_as(saved)
+    assert download.value.suggested_filename == "grandmother-colorized.jpg"
+    image = Image.open(saved)
+    assert image.format == "JPEG" and image.size == (1155, 866)
+    assert image.getexif()[DESCRIPTION] == "grandmother, 1931"
+    tab.wait_for_selector("body[data-state=ready]")
+    assert tab.text_content("#message") == "downloaded grandmother-colorized.jpg"
+
+    # Each photo keeps its own controls: the second one was colored with the defaults.
+    tab.click("#gallery li:nth-child(2) button")
+    _ready(tab)
+    assert tab.input_value("#saturation") == "1" and tab.input_value("#render-size") == "256"
+    assert tab.eval_on_selector("#after", "i => [i.naturalWidth, i.naturalHeight]") == [120, 90]
+
+
+def test_pasted_and_dropped_photos_are_colored_and_a_refusal_is_shown(page) -> None:  # noqa: ANN001
+    run, tab = page
+    png = base64.b64encode(photo_bytes((64, 48), kind="PNG")).decode()
+    add = """([how, name, data]) => {
+        const bytes = Uint8Array.from(atob(data), c => c.charCodeAt(0));
+        const files = new DataTransfer();
+        const type = name.endsWith(".png") ? "image/png" : "image/jpeg";
+        files.items.add(new File([bytes], name, { type }));
+        const event = how === "paste"
+            ? new ClipboardEvent("paste", { clipboardData: files, bubbles: true })
+            : new DragEvent("drop", { dataTransfer: files, bubbles: true, cancelable: true });
+        document.body.dispatchEvent(event);
+    }"""
+    tab.evaluate(add, ["paste", "pasted.png", png])
+    _ready(tab)
+    assert tab.eval_on_selector("#after", "i => i.naturalWidth") == 64
+    tab.evaluate(add, ["drop", "notes.jpg", base64.b64encode(b"shopping list: milk").decode()])
+    tab.wait_for_selector("body[data-state=error]")
+    assert tab.text_content("#message") == "notes.jpg: not a JPEG, PNG, WebP, TIFF, BMP or GIF image"
+    assert tab.get_attribute("#gallery li:nth-child(2)", "class") == "failed"
+    assert tab.is_hidden("#work")
+    tab.click("#gallery li:first-child button")  # the good photo is still there
+    _ready(tab)
+    assert tab.is_visible("#work")

@@ -1,0 +1,65 @@
+"""`polychrome serve`: where it listens, what it refuses, and the warning for other computers."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from polychrome.cli import app
+from polychrome.web.server import LocalServer
+
+
+@pytest.fixture
+def stop_at_once(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """serve_forever as if Ctrl-C were pressed at once; records the server's URL."""
+    urls: list[str] = []
+
+    def interrupted(self: LocalServer) -> None:
+        urls.append(self.url)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(LocalServer, "serve_forever", interrupted)
+    return urls
+
+
+def _serve(*args: str) -> Result:
+    return CliRunner().invoke(app, ["serve", "--port", "0", *args])
+
+
+def test_serve_listens_on_this_computer_by_default(stop_at_once: list[str]) -> None:
+    result = _serve()
+    assert result.exit_code == 0, result.output
+    (url,) = stop_at_once
+    assert url.startswith("http://127.0.0.1:")
+    assert f"polychrome at {url} (API described at {url}docs); Ctrl-C stops." in result.output
+    assert "warning" not in result.output
+
+
+def test_serve_warns_when_other_computers_can_reach_it(stop_at_once: list[str]) -> None:
+    result = _serve("--host", "0.0.0.0")
+    assert result.exit_code == 0, result.output
+    assert "warning: listening on 0.0.0.0: anyone who can reach it can upload photos to it" in result.stderr
+
+
+def test_serve_reports_a_port_in_use_in_one_line() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(app, ["serve", "--port", str(port)])
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"error: cannot listen on 127.0.0.1:{port}: ")
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_serve_reports_a_model_that_cannot_load(tmp_path: object, stop_at_once: list[str]) -> None:
+    result = _serve("--model", "no-such-model")
+    assert result.exit_code == 1 and stop_at_once == []
+    assert result.stderr.startswith("error: could not load the model: no-such-model: no such model folder")
+
+
+@pytest.mark.parametrize("args", [["--queue", "-1"], ["--max-render-size", "4096"], ["--timeout", "0"]])
+def test_serve_refuses_bad_limits(args: list[str]) -> None:
+    assert _serve(*args).exit_code == 2
