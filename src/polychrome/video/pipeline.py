@@ -28,7 +28,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -227,10 +227,15 @@ class VideoColorizer:
         for batch in batches:
             started = time.perf_counter()
             assert batch.prediction is not None
-            colored = self.colorizer.merge(batch.rgb, batch.prediction)
+            # Merged where the network ran: on a GPU the per-pixel Lab work of a 1080p frame is the
+            # film's slowest stage on the CPU (BENCHMARKS section 11).
+            device = self.colorizer.device
+            rgb = batch.rgb.to(device)
+            prediction = replace(batch.prediction, ab=batch.prediction.ab.to(device))
+            colored = self.colorizer.merge(rgb, prediction)
             if self.options.side_by_side:
-                colored = torch.cat((gray_rgb(rgb_to_lightness(batch.rgb)), colored), dim=-1)
-            batch.colored = to_uint8(colored.permute(0, 2, 3, 1).numpy())
+                colored = torch.cat((gray_rgb(rgb_to_lightness(rgb)), colored), dim=-1)
+            batch.colored = to_uint8(colored.permute(0, 2, 3, 1).cpu().numpy())
             timings["merge"] += time.perf_counter() - started
             yield batch
 
