@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from polychrome.cli import app
-from polychrome.pipelines.render import MAX_RENDER_SIZE
+from polychrome.pipelines.render_size import MAX_RENDER_SIZE
 
 
 @app.command()

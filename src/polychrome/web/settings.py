@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from polychrome.pipelines.render import MAX_RENDER_SIZE
+from polychrome.pipelines.render_size import MAX_RENDER_SIZE
 
 __all__ = ["WebSettings"]
 
