@@ -237,7 +237,13 @@ def test_there_are_repository_configs() -> None:
 def test_every_option_is_in_the_training_guide() -> None:
     import dataclasses
 
-    from polychrome.train.config import AdversarialConfig, CriticOptimConfig, LossConfig, ModelConfig
+    from polychrome.train.config import (
+        AdversarialConfig,
+        CriticOptimConfig,
+        HintSampling,
+        LossConfig,
+        ModelConfig,
+    )
 
     guide = (Path(__file__).parents[2] / "docs" / "training.md").read_text()
     sections = [
@@ -248,8 +254,9 @@ def test_every_option_is_in_the_training_guide() -> None:
         OptimConfig,
         LossConfig,
         AdversarialConfig,
+        HintSampling,
     ]
-    sections_of_run = {"prepare", "critic_optim", "model", "optim", "loss", "adversarial"}  # the tables
+    sections_of_run = {"prepare", "critic_optim", "model", "optim", "loss", "adversarial", "hints"}  # tables
     names = {f.name for cls in sections for f in dataclasses.fields(cls)} - sections_of_run
     names |= {f"critic_optim.{f.name}" for f in dataclasses.fields(CriticOptimConfig)}
     missing = sorted(name for name in names if f"| `{name}` |" not in guide)

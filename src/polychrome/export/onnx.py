@@ -48,10 +48,16 @@ def export_onnx(model: ColorizationModel, path: str | Path, config: dict[str, An
     """Write ``model`` (in eval mode, on the CPU, fp32) as an ONNX file at ``path``, atomically.
 
     Args:
-        model: any registered family, classification or regression.
+        model: any registered family, classification or regression, but not one that takes color hints
+            (refused: the graph has the one input L).
         path: the file to write.
         config: the model's ``config.json`` as a dict (kept in the metadata; ``{}`` for a bare model).
     """
+    if model.takes_hints:
+        raise ValueError(
+            f"{model.architecture} takes color hints, which the ONNX graph does not carry; "
+            "colorize with it on PyTorch (--backend torch)"
+        )
     model = model.eval().float().cpu()
     multiple = model.input_multiple
     example = torch.linspace(0, 100, 2 * multiple * 3 * multiple).reshape(1, 1, 2 * multiple, 3 * multiple)

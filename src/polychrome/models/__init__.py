@@ -1,6 +1,12 @@
 """Model registries; every family is imported here so registration never depends on import order."""
 
-from polychrome.models import patchgan, unet, unet_efficientnet, zhang  # noqa: F401  (register their variants)
+from polychrome.models import (  # noqa: F401  (register their variants)
+    patchgan,
+    unet,
+    unet_efficientnet,
+    unet_efficientnet_hint,
+    zhang,
+)
 from polychrome.models._hub import load_pretrained, save_pretrained
 from polychrome.models._registry import (
     create_critic,

@@ -35,6 +35,8 @@ class ColorizationModel(nn.Module):
     input_multiple: int = 32
     #: the raw output is this many times smaller than the input
     output_stride: int = 1
+    #: whether ``forward`` and ``predict_ab`` take a hint map (:mod:`polychrome.color.hint_map`)
+    takes_hints: bool = False
 
     def __init__(self) -> None:
         super().__init__()
@@ -45,6 +47,11 @@ class ColorizationModel(nn.Module):
     def predict_ab(self, lightness: torch.Tensor, **decode_options: Any) -> torch.Tensor:
         """ab in Lab units, ``(B, 2, H / output_stride, W / output_stride)``, for L ``(B, 1, H, W)``."""
         raise NotImplementedError
+
+    def load_initial_weights(self, state: dict[str, torch.Tensor]) -> None:
+        """Start from a saved model's weights (``model.init_from`` of a training config); every weight must
+        fit. A family that adds layers to another's network accepts that network's weights without them."""
+        self.load_state_dict(state, strict=True)
 
     def decode_logits(self, logits: torch.Tensor, **overrides: Any) -> torch.Tensor:
         """ab ``(B, 2, h, w)`` in Lab units from logits ``(B, Q, h, w)`` over :attr:`ab_centers`, by the

@@ -176,11 +176,17 @@ class EfficientNetLiteEncoder(nn.Module):
             self._bn1 = nn.BatchNorm2d(self.head_channels, eps=BN_EPS, momentum=BN_MOMENTUM)
         self.act = nn.ReLU6(inplace=True)
 
-    def _stem(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(self._bn0(self._conv_stem((x - INPUT_MEAN) / INPUT_STD)))
+    def _stem(self, x: torch.Tensor, stem_offset: torch.Tensor | None = None) -> torch.Tensor:
+        x = self._conv_stem((x - INPUT_MEAN) / INPUT_STD)
+        if stem_offset is not None:
+            x = x + stem_offset
+        return self.act(self._bn0(x))
 
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        x = self._stem(x)
+    def forward(self, x: torch.Tensor, stem_offset: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """The feature pyramid of ``x``; ``stem_offset`` ``(B, 32, H/2, W/2)``, when given, is added to the
+        stem convolution's output before its batch norm: what more input channels of that convolution would
+        add (a hint-conditioned model's hint map enters so, the checkpoint's stem filters untouched)."""
+        x = self._stem(x, stem_offset)
         features = []
         for i, block in enumerate(self._blocks):
             x = block(x)

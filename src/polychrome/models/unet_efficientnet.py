@@ -117,7 +117,11 @@ class EfficientUNet(ColorizationModel):
 
     def forward(self, lightness: torch.Tensor) -> torch.Tensor:
         """Raw head output at half resolution: logits ``(B, Q, H/2, W/2)`` or normalised ab in -1..1."""
-        f2, f4, f8, f16, f32 = self.encoder(lightness / 100.0)
+        return self.decode(self.encoder(lightness / 100.0))
+
+    def decode(self, features: list[torch.Tensor]) -> torch.Tensor:
+        """The head's raw output from the encoder's pyramid (strides 2 to 32)."""
+        f2, f4, f8, f16, f32 = features
         x = self.bridge(f32)
         x = self.up16(x, f16)
         x = self.up8(x, f8)
@@ -133,8 +137,10 @@ class EfficientUNet(ColorizationModel):
         return self.decode_logits(raw, **decode_options)
 
 
-def _build(architecture: str, pretrained_encoder: bool, **kwargs: Any) -> EfficientUNet:
-    model = EfficientUNet(**kwargs)
+def _build(
+    architecture: str, pretrained_encoder: bool, cls: type[EfficientUNet] = EfficientUNet, **kwargs: Any
+) -> Any:
+    model = cls(**kwargs)
     model.architecture = architecture
     if pretrained_encoder:
         load_imagenet_weights(model.encoder)

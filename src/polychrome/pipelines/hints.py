@@ -3,7 +3,9 @@
 A :class:`Hint` is a point of the photo (in pixels, or as fractions of its width and height), a color and an
 optional radius. :func:`spread_hints` puts them on the grid where the network predicted a photo's ab and
 spreads them along the photo's lightness (:mod:`polychrome.color.propagate`), after the saturation and
-warm/cool controls, so a hinted color comes out as given. Parsing (``120,80=#b22222``, a JSON list) gives
+warm/cool controls, so a hinted color comes out as given. A model trained to take hints (``takes_hints``)
+is given them instead as squares of a hint map at the render size (:func:`hint_squares`), and the network
+itself spreads them. Parsing (``120,80=#b22222``, a JSON list) gives
 one-line errors that name the hint.
 """
 
@@ -152,3 +154,19 @@ def spread_hints(
     ]
     # The lightness the network saw, brought to the ab grid as the merge brings ab to the photo.
     return propagate_hints(area_resize(lightness.astype(np.float32), ab.shape[-2:]), ab, placed)
+
+
+def hint_squares(
+    hints: list[Hint], height: int, width: int, render_height: int, render_width: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Where ``hints`` of a ``height`` x ``width`` photo fall on the network's input at the render size
+    (``render_height`` x ``render_width``): each a square around the render pixel of its point, of side
+    1 + 2 x its radius in render pixels (one pixel for a point, the size training's smallest hints have).
+    Returns int64 ``top``, ``left``, ``size`` ``(N,)`` (a square may reach past an edge) and ab ``(N, 2)``."""
+    points = np.array([h.point(width, height) for h in hints], np.float64).reshape(-1, 2)
+    scale_x, scale_y = render_width / width, render_height / height
+    half = np.rint(np.array([h.radius for h in hints], np.float64) * scale_x).astype(np.int64)
+    cols = np.minimum(np.floor(points[:, 0] * scale_x).astype(np.int64), render_width - 1)
+    rows = np.minimum(np.floor(points[:, 1] * scale_y).astype(np.int64), render_height - 1)
+    ab = hint_ab(hints) if hints else np.zeros((0, 2))
+    return rows - half, cols - half, 1 + 2 * half, ab

@@ -268,8 +268,12 @@ class Colorizer:
             output_type: ``pil``, ``np`` or ``pt`` (see :class:`ColorizerOutput`).
             batch_size: photos of one size given one after another go through the network together, at
                 most this many at a time.
-            hints: colors the owner knows (:class:`~polychrome.pipelines.hints.Hint`), spread from their
-                points along each photo's lightness; they hold as given, whatever the other controls.
+            hints: colors the owner knows (:class:`~polychrome.pipelines.hints.Hint`), the same for each
+                photo. With a plain model they are spread from their points along each photo's lightness
+                and hold as given, whatever the other controls. A model trained to take hints
+                (``takes_hints``, e.g. ``effunet_lite0_hint_reg``; PyTorch backend) is given them instead,
+                as a hint map at the render size, and colors the photo around them itself; the saturation
+                and warm/cool controls then act on its output, hinted places included.
 
         Raises:
             polychrome.images.ImageReadError: a file is missing, unreadable or too large.
@@ -358,9 +362,7 @@ class Colorizer:
         """Photos ``(B, 3, H, W)`` of one size -> (colorized ``(B, 3, H, W)`` where ``rgb`` is, adjusted ab at
         the render size on :attr:`device`), written into ``out`` when given."""
         started = time.perf_counter()
-        prediction = self.predict_ab(rgb, render_size, saturation, temperature, decode)
-        if hints:
-            prediction = _with_hints(prediction, hints, *rgb.shape[-2:])
+        prediction = self.predict_ab(rgb, render_size, saturation, temperature, decode, hints)
         merging = time.perf_counter()
         merged = self.merge(rgb, prediction, out=out)
         timings["network"] += merging - started
@@ -374,17 +376,21 @@ class Colorizer:
         saturation: float = 1.0,
         temperature: float = 0.0,
         decode: dict[str, Any] | None = None,
+        hints: Sequence[Hint] = (),
     ) -> AbPrediction:
         """The first half of a call: ab for photos ``(B, 3, H, W)`` of one size (float in 0..1), at the
-        render size, with the saturation and warm/cool controls applied. A video pipeline changes the ab
-        (to keep it steady over time) before :meth:`merge` puts it on the full-resolution lightness.
-        PyTorch backend only."""
+        render size, with the saturation and warm/cool controls applied, and ``hints`` taken in (see
+        :meth:`__call__`). A video pipeline changes the ab (to keep it steady over time) before
+        :meth:`merge` puts it on the full-resolution lightness. PyTorch backend only."""
         import torch
 
         if self.backend != "torch":
             raise ValueError("predict_ab and merge (films, step by step) need backend='torch'")
         with torch.inference_mode():
-            return self._predict_ab(rgb, render_size, saturation, temperature, decode or {})
+            prediction = self._predict_ab(rgb, render_size, saturation, temperature, decode or {}, hints)
+            if hints and not getattr(self.model, "takes_hints", False):
+                prediction = _with_hints(prediction, list(hints), *rgb.shape[-2:])
+            return prediction
 
     def _predict_ab(
         self,
@@ -393,6 +399,7 @@ class Colorizer:
         saturation: float,
         temperature: float,
         decode: dict[str, Any],
+        hints: Sequence[Hint] = (),
     ) -> AbPrediction:
         import torch
 
@@ -405,7 +412,12 @@ class Colorizer:
         rh, rw = render_shape(height, width, render_size)
         small = resize_for_render(rgb.float(), (rh, rw), self.render.enlarge)
         lightness = rgb_to_lightness(small.to(self.device))
-        ab = predict_ab_lowres(self.model, lightness, autocast_dtype=PRECISIONS[self.precision], **decode)
+        hint_map = None
+        if hints and getattr(self.model, "takes_hints", False):
+            hint_map = _hint_map(list(hints), lightness.shape[0], height, width, (rh, rw), lightness.device)
+        ab = predict_ab_lowres(
+            self.model, lightness, autocast_dtype=PRECISIONS[self.precision], hint_map=hint_map, **decode
+        )
         chroma = self.render.chroma_factor(rh / height)  # the model's own factor for this enlargement
         ab = adjust_ab(lightness, ab, saturation * chroma, temperature)
         if ab.device.type == "cuda":  # so the timings say where the time went
@@ -510,3 +522,23 @@ def _with_hints(prediction: AbPrediction, hints: list[Hint], height: int, width:
         for photo_ab, lum in zip(ab.float().cpu().numpy(), lightness, strict=True)
     ]
     return replace(prediction, ab=torch.from_numpy(np.stack(spread)).to(ab.device, ab.dtype))
+
+
+def _hint_map(
+    hints: list[Hint], batch: int, height: int, width: int, render: tuple[int, int], device: torch.device
+) -> torch.Tensor:
+    """The hint map ``(B, 3, rh, rw)`` of a hint-conditioned model for photos of ``height`` x ``width``
+    seen at the render size ``render``: every photo of the batch gets the same hints."""
+    import torch
+
+    from polychrome.color.hint_map import HintSquares, paint_hints
+    from polychrome.pipelines.hints import hint_squares
+
+    top, left, size, ab = hint_squares(hints, height, width, *render)
+    count = len(hints)
+    squares = HintSquares(
+        torch.arange(batch).repeat_interleave(count),
+        *(torch.from_numpy(v).repeat(batch) for v in (top, left, size)),
+    ).to(device)
+    colors = torch.from_numpy(ab).float().repeat(batch, 1).to(device)
+    return paint_hints((batch, *render), squares, colors)

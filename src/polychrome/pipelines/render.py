@@ -41,13 +41,20 @@ def _pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tupl
 
 
 def predict_ab_lowres(
-    model: ColorizationModel, lightness: torch.Tensor, autocast_dtype: torch.dtype | None = None, **decode
+    model: ColorizationModel,
+    lightness: torch.Tensor,
+    autocast_dtype: torch.dtype | None = None,
+    hint_map: torch.Tensor | None = None,
+    **decode,
 ) -> torch.Tensor:
-    """ab for L ``(B, 1, H, W)``, at the model's output resolution of the unpadded input.
+    """ab for L ``(B, 1, H, W)``, at the model's output resolution of the unpadded input; ``hint_map``
+    ``(B, 3, H, W)`` goes to a model that takes hints (the padding holds none).
 
     Returns ``(B, 2, ceil(H / s), ceil(W / s))`` float32 for output stride ``s``.
     """
     padded, (h, w) = _pad_to_multiple(lightness, model.input_multiple)
+    if hint_map is not None:
+        decode = {**decode, "hints": F.pad(hint_map, (0, padded.shape[-1] - w, 0, padded.shape[-2] - h))}
     device_type = padded.device.type
     with torch.autocast(device_type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
         ab = model.predict_ab(padded, **decode).float()

@@ -135,12 +135,26 @@ class AdversarialConfig:
 
 
 @dataclass(frozen=True)
+class HintSampling:
+    """How training draws color hints from the truth for a model that takes them, as Zhang et al. 2017 draw
+    them: a photo's number of hints from a geometric distribution on 0, 1, 2... (P(n) = p (1 - p)^n, a mean
+    of 7 for p = 1/8), each hint the mean ab of a square of the true colors, of random side 1..max_patch px,
+    at a random place."""
+
+    points_p: float = 0.125
+    none_share: float = 0.01  # besides the geometric draw's own zeros, this share of photos gets no hints
+    max_patch: int = 9
+    max_points: int = 100  # a photo's count is cut here (the geometric tail is long)
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     data: tuple[DataConfig, ...] = ()
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     adversarial: AdversarialConfig | None = None  # set to train with a critic (WGAN-GP) after pre-training
+    hints: HintSampling = field(default_factory=HintSampling)  # for a model that takes color hints
     batch_size: int = 32
     steps: int = 10_000
     steps_per_epoch: int | None = None  # default: one pass over the training images
@@ -285,6 +299,20 @@ def check_config(config: TrainConfig, model: ColorizationModel, world_size: int 
         f"loss.colorfulness_per must be image or batch, got {loss.colorfulness_per!r}",
     )
     need(loss.space in ("ab", "rgb"), f"loss.space must be ab or rgb, got {loss.space!r}")
+    h = config.hints
+    if model.takes_hints:
+        need(
+            0 < h.points_p <= 1 and 0 <= h.none_share <= 1,
+            "hints: points_p must be in (0, 1] and none_share in 0..1",
+        )
+        need(h.max_patch >= 1 and h.max_points >= 0, "hints: max_patch must be >= 1 and max_points >= 0")
+        need(
+            all(spec.crop_size >= h.max_patch for spec in config.data),
+            f"hints.max_patch {h.max_patch} is larger than a crop",
+        )
+        need(config.adversarial is None, "the adversarial recipe does not draw hints; remove adversarial")
+    else:
+        need(h == HintSampling(), f"hints: {model.architecture} takes no color hints; remove hints")
     if config.adversarial is not None:
         need(
             model.decode_options.get("method") != "mode",

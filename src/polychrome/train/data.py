@@ -239,8 +239,10 @@ def steps_per_pass(collections: list[Collection], batch_size: int, world_size: i
     return max(1, math.ceil(crops))
 
 
-def _step_generator(seed: int, step: int, rank: int = 0) -> torch.Generator:
-    return torch.Generator().manual_seed((seed * 1_000_003 + step) * 1024 + rank)
+def step_generator(seed: int, step: int, rank: int = 0, stream: int = 0) -> torch.Generator:
+    """The random draws of one step on one process: a pure function of ``(seed, step, rank)``. ``stream``
+    numbers independent draws of the same step (the batch is stream 0; a recipe's own draws take others)."""
+    return torch.Generator().manual_seed((seed * 1_000_003 + step) * 1024 + rank + (stream << 56))
 
 
 def sample_batch(
@@ -253,7 +255,7 @@ def sample_batch(
     ``(seed, step, rank)``. Under DDP each rank draws only from its own part of the training images (every
     ``world_size``-th image, starting at ``rank``), so the ranks together see each image once per pass.
     """
-    gen = _step_generator(seed, step, rank)
+    gen = step_generator(seed, step, rank)
     weights = torch.tensor([c.config.weight for c in collections], dtype=torch.float64)
     which = int(torch.multinomial(weights, 1, generator=gen)) if len(collections) > 1 else 0
     coll = collections[which]

@@ -31,13 +31,21 @@ def supervised_loss(
     rgb: torch.Tensor,
     channels_last: bool,
     autocast: torch.dtype | None,
-    forward: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    forward: Callable[..., torch.Tensor] | None = None,
+    hints: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """The loss of one batch of RGB crops: L in, ab (pooled to the model's output stride) as the target.
 
     ``forward`` runs the network when it is wrapped (DDP, ``torch.compile``); default: ``model`` itself.
+    ``hints``: the hint map ``(B, 3, H, W)`` a hint-conditioned model takes beside L.
     """
     lightness, target_ab, target_lightness = lightness_and_target(rgb, model.output_stride, channels_last)
+    network = forward if forward is not None else model
     with torch.autocast(rgb.device.type, dtype=autocast, enabled=autocast is not None):
-        output = (forward if forward is not None else model)(lightness)
+        if hints is None:
+            output = network(lightness)
+        else:
+            if channels_last:
+                hints = hints.contiguous(memory_format=torch.channels_last)
+            output = network(lightness, hints)
     return criterion(output, target_ab, target_lightness)

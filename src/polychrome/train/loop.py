@@ -102,7 +102,7 @@ def _fit(
     model = build_model(config)
     check_config(config, model, ctx.world_size)  # before any data is read or anything written
     if config.model.init_from is not None:
-        model.load_state_dict(load_pretrained(config.model.init_from).state_dict())
+        model.load_initial_weights(load_pretrained(config.model.init_from).state_dict())
     model.to(device)
     if config.channels_last:
         model.to(memory_format=torch.channels_last)

@@ -6,7 +6,8 @@ and calls ``recipe.step(rgb, step, update, check_finite)``; the recipe computes 
 clipping and the optimizer step of the model), and ``check_finite(loss)`` on any other loss it steps on.
 
 - :mod:`.regression`: ab regressed directly (L1, L2 or smooth L1, optionally held to the truth's
-  colorfulness);
+  colorfulness); a model that takes color hints is shown hints drawn from the truth
+  (:mod:`polychrome.train.hints`);
 - :mod:`.classification`: a distribution over ab bins, rebalanced cross-entropy against soft-encoded targets,
   with class priors measured on the training data;
 - :mod:`.adversarial`: either of them as the generator, pre-trained alone (or loaded trained), then beside a
@@ -70,8 +71,8 @@ class SupervisedRecipe:
         self.criterion = criterion
         channels_last = config.channels_last
 
-        def loss_of(rgb: torch.Tensor) -> torch.Tensor:
-            return supervised_loss(model, criterion, rgb, channels_last, autocast, forward)
+        def loss_of(rgb: torch.Tensor, hints: torch.Tensor | None = None) -> torch.Tensor:
+            return supervised_loss(model, criterion, rgb, channels_last, autocast, forward, hints)
 
         self.loss_of = compiled(loss_of, config)
 
