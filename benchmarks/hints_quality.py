@@ -7,7 +7,8 @@ Each photo of PHOTOS is scored at the ``val5k`` protocol (shorter side 256, cent
 out) through `polychrome evaluate`'s scoring path. For each count N, every photo gets N hints at random
 points (the same points for a photo whatever the method; more hints add points to fewer), each the mean
 color of a ``patch`` x ``patch`` square of the truth there, and is colored with them by the built-in model
-plus the hints spread along its lightness (method 1, no training). Prints a Markdown table of PSNR and SSIM
+plus the hints: spread along its lightness (method 1), or, with `--model` of a hint-conditioned
+network (method 2), given to the network. Prints a Markdown table of PSNR and SSIM
 by count; ``--plot`` draws PSNR against the count.
 """
 
@@ -52,7 +53,7 @@ class HintedCandidate:
 
     def __init__(self, colorizer: Colorizer, count: int, patch: int) -> None:
         self.label = f"{count} hints"
-        self.source = f"built-in model + {count} hints (method 1)"
+        self.source = f"the model + {count} hints"
         self.colorizer, self.count, self.patch = colorizer, count, patch
 
     def colorize(self, batch: Batch) -> CandidateOutput:
