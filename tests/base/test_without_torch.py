@@ -17,11 +17,14 @@ from PIL import Image
 
 @pytest.fixture
 def no_torch(tmp_path: Path) -> dict[str, str]:
-    """An environment whose interpreters cannot import torch (a sitecustomize that blocks it)."""
+    """An environment whose interpreters cannot import what the base install leaves out: torch, and the
+    film packages PyAV and OpenCV (a sitecustomize that blocks them)."""
     shim = tmp_path / "no_torch"
     shim.mkdir()
     (shim / "sitecustomize.py").write_text(
-        "import sys\nsys.modules['torch'] = None  # `import torch` raises ImportError from here on\n"
+        "import sys\n"
+        "for name in ('torch', 'av', 'cv2'):\n"
+        "    sys.modules[name] = None  # `import torch` raises ImportError from here on\n"
     )
     return {
         **os.environ,

@@ -262,13 +262,13 @@ def colorize(
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
         film = FilmSettings(strength, crf, preset, side_by_side, preview)
-        _check_film_settings(film)
         suffix = (
             None
             if output_format is None
             else normalize_suffix(output_format, WRITABLE_EXTENSIONS | FILM_OUTPUT_EXTENSIONS)
         )
         jobs, problems = plan_jobs(inputs, output, suffix=suffix, extensions=MEDIA_EXTENSIONS)
+        _check_film_settings(film, jobs)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="'--format' / '--output'") from None
     hints = _hints(hint or [], hints_file, jobs)
@@ -327,8 +327,15 @@ def _hints(texts: list[str], path: Path | None, jobs: list[Job]) -> list[Hint]:
     return hints
 
 
-def _check_film_settings(film: FilmSettings) -> None:
-    """Film options that typer's ranges do not cover, refused before any work."""
+def _check_film_settings(film: FilmSettings, jobs: list[Job]) -> None:
+    """Film options that typer's ranges do not cover, refused before any work when there are films to
+    colorize and the film packages to do it (without them, each film says what to install)."""
+    from importlib.util import find_spec
+
+    from polychrome.video.formats import is_video
+
+    if find_spec("av") is None or not any(is_video(job.source) for job in jobs):
+        return
     from polychrome.video.output import EncodeSettings
 
     EncodeSettings(film.crf, film.preset)
