@@ -55,6 +55,10 @@ _EXTRAS = {
     "skimage": "examples",
     "av": "video",
     "cv2": "video",
+    "fastapi": "web",
+    "uvicorn": "web",
+    "multipart": "web",
+    "python_multipart": "web",
 }
 
 
