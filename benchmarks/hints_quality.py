@@ -101,6 +101,8 @@ def main() -> None:
         )
         ax.axhline(summary["gray"]["psnr"], color="gray", ls="--", label="gray output")
         ax.set_xscale("symlog", linthresh=1)
+        ax.set_xlim(-0.2, max(args.counts) * 1.2)
+        ax.set_xticks(args.counts, [str(n) for n in args.counts])
         ax.set_xlabel("hints per photo")
         ax.set_ylabel("PSNR (dB)")
         ax.set_title(f"Color hints on {len(evaluation.names)} photos (val5k)")
