@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 from polychrome import Colorizer
 from polychrome.cli import app as cli
 from polychrome.color.lab import rgb_to_lab
+from polychrome.pipelines.hints import Hint, hint_ab
 from polychrome.web.settings import WebSettings
 from tests.web.helpers import DATETIME, DESCRIPTION, Live, photo_bytes, start
 
@@ -132,7 +133,7 @@ def test_bad_requests_get_one_line_reasons_with_the_right_status(live: Live) -> 
     assert _error(_post(live, photo, render_size="2048")) == (400, "render_size must be 16 to 1024, got 2048")
     assert _error(_post(live, photo, render_size="100.5"))[0] == 400
     assert _error(_post(live, photo, format="gif")) == (400, "format must be png or jpeg, got 'gif'")
-    assert _error(_post(live, photo, hints="[]")) == (400, "unknown field 'hints'")
+    assert _error(_post(live, photo, sharpness="2")) == (400, "unknown field 'sharpness'")
     files = [("image", ("a.jpg", photo, "image/jpeg")), ("image", ("b.jpg", photo, "image/jpeg"))]
     assert _error(httpx.post(f"{live.url}/api/colorize", files=files))[0] == 400
     assert _error(httpx.get(f"{live.url}/api/colorize")) == (405, "GET is not allowed here")
@@ -229,7 +230,7 @@ def test_the_api_is_described_by_openapi_and_on_a_page_that_loads_nothing_else(l
     schema = httpx.get(f"{live.url}/openapi.json").json()
     operation = schema["paths"]["/api/colorize"]["post"]
     form = operation["requestBody"]["content"]["multipart/form-data"]["schema"]
-    assert set(form["properties"]) == {"image", "saturation", "temperature", "render_size", "format"}
+    assert set(form["properties"]) == {"image", "saturation", "temperature", "render_size", "format", "hints"}
     assert form["required"] == ["image"] and form["properties"]["format"]["enum"] == ["jpeg", "png"]
     assert {"200", "400", "408", "413", "415", "503"} <= set(operation["responses"])
     assert "get" in schema["paths"]["/api/health"]
@@ -306,3 +307,20 @@ def test_an_upload_that_stalls_is_answered_408(colorizer: Colorizer) -> None:
         assert _post(run, photo_bytes()).status_code == 200
     finally:
         run.stop()
+
+
+def test_hints_color_their_point_and_bad_hints_are_400(live: Live) -> None:
+    photo = photo_bytes((96, 72))
+    hint = '[{"x": 20, "y": 30, "color": "#2f8f2f", "radius": 3}]'
+    plain = _ab(_post(live, photo, format="png").content)
+    hinted = _ab(_post(live, photo, format="png", hints=hint).content)
+    wanted = hint_ab([Hint(0, 0, "#2f8f2f")])[0]
+    # At the hint the color is the hinted one (as far as the photo's own lightness allows), not the model's.
+    assert np.linalg.norm(hinted[:, 30, 20] - wanted) < 0.5 * np.linalg.norm(plain[:, 30, 20] - wanted)
+
+    outside = _post(live, photo, format="png", hints='[{"x": 500, "y": 30, "color": "red"}]')
+    assert outside.status_code == 400 and "outside the 96x72 photo" in outside.json()["error"]
+    malformed = _post(live, photo, format="png", hints="[{x: 1}]")
+    assert malformed.status_code == 400 and "not a JSON list of hints" in malformed.json()["error"]
+    bad_color = _post(live, photo, format="png", hints='[{"x": 1, "y": 1, "color": "#zz0000"}]')
+    assert bad_color.status_code == 400 and "is not a color" in bad_color.json()["error"]

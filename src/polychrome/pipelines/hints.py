@@ -92,18 +92,27 @@ def load_hints(path: str | Path) -> list[Hint]:
     (radius optional); coordinates are fractions when both are written as decimals in 0..1."""
     path = Path(path)
     try:
-        items = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise HintError(f"{path}: cannot read ({err.strerror or err})") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+    except UnicodeDecodeError as err:
         raise HintError(f"{path}: not a JSON list of hints ({err})") from None
+    return parse_hints_json(text, str(path))
+
+
+def parse_hints_json(text: str, source: str = "hints") -> list[Hint]:
+    """Hints from JSON text in the form :func:`load_hints` reads; errors name ``source``."""
+    try:
+        items = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise HintError(f"{source}: not a JSON list of hints ({err})") from None
     if not isinstance(items, list):
-        raise HintError(f"{path}: not a JSON list of hints")
-    return [_hint_from_json(item, path, i) for i, item in enumerate(items)]
+        raise HintError(f"{source}: not a JSON list of hints")
+    return [_hint_from_json(item, source, i) for i, item in enumerate(items)]
 
 
-def _hint_from_json(item: Any, path: Path, index: int) -> Hint:
-    where = f"{path}: hint {index + 1}"
+def _hint_from_json(item: Any, source: str, index: int) -> Hint:
+    where = f"{source}: hint {index + 1}"
     if not isinstance(item, dict) or not {"x", "y", "color"} <= item.keys():
         raise HintError(f'{where}: needs "x", "y" and "color"')
     unknown = item.keys() - {"x", "y", "color", "radius"}
@@ -118,7 +127,7 @@ def _hint_from_json(item: Any, path: Path, index: int) -> Hint:
     try:
         return Hint(float(x), float(y), item["color"], float(radius), relative)
     except HintError as err:
-        raise HintError(f"{path}: {err}") from None
+        raise HintError(f"{source}: {err}") from None
 
 
 def hint_ab(hints: list[Hint]) -> np.ndarray:

@@ -30,6 +30,7 @@ from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 
+from polychrome.pipelines.hints import parse_hints_json
 from polychrome.web.apidocs import render_api_page
 from polychrome.web.guards import BodyError, SecurityHeaders, body_chunks, install_json_errors, json_error
 from polychrome.web.photos import FORMATS, ColorizeOptions, PhotoError, colorize_file
@@ -63,6 +64,9 @@ _COLORIZE_BODY = {
                     "render_size": {"type": "integer", "minimum": 16, "default": 256,
                                     "description": "shorter side, in pixels, at which color is predicted"},
                     "format": {"type": "string", "enum": sorted(FORMATS), "default": "png"},
+                    "hints": {"type": "string", "default": "[]",
+                              "description": 'colors known at points: a JSON list of {"x", "y", '
+                                             '"color": "#rrggbb", "radius"?} (pixels, or fractions 0..1)'},
                 },
             }
         }
@@ -212,7 +216,7 @@ def _options(upload: Upload, settings: WebSettings) -> ColorizeOptions:
     if upload.path is None:
         raise ValueError("no photo: send it in the multipart field 'image'")
     fields = dict(upload.fields)
-    unknown = sorted(set(fields) - {"saturation", "temperature", "render_size", "format"})
+    unknown = sorted(set(fields) - {"saturation", "temperature", "render_size", "format", "hints"})
     if unknown:
         raise ValueError(f"unknown field '{unknown[0]}'")
     saturation = _number(fields, "saturation", 1.0, 0.0, 4.0)
@@ -224,7 +228,8 @@ def _options(upload: Upload, settings: WebSettings) -> ColorizeOptions:
     kind = {"jpg": "jpeg"}.get(kind, kind)
     if kind not in FORMATS:
         raise ValueError(f"format must be png or jpeg, got {fields['format']!r}")
-    return ColorizeOptions(saturation, temperature, int(render_size), kind)  # type: ignore[arg-type]
+    hints = tuple(parse_hints_json(fields["hints"], "hints")) if fields.get("hints", "").strip() else ()
+    return ColorizeOptions(saturation, temperature, int(render_size), kind, hints)  # type: ignore[arg-type]
 
 
 def _number(fields: dict[str, str], name: str, default: float, low: float, high: float) -> float:

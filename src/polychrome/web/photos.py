@@ -18,6 +18,7 @@ from typing import Any, Literal
 from PIL import Image, UnidentifiedImageError
 
 from polychrome.images import ImageReadError, load_image, save_image
+from polychrome.pipelines.hints import Hint, HintError
 
 __all__ = ["FORMATS", "ColorizeOptions", "Colorized", "PhotoError", "colorize_file"]
 
@@ -44,6 +45,7 @@ class ColorizeOptions:
     temperature: float = 0.0
     render_size: int = 256
     format: Literal["png", "jpeg"] = "png"
+    hints: tuple[Hint, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -100,13 +102,17 @@ def colorize_file(
     except ImageReadError as err:
         raise PhotoError(HTTPStatus.BAD_REQUEST, f"the photo cannot be read: {err.reason}") from None
     read = time.perf_counter() - started
-    output = colorizer(
-        photo.rgb,
-        output_type="np",
-        render_size=options.render_size,
-        saturation=options.saturation,
-        temperature=options.temperature,
-    )
+    try:
+        output = colorizer(
+            photo.rgb,
+            output_type="np",
+            render_size=options.render_size,
+            saturation=options.saturation,
+            temperature=options.temperature,
+            **({"hints": list(options.hints)} if options.hints else {}),
+        )
+    except HintError as err:  # a point outside this photo: only known once the photo is read
+        raise PhotoError(HTTPStatus.BAD_REQUEST, str(err)) from None
     encoding = time.perf_counter()
     media_type, suffix = FORMATS[options.format]
     target = folder / f"colorized{suffix}"
