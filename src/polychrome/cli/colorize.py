@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from polychrome._messages import printable_name
 from polychrome.cli import app
+from polychrome.cli.options import ModelDevice, ModelName
 from polychrome.pipelines.batch import (
     MEDIA_EXTENSIONS,
     WRITABLE_EXTENSIONS,
@@ -148,10 +149,7 @@ def colorize(
             "'film-color.mp4' also works (films: mp4, mov, mkv, webm, gif).",
         ),
     ],
-    model: Annotated[
-        str | None,
-        typer.Option(metavar="MODEL", help="Name or path of the model; the built-in model by default."),
-    ] = None,
+    model: ModelName = None,
     render_size: Annotated[
         int,
         typer.Option(
@@ -182,9 +180,7 @@ def colorize(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace outputs that already exist.")
     ] = False,
-    device: Annotated[
-        str, typer.Option(metavar="DEVICE", help="Where the model runs: cpu, cuda, cuda:1, mps.")
-    ] = "cpu",
+    device: ModelDevice = "cpu",
     precision: Annotated[
         str,
         typer.Option(metavar="PRECISION", help="fp32, or bf16-mixed / fp16-mixed for the network on a GPU."),

@@ -16,3 +16,19 @@ BatchSize = Annotated[
 DecodingWorkers = Annotated[
     int | None, typer.Option(min=1, metavar="N", help="Decoding processes (default: all cores).")
 ]
+
+# The model a command colors with, and where it runs (`colorize`, `serve`).
+ModelName = Annotated[
+    str | None,
+    typer.Option(metavar="MODEL", help="Name or path of the model; the built-in model by default."),
+]
+ModelDevice = Annotated[
+    str, typer.Option(metavar="DEVICE", help="Where the model runs: cpu, cuda, cuda:1, mps.")
+]
+# Where a web page listens (`serve`, `turing serve`); each command keeps its own default port.
+Host = Annotated[
+    str, typer.Option(metavar="HOST", help="Address to listen on; this computer only by default.")
+]
+Port = Annotated[
+    int, typer.Option(min=0, max=65535, metavar="PORT", help="Port to listen on; 0 picks a free one.")
+]

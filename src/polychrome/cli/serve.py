@@ -9,24 +9,16 @@ from rich.console import Console
 from rich.markup import escape
 
 from polychrome.cli import app
+from polychrome.cli.options import Host, ModelDevice, ModelName, Port
 from polychrome.pipelines.render_size import MAX_RENDER_SIZE
 
 
 @app.command()
 def serve(
-    host: Annotated[
-        str, typer.Option(metavar="HOST", help="Address to listen on; this computer only by default.")
-    ] = "127.0.0.1",
-    port: Annotated[
-        int, typer.Option(min=0, max=65535, metavar="PORT", help="Port to listen on; 0 picks a free one.")
-    ] = 8000,
-    model: Annotated[
-        str | None,
-        typer.Option(metavar="MODEL", help="Name or path of the model; the built-in model by default."),
-    ] = None,
-    device: Annotated[
-        str, typer.Option(metavar="DEVICE", help="Where the model runs: cpu, cuda, cuda:1, mps.")
-    ] = "cpu",
+    host: Host = "127.0.0.1",
+    port: Port = 8000,
+    model: ModelName = None,
+    device: ModelDevice = "cpu",
     max_upload_mb: Annotated[
         float, typer.Option(min=0.01, metavar="MB", help="Largest upload accepted, in megabytes.")
     ] = 50.0,

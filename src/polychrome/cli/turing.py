@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from polychrome.cli import app
+from polychrome.cli.options import Host, Port
 
 turing_app = typer.Typer(
     name="turing",
@@ -58,12 +59,8 @@ def serve(
         Path,
         typer.Option(metavar="FILE", help="SQLite file for the answers; created, or added to if it exists."),
     ],
-    port: Annotated[
-        int, typer.Option(min=0, max=65535, metavar="PORT", help="Port to listen on; 0 picks a free one.")
-    ] = 8765,
-    host: Annotated[
-        str, typer.Option(metavar="HOST", help="Address to listen on; the local machine only by default.")
-    ] = ("127.0.0.1"),
+    port: Port = 8765,
+    host: Host = "127.0.0.1",
     trials_per_person: Annotated[
         int, typer.Option(min=1, metavar="N", help="Pairs each participant is asked about.")
     ] = 20,
