@@ -11,6 +11,8 @@ import sys as _sys  # noqa: E402
 if "torch" not in _sys.modules:
     _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+from polychrome._lazy import lazy_attributes  # noqa: E402
+
 # Names are imported on first use: `import polychrome` stays light, and the base install, which has no
 # PyTorch, reaches Colorizer without touching the model families that need it.
 _PUBLIC = {
@@ -25,14 +27,7 @@ _PUBLIC = {
 }
 
 
-def __getattr__(name: str) -> object:
-    if name not in _PUBLIC:
-        raise AttributeError(f"module 'polychrome' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(_PUBLIC[name]), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_attributes(__name__, _PUBLIC)
 
 
 __all__ = [

@@ -1,5 +1,7 @@
 """Color science: Lab conversion, ab quantization, decoding of bin distributions, output adjustments."""
 
+from polychrome._lazy import lazy_attributes
+
 # The PyTorch functions are imported on first use, so that the numpy twins (lab_np, adjust_np) of the
 # base install, which has no PyTorch, import without them.
 _PUBLIC = {
@@ -22,14 +24,7 @@ _PUBLIC = {
 }
 
 
-def __getattr__(name: str) -> object:
-    if name not in _PUBLIC:
-        raise AttributeError(f"module 'polychrome.color' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(f"polychrome.color.{_PUBLIC[name]}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_attributes(__name__, {name: f"{__name__}.{module}" for name, module in _PUBLIC.items()})
 
 
 __all__ = [

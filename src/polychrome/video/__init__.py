@@ -7,8 +7,7 @@ Modules: ``io`` (reading) · ``output`` (encoding, joining) · ``motion`` (optic
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from polychrome._lazy import lazy_attributes
 
 # Loaded on first use, so that planning a batch (which only asks which files are films) does not load
 # FFmpeg and PyTorch.
@@ -24,7 +23,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'polychrome.video' has no attribute {name!r}")
-    return getattr(import_module(_EXPORTS[name]), name)
+__getattr__ = lazy_attributes(__name__, _EXPORTS)
