@@ -324,3 +324,11 @@ def test_hints_color_their_point_and_bad_hints_are_400(live: Live) -> None:
     assert malformed.status_code == 400 and "not a JSON list of hints" in malformed.json()["error"]
     bad_color = _post(live, photo, format="png", hints='[{"x": 1, "y": 1, "color": "#zz0000"}]')
     assert bad_color.status_code == 400 and "is not a color" in bad_color.json()["error"]
+
+
+def test_a_hundred_hints_fit_in_the_field_and_more_than_16_kb_is_400(live: Live) -> None:
+    photo = photo_bytes((96, 72))
+    hundred = json.dumps([{"x": 0.12345 + i / 1000, "y": 0.54321, "color": "#b22222"} for i in range(100)])
+    assert _post(live, photo, format="png", hints=hundred).status_code == 200  # what the page sends at most
+    huge = json.dumps([{"x": 1, "y": 1, "color": "#b22222"}] * 500)
+    assert _error(_post(live, photo, hints=huge)) == (400, "form field 'hints' is over 16384 bytes")

@@ -19,7 +19,7 @@ from polychrome.web.guards import BodyError
 
 __all__ = ["Upload", "receive_upload"]
 
-_MAX_FIELD_BYTES = 1024
+_MAX_FIELD_BYTES = 16 * 1024  # the longest field is `hints`: the page sends up to 100 (45 bytes each)
 _MAX_FIELDS = 16
 
 
