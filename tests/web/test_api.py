@@ -100,6 +100,19 @@ def test_health_tells_the_model_limits_and_load(live: Live) -> None:
             "request_timeout_s": 60.0,
         },
         "formats": ["jpeg", "png"],
+        "films": {
+            "available": True,
+            "reason": None,
+            "busy": 0,
+            "accepted": 0,
+            "capacity": 1,
+            "limits": {
+                "max_upload_bytes": 100 * 1024 * 1024,
+                "max_seconds": 60.0,
+                "max_pixels": 3840 * 2160,
+                "kept_s": 600.0,
+            },
+        },
     }
 
 

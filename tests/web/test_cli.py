@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import sys
 
 import pytest
 from typer.testing import CliRunner, Result
@@ -60,6 +61,30 @@ def test_serve_reports_a_model_that_cannot_load(tmp_path: object, stop_at_once: 
     assert result.stderr.startswith("error: could not load the model: no-such-model: no such model folder")
 
 
-@pytest.mark.parametrize("args", [["--queue", "-1"], ["--max-render-size", "4096"], ["--timeout", "0"]])
+@pytest.mark.parametrize(
+    "args",
+    [["--queue", "-1"], ["--max-render-size", "4096"], ["--timeout", "0"], ["--video-jobs", "0"],
+     ["--max-video-seconds", "0"], ["--max-video-mb", "0"]],
+)  # fmt: skip
 def test_serve_refuses_bad_limits(args: list[str]) -> None:
     assert _serve(*args).exit_code == 2
+
+
+def test_serve_passes_the_video_limits_and_says_when_videos_are_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    apps: list[object] = []
+
+    def interrupted(self: LocalServer) -> None:
+        apps.append(self._server.config.app)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(LocalServer, "serve_forever", interrupted)
+    result = _serve("--video-jobs", "2", "--max-video-mb", "5", "--max-video-seconds", "30")
+    assert result.exit_code == 0, result.output
+    settings = apps[0].state.films.settings  # type: ignore[attr-defined]
+    assert (settings.video_jobs, settings.max_video_bytes, settings.max_video_seconds) == (2, 5 << 20, 30.0)
+    assert "videos are off" not in result.output
+
+    monkeypatch.setitem(sys.modules, "av", None)  # as where PyAV is not installed
+    result = _serve()
+    assert result.exit_code == 0, result.output
+    assert "videos are off: films need PyAV: pip install 'polychrome[video,torch]'" in result.output
