@@ -10,8 +10,10 @@ import base64
 import io
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 from PIL import Image
@@ -20,6 +22,7 @@ from polychrome import Colorizer
 from polychrome.color.lab_np import rgb_to_lab
 from polychrome.pipelines.hints import Hint, hint_ab
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, NO_CHROMIUM, NO_PLAYWRIGHT
+from tests.video.clips import make_clip, read_frames
 from tests.web.helpers import DESCRIPTION, Live, photo_bytes, start
 
 if CHROMIUM is None:
@@ -27,8 +30,9 @@ if CHROMIUM is None:
 sync_api = pytest.importorskip("playwright.sync_api", reason=NO_PLAYWRIGHT)
 
 
-@pytest.fixture
-def page(colorizer: Colorizer) -> Iterator[tuple[Live, object]]:
+@contextmanager
+def _browsing(colorizer: Colorizer) -> Iterator[tuple[Live, object]]:
+    """A server of ``colorizer`` and a Chromium tab on its page."""
     run = start(colorizer)
     try:
         with sync_api.sync_playwright() as playwright:
@@ -42,6 +46,12 @@ def page(colorizer: Colorizer) -> Iterator[tuple[Live, object]]:
                 browser.close()
     finally:
         run.stop()
+
+
+@pytest.fixture
+def page(colorizer: Colorizer) -> Iterator[tuple[Live, object]]:
+    with _browsing(colorizer) as opened:
+        yield opened
 
 
 def _shown(tab, selector: str) -> Image.Image:  # noqa: ANN001
@@ -233,3 +243,59 @@ def test_a_click_and_a_color_make_a_hint_that_colors_its_point(page, tmp_path: P
     assert tab.locator("#hints li").count() == 0 and tab.locator("#marks .mark").count() == 0
     again = _ab_at(_shown(tab, "#after"), point[0] * scale, point[1] * scale)
     assert np.abs(again - plain).max() < 1.0
+
+
+def test_a_person_colors_a_short_video_follows_its_progress_and_downloads_it(page, tmp_path: Path) -> None:  # noqa: ANN001
+    run, tab = page
+    tab.wait_for_selector("#films[data-state=idle]")
+    assert tab.is_enabled("#video-file")
+    assert tab.text_content("#video-note") == "Up to 60 s and 100 MB; set the colors before choosing it."
+
+    # Not a video: refused in one line, and the section is ready for another.
+    notes = tmp_path / "notes.mp4"
+    notes.write_bytes(b"shopping list: milk, eggs\n" * 20)
+    tab.set_input_files("#video-file", str(notes))
+    tab.wait_for_selector("#films[data-state=error]")
+    assert tab.text_content("#video-status") == (
+        "notes.mp4: not a video polychrome reads (MP4, MOV, MKV, WebM, AVI, animated GIF or WebP)"
+    )
+    assert tab.is_enabled("#video-file") and tab.is_hidden("#video-progress")
+
+    # A film: the bar follows its frames to the end, then the colored film is downloaded.
+    source = tmp_path / "reel.mp4"
+    times = make_clip(source, frames=16, audio=True)
+    tab.evaluate("""() => {
+        window.seen = [];
+        const bar = document.getElementById("video-progress");
+        new MutationObserver(() => window.seen.push([bar.value, bar.max]))
+            .observe(bar, { attributes: true, attributeFilter: ["value", "max"] });
+    }""")
+    tab.fill("#video-saturation", "0")  # the video's own controls: here, no color at all
+    assert tab.text_content("#video-saturation-value") == "0.00"
+    tab.set_input_files("#video-file", str(source))
+    tab.wait_for_selector("#films[data-state=done]")
+    assert tab.text_content("#video-status") == "reel.mp4: 16 frames colored"
+    assert tab.eval_on_selector("#video-progress", "bar => [bar.value, bar.max]") == [16, 16]
+    seen = tab.evaluate("window.seen")
+    assert seen[-1] == [16, 16] and [done for done, _ in seen] == sorted(done for done, _ in seen)
+    assert tab.is_visible("#video-progress") and tab.is_hidden("#video-cancel")
+    with tab.expect_download() as download:
+        tab.click("#video-download")
+    assert download.value.suggested_filename == "reel-colorized.mp4"
+    saved = tmp_path / "reel-colorized.mp4"
+    download.value.save_as(saved)
+    frames = read_frames(saved)
+    assert [round(t * 1000) for t, _, _ in frames] == times
+    assert max(_chroma(Image.fromarray(rgb)) for _, rgb, _ in frames) < 2  # saturation 0 reached the server
+    tab.wait_for_selector("#films[data-state=downloaded]")
+    assert tab.is_hidden("#video-download") and tab.text_content("#video-status") == "reel.mp4: downloaded"
+    assert httpx.get(f"{run.url}/api/health").json()["films"]["accepted"] == 0
+
+
+def test_the_video_section_is_off_with_its_reason_where_films_are_not_available() -> None:
+    with _browsing(Colorizer.from_pretrained(backend="onnx")) as (run, tab):
+        tab.wait_for_selector("#films[data-state=off]")
+        assert tab.is_disabled("#video-file")
+        assert tab.text_content("#video-note") == (
+            "Videos are off on this server: films need the PyTorch backend; this model runs on ONNX Runtime"
+        )

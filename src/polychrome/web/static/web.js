@@ -1,6 +1,7 @@
 // The colorizing page: photos chosen, dropped or pasted are kept in this tab only; each is sent to
 // POST /api/colorize, reduced to a preview size while the controls are moved (so an answer comes within a
 // second) and whole, at full resolution, for the download. The server keeps nothing between requests.
+// A video is sent to POST /api/videos and followed with GET /api/videos/{id} until it can be downloaded.
 // Color hints are kept per photo as fractions of its width and height, so the same hint holds on the
 // reduced preview, on the full-size download and however large the photo is shown.
 "use strict";
@@ -9,7 +10,8 @@
   const PREVIEW_PIXELS = 1_200_000;  // photos larger than this are previewed reduced to it
   const DEBOUNCE_MS = 120;
   const MAX_HINTS = 100;
-  const CLICK_PIXELS = 5;  // a press that moves less than this is a click (a hint), more a drag (compare)
+  const CLICK_PIXELS = 5;
+  const POLL_MS = 300;  // a press that moves less than this is a click (a hint), more a drag (compare)
   const $ = (id) => document.getElementById(id);
   const ui = {
     files: $("files"), drop: $("drop"), message: $("message"), work: $("work"), compare: $("compare"),
@@ -18,13 +20,20 @@
     download: $("download"), gallery: $("gallery"), timing: $("timing"), limits: $("limits"),
     hintMode: $("hint-mode"), hintColor: $("hint-color"), hints: $("hints"), marks: $("marks"),
   };
+  const film = {
+    section: $("films"), file: $("video-file"), note: $("video-note"), progress: $("video-progress"),
+    status: $("video-status"), download: $("video-download"), cancel: $("video-cancel"),
+    saturation: $("video-saturation"), temperature: $("video-temperature"),
+  };
   const photos = [];
   let current = null;
   let limits = null;
   let timer = 0;
   let inFlight = false;
   let hinting = false;
-  let press = null;  // where a press on the photo began while hinting: a click adds a hint, a drag compares
+  let press = null;
+  let filmJob = null;  // the video being followed
+  let filmName = "";  // where a press on the photo began while hinting: a click adds a hint, a drag compares
 
   function setState(state, message = "") {
     document.body.dataset.state = state;
@@ -135,13 +144,17 @@
     form.append("image", blob, name);
     for (const [key, value] of Object.entries(options)) form.append(key, value);
     const response = await fetch("/api/colorize", { method: "POST", body: form, cache: "no-store" });
-    if (!response.ok) {
-      let reason = response.statusText;
-      try { reason = (await response.json()).error || reason; } catch { /* not JSON: keep the status */ }
-      throw new Error(reason);
-    }
+    if (!response.ok) throw new Error(await reasonOf(response));
     return { blob: await response.blob(), timing: response.headers.get("Server-Timing") || "",
              disposition: response.headers.get("Content-Disposition") || "" };
+  }
+
+  async function reasonOf(response) {
+    try {
+      return (await response.json()).error || response.statusText;
+    } catch {
+      return response.statusText;  // not JSON: the status says it
+    }
   }
 
   // A JPEG of the photo at most PREVIEW_PIXELS large, upright; the file itself when it is small enough or
@@ -372,6 +385,104 @@
     addFiles(event.dataTransfer && event.dataTransfer.files);
   });
 
+  function filmState(state, message = "") {
+    film.section.dataset.state = state;
+    film.status.textContent = message;
+  }
+
+  function showFilms(films) {
+    if (!films || !films.available) {
+      film.file.disabled = true;
+      film.note.textContent = films ? `Videos are off on this server: ${films.reason}`
+        : "The server did not say whether it colors videos.";
+      return filmState("off");
+    }
+    film.file.disabled = false;
+    film.note.textContent = `Up to ${films.limits.max_seconds} s and `
+      + `${(films.limits.max_upload_bytes / 1048576).toFixed(0)} MB; set the colors before choosing it.`;
+    filmState("idle");
+  }
+
+  // The video is sent with its own controls; the answer is its job, followed from there.
+  async function addVideo(file) {
+    if (!file) return;
+    filmJob = null;
+    filmName = file.name;
+    film.file.disabled = true;
+    film.download.hidden = true;
+    film.progress.hidden = false;
+    film.progress.removeAttribute("value");  // indeterminate until the film's frames are known
+    filmState("uploading", `sending ${file.name}...`);
+    const form = new FormData();
+    form.append("video", file, file.name);
+    form.append("saturation", film.saturation.value);
+    form.append("temperature", film.temperature.value);
+    try {
+      const response = await fetch("/api/videos", { method: "POST", body: form, cache: "no-store" });
+      if (!response.ok) throw new Error(await reasonOf(response));
+      filmJob = await response.json();
+      film.cancel.hidden = false;
+      follow(filmJob);
+    } catch (err) {
+      endFilm("error", `${file.name}: ${err.message}`);
+    }
+  }
+
+  function follow(job) {
+    if (!filmJob || filmJob.id !== job.id) return;  // cancelled, or another video chosen
+    if (job.frames_total) {
+      film.progress.max = job.frames_total;
+      film.progress.value = job.frames_done;
+    }
+    if (job.state === "done") {
+      film.download.href = job.result;
+      film.download.hidden = false;
+      const notes = job.warnings.length ? ` (${job.warnings.join("; ")})` : "";
+      return endFilm("done", `${job.name}: ${job.frames_done} frames colored${notes}`);
+    }
+    if (job.state === "failed") return endFilm("error", `${job.name}: ${job.error}`);
+    const total = job.frames_total ? ` of ${job.frames_total}` : "";
+    filmState("working", job.state === "queued" ? `${job.name}: waiting its turn...`
+      : `${job.name}: coloring, ${job.frames_done}${total} frames done...`);
+    setTimeout(async () => {
+      try {
+        const response = await fetch(`/api/videos/${encodeURIComponent(job.id)}`, { cache: "no-store" });
+        if (!response.ok) throw new Error(await reasonOf(response));
+        follow(await response.json());
+      } catch (err) {
+        if (filmJob && filmJob.id === job.id) endFilm("error", `${job.name}: ${err.message}`);
+      }
+    }, POLL_MS);
+  }
+
+  function endFilm(state, message) {
+    film.cancel.hidden = true;
+    film.file.disabled = false;
+    if (state !== "done") film.progress.hidden = true;
+    filmState(state, message);
+  }
+
+  async function cancelFilm() {
+    const job = filmJob;
+    if (!job) return;
+    filmJob = null;
+    await fetch(`/api/videos/${encodeURIComponent(job.id)}`, { method: "DELETE" }).catch(() => {});
+    endFilm("idle", `${job.name}: cancelled`);
+  }
+
+  for (const [control, shown, digits] of [[film.saturation, "video-saturation-value", 2],
+    [film.temperature, "video-temperature-value", 2]]) {
+    control.addEventListener("input", () => { $(shown).textContent = Number(control.value).toFixed(digits); });
+  }
+  film.file.addEventListener("change", () => { addVideo(film.file.files[0]); film.file.value = ""; });
+  film.cancel.addEventListener("click", cancelFilm);
+  // The server keeps a colored video until it is downloaded once.
+  film.download.addEventListener("click", () => setTimeout(() => {
+    film.download.hidden = true;
+    film.progress.hidden = true;
+    filmState("downloaded", `${filmName}: downloaded`);
+  }, 0));
+
   fetch("/api/health", { cache: "no-store" })
     .then((response) => response.json())
     .then((health) => {
@@ -379,7 +490,8 @@
       ui.limits.textContent = `Up to ${(limits.max_upload_bytes / 1048576).toFixed(0)} MB and `
         + `${(limits.max_pixels / 1e6).toFixed(0)} megapixels a photo; model ${health.model}.`;
       for (const option of ui.renderSize.options) option.disabled = Number(option.value) > limits.max_render_size;
+      showFilms(health.films);
     })
-    .catch(() => {});
+    .catch(() => showFilms(null));
   setSplit(50);
 })();
