@@ -305,8 +305,8 @@ def _film_routes(app: FastAPI, films: FilmJobs, settings: WebSettings) -> None:
             upload = await receive_upload(content_type, chunks, folder, file_field="video", what="video")
             options = _film_options(upload, settings)
             assert upload.path is not None
-            source = await run_in_threadpool(probe_film, upload.path, settings)
-            job = films.submit(folder, source, upload.filename, options)
+            source, frames = await run_in_threadpool(probe_film, upload.path, settings)
+            job = films.submit(folder, source, upload.filename, options, frames)
             queued = True
         except (BodyError, FilmError) as err:
             return json_error(err.status, str(err))

@@ -13,8 +13,8 @@ pipeline is :class:`polychrome.video.VideoColorizer`, as for ``polychrome colori
 Example:
     >>> films = FilmJobs(Colorizer.from_pretrained(), WebSettings())  # doctest: +SKIP
     >>> films.reserve(); folder = films.new_folder()  # doctest: +SKIP
-    >>> source = probe_film(folder / "upload", films.settings)  # doctest: +SKIP
-    >>> job = films.submit(folder, source, "old.mp4", FilmOptions())  # doctest: +SKIP
+    >>> source, frames = probe_film(folder / "upload", films.settings)  # doctest: +SKIP
+    >>> job = films.submit(folder, source, "old.mp4", FilmOptions(), frames)  # doctest: +SKIP
     >>> films.get(job.id).progress()["state"]  # doctest: +SKIP
     'running'
 """
@@ -166,10 +166,12 @@ class FilmJobs:
             root = self._root
         return Path(tempfile.mkdtemp(prefix="job-", dir=root))
 
-    def submit(self, folder: Path, source: Path, name: str, options: FilmOptions) -> FilmJob:
-        """Queue the film ``source`` (checked by :func:`probe_film`) for coloring; its place (taken with
-        :meth:`reserve`) now belongs to the job."""
-        job = FilmJob(secrets.token_urlsafe(16), name, folder, source, options)
+    def submit(
+        self, folder: Path, source: Path, name: str, options: FilmOptions, frames: int | None = None
+    ) -> FilmJob:
+        """Queue the film ``source`` (checked by :func:`probe_film`, which tells its ``frames``) for coloring;
+        its place (taken with :meth:`reserve`) now belongs to the job."""
+        job = FilmJob(secrets.token_urlsafe(16), name, folder, source, options, frames_total=frames)
         with self._lock:
             self._jobs[job.id] = job
         self._executor.submit(self._run, job)
@@ -275,10 +277,11 @@ def _one_line(error: BaseException | str, job: FilmJob) -> str:
     return " ".join(text.replace(str(job.folder), "the video").split())
 
 
-def probe_film(path: Path, settings: WebSettings) -> Path:
+def probe_film(path: Path, settings: WebSettings) -> tuple[Path, int | None]:
     """Check an uploaded film before it is queued: a film at all (not a photo, not only sound), readable to
     its first frame, within the frame size and length limits. Returns the path to color (an animated GIF or
-    WebP is renamed with its suffix, which tells the film reader to use Pillow).
+    WebP is renamed with its suffix, which tells the film reader to use Pillow) and the number of frames the
+    film announces (None where it does not).
 
     Raises:
         FilmError: 415 not a film polychrome reads, 400 damaged or empty, 413 over a limit.
@@ -325,7 +328,7 @@ def probe_film(path: Path, settings: WebSettings) -> Path:
             HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
             f"the video is {seconds:.1f} s long, over the limit of {settings.max_video_seconds:g} s",
         )
-    return path
+    return path, info.frames
 
 
 def _image_kind(path: Path) -> tuple[str, bool] | None:
