@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import socket
 import sys
+from pathlib import Path
 
 import pytest
+import typer.main
 from typer.testing import CliRunner, Result
 
 from polychrome.cli import app
@@ -88,3 +90,11 @@ def test_serve_passes_the_video_limits_and_says_when_videos_are_off(monkeypatch:
     result = _serve()
     assert result.exit_code == 0, result.output
     assert "videos are off: films need PyAV: pip install 'polychrome[video,torch]'" in result.output
+
+
+def test_every_option_of_serve_is_in_the_guide() -> None:
+    command = typer.main.get_command(app).commands["serve"]  # type: ignore[attr-defined]
+    options = {name for param in command.params for name in param.opts if name.startswith("--")}
+    guide = (Path(__file__).parents[2] / "docs" / "web.md").read_text()
+    assert len(options) >= 12
+    assert sorted(name for name in options if f"`{name}`" not in guide) == []
