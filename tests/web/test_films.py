@@ -5,8 +5,10 @@ available. The films are made in the tests (tests/video/clips.py)."""
 from __future__ import annotations
 
 import stat
+import subprocess
 import sys
 import tempfile
+import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,6 +23,7 @@ import pytest
 from polychrome import Colorizer
 from polychrome.video.pipeline import VideoColorizer
 from polychrome.web.settings import WebSettings
+from tests.base.test_without_torch import no_torch  # noqa: F401 - the fixture, shared
 from tests.video.clips import audio_payloads, make_clip, read_frames
 from tests.web.helpers import Live, photo_bytes, start
 
@@ -349,3 +352,38 @@ def test_the_video_api_is_described_by_openapi(live: Live) -> None:
     assert "video/mp4" in result["responses"]["200"]["content"]
     docs = httpx.get(f"{live.url}/docs").text
     assert "POST /api/videos" in docs and "GET /api/videos/{video_id}/result" in docs
+
+
+def test_a_web_install_without_pytorch_or_pyav_serves_photos_and_turns_videos_off(
+    no_torch: dict[str, str],  # noqa: F811 - the fixture imported above
+) -> None:
+    script = textwrap.dedent(
+        """
+        import sys
+        from fastapi.testclient import TestClient
+        from polychrome import Colorizer
+        from polychrome.web.app import create_app
+
+        with TestClient(create_app(Colorizer.from_pretrained())) as client:
+            films = client.get("/api/health").json()["films"]
+            video = client.post("/api/videos", files={"video": ("a.mp4", b"x" * 100)})
+            photo = client.post("/api/colorize", files={"image": ("a.png", sys.stdin.buffer.read())})
+        print(films["available"], films["reason"])
+        print(video.status_code, video.json()["error"])
+        print(photo.status_code, photo.headers["content-type"])
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        input=photo_bytes(kind="PNG"),
+        env=no_torch,
+        capture_output=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    reason = "films need PyAV, OpenCV, PyTorch: pip install 'polychrome[video,torch]'"
+    assert done.stdout.decode().splitlines() == [
+        f"False {reason}",
+        f"501 {reason}",
+        "200 image/png",
+    ]  # and nothing imported PyTorch, PyAV or OpenCV: the shim makes that an ImportError
