@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 from polychrome import Colorizer
+from polychrome.video.io import VideoReadError
 from polychrome.video.pipeline import VideoColorizer
 from polychrome.web.settings import WebSettings
 from tests.base.test_without_torch import no_torch  # noqa: F401 - the fixture, shared
@@ -306,6 +307,39 @@ def test_a_film_that_breaks_off_is_colored_as_far_as_it_decodes_and_says_so(
         download = httpx.get(run.url + done["result"], timeout=60)
         (tmp_path / "out.mp4").write_bytes(download.content)
         assert len(read_frames(tmp_path / "out.mp4")) == done["frames_done"]
+    finally:
+        run.stop()
+
+
+def test_a_film_that_fails_while_colored_says_why_in_one_line_without_server_paths(
+    colorizer: Colorizer, tmp_path: Path, private: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def failing(self: VideoColorizer, source: Path, output: Path, on_progress: Any = None) -> Any:
+        on_progress(8, 12)
+        raise VideoReadError(f"{source}: unreadable after frame 8 (Invalid data found when processing input)")
+
+    monkeypatch.setattr(VideoColorizer, "colorize_file", failing)
+    film = tmp_path / "film.mp4"
+    make_clip(film, frames=12)
+    run = start(colorizer)
+    try:
+        job = _send(run, film).json()
+        ended = _progress_until_ended(run, job["id"])[-1]
+        reason = "unreadable after frame 8 (Invalid data found when processing input)"
+        assert (ended["state"], ended["error"], ended["frames_done"], ended["result"]) == (
+            "failed",
+            reason,
+            8,
+            None,
+        )
+        assert _error(httpx.get(f"{run.url}/api/videos/{job['id']}/result")) == (
+            409,
+            f"the video failed: {reason}",
+        )
+        assert _films(run)["accepted"] == 0  # its place is free again
+        (root,) = private.iterdir()
+        (folder,) = root.iterdir()
+        assert list(folder.iterdir()) == []  # the upload is gone; the job is kept to say why, then expires
     finally:
         run.stop()
 

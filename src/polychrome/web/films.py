@@ -217,28 +217,43 @@ class FilmJobs:
             shutil.rmtree(root, ignore_errors=True)
 
     def _run(self, job: FilmJob) -> None:
+        result: Any = None
+        error: str | None = None
         try:
             if job.cancelled.is_set():
                 return
             with self._lock:
                 job.state = "running"
-            self._colorize(job)
+            result = self._colorize(job)
         except _Cancelled:
             pass
         except Exception as err:  # whatever stopped the film is reported on the job, in one line
             if not isinstance(err, ValueError | OSError):  # not the film's nor the disk's fault: a bug
                 logger.exception("coloring %s failed", printable_name(job.name))
-            with self._lock:
-                job.state, job.error = "failed", _one_line(err, job)
-                job.finished_at = time.monotonic()
+            error = _one_line(err, job)
         finally:
+            job.source.unlink(missing_ok=True)  # only the colored film is kept, for its download
+            # Seen ended only with its place free and its upload gone.
             with self._lock:
                 self.active -= 1
+                if result is not None:
+                    job.state = "done"
+                    job.frames_done = job.frames_total = result.frames
+                    job.warnings = [_one_line(line, job) for line in [*result.defects, *result.notes]]
+                elif error is not None:
+                    job.state, job.error = "failed", error
+                job.finished_at = time.monotonic()
                 gone = job.cancelled.is_set()
             if gone:
                 shutil.rmtree(job.folder, ignore_errors=True)
 
-    def _colorize(self, job: FilmJob) -> None:
+    def _colorize(self, job: FilmJob) -> Any:
+        """Color the film of ``job`` into its result file; returns the :class:`~polychrome.video.VideoResult`.
+
+        Raises:
+            _Cancelled: the job was cancelled (or the server stops).
+            ValueError: the film cannot be read after all (damaged past its first frame, no frames).
+        """
         from polychrome.video.io import VideoReadError
         from polychrome.video.pipeline import VideoColorizer, VideoOptions
 
@@ -253,20 +268,14 @@ class FilmJobs:
         def progress(done: int, total: int | None) -> None:
             if job.cancelled.is_set():
                 raise _Cancelled
-            job.frames_done, job.frames_total = done, total
+            job.frames_done, job.frames_total = done, total or job.frames_total
 
         try:
-            result = VideoColorizer(self.colorizer, options).colorize_file(
+            return VideoColorizer(self.colorizer, options).colorize_file(
                 job.source, job.result, on_progress=progress
             )
         except VideoReadError as err:
             raise ValueError(str(err)) from None
-        job.source.unlink(missing_ok=True)
-        with self._lock:
-            job.state = "done"
-            job.frames_done = job.frames_total = result.frames
-            job.warnings = [_one_line(line, job) for line in [*result.defects, *result.notes]]
-            job.finished_at = time.monotonic()
 
 
 def _one_line(error: BaseException | str, job: FilmJob) -> str:
