@@ -1,4 +1,5 @@
-"""Make docs/web.png: the colorizing page in headless Chromium, with scikit-image's sample photos in gray.
+"""Make docs/web.png: the colorizing page in headless Chromium, with scikit-image's sample photos in gray and
+a color hint on the first.
 
 Usage: python docs/make_web_screenshot.py [--chromium PATH]   (needs the test extra and Debian's chromium)
 """
@@ -44,6 +45,12 @@ def main() -> None:
             )
             page.wait_for_selector("body[data-state=ready]")
             page.fill("#saturation", "1.2")
+            page.wait_for_selector("body[data-state=ready]")
+            # A color hint: the suit was orange.
+            page.click("#hint-mode")
+            page.fill("#hint-color", "#e06a2a")
+            box = page.locator("#compare").bounding_box()
+            page.click("#compare", position={"x": 0.6 * box["width"], "y": 0.55 * box["height"]})
             page.wait_for_selector("body[data-state=ready]")
             out = Path(__file__).with_name("web.png")
             page.screenshot(path=str(out), full_page=True)

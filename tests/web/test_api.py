@@ -100,6 +100,19 @@ def test_health_tells_the_model_limits_and_load(live: Live) -> None:
             "request_timeout_s": 60.0,
         },
         "formats": ["jpeg", "png"],
+        "films": {
+            "available": True,
+            "reason": None,
+            "busy": 0,
+            "accepted": 0,
+            "capacity": 1,
+            "limits": {
+                "max_upload_bytes": 100 * 1024 * 1024,
+                "max_seconds": 60.0,
+                "max_pixels": 3840 * 2160,
+                "kept_s": 600.0,
+            },
+        },
     }
 
 
@@ -324,3 +337,11 @@ def test_hints_color_their_point_and_bad_hints_are_400(live: Live) -> None:
     assert malformed.status_code == 400 and "not a JSON list of hints" in malformed.json()["error"]
     bad_color = _post(live, photo, format="png", hints='[{"x": 1, "y": 1, "color": "#zz0000"}]')
     assert bad_color.status_code == 400 and "is not a color" in bad_color.json()["error"]
+
+
+def test_a_hundred_hints_fit_in_the_field_and_more_than_16_kb_is_400(live: Live) -> None:
+    photo = photo_bytes((96, 72))
+    hundred = json.dumps([{"x": 0.12345 + i / 1000, "y": 0.54321, "color": "#b22222"} for i in range(100)])
+    assert _post(live, photo, format="png", hints=hundred).status_code == 200  # what the page sends at most
+    huge = json.dumps([{"x": 1, "y": 1, "color": "#b22222"}] * 500)
+    assert _error(_post(live, photo, hints=huge)) == (400, "form field 'hints' is over 16384 bytes")

@@ -10,14 +10,19 @@ import base64
 import io
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 from PIL import Image
 
 from polychrome import Colorizer
+from polychrome.color.lab_np import rgb_to_lab
+from polychrome.pipelines.hints import Hint, hint_ab
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, NO_CHROMIUM, NO_PLAYWRIGHT
+from tests.video.clips import make_clip, read_frames
 from tests.web.helpers import DESCRIPTION, Live, photo_bytes, start
 
 if CHROMIUM is None:
@@ -25,8 +30,9 @@ if CHROMIUM is None:
 sync_api = pytest.importorskip("playwright.sync_api", reason=NO_PLAYWRIGHT)
 
 
-@pytest.fixture
-def page(colorizer: Colorizer) -> Iterator[tuple[Live, object]]:
+@contextmanager
+def _browsing(colorizer: Colorizer) -> Iterator[tuple[Live, object]]:
+    """A server of ``colorizer`` and a Chromium tab on its page."""
     run = start(colorizer)
     try:
         with sync_api.sync_playwright() as playwright:
@@ -40,6 +46,12 @@ def page(colorizer: Colorizer) -> Iterator[tuple[Live, object]]:
                 browser.close()
     finally:
         run.stop()
+
+
+@pytest.fixture
+def page(colorizer: Colorizer) -> Iterator[tuple[Live, object]]:
+    with _browsing(colorizer) as opened:
+        yield opened
 
 
 def _shown(tab, selector: str) -> Image.Image:  # noqa: ANN001
@@ -165,3 +177,125 @@ def test_pasted_and_dropped_photos_are_colored_and_a_refusal_is_shown(page) -> N
     tab.click("#gallery li:first-child button")  # the good photo is still there
     _ready(tab)
     assert tab.is_visible("#work")
+
+
+def _ab_at(image: Image.Image, x: float, y: float) -> np.ndarray:
+    """The mean a and b of the 5x5 pixels around ``(x, y)`` (a JPEG preview's blocks average out)."""
+    col, row = int(x), int(y)
+    patch = np.asarray(image, np.float64)[row - 2 : row + 3, col - 2 : col + 3].reshape(-1, 3) / 255
+    return rgb_to_lab(patch)[:, 1:].mean(axis=0)
+
+
+def test_a_click_and_a_color_make_a_hint_that_colors_its_point(page, tmp_path: Path) -> None:  # noqa: ANN001
+    run, tab = page
+    tab.set_viewport_size({"width": 900, "height": 700})
+    source = tmp_path / "coat.jpg"
+    source.write_bytes(photo_bytes((1500, 1000)))  # over the preview size, and shown smaller still
+    tab.set_input_files("#files", str(source))
+    _ready(tab)
+    preview = tab.eval_on_selector("#after", "i => [i.naturalWidth, i.naturalHeight]")
+    box = tab.locator("#compare").bounding_box()
+    assert preview[0] < 1500 and box["width"] < preview[0]
+    point = (1200, 250)  # in the photo's own pixels
+    scale = preview[0] / 1500
+    plain = _ab_at(_shown(tab, "#after"), point[0] * scale, point[1] * scale)
+    green = hint_ab([Hint(0, 0, "#2f8f2f")])[0]
+
+    # Hints on: a click on the shown photo adds a hint of the chosen color there, and the photo is re-colored.
+    tab.click("#hint-mode")
+    assert tab.get_attribute("#hint-mode", "aria-pressed") == "true"
+    tab.fill("#hint-color", "#2f8f2f")
+    where = {"x": (point[0] + 0.5) / 1500 * box["width"], "y": (point[1] + 0.5) / 1000 * box["height"]}
+    tab.click("#compare", position=where)
+    _ready(tab)
+    assert tab.locator("#hints li").count() == 1 and tab.locator("#marks .mark").count() == 1
+    x, y = (int(v) for v in tab.text_content("#hints li span").removeprefix("at ").split(", "))
+    assert abs(x - point[0]) <= 2 and abs(y - point[1]) <= 2  # the photo's pixels, not the screen's
+    hinted = _ab_at(_shown(tab, "#after"), point[0] * scale, point[1] * scale)
+    assert np.linalg.norm(hinted - green) < 0.5 * np.linalg.norm(plain - green)
+
+    # Dragging still compares while hints are on, and adds no hint.
+    box = tab.locator("#compare").bounding_box()  # the click scrolled the page
+    tab.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    tab.mouse.down()
+    tab.mouse.move(box["x"] + box["width"] * 0.25, box["y"] + box["height"] / 2, steps=5)
+    tab.mouse.up()
+    assert tab.input_value("#split") == "25" and tab.locator("#hints li").count() == 1
+
+    # The full-size download carries the hint at the same place of the photo.
+    with tab.expect_download() as download:
+        tab.click("#download")
+    saved = tmp_path / "coat-colorized.png"
+    download.value.save_as(saved)
+    full = Image.open(saved).convert("RGB")
+    assert full.size == (1500, 1000)
+    assert np.linalg.norm(_ab_at(full, *point) - green) < 0.5 * np.linalg.norm(plain - green)
+    _ready(tab)
+
+    # A hint's color is changed in the list; removed, the photo is as it was without it.
+    tab.fill("#hints li input[type=color]", "#b22222")
+    _ready(tab)
+    red = hint_ab([Hint(0, 0, "#b22222")])[0]
+    reddened = _ab_at(_shown(tab, "#after"), point[0] * scale, point[1] * scale)
+    assert np.linalg.norm(reddened - red) < 0.5 * np.linalg.norm(plain - red)
+    tab.click("#hints li button")
+    _ready(tab)
+    assert tab.locator("#hints li").count() == 0 and tab.locator("#marks .mark").count() == 0
+    again = _ab_at(_shown(tab, "#after"), point[0] * scale, point[1] * scale)
+    assert np.abs(again - plain).max() < 1.0
+
+
+def test_a_person_colors_a_short_video_follows_its_progress_and_downloads_it(page, tmp_path: Path) -> None:  # noqa: ANN001
+    run, tab = page
+    tab.wait_for_selector("#films[data-state=idle]")
+    assert tab.is_enabled("#video-file")
+    assert tab.text_content("#video-note") == "Up to 60 s and 100 MB; set the colors before choosing it."
+
+    # Not a video: refused in one line, and the section is ready for another.
+    notes = tmp_path / "notes.mp4"
+    notes.write_bytes(b"shopping list: milk, eggs\n" * 20)
+    tab.set_input_files("#video-file", str(notes))
+    tab.wait_for_selector("#films[data-state=error]")
+    assert tab.text_content("#video-status") == (
+        "notes.mp4: not a video polychrome reads (MP4, MOV, MKV, WebM, AVI, animated GIF or WebP)"
+    )
+    assert tab.is_enabled("#video-file") and tab.is_hidden("#video-progress")
+
+    # A film: the bar follows its frames to the end, then the colored film is downloaded.
+    source = tmp_path / "reel.mp4"
+    times = make_clip(source, frames=16, audio=True)
+    tab.evaluate("""() => {
+        window.seen = [];
+        const bar = document.getElementById("video-progress");
+        new MutationObserver(() => window.seen.push([bar.value, bar.max]))
+            .observe(bar, { attributes: true, attributeFilter: ["value", "max"] });
+    }""")
+    tab.fill("#video-saturation", "0")  # the video's own controls: here, no color at all
+    assert tab.text_content("#video-saturation-value") == "0.00"
+    tab.set_input_files("#video-file", str(source))
+    tab.wait_for_selector("#films[data-state=done]")
+    assert tab.text_content("#video-status") == "reel.mp4: 16 frames colored"
+    assert tab.eval_on_selector("#video-progress", "bar => [bar.value, bar.max]") == [16, 16]
+    seen = tab.evaluate("window.seen")
+    assert seen[-1] == [16, 16] and [done for done, _ in seen] == sorted(done for done, _ in seen)
+    assert tab.is_visible("#video-progress") and tab.is_hidden("#video-cancel")
+    with tab.expect_download() as download:
+        tab.click("#video-download")
+    assert download.value.suggested_filename == "reel-colorized.mp4"
+    saved = tmp_path / "reel-colorized.mp4"
+    download.value.save_as(saved)
+    frames = read_frames(saved)
+    assert [round(t * 1000) for t, _, _ in frames] == times
+    assert max(_chroma(Image.fromarray(rgb)) for _, rgb, _ in frames) < 2  # saturation 0 reached the server
+    tab.wait_for_selector("#films[data-state=downloaded]")
+    assert tab.is_hidden("#video-download") and tab.text_content("#video-status") == "reel.mp4: downloaded"
+    assert httpx.get(f"{run.url}/api/health").json()["films"]["accepted"] == 0
+
+
+def test_the_video_section_is_off_with_its_reason_where_films_are_not_available() -> None:
+    with _browsing(Colorizer.from_pretrained(backend="onnx")) as (run, tab):
+        tab.wait_for_selector("#films[data-state=off]")
+        assert tab.is_disabled("#video-file")
+        assert tab.text_content("#video-note") == (
+            "Videos are off on this server: films need the PyTorch backend; this model runs on ONNX Runtime"
+        )

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import socket
+import sys
+from pathlib import Path
 
 import pytest
+import typer.main
 from typer.testing import CliRunner, Result
 
 from polychrome.cli import app
@@ -60,6 +63,38 @@ def test_serve_reports_a_model_that_cannot_load(tmp_path: object, stop_at_once: 
     assert result.stderr.startswith("error: could not load the model: no-such-model: no such model folder")
 
 
-@pytest.mark.parametrize("args", [["--queue", "-1"], ["--max-render-size", "4096"], ["--timeout", "0"]])
+@pytest.mark.parametrize(
+    "args",
+    [["--queue", "-1"], ["--max-render-size", "4096"], ["--timeout", "0"], ["--video-jobs", "0"],
+     ["--max-video-seconds", "0"], ["--max-video-mb", "0"]],
+)  # fmt: skip
 def test_serve_refuses_bad_limits(args: list[str]) -> None:
     assert _serve(*args).exit_code == 2
+
+
+def test_serve_passes_the_video_limits_and_says_when_videos_are_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    apps: list[object] = []
+
+    def interrupted(self: LocalServer) -> None:
+        apps.append(self._server.config.app)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(LocalServer, "serve_forever", interrupted)
+    result = _serve("--video-jobs", "2", "--max-video-mb", "5", "--max-video-seconds", "30")
+    assert result.exit_code == 0, result.output
+    settings = apps[0].state.films.settings  # type: ignore[attr-defined]
+    assert (settings.video_jobs, settings.max_video_bytes, settings.max_video_seconds) == (2, 5 << 20, 30.0)
+    assert "videos are off" not in result.output
+
+    monkeypatch.setitem(sys.modules, "av", None)  # as where PyAV is not installed
+    result = _serve()
+    assert result.exit_code == 0, result.output
+    assert "videos are off: films need PyAV: pip install 'polychrome[video,torch]'" in result.output
+
+
+def test_every_option_of_serve_is_in_the_guide() -> None:
+    command = typer.main.get_command(app).commands["serve"]  # type: ignore[attr-defined]
+    options = {name for param in command.params for name in param.opts if name.startswith("--")}
+    guide = (Path(__file__).parents[2] / "docs" / "web.md").read_text()
+    assert len(options) >= 12
+    assert sorted(name for name in options if f"`{name}`" not in guide) == []

@@ -39,11 +39,24 @@ def serve(
         float,
         typer.Option(min=0.1, metavar="SECONDS", help="Time an upload may take to arrive and then to wait."),
     ] = 60.0,
+    max_video_mb: Annotated[
+        float, typer.Option(min=0.01, metavar="MB", help="Largest video upload accepted, in megabytes.")
+    ] = 100.0,
+    max_video_seconds: Annotated[
+        float, typer.Option(min=0.1, metavar="SECONDS", help="Longest video accepted, in seconds.")
+    ] = 60.0,
+    video_jobs: Annotated[
+        int,
+        typer.Option(
+            min=1, metavar="N", help="Videos accepted at once (colored one at a time); more are answered 503."
+        ),
+    ] = 1,
 ) -> None:
     """Colorize photos in a web page: compare, adjust, download.
 
-    Serves a page and an HTTP API (POST /api/colorize, GET /api/health; described at /docs) on this computer.
-    Photos are colored one at a time; each upload lives in a private temporary folder until it is answered.
+    Serves a page and an HTTP API (POST /api/colorize, POST /api/videos, GET /api/health; described at /docs)
+    on this computer. Photos are colored one at a time; each upload lives in a private temporary folder until
+    it is answered (a video until it is downloaded).
     """
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
@@ -63,6 +76,9 @@ def serve(
         max_render_size=max_render_size,
         queue=queue,
         request_timeout_s=timeout,
+        max_video_bytes=int(max_video_mb * 1024 * 1024),
+        max_video_seconds=max_video_seconds,
+        video_jobs=video_jobs,
     )
     try:
         colorizer = Colorizer.from_pretrained(model, device=device)
@@ -82,6 +98,8 @@ def serve(
             f"[yellow]warning:[/yellow] listening on {escape(host)}: "
             "anyone who can reach it can upload photos to it"
         )
+    if web.state.films.reason is not None:
+        typer.echo(f"videos are off: {web.state.films.reason}")
     typer.echo(f"polychrome at {server.url} (API described at {server.url}docs); Ctrl-C stops.")
     try:
         server.serve_forever()

@@ -4,6 +4,9 @@ Routes (nothing else is served; there is no path from a URL to the file system):
 
 - ``GET /``, ``GET /static/web.{js,css}``: the page, from this package.
 - ``POST /api/colorize``: a photo in, the colorized photo out (see :func:`create_app`).
+- ``POST /api/videos``: a short film in, a job out (202); ``GET /api/videos/{id}``: its progress;
+  ``GET /api/videos/{id}/result``: the colored film, once; ``DELETE /api/videos/{id}``: cancel it
+  (:mod:`polychrome.web.films`); 501 where this server cannot color films.
 - ``GET /api/health``: whether it is up, the model, the limits and how busy it is.
 - ``GET /openapi.json`` and ``GET /docs``: the API as FastAPI describes it, and that description as a page.
 
@@ -28,10 +31,20 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel, Field
+from starlette.background import BackgroundTask
 
 from polychrome.pipelines.hints import parse_hints_json
 from polychrome.web.apidocs import render_api_page
+from polychrome.web.films import (
+    READABLE_NAMES,
+    RESULT_MEDIA_TYPE,
+    FilmError,
+    FilmJobs,
+    FilmOptions,
+    probe_film,
+)
 from polychrome.web.guards import BodyError, SecurityHeaders, body_chunks, install_json_errors, json_error
 from polychrome.web.photos import FORMATS, ColorizeOptions, PhotoError, colorize_file
 from polychrome.web.queue import Busy, WorkQueue
@@ -47,31 +60,52 @@ _STATIC = {
 }
 _ERROR = {"content": {"application/json": {"example": {"error": "a one-line reason"}}}}
 _RETRY_AFTER_S = 2
+_FILM_RETRY_AFTER_S = 10
 
-_COLORIZE_BODY = {
-    "required": True,
-    "content": {
-        "multipart/form-data": {
-            "schema": {
-                "type": "object",
-                "required": ["image"],
-                "properties": {
-                    "image": {"type": "string", "format": "binary", "description": "the photo"},
-                    "saturation": {"type": "number", "minimum": 0, "maximum": 4, "default": 1.0,
-                                   "description": "color strength: 0 gray, 1 as predicted, 2 double"},
-                    "temperature": {"type": "number", "minimum": -1, "maximum": 1, "default": 0.0,
-                                    "description": "white balance: -1 cool .. 0 .. 1 warm"},
-                    "render_size": {"type": "integer", "minimum": 16, "default": 256,
-                                    "description": "shorter side, in pixels, at which color is predicted"},
-                    "format": {"type": "string", "enum": sorted(FORMATS), "default": "png"},
-                    "hints": {"type": "string", "default": "[]",
-                              "description": 'colors known at points: a JSON list of {"x", "y", '
-                                             '"color": "#rrggbb", "radius"?} (pixels, or fractions 0..1)'},
-                },
-            }
-        }
-    },
+# The controls photos and films share.
+_CONTROL_FIELDS = {
+    "saturation": {"type": "number", "minimum": 0, "maximum": 4, "default": 1.0,
+                   "description": "color strength: 0 gray, 1 as predicted, 2 double"},
+    "temperature": {"type": "number", "minimum": -1, "maximum": 1, "default": 0.0,
+                    "description": "white balance: -1 cool .. 0 .. 1 warm"},
+    "render_size": {"type": "integer", "minimum": 16, "default": 256,
+                    "description": "shorter side, in pixels, at which color is predicted"},
 }  # fmt: skip
+
+
+def _form(file_field: str, description: str, **fields: dict[str, Any]) -> dict[str, Any]:
+    """An OpenAPI request body: multipart/form-data with one required file and the controls."""
+    properties = {file_field: {"type": "string", "format": "binary", "description": description}}
+    schema = {
+        "type": "object",
+        "required": [file_field],
+        "properties": {**properties, **_CONTROL_FIELDS, **fields},
+    }
+    return {"required": True, "content": {"multipart/form-data": {"schema": schema}}}
+
+
+_COLORIZE_BODY = _form(
+    "image",
+    "the photo",
+    format={"type": "string", "enum": sorted(FORMATS), "default": "png"},
+    hints={"type": "string", "default": "[]",
+           "description": 'colors known at points: a JSON list of {"x", "y", "color": "#rrggbb", "radius"?} '
+                          "(pixels, or fractions 0..1)"},
+)  # fmt: skip
+_VIDEO_BODY = _form("video", f"the film: {READABLE_NAMES}")
+
+
+class VideoProgress(BaseModel):
+    """How far a film is: what ``POST /api/videos`` and ``GET /api/videos/{id}`` answer."""
+
+    id: str = Field(description="the job's random id")
+    name: str = Field(description="the uploaded file's name")
+    state: str = Field(description="queued, running, done or failed")
+    frames_done: int = Field(description="frames colored so far")
+    frames_total: int | None = Field(description="frames the film holds, where its header says")
+    error: str | None = Field(description="why it failed, in one line")
+    warnings: list[str] = Field(description="damage found and what could not be kept, one line each")
+    result: str | None = Field(description="where to download the colored film, once it is done")
 
 
 def create_app(
@@ -90,12 +124,16 @@ def create_app(
     """
     settings = settings or WebSettings()
     queue = WorkQueue(settings.queue)
+    films = FilmJobs(colorizer, settings)
     static = files("polychrome.web") / "static"
     pages = {route: ((static / name).read_bytes(), kind) for route, (name, kind) in _STATIC.items()}
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        sweeper = asyncio.create_task(_sweep(films, min(30.0, settings.video_keep_s / 2)))
         yield
+        sweeper.cancel()
+        await run_in_threadpool(films.close)  # a film being colored stops at its next batch
         queue.close()
 
     app = FastAPI(
@@ -108,6 +146,7 @@ def create_app(
     )
     install_json_errors(app)
     app.state.queue = queue
+    app.state.films = films
 
     for route, (data, kind) in pages.items():
 
@@ -136,6 +175,19 @@ def create_app(
                 "request_timeout_s": settings.request_timeout_s,
             },
             "formats": sorted(FORMATS),
+            "films": {
+                "available": films.reason is None,
+                "reason": films.reason,
+                "busy": films.running,
+                "accepted": films.active,
+                "capacity": films.capacity,
+                "limits": {
+                    "max_upload_bytes": settings.max_video_bytes,
+                    "max_seconds": settings.max_video_seconds,
+                    "max_pixels": settings.max_video_pixels,
+                    "kept_s": settings.video_keep_s,
+                },
+            },
         }
 
     @app.post(
@@ -168,16 +220,11 @@ def create_app(
             pass
         except BodyError as err:
             return json_error(err.status, str(err))
-        # A client still sending would see its connection reset if answered now: take the body, then refuse.
-        try:
-            async for _ in chunks:
-                pass
-        except BodyError as err:
-            return json_error(err.status, str(err))
-        return json_error(
+        return await _refuse_after_body(
+            chunks,
             HTTPStatus.SERVICE_UNAVAILABLE,
             "busy: too many photos are waiting; try again shortly",
-            headers={"Retry-After": str(_RETRY_AFTER_S)},
+            {"Retry-After": str(_RETRY_AFTER_S)},
         )
 
     async def _colorize(request: Request, chunks: Any, deadline: float) -> Response:
@@ -207,8 +254,149 @@ def create_app(
         finally:
             await run_in_threadpool(shutil.rmtree, folder, True)
 
+    _film_routes(app, films, settings)
     app.add_middleware(SecurityHeaders)
     return app
+
+
+def _film_routes(app: FastAPI, films: FilmJobs, settings: WebSettings) -> None:
+    """``/api/videos``: a film uploaded as a job, its progress, its result and its cancelling."""
+    unknown = "no such video: it was downloaded, cancelled, expired or never made"
+
+    @app.post(
+        "/api/videos",
+        summary="Colorize a short film: start a job",
+        description=(
+            "Send the film as multipart/form-data in the field `video`. It is checked (a film, readable, "
+            "within the size, length and frame limits) and queued; the answer (202) is its job, whose "
+            "progress `GET /api/videos/{id}` tells. Films are colored one at a time; while the accepted "
+            "ones fill every place, the answer is 503. 501 where this server cannot color films."
+        ),
+        status_code=HTTPStatus.ACCEPTED,
+        response_class=JSONResponse,
+        responses={
+            202: {"model": VideoProgress, "description": "accepted: the job (Location: its address)"},
+            400: {**_ERROR, "description": "a damaged or empty film, a malformed body or a bad option"},
+            408: {**_ERROR, "description": "the upload did not arrive in time"},
+            413: {**_ERROR, "description": "over the upload size, length or frame size limit"},
+            415: {**_ERROR, "description": "not multipart/form-data, or not a film polychrome reads"},
+            501: {**_ERROR, "description": "this server cannot color films (the reason says what it lacks)"},
+            503: {**_ERROR, "description": "busy with other films: retry after the Retry-After seconds"},
+        },
+        openapi_extra={"requestBody": _VIDEO_BODY},
+    )
+    async def add_video(request: Request) -> Response:
+        chunks = body_chunks(request, settings.max_video_bytes, settings.request_timeout_s)
+        if films.reason is not None:
+            return await _refuse_after_body(chunks, HTTPStatus.NOT_IMPLEMENTED, films.reason)
+        try:
+            films.reserve()
+        except Busy:
+            return await _refuse_after_body(
+                chunks,
+                HTTPStatus.SERVICE_UNAVAILABLE,
+                "busy: another video is being colored; try again later",
+                {"Retry-After": str(_FILM_RETRY_AFTER_S)},
+            )
+        folder = await run_in_threadpool(films.new_folder)
+        queued = False
+        try:
+            content_type = request.headers.get("content-type", "")
+            upload = await receive_upload(content_type, chunks, folder, file_field="video", what="video")
+            options = _film_options(upload, settings)
+            assert upload.path is not None
+            source, frames = await run_in_threadpool(probe_film, upload.path, settings)
+            job = films.submit(folder, source, upload.filename, options, frames)
+            queued = True
+        except (BodyError, FilmError) as err:
+            return json_error(err.status, str(err))
+        except ValueError as err:
+            return json_error(HTTPStatus.BAD_REQUEST, str(err))
+        finally:
+            if not queued:
+                films.release()
+                await run_in_threadpool(shutil.rmtree, folder, True)
+        return JSONResponse(
+            job.progress(), status_code=HTTPStatus.ACCEPTED, headers={"Location": f"/api/videos/{job.id}"}
+        )
+
+    @app.get(
+        "/api/videos/{video_id}",
+        summary="How far a film is",
+        description="The job's state (queued, running, done, failed), frames colored of the film's, the "
+        "reason of a failure in one line, and once done where to download it. A finished film is kept until "
+        "it is downloaded, or for the server's keeping time.",
+        response_model=VideoProgress,
+        responses={404: {**_ERROR, "description": "no such job (downloaded, cancelled, expired)"}},
+    )
+    def video_progress(video_id: str) -> Any:
+        job = films.get(video_id)
+        if job is None:
+            return json_error(HTTPStatus.NOT_FOUND, unknown)
+        return job.progress()
+
+    @app.get(
+        "/api/videos/{video_id}/result",
+        summary="Download a colored film, once",
+        description="The colored film as MP4 (H.264, the source's audio kept). It is removed from the server "
+        "once sent.",
+        response_class=FileResponse,
+        responses={
+            200: {"content": {RESULT_MEDIA_TYPE: {}}, "description": "the colored film"},
+            404: {**_ERROR, "description": "no such job (downloaded, cancelled, expired)"},
+            409: {**_ERROR, "description": "not colored yet, or it failed"},
+        },
+    )
+    def video_result(video_id: str) -> Response:
+        job = films.get(video_id)
+        if job is None:
+            return json_error(HTTPStatus.NOT_FOUND, unknown)
+        if job.state == "failed":
+            return json_error(HTTPStatus.CONFLICT, f"the video failed: {job.error}")
+        if job.state != "done":
+            return json_error(HTTPStatus.CONFLICT, f"the video is not colored yet ({job.state})")
+        return FileResponse(
+            job.result,
+            media_type=RESULT_MEDIA_TYPE,
+            headers={
+                "Content-Disposition": _disposition(job.name, ".mp4", "video"),
+                "Cache-Control": "no-store",
+            },
+            background=BackgroundTask(films.discard, job.id),
+        )
+
+    @app.delete(
+        "/api/videos/{video_id}",
+        summary="Cancel a film, or remove a colored one",
+        description="A film being colored stops at its next batch; its files are removed.",
+        status_code=HTTPStatus.NO_CONTENT,
+        response_class=Response,
+        responses={404: {**_ERROR, "description": "no such job"}},
+    )
+    def cancel_video(video_id: str) -> Response:
+        if not films.discard(video_id):
+            return json_error(HTTPStatus.NOT_FOUND, unknown)
+        return Response(status_code=HTTPStatus.NO_CONTENT)
+
+
+async def _refuse_after_body(
+    chunks: Any, status: HTTPStatus, message: str, headers: dict[str, str] | None = None
+) -> Response:
+    """Take the rest of the body, then refuse: a client still sending would see its connection reset if
+    answered at once."""
+    try:
+        async for _ in chunks:
+            pass
+    except BodyError as err:
+        return json_error(err.status, str(err))
+    return json_error(status, message, headers=headers)
+
+
+async def _sweep(films: FilmJobs, every_s: float) -> None:
+    """Remove films not downloaded in time, even while nobody asks for them."""
+    while True:
+        await asyncio.sleep(every_s)
+        await run_in_threadpool(films.sweep)
 
 
 def _options(upload: Upload, settings: WebSettings) -> ColorizeOptions:
@@ -216,7 +404,26 @@ def _options(upload: Upload, settings: WebSettings) -> ColorizeOptions:
     if upload.path is None:
         raise ValueError("no photo: send it in the multipart field 'image'")
     fields = dict(upload.fields)
-    unknown = sorted(set(fields) - {"saturation", "temperature", "render_size", "format", "hints"})
+    saturation, temperature, render_size = _controls(fields, settings, {"format", "hints"})
+    kind = fields.get("format", "png").strip().lower()
+    kind = {"jpg": "jpeg"}.get(kind, kind)
+    if kind not in FORMATS:
+        raise ValueError(f"format must be png or jpeg, got {fields['format']!r}")
+    hints = tuple(parse_hints_json(fields["hints"], "hints")) if fields.get("hints", "").strip() else ()
+    return ColorizeOptions(saturation, temperature, render_size, kind, hints)  # type: ignore[arg-type]
+
+
+def _film_options(upload: Upload, settings: WebSettings) -> FilmOptions:
+    """A film request's controls, checked; raises ValueError with a one-line reason."""
+    if upload.path is None:
+        raise ValueError("no video: send it in the multipart field 'video'")
+    return FilmOptions(*_controls(dict(upload.fields), settings, set()))
+
+
+def _controls(fields: dict[str, str], settings: WebSettings, others: set[str]) -> tuple[float, float, int]:
+    """Saturation, warm/cool and render size, the controls photos and films share; a field that is neither
+    these nor ``others`` is refused. Raises ValueError with a one-line reason."""
+    unknown = sorted(set(fields) - {"saturation", "temperature", "render_size", *others})
     if unknown:
         raise ValueError(f"unknown field '{unknown[0]}'")
     saturation = _number(fields, "saturation", 1.0, 0.0, 4.0)
@@ -224,12 +431,7 @@ def _options(upload: Upload, settings: WebSettings) -> ColorizeOptions:
     render_size = _number(fields, "render_size", 256, 16, settings.max_render_size)
     if render_size != int(render_size):
         raise ValueError(f"render_size must be a whole number of pixels, got {fields['render_size']!r}")
-    kind = fields.get("format", "png").strip().lower()
-    kind = {"jpg": "jpeg"}.get(kind, kind)
-    if kind not in FORMATS:
-        raise ValueError(f"format must be png or jpeg, got {fields['format']!r}")
-    hints = tuple(parse_hints_json(fields["hints"], "hints")) if fields.get("hints", "").strip() else ()
-    return ColorizeOptions(saturation, temperature, int(render_size), kind, hints)  # type: ignore[arg-type]
+    return saturation, temperature, int(render_size)
 
 
 def _number(fields: dict[str, str], name: str, default: float, low: float, high: float) -> float:
@@ -245,9 +447,9 @@ def _number(fields: dict[str, str], name: str, default: float, low: float, high:
     return value
 
 
-def _disposition(filename: str, suffix: str) -> str:
+def _disposition(filename: str, suffix: str, fallback: str = "photo") -> str:
     """An attachment named after the upload (``old photo.tif`` -> ``old_photo-colorized.png``), ASCII only."""
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(filename.replace("\\", "/")).stem).strip("._") or "photo"
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(filename.replace("\\", "/")).stem).strip("._") or fallback
     return f'attachment; filename="{stem[:100]}-colorized{suffix}"'
 
 

@@ -1,6 +1,7 @@
-"""A multipart upload taken in as it arrives: the photo into a private folder, a few small text fields.
+"""A multipart upload taken in as it arrives: the photo (or film) into a private folder, a few small text
+fields.
 
-The photo never passes through memory whole and lands only in the folder it is given (made by the caller
+The file never passes through memory whole and lands only in the folder it is given (made by the caller
 with :func:`tempfile.mkdtemp`, readable by this user alone, removed after the request), under a fixed name:
 nothing a client sends becomes part of a path. Limits are checked while the bytes arrive.
 """
@@ -19,7 +20,7 @@ from polychrome.web.guards import BodyError
 
 __all__ = ["Upload", "receive_upload"]
 
-_MAX_FIELD_BYTES = 1024
+_MAX_FIELD_BYTES = 16 * 1024  # the longest field is `hints`: the page sends up to 100 (45 bytes each)
 _MAX_FIELDS = 16
 
 
@@ -36,8 +37,9 @@ class Upload:
 class _Parts:
     """python-multipart callbacks that write the file field to disk and keep the small fields."""
 
-    def __init__(self, file_field: str, folder: Path) -> None:
+    def __init__(self, file_field: str, folder: Path, what: str) -> None:
         self.file_field = file_field
+        self.what = what
         self.target = folder / "upload"
         self.upload = Upload()
         self._header_name = b""
@@ -69,7 +71,9 @@ class _Parts:
         self._name = name.decode("utf-8", "replace")
         if self._name == self.file_field:
             if self._file is not None or self.upload.path is not None:
-                raise _Refused(HTTPStatus.BAD_REQUEST, f"send one photo per request in '{self.file_field}'")
+                raise _Refused(
+                    HTTPStatus.BAD_REQUEST, f"send one {self.what} per request in '{self.file_field}'"
+                )
             self.upload.filename = options.get(b"filename", b"").decode("utf-8", "replace")
             self._file = open(self.target, "xb")  # noqa: SIM115 - closed at the part's end or on error
         elif len(self.upload.fields) >= _MAX_FIELDS:
@@ -105,9 +109,14 @@ class _Refused(Exception):
 
 
 async def receive_upload(
-    content_type: str, chunks: AsyncIterator[bytes], folder: Path, file_field: str = "image"
+    content_type: str,
+    chunks: AsyncIterator[bytes],
+    folder: Path,
+    file_field: str = "image",
+    what: str = "photo",
 ) -> Upload:
-    """Parse a ``multipart/form-data`` body from ``chunks`` (already bounded in size and time).
+    """Parse a ``multipart/form-data`` body from ``chunks`` (already bounded in size and time); the file is
+    sent in ``file_field`` and is a ``what`` (for the messages).
 
     Raises:
         BodyError: 415 for a body that is not multipart, 400 for a malformed one or bad fields, or what
@@ -117,12 +126,12 @@ async def receive_upload(
     if kind != b"multipart/form-data":
         raise BodyError(
             HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
-            f"send the photo as multipart/form-data in the field '{file_field}'",
+            f"send the {what} as multipart/form-data in the field '{file_field}'",
         )
     boundary = options.get(b"boundary")
     if not boundary:
         raise BodyError(HTTPStatus.BAD_REQUEST, "the multipart body has no boundary")
-    parts = _Parts(file_field, folder)
+    parts = _Parts(file_field, folder, what)
     try:
         parser = MultipartParser(boundary, _callbacks(parts))  # type: ignore[arg-type]
         async for chunk in chunks:
