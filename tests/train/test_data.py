@@ -259,5 +259,14 @@ def test_near_copies_are_dropped_at_the_start_and_when_sources_grow(photos: Path
     # A photo that arrives later and copies one already there is dropped too; a new one is taken in.
     Image.open(folder / "005.jpg").resize((70, 70)).save(folder / "copy-of-5.jpg")
     (folder / "new.jpg").write_bytes((photos / "020.jpg").read_bytes())
+    before = {part: getattr(collections[0], part).clone() for part in ("train", "val")}
     assert grow_collections(collections, config) == 1
     assert "photos/new.jpg" in collections[0].parts and "photos/copy-of-5.jpg" not in collections[0].parts
+    # The photos already there keep their rows; the new one is added after them, as prepared.
+    part = collections[0].parts["photos/new.jpg"]
+    grown = getattr(collections[0], part)
+    assert len(grown) == len(before[part]) + 1
+    torch.testing.assert_close(grown[: len(before[part])], before[part], rtol=0, atol=0)
+    alone = load_collections(tiny_config(folder, "data.0.prepare.split=[1, 0, 0]"), torch.device("cpu"))
+    new_row = alone[0].train[sorted(alone[0].parts).index("photos/new.jpg")]
+    torch.testing.assert_close(grown[-1], new_row, rtol=0, atol=0)

@@ -196,18 +196,28 @@ def grow_collections(collections: list[Collection], config: TrainConfig) -> int:
         coll.read_files |= files
         coll.read_names |= {r.name for r in records}
         parts = hash_parts(prepared.names, prep.split, config.seed)
-        device = coll.train.device
         for part in ("train", "val"):
             chosen = [i for i, p in enumerate(parts) if p == part]
             if chosen:
-                photos = torch.from_numpy(prepared.images[chosen]).to(device)
-                setattr(coll, part, torch.cat((getattr(coll, part), photos)))
+                setattr(coll, part, _appended(getattr(coll, part), prepared.images[chosen]))
+        if coll.train.device.type == "cuda":  # the replaced tensors' memory, for a run beside this one
+            torch.cuda.empty_cache()
         coll.parts.update(zip(prepared.names, parts, strict=True))
         added += len(prepared.names)
         logger.info(
             "%s: %d new photos (%s)", ", ".join(spec.sources), len(prepared.names), prepared.summary()
         )
     return added
+
+
+def _appended(stored: torch.Tensor, photos: np.ndarray) -> torch.Tensor:
+    """``stored`` followed by ``photos``. The new photos go from host memory straight into their rows, so
+    growing by a whole dataset needs the grown tensor and the old one on the device, never the new photos
+    a second time (``torch.cat`` of a device copy would: 20 GB more for 140,000 photos at 224 px)."""
+    grown = stored.new_empty((len(stored) + len(photos), *stored.shape[1:]))
+    grown[: len(stored)] = stored
+    grown[len(stored) :] = torch.from_numpy(photos)
+    return grown
 
 
 def _new_records(spec: DataConfig, coll: Collection) -> tuple[list[Record], set[str]]:
