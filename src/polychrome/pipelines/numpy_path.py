@@ -88,6 +88,35 @@ def adjust_ab(lightness: np.ndarray, ab: np.ndarray, saturation: float, temperat
     return ab
 
 
+def predict_ab(
+    network: OnnxNetwork,
+    render: RenderCalibration,
+    photos: Sequence[np.ndarray],
+    *,
+    render_size: int,
+    saturation: float,
+    temperature: float,
+) -> tuple[np.ndarray, list[np.ndarray], tuple[float, float]]:
+    """The first half of colorizing photos ``(H, W, 3)`` of one size (uint8, or float in 0..1), as
+    :meth:`~polychrome.pipelines.image.Colorizer.predict_ab` on PyTorch: the network at the render size, then
+    the model's chroma factor for the enlargement, the saturation and the warm/cool shift.
+
+    Returns:
+        The L the network saw ``(B, rh, rw)`` (0..100), each photo's adjusted ab ``(h, w, 2)`` in Lab units,
+        and how many ab pixels the photos span vertically and horizontally (the rest is padding).
+    """
+    height, width = photos[0].shape[:2]
+    rh, rw = render_shape(height, width, render_size)
+    lightness = np.stack([render_lightness(photo, (rh, rw), render.enlarge) for photo in photos])
+    ab_low = network.predict_ab(lightness[:, None])
+    chroma = render.chroma_factor(rh / height)  # the model's own factor for this enlargement
+    adjusted = [
+        adjust_ab(lightness[i], ab_low[i].transpose(1, 2, 0), saturation * chroma, temperature)
+        for i in range(len(photos))
+    ]
+    return lightness, adjusted, (rh / network.output_stride, rw / network.output_stride)
+
+
 def _output(out: np.ndarray, alpha: np.ndarray | None, output_type: str) -> Any:
     if output_type == "pil":
         if alpha is None:
@@ -119,15 +148,14 @@ def colorize_photos(
     for group in _groups(_photos(images, timings), batch_size):
         started = time.perf_counter()
         height, width = group[0][0].shape[:2]
-        rh, rw = render_shape(height, width, render_size)
-        lightness = np.stack([render_lightness(photo, (rh, rw), render.enlarge) for photo, _ in group])
-        ab_low = network.predict_ab(lightness[:, None])
-        chroma = render.chroma_factor(rh / height)  # the model's own factor for this enlargement
-        adjusted = [
-            adjust_ab(lightness[i], ab_low[i].transpose(1, 2, 0), saturation * chroma, temperature)
-            for i in range(len(group))
-        ]
-        covered = (rh / network.output_stride, rw / network.output_stride)
+        lightness, adjusted, covered = predict_ab(
+            network,
+            render,
+            [photo for photo, _ in group],
+            render_size=render_size,
+            saturation=saturation,
+            temperature=temperature,
+        )
         if hints:
             adjusted = [
                 spread_hints(
