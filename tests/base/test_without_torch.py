@@ -4,7 +4,6 @@ CI runs them in the base install too (scripts/test)."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import textwrap
@@ -14,22 +13,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.blocked_imports import environment_without
+
 
 @pytest.fixture
 def no_torch(tmp_path: Path) -> dict[str, str]:
     """An environment whose interpreters cannot import what the base install leaves out: torch, and the
-    film packages PyAV and OpenCV (a sitecustomize that blocks them)."""
-    shim = tmp_path / "no_torch"
-    shim.mkdir()
-    (shim / "sitecustomize.py").write_text(
-        "import sys\n"
-        "for name in ('torch', 'av', 'cv2'):\n"
-        "    sys.modules[name] = None  # `import torch` raises ImportError from here on\n"
-    )
-    return {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(shim), os.environ.get("PYTHONPATH")])),
-    }
+    film packages PyAV and OpenCV."""
+    return environment_without(tmp_path / "no_torch", ["torch", "av", "cv2"])
 
 
 def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -105,6 +96,17 @@ def test_commands_that_need_torch_say_what_to_install(tmp_path: Path, no_torch: 
     assert export.returncode == 1 and "pip install 'polychrome[torch]'" in export.stderr
     assert torch_backend.returncode == 1 and "pip install 'polychrome[torch]'" in torch_backend.stderr
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_films_say_what_to_install(tmp_path: Path, no_torch: dict[str, str]) -> None:
+    film = tmp_path / "film.mp4"
+    film.write_bytes(b"never read: the missing packages are named first")
+    command = [sys.executable, "-m", "polychrome", "colorize", str(film), "-o", str(tmp_path / "out")]
+
+    done = _run(command, no_torch)
+
+    assert done.returncode == 1
+    assert "films need PyAV and OpenCV: pip install 'polychrome[video]'" in done.stdout + done.stderr
 
 
 def test_the_example_runs_from_the_packaged_photo(tmp_path: Path, no_torch: dict[str, str]) -> None:

@@ -1,5 +1,6 @@
-"""Films through the pipeline with a tiny seeded model: what is kept, outputs by extension, interruption
-and resume, side by side and preview."""
+"""Films through the pipeline with a tiny seeded model, on each backend (PyTorch, and ONNX Runtime with the
+same model exported): what is kept, outputs by extension, interruption and resume, side by side and
+preview."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from polychrome.export import export_onnx
 from polychrome.models import create_model
 from polychrome.pipelines.image import Colorizer
 from polychrome.video import output as video_output
@@ -19,7 +21,15 @@ from tests.video.clips import audio_payloads, make_clip, read_frames
 
 
 @pytest.fixture(scope="module")
-def colorizer() -> Colorizer:
+def tiny_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.manual_seed(0)
+    return export_onnx(create_model("effunet_tiny_cls"), tmp_path_factory.mktemp("onnx") / "tiny.onnx", {})
+
+
+@pytest.fixture(scope="module", params=["torch", "onnx"])
+def colorizer(request: pytest.FixtureRequest, tiny_onnx: Path) -> Colorizer:
+    if request.param == "onnx":
+        return Colorizer.from_pretrained(tiny_onnx, backend="onnx")
     torch.manual_seed(0)
     return Colorizer(create_model("effunet_tiny_cls"))
 
@@ -200,3 +210,23 @@ def test_a_film_damaged_mid_way_reports_what_it_lost(tmp_path: Path, colorizer: 
     assert 0 < result.frames < len(times)
     assert any("the rest is lost" in line for line in result.defects), result.defects
     assert len(read_frames(tmp_path / "out.mp4")) == result.frames
+
+
+def test_both_backends_color_a_film_alike(tmp_path: Path, tiny_onnx: Path) -> None:
+    source = tmp_path / "film.mp4"
+    make_clip(source, frames=6, size=(64, 48), cut_at=4)
+    torch.manual_seed(0)
+    backends = [
+        Colorizer(create_model("effunet_tiny_cls")),
+        Colorizer.from_pretrained(tiny_onnx, backend="onnx"),
+    ]
+
+    films = []
+    for colorizer in backends:
+        with open_video(source) as film:
+            frames = [frame.rgb for frame in film.frames()]
+        films.append(np.stack(list(_films(colorizer).colorize_frames(frames))))
+
+    difference = np.abs(films[0].astype(int) - films[1].astype(int))
+    assert films[0].shape == (6, 48, 64, 3)
+    assert difference.max() <= 3 and (difference <= 1).mean() > 0.99

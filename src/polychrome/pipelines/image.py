@@ -381,11 +381,17 @@ class Colorizer:
         """The first half of a call: ab for photos ``(B, 3, H, W)`` of one size (float in 0..1), at the
         render size, with the saturation and warm/cool controls applied, and ``hints`` taken in (see
         :meth:`__call__`). A video pipeline changes the ab (to keep it steady over time) before
-        :meth:`merge` puts it on the full-resolution lightness. PyTorch backend only."""
+        :meth:`merge` puts it on the full-resolution lightness. PyTorch backend only (the ONNX backend's
+        halves, on numpy arrays, are :func:`polychrome.pipelines.numpy_path.predict_ab` and
+        :func:`polychrome.pipelines.merge_np.merge_full_resolution`; :mod:`polychrome.video.steps` uses
+        either)."""
         import torch
 
         if self.backend != "torch":
-            raise ValueError("predict_ab and merge (films, step by step) need backend='torch'")
+            raise ValueError(
+                "predict_ab takes tensors with backend='torch'; with 'onnx' use "
+                "polychrome.pipelines.numpy_path.predict_ab"
+            )
         with torch.inference_mode():
             prediction = self._predict_ab(rgb, render_size, saturation, temperature, decode or {}, hints)
             if hints and not getattr(self.model, "takes_hints", False):

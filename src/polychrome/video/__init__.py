@@ -2,7 +2,8 @@
 pipeline that colorizes a film in resumable parts.
 
 Modules: ``io`` (reading) · ``output`` (encoding, joining) · ``motion`` (optical flow) · ``stabilize``
-(the temporal stabiliser and scene cuts) · ``stages`` (overlapping threads) · ``pipeline``.
+(the temporal stabiliser and scene cuts) · ``stages`` (overlapping threads) · ``steps`` (the network and
+the merge on either backend) · ``pipeline``.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from polychrome._lazy import lazy_attributes
 
 # Loaded on first use, so that planning a batch (which only asks which files are films) does not load
-# FFmpeg and PyTorch.
+# FFmpeg and OpenCV.
 _EXPORTS = {
     "TemporalStabilizer": "polychrome.video.stabilize",
     "VideoColorizer": "polychrome.video.pipeline",

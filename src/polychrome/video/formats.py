@@ -1,5 +1,6 @@
 """Which files are films and which film formats are written: names only, so that planning a batch does not
-load FFmpeg. Films themselves need the `video` and `torch` extras; :func:`require_film_packages` says so."""
+load FFmpeg. Films themselves need the `video` extra (PyAV and OpenCV; either backend colors them);
+:func:`require_film_packages` says so."""
 
 from __future__ import annotations
 
@@ -48,13 +49,9 @@ def film_output(path: Path, suffix: str | None) -> Path:
 
 
 def require_film_packages() -> None:
-    """A one-line error naming what to install when a film's packages (PyAV, OpenCV, PyTorch) are missing."""
+    """A one-line error naming what to install when a film's packages (PyAV, OpenCV) are missing."""
     from importlib.util import find_spec
 
-    missing = [
-        name
-        for name, module in (("PyAV", "av"), ("OpenCV", "cv2"), ("PyTorch", "torch"))
-        if not find_spec(module)
-    ]
+    missing = [name for name, module in (("PyAV", "av"), ("OpenCV", "cv2")) if not find_spec(module)]
     if missing:
-        raise ValueError(f"films need {', '.join(missing)}: pip install 'polychrome[video,torch]'")
+        raise ValueError(f"films need {' and '.join(missing)}: pip install 'polychrome[video]'")

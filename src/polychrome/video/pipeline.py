@@ -1,7 +1,8 @@
 """Colorize films: decode, the network (batched), the stabiliser, the merge and the encoder as overlapping
 stages, in parts that a later run resumes from.
 
-:class:`VideoColorizer` wraps a :class:`~polychrome.pipelines.image.Colorizer`. ``colorize_file`` turns a
+:class:`VideoColorizer` wraps a :class:`~polychrome.pipelines.image.Colorizer` of either backend (what differs
+between PyTorch and ONNX Runtime is in :mod:`polychrome.video.steps`). ``colorize_file`` turns a
 film file into a colorized one (the command ``polychrome colorize film.mp4 -o color.mp4``);
 ``colorize_frames`` colors frames from any decoder, in order, with the same stabiliser.
 
@@ -28,17 +29,13 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from polychrome._atomic import atomic_path, atomic_write
-from polychrome.color.lab import gray_rgb, rgb_to_lightness
-from polychrome.images import to_float01, to_uint8
 from polychrome.video.io import Frame, VideoInfo, VideoReader, open_video
 from polychrome.video.output import (
     EncodeSettings,
@@ -52,9 +49,10 @@ from polychrome.video.output import (
 )
 from polychrome.video.stabilize import DEFAULT_STRENGTH, TemporalStabilizer
 from polychrome.video.stages import Stage
+from polychrome.video.steps import FramePrediction, frame_steps
 
 if TYPE_CHECKING:
-    from polychrome.pipelines.image import AbPrediction, Colorizer
+    from polychrome.pipelines.image import Colorizer
 
 logger = logging.getLogger(__name__)
 
@@ -132,8 +130,8 @@ class VideoResult:
 @dataclass
 class _Batch:
     frames: list[Frame]
-    rgb: torch.Tensor  # (B, 3, H, W) float in 0..1
-    prediction: AbPrediction | None = None
+    pixels: Any  # the frames in the backend's units (polychrome.video.steps)
+    prediction: FramePrediction | None = None
     colored: np.ndarray | None = None  # (B, H, W', 3) uint8
     state: dict[str, np.ndarray] | None = None  # the stabiliser after this batch, where a part ends here
 
@@ -144,6 +142,8 @@ class VideoColorizer:
     def __init__(self, colorizer: Colorizer, options: VideoOptions | None = None) -> None:
         self.colorizer = colorizer
         self.options = options or VideoOptions()
+        o = self.options
+        self._steps = frame_steps(colorizer, o.render_size, o.saturation, o.temperature)
         self._fingerprint: str | None = None
 
     def colorize_frames(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
@@ -192,9 +192,9 @@ class VideoColorizer:
         for frame in group:
             if frame.rgb.ndim != 3 or frame.rgb.shape[-1] != 3 or frame.rgb.shape != shape:
                 raise ValueError(f"frames must be (H, W, 3) of one size, got {shape} and {frame.rgb.shape}")
-        rgb = torch.from_numpy(np.stack([to_float01(f.rgb) for f in group])).permute(0, 3, 1, 2)
+        pixels = self._steps.prepare([frame.rgb for frame in group])
         timings["decode"] += time.perf_counter() - started
-        return _Batch(group, rgb)
+        return _Batch(group, pixels)
 
     def _predict(
         self,
@@ -203,18 +203,13 @@ class VideoColorizer:
         timings: dict[str, float],
         part_ends: Callable[[int], bool],
     ) -> Iterator[_Batch]:
-        options = self.options
-        torch.set_grad_enabled(False)  # this thread's own switch; inference mode is per thread too
         for batch in batches:
             started = time.perf_counter()
-            prediction = self.colorizer.predict_ab(
-                batch.rgb, options.render_size, options.saturation, options.temperature
-            )
+            prediction = self._steps.predict(batch.pixels)
             steadying = time.perf_counter()
-            ab = prediction.ab.float().cpu()
-            lightness = F.interpolate(prediction.lightness.float().cpu(), size=ab.shape[-2:], mode="area")
-            steady = [stabilizer(lightness[i, 0].numpy(), ab[i].numpy()) for i in range(ab.shape[0])]
-            prediction.ab = torch.from_numpy(np.stack(steady))
+            pairs = zip(prediction.lightness, prediction.ab, strict=True)
+            steady = [stabilizer(lightness, ab) for lightness, ab in pairs]
+            prediction.ab = np.stack(steady)
             batch.prediction = prediction
             if part_ends(batch.frames[-1].index):
                 batch.state = stabilizer.state()
@@ -223,19 +218,13 @@ class VideoColorizer:
             yield batch
 
     def _merge(self, batches: Iterable[_Batch], timings: dict[str, float]) -> Iterator[_Batch]:
-        torch.set_grad_enabled(False)
         for batch in batches:
             started = time.perf_counter()
             assert batch.prediction is not None
-            # Merged where the network ran: on a GPU the per-pixel Lab work of a 1080p frame is the
-            # film's slowest stage on the CPU (BENCHMARKS section 11).
-            device = self.colorizer.device
-            rgb = batch.rgb.to(device)
-            prediction = replace(batch.prediction, ab=batch.prediction.ab.to(device))
-            colored = self.colorizer.merge(rgb, prediction)
+            colored = self._steps.merge(batch.pixels, batch.prediction)
             if self.options.side_by_side:
-                colored = torch.cat((gray_rgb(rgb_to_lightness(rgb)), colored), dim=-1)
-            batch.colored = to_uint8(colored.permute(0, 2, 3, 1).cpu().numpy())
+                colored = np.concatenate((self._steps.gray(batch.pixels), colored), axis=2)
+            batch.colored = colored
             timings["merge"] += time.perf_counter() - started
             yield batch
 
@@ -253,19 +242,16 @@ class VideoColorizer:
             "modified": stat.st_mtime_ns,
             "output": output.suffix.lower(),
             "options": asdict(self.options),
+            "backend": self.colorizer.backend,
             "model": self._model_fingerprint(),
             "precision": self.colorizer.precision,
-            "device": self.colorizer.device.type,
+            "device": str(self.colorizer.device).split(":")[0],  # another GPU of the same kind may resume
         }
         return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()
 
     def _model_fingerprint(self) -> str:
         if self._fingerprint is None:
-            digest = hashlib.sha256()
-            for name, tensor in self.colorizer.model.state_dict().items():
-                digest.update(name.encode())
-                digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-            self._fingerprint = digest.hexdigest()
+            self._fingerprint = self._steps.fingerprint()
         return self._fingerprint
 
     def colorize_file(
