@@ -1,5 +1,6 @@
 """Tiny films made in the tests themselves with PyAV: a moving color pattern, an optional audio tone,
-rotation flag, pixel shape, variable frame rate, a scene cut, 10-bit frames."""
+rotation flag, pixel shape, variable frame rate, a scene cut, 10-bit frames, key frames every few frames
+with B-frames between them."""
 
 from __future__ import annotations
 
@@ -35,12 +36,17 @@ def make_clip(
     cut_at: int | None = None,
     pixel_format: str = "yuv420p",
     title: str | None = None,
+    keyframe_every: int | None = None,
+    b_frames: int = 0,
 ) -> list[int]:
     """Write a clip; returns its frames' times in milliseconds."""
     width, height = size
     times = list(times_ms) if times_ms is not None else [40 * i for i in range(frames)]
+    options = {"crf": "10", "preset": "ultrafast", "bf": str(b_frames)}
+    if keyframe_every:
+        options["g"] = str(keyframe_every)
     with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=25, options={"crf": "10", "preset": "ultrafast"})
+        stream = container.add_stream("libx264", rate=25, options=options)
         stream.width, stream.height, stream.pix_fmt = width, height, pixel_format
         stream.time_base = TIME_BASE
         stream.codec_context.time_base = TIME_BASE

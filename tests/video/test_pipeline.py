@@ -15,7 +15,8 @@ from polychrome.export import export_onnx
 from polychrome.models import create_model
 from polychrome.pipelines.image import Colorizer
 from polychrome.video import output as video_output
-from polychrome.video.io import VideoReadError, open_video
+from polychrome.video import pipeline as video_pipeline
+from polychrome.video.io import VideoReader, VideoReadError, open_video
 from polychrome.video.pipeline import VideoColorizer, VideoOptions
 from tests.video.clips import audio_payloads, make_clip, read_frames
 
@@ -136,6 +137,46 @@ def test_a_killed_run_leaves_no_output_and_resumes_to_the_same_film(
     assert len(resumed) == len(uninterrupted)
     for (t1, a, _), (t2, b, _) in zip(resumed, uninterrupted, strict=True):
         assert t1 == t2 and np.array_equal(a, b)
+
+
+def test_a_film_stopped_near_its_end_is_not_decoded_again_from_its_start(
+    tmp_path: Path, colorizer: Colorizer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = tmp_path / "film.mkv"
+    make_clip(source, frames=24, keyframe_every=4, b_frames=2, audio=True)
+    films = VideoColorizer(colorizer, VideoOptions(batch_size=2, part_frames=4))
+    whole = tmp_path / "whole.mkv"
+    films.colorize_file(source, whole)
+    real_write = video_output.PartEncoder.write
+    written = []
+
+    def dies_on_the_nineteenth_frame(self: video_output.PartEncoder, rgb: np.ndarray, pts: int) -> None:
+        written.append(pts)
+        if len(written) == 19:  # four parts of four frames done, the fifth begun
+            raise KeyboardInterrupt
+        real_write(self, rgb, pts)
+
+    monkeypatch.setattr(video_output.PartEncoder, "write", dies_on_the_nineteenth_frame)
+    output = tmp_path / "resumed.mkv"
+    with pytest.raises(KeyboardInterrupt):
+        films.colorize_file(source, output)
+    monkeypatch.setattr(video_output.PartEncoder, "write", real_write)
+    readers = []
+
+    def open_and_keep(path: Path) -> VideoReader:
+        readers.append(open_video(path))
+        return readers[-1]
+
+    monkeypatch.setattr(video_pipeline, "open_video", open_and_keep)
+
+    result = films.colorize_file(source, output)
+
+    assert result.resumed_from == 16 and result.frames == 24
+    assert readers[0].decoded <= 8 + 4  # the last 8 frames, from the key frame before them
+    resumed, uninterrupted = read_frames(output), read_frames(whole)
+    assert [t for t, _, _ in resumed] == [t for t, _, _ in uninterrupted]
+    assert all(np.array_equal(a, b) for (_, a, _), (_, b, _) in zip(resumed, uninterrupted, strict=True))
+    assert audio_payloads(output) == audio_payloads(source)
 
 
 def test_changed_settings_start_afresh(tmp_path: Path, colorizer: Colorizer) -> None:

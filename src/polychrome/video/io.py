@@ -68,25 +68,35 @@ class VideoInfo:
 @dataclass
 class Frame:
     """One decoded frame: its position, its timestamp in the film's ``time_base`` and its pixels, an
-    ``(H, W, 3)`` array, uint8 for 8-bit films and uint16 (0..65535) for deeper ones (None for a frame
-    before the ``start`` that :meth:`VideoReader.frames` was asked for)."""
+    ``(H, W, 3)`` array, uint8 for 8-bit films and uint16 (0..65535) for deeper ones."""
 
     index: int
     pts: int
     time: float
-    rgb: np.ndarray | None
+    rgb: np.ndarray
 
 
 class VideoReader:
-    """Frames of one film; use :func:`open_video`."""
+    """Frames of one film; use :func:`open_video`.
+
+    Attributes:
+        decoded: frames decoded so far, those skipped on the way to a resumed film's ``start`` included.
+    """
 
     info: VideoInfo
     source: Path
     defects: list[str]
+    decoded: int = 0
 
-    def frames(self, start: int = 0) -> Iterator[Frame]:
-        """Every frame in order; those before index ``start`` without pixels (a resumed film skips what
-        it already colored without converting it)."""
+    def frames(self, start: int = 0, after: int | None = None) -> Iterator[Frame]:
+        """Every frame in order from index ``start`` on.
+
+        A resumed film gives ``after``, the timestamp of frame ``start - 1`` as an earlier run read it: the
+        reader then seeks to the key frame before it and decodes from there to that exact frame, so a film
+        stopped near its end is not decoded again from its start. Where seeking is not possible, or the
+        file's timestamps do not lead back to that frame, the frames before ``start`` are decoded from the
+        beginning (not converted to RGB) and skipped.
+        """
         raise NotImplementedError
 
     def close(self) -> None:
@@ -110,18 +120,8 @@ class _FFmpegReader(VideoReader):
     def __init__(self, path: Path) -> None:
         self.source = path
         self.defects = []
-        try:
-            self._container = av.open(str(path), metadata_errors="replace")
-        except (av.error.FFmpegError, OSError, UnicodeDecodeError) as err:
-            raise VideoReadError(f"{printable_name(path)}: not a readable video ({_reason(err)})") from None
-        if not self._container.streams.video:
-            kinds = sorted({s.type for s in self._container.streams})
-            what = f"only {', '.join(kinds)}" if kinds else "no streams"
-            self._container.close()
-            raise VideoReadError(f"{printable_name(path)}: no video stream ({what})")
-        stream = self._container.streams.video[0]
-        stream.thread_type = "AUTO"
-        self._stream = stream
+        self._open()
+        stream = self._stream
         metadata = {k: v for k, v in self._container.metadata.items() if k.lower() in KEPT_METADATA}
         duration = None
         if stream.duration is not None:
@@ -143,40 +143,97 @@ class _FFmpegReader(VideoReader):
             self.close()
             raise VideoReadError(f"{printable_name(path)}: the video stream has no frame size")
 
-    def frames(self, start: int = 0) -> Iterator[Frame]:
-        stream = self._stream
-        deep = self.info.bit_depth > 8
-        pixel_format = "rgb48le" if deep else "rgb24"
-        index = 0
-        last_pts: int | None = None
-        step = _frame_step(self.info)
-        packets = self._container.demux(stream)
+    def _open(self) -> None:
+        """Open the container and its first video stream."""
+        path = self.source
+        try:
+            self._container = av.open(str(path), metadata_errors="replace")
+        except (av.error.FFmpegError, OSError, UnicodeDecodeError) as err:
+            raise VideoReadError(f"{printable_name(path)}: not a readable video ({_reason(err)})") from None
+        if not self._container.streams.video:
+            kinds = sorted({s.type for s in self._container.streams})
+            what = f"only {', '.join(kinds)}" if kinds else "no streams"
+            self._container.close()
+            raise VideoReadError(f"{printable_name(path)}: no video stream ({what})")
+        self._stream = self._container.streams.video[0]
+        self._stream.thread_type = "AUTO"
+
+    def frames(self, start: int = 0, after: int | None = None) -> Iterator[Frame]:
+        self._index = 0  # the index of the next frame, for the defects' messages
+        decoded = None
+        if start and after is not None:
+            decoded = self._seek_past(after, start)
+        if decoded is None:
+            decoded, after = self._decode(), None
+        yield from self._numbered(decoded, start, after)
+
+    def _seek_past(self, after: int, start: int) -> Iterator[Any] | None:
+        """Decoded frames from the one after timestamp ``after`` (frame ``start - 1``) on, reached by a key
+        frame seek; None, with the film opened afresh, where that frame is not found exactly."""
+        defects = list(self.defects)
+        self._index = start  # near enough for a defect found on the way
+        try:
+            self._container.seek(after, stream=self._stream, backward=True)
+        except av.error.FFmpegError as err:
+            logger.info("%s: cannot seek (%s); decoding from the start", self.source, _reason(err))
+            return None
+        decoded = self._decode()
+        for frame in decoded:
+            if frame.pts is not None and frame.pts < after:
+                continue  # between the key frame and the last frame already colored
+            if frame.pts == after:
+                return decoded
+            break
+        logger.info("%s: frame %d not found by seeking; decoding from the start", self.source, start - 1)
+        decoded.close()
+        self._container.close()
+        self._open()
+        self.defects = defects
+        return None
+
+    def _decode(self) -> Iterator[Any]:
+        """The stream's decoded frames; a damaged packet is skipped and a damaged container ends it, each
+        kept in :attr:`defects`."""
+        packets = self._container.demux(self._stream)
         while True:
             try:
                 packet = next(packets)
             except StopIteration:
-                break
+                return
             except av.error.FFmpegError as err:  # the container itself is damaged from here on
-                self.defects.append(f"unreadable after frame {index} ({_reason(err)})")
-                break
+                self.defects.append(f"unreadable after frame {self._index} ({_reason(err)})")
+                return
             try:
                 decoded = packet.decode()
             except av.error.FFmpegError as err:
-                self.defects.append(f"a damaged packet near frame {index} was skipped ({_reason(err)})")
+                self.defects.append(f"a damaged packet near frame {self._index} was skipped ({_reason(err)})")
                 continue
             for frame in decoded:
-                if frame.is_corrupt:
-                    self.defects.append(f"frame {index} is damaged; kept as decoded")
-                pts = frame.pts
-                if pts is None or (last_pts is not None and pts <= last_pts):
-                    pts = 0 if last_pts is None else last_pts + step
-                last_pts = pts
-                if index == 0 and frame.rotation:  # FFmpeg puts the display matrix on each decoded frame
-                    self.info = replace(self.info, rotation=int(frame.rotation) % 360)
-                # Converting a frame to RGB costs more than decoding it: frames already colored skip it.
-                pixels = frame.to_ndarray(format=pixel_format) if index >= start else None
-                yield Frame(index, pts, float(pts * self.info.time_base), pixels)
-                index += 1
+                self.decoded += 1
+                yield frame
+
+    def _numbered(self, decoded: Iterator[Any], start: int, after: int | None) -> Iterator[Frame]:
+        """Frames from index ``start`` on; ``after`` is the timestamp of the frame before the first of
+        ``decoded`` where a seek found it (then the first decoded frame is frame ``start``)."""
+        pixel_format = "rgb48le" if self.info.bit_depth > 8 else "rgb24"
+        index = 0 if after is None else start
+        last_pts = after
+        step = _frame_step(self.info)
+        for position, frame in enumerate(decoded):
+            self._index = index
+            if frame.is_corrupt:
+                self.defects.append(f"frame {index} is damaged; kept as decoded")
+            pts = frame.pts
+            if pts is None or (last_pts is not None and pts <= last_pts):
+                pts = 0 if last_pts is None else last_pts + step
+            last_pts = pts
+            if position == 0 and frame.rotation:  # FFmpeg puts the display matrix on each decoded frame
+                self.info = replace(self.info, rotation=int(frame.rotation) % 360)
+            # Converting a frame to RGB costs more than decoding it: frames already colored skip it.
+            if index >= start:
+                rgb = frame.to_ndarray(format=pixel_format)
+                yield Frame(index, pts, float(pts * self.info.time_base), rgb)
+            index += 1
         if index == 0:
             detail = f"; {self.defects[0]}" if self.defects else ""
             raise VideoReadError(f"{printable_name(self.source)}: the video holds no frames{detail}")
@@ -225,12 +282,13 @@ class _AnimationReader(VideoReader):
             metadata={k: str(v) for k, v in self._image.info.items() if k == "comment"},
         )
 
-    def frames(self, start: int = 0) -> Iterator[Frame]:
-        pts = 0
+    def frames(self, start: int = 0, after: int | None = None) -> Iterator[Frame]:
+        pts = 0  # an animation is short: a resumed one is read from its start
         try:
             for index, image in enumerate(ImageSequence.Iterator(self._image)):
-                rgb = np.asarray(image.convert("RGB")) if index >= start else None
-                yield Frame(index, pts, pts / 1000, rgb)
+                self.decoded += 1
+                if index >= start:
+                    yield Frame(index, pts, pts / 1000, np.asarray(image.convert("RGB")))
                 pts += int(image.info.get("duration") or 100)
         except (OSError, ValueError) as err:
             self.defects.append(f"unreadable after {pts} ms ({err})")

@@ -279,9 +279,13 @@ class VideoColorizer:
         start = len(done_parts) * per_part
         timings: dict[str, float] = {"encode": 0.0, "join": 0.0}
         stabilizer = TemporalStabilizer(self.options.strength)
+        resume: tuple[int, int] | None = None  # timestamps of the film's first frame and the last one done
         if done_parts:
             with np.load(work / f"{done_parts[-1]}.npz") as saved:
                 stabilizer.load_state(dict(saved))
+                last_done = int(saved["pts"][-1])
+            with np.load(work / f"{done_parts[0]}.npz") as saved:
+                resume = (int(saved["pts"][0]), last_done)
             logger.info("resuming %s after %d frames", source, start)
 
         try:
@@ -292,7 +296,7 @@ class VideoColorizer:
             raise
         with film:
             expected = _expected_frames(film.info, self.options.preview)
-            frames = Stage(self._decoded(film, start, timings), depth=2 * self.options.batch_size)
+            frames = Stage(self._decoded(film, start, resume, timings), depth=2 * self.options.batch_size)
             written = start
             encoder: PartEncoder | FramesPart | None = None
             part_pts: list[int] = []
@@ -349,19 +353,19 @@ class VideoColorizer:
         shutil.rmtree(work, ignore_errors=True)
         return VideoResult(output, written, start, stabilizer.cut_frames, defects, notes, timings)
 
-    def _decoded(self, film: VideoReader, start: int, timings: dict[str, float]) -> Iterator[Frame]:
-        """The film's frames from index ``start`` on (earlier ones decoded, not converted, and dropped), up to
-        the preview's end."""
+    def _decoded(
+        self, film: VideoReader, start: int, resume: tuple[int, int] | None, timings: dict[str, float]
+    ) -> Iterator[Frame]:
+        """The film's frames from index ``start`` on, up to the preview's end; a resumed film (``resume``:
+        the timestamps of its first frame and of frame ``start - 1``) is read from a seek near there."""
         limit = self.options.preview
-        first_time: float | None = None
+        first_time = None if resume is None else float(resume[0] * film.info.time_base)
         clock = time.perf_counter()
-        for frame in film.frames(start):
+        for frame in film.frames(start, after=None if resume is None else resume[1]):
             if first_time is None:
                 first_time = frame.time
             if limit is not None and frame.time - first_time >= limit:
                 break
-            if frame.index < start:
-                continue
             timings["decode"] = timings.get("decode", 0.0) + time.perf_counter() - clock
             yield frame
             clock = time.perf_counter()
