@@ -23,6 +23,7 @@ from polychrome.images import (
     load_image,
     save_image,
     to_uint8,
+    to_uint16,
 )
 
 U8 = np.float32(255.0)
@@ -419,6 +420,15 @@ def test_to_uint8_rounds_and_clips():
     assert to_uint8(same) is same
     with pytest.raises(ValueError):
         to_uint8(np.array([1], np.int64))
+
+
+def test_to_uint16_rounds_and_clips():
+    x = np.array([0.0, 0.4 / 65535, 0.6 / 65535, 1.0, 1.2, -0.1, np.nan], np.float32)
+    np.testing.assert_array_equal(to_uint16(x), [0, 0, 1, 65535, 65535, 0, 0])
+    same = np.array([3, 60000], np.uint16)
+    assert to_uint16(same) is same
+    with pytest.raises(ValueError):
+        to_uint16(np.array([1], np.uint8))
 
 
 @pytest.mark.parametrize("suffix", [".png", ".webp", ".tif", ".tiff"])

@@ -234,6 +234,18 @@ def to_uint8(x: np.ndarray) -> np.ndarray:
     raise ValueError(f"to_uint8 expects float in 0..1, uint8 or bool, got dtype {x.dtype}")
 
 
+def to_uint16(x: np.ndarray) -> np.ndarray:
+    """Convert an image array to uint16 0..65535 (a 10-bit film's output): the single place floats become
+    16-bit levels. Floats are taken as 0..1, clipped and rounded; uint16 passes through unchanged."""
+    x = np.asarray(x)
+    if x.dtype == np.uint16:
+        return x
+    if np.issubdtype(x.dtype, np.floating):
+        scaled = np.clip(np.nan_to_num(x, nan=0.0), 0.0, 1.0) * 65535.0
+        return np.rint(scaled).astype(np.uint16)
+    raise ValueError(f"to_uint16 expects float in 0..1 or uint16, got dtype {x.dtype}")
+
+
 def to_float01(arr: np.ndarray) -> np.ndarray:
     """Apply scikit-image's dtype rules, returning float32 in 0..1: the single place bytes become floats."""
     if arr.dtype == np.uint8:

@@ -53,3 +53,15 @@ def test_one_film_to_a_named_gif(tmp_path: Path, tiny: None) -> None:
     assert result.exit_code == 0, result.output
     with Image.open(tmp_path / "color.gif") as gif:
         assert gif.n_frames == 3
+
+
+def test_ten_bits_for_a_webm_is_refused_before_any_work(tmp_path: Path, tiny: None) -> None:
+    make_clip(tmp_path / "film.mp4", frames=2)
+
+    result = CliRunner().invoke(
+        app, ["colorize", str(tmp_path / "film.mp4"), "-o", str(tmp_path / "color.webm"), "--bit-depth", "10"]
+    )
+
+    assert result.exit_code == 2
+    assert "cannot be written at 10 bits" in result.output
+    assert list(tmp_path.iterdir()) == [tmp_path / "film.mp4"]

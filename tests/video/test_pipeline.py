@@ -7,6 +7,7 @@ from __future__ import annotations
 from fractions import Fraction
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 import torch
@@ -81,14 +82,44 @@ def test_every_output_kind_holds_every_frame(tmp_path: Path, colorizer: Colorize
         assert sum(1 for _ in film.frames()) == len(times)
 
 
-def test_ten_bit_film_is_read_deep_and_colorized(tmp_path: Path, colorizer: Colorizer) -> None:
+def _pixel_format(path: Path) -> tuple[str, str | None]:
+    with av.open(str(path)) as container:
+        context = container.streams.video[0].codec_context
+        return context.format.name, context.profile
+
+
+def test_ten_bit_film_is_read_deep_and_written_at_ten_bits(tmp_path: Path, colorizer: Colorizer) -> None:
     source = tmp_path / "deep.mkv"
     times = make_clip(source, frames=4, pixel_format="yuv420p10le")
     with open_video(source) as film:
         assert film.info.bit_depth == 10
         assert next(iter(film.frames())).rgb.dtype == np.uint16
 
-    assert _films(colorizer).colorize_file(source, tmp_path / "out.mp4").frames == len(times)
+    result = _films(colorizer).colorize_file(source, tmp_path / "out.mp4")
+
+    assert result.frames == len(times) and result.notes == []
+    assert _pixel_format(tmp_path / "out.mp4") == ("yuv420p10le", "High 10")
+    colored = read_frames(tmp_path / "out.mp4")[0][1].astype(int)
+    assert np.abs(colored[..., 0] - colored[..., 2]).mean() > 1.0
+
+
+def test_ten_bits_where_asked_or_held_and_a_note_where_not(tmp_path: Path, colorizer: Colorizer) -> None:
+    deep, plain = tmp_path / "deep.mkv", tmp_path / "plain.mp4"
+    make_clip(deep, frames=2, pixel_format="yuv420p10le")
+    make_clip(plain, frames=2)
+
+    eight = _films(colorizer, bit_depth=8).colorize_file(deep, tmp_path / "eight.mkv")
+    webm = _films(colorizer).colorize_file(deep, tmp_path / "deep.webm")
+    ten = _films(colorizer, bit_depth=10).colorize_file(plain, tmp_path / "ten.mov")
+    with pytest.raises(ValueError, match="cannot be written at 10 bits"):
+        _films(colorizer, bit_depth=10).colorize_file(plain, tmp_path / "ten.webm")
+
+    assert _pixel_format(tmp_path / "eight.mkv")[0] == "yuv420p" and eight.notes == []
+    assert _pixel_format(tmp_path / "deep.webm")[0] == "yuv420p"
+    assert webm.notes == ["10-bit source written at 8 bits, as .webm (libvpx-vp9) is; .mp4 or .mkv keep 10"]
+    assert _pixel_format(tmp_path / "ten.mov")[0] == "yuv420p10le" and ten.notes == []
+    assert not (tmp_path / "ten.webm").exists()
+    assert not _films(colorizer).work_folder(tmp_path / "ten.webm").exists()
 
 
 def test_side_by_side_doubles_the_width_and_preview_cuts(tmp_path: Path, colorizer: Colorizer) -> None:
@@ -198,8 +229,6 @@ def test_unreadable_films_raise_one_line_naming_the_file(
     source = tmp_path / "bad.mp4"
     if content == "audio":
         make_clip(tmp_path / "tone.mp4", frames=3, audio=True)
-        import av
-
         with av.open(str(tmp_path / "tone.mp4")) as inp, av.open(str(source), "w") as out:
             stream = out.add_stream_from_template(inp.streams.audio[0])
             for packet in inp.demux(inp.streams.audio[0]):

@@ -64,6 +64,7 @@ class FilmSettings:
     preset: str = "medium"
     side_by_side: bool = False
     preview: float | None = None
+    bit_depth: int | None = None
 
 
 def make_processor(
@@ -116,6 +117,7 @@ def make_processor(
             preset=film.preset,
             side_by_side=film.side_by_side,
             preview=film.preview,
+            bit_depth=film.bit_depth,
         )
         progress = None if on_frames is None else lambda done, total: on_frames(job, done, total)
         result = VideoColorizer(colorizer, options).colorize_file(  # type: ignore[arg-type]
@@ -222,6 +224,16 @@ def colorize(
         float | None,
         typer.Option(min=0.001, metavar="SECONDS", help="Films: colorize only the first SECONDS."),
     ] = None,
+    bit_depth: Annotated[
+        int | None,
+        typer.Option(
+            min=8,
+            max=10,
+            metavar="BITS",
+            help="Films: 8 or 10 bits per color. Default: a 10-bit film stays 10-bit in mp4 / mkv / mov "
+            "(H.264 High 10, which many browsers and phones do not play; 8 for them).",
+        ),
+    ] = None,
     hint: Annotated[
         list[str] | None,
         typer.Option(
@@ -257,7 +269,7 @@ def colorize(
     """
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
-        film = FilmSettings(strength, crf, preset, side_by_side, preview)
+        film = FilmSettings(strength, crf, preset, side_by_side, preview, bit_depth)
         suffix = (
             None
             if output_format is None
@@ -330,11 +342,14 @@ def _check_film_settings(film: FilmSettings, jobs: list[Job]) -> None:
 
     from polychrome.video.formats import is_video
 
-    if find_spec("av") is None or not any(is_video(job.source) for job in jobs):
+    films = [job for job in jobs if is_video(job.source)]
+    if find_spec("av") is None or not films:
         return
-    from polychrome.video.output import EncodeSettings
+    from polychrome.video.output import EncodeSettings, output_bit_depth
 
     EncodeSettings(film.crf, film.preset)
+    for job in films:
+        output_bit_depth(job.output, 8, film.bit_depth)
 
 
 def default_workers() -> int:

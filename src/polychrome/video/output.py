@@ -43,6 +43,7 @@ DEFAULT_CRF = {"libx264": 18, "libvpx-vp9": 20}
 MAX_CRF = {"libx264": 51, "libvpx-vp9": 63}
 # The codec re-encoded audio gets in a container that cannot hold the source's.
 _AUDIO_FALLBACK = {".webm": "libopus", ".mp4": "aac", ".m4v": "aac", ".mov": "aac"}
+BIT_DEPTHS = (8, 10)  # what films are written with (H.264 High 10 for 10)
 _PART_CONTAINER = "nut"  # holds any codec at any time base, so parts keep the film's exact timestamps
 BT709 = 1  # ITU-R BT.709 matrix, primaries and transfer: how the frames are converted and tagged
 MPEG_RANGE = 1
@@ -95,11 +96,43 @@ class EncodeSettings:
         return {"crf": str(crf), "b": "0", "cpu-used": str(speed), "deadline": deadline, "row-mt": "1"}
 
 
-def pixel_format(codec: str, width: int, height: int) -> str:
+def writes_deep(codec: str) -> bool:
+    """Whether ``codec`` writes 10 bits per component in PyAV's FFmpeg (libx264 does, as H.264 High 10; the
+    wheel's libvpx is built for 8 bits only)."""
+    return "yuv420p10le" in {f.name for f in av.codec.Codec(codec, "w").video_formats or ()}
+
+
+def output_bit_depth(path: Path, source_bits: int, asked: int | None) -> tuple[int, str | None]:
+    """Bits per component a film from a ``source_bits`` source is written with at ``path`` (8 or 10), and a
+    note where the source's deeper levels are lost. ``asked``: 8, 10, or None for the source's own where
+    the format holds it.
+
+    Raises:
+        ValueError: another depth asked, or 10 bits for a format that cannot hold them (before any work).
+    """
+    if asked not in (None, *BIT_DEPTHS):
+        raise ValueError(f"bit depth must be 8 or 10, got {asked}")
+    deep_ok = output_kind(path) == "video" and writes_deep(video_codec(path))
+    if asked == 10 and not deep_ok:
+        raise ValueError(
+            f"{path.name}: cannot be written at 10 bits; H.264 outputs can "
+            f"({', '.join(sorted(VIDEO_OUTPUT_EXTENSIONS - {'.webm'}))})"
+        )
+    if asked is not None:
+        return asked, None
+    if source_bits <= 8:
+        return 8, None
+    if deep_ok:
+        return 10, (f"{source_bits}-bit source written at 10 bits" if source_bits > 10 else None)
+    kind = output_kind(path)
+    what = {"frames": "PNG frames", "gif": "GIF"}.get(kind, f"{path.suffix} ({video_codec(path)})")
+    return 8, f"{source_bits}-bit source written at 8 bits, as {what} is; .mp4 or .mkv keep 10"
+
+
+def pixel_format(codec: str, width: int, height: int, bits: int = 8) -> str:
     # H.264 in 4:2:0 needs even sides; an odd-sized film keeps its size in 4:4:4 rather than lose a pixel.
-    if codec == "libx264" and (width % 2 or height % 2):
-        return "yuv444p"
-    return "yuv420p"
+    sampling = "yuv444p" if codec == "libx264" and (width % 2 or height % 2) else "yuv420p"
+    return f"{sampling}10le" if bits == 10 else sampling
 
 
 class PartEncoder:
@@ -107,7 +140,13 @@ class PartEncoder:
     presentation order and the parts join without re-timing)."""
 
     def __init__(
-        self, path: Path, codec: str, info: VideoInfo, size: tuple[int, int], settings: EncodeSettings
+        self,
+        path: Path,
+        codec: str,
+        info: VideoInfo,
+        size: tuple[int, int],
+        settings: EncodeSettings,
+        bits: int = 8,
     ):
         self._container = av.open(str(path), "w", format=_PART_CONTAINER)
         width, height = size
@@ -115,7 +154,7 @@ class PartEncoder:
             codec, rate=info.frame_rate or Fraction(25), options=settings.options(codec)
         )
         stream.width, stream.height = width, height
-        stream.pix_fmt = pixel_format(codec, width, height)
+        stream.pix_fmt = pixel_format(codec, width, height, bits)
         stream.time_base = info.time_base
         stream.codec_context.time_base = info.time_base
         stream.codec_context.max_b_frames = 0
@@ -126,7 +165,8 @@ class PartEncoder:
         self._stream = stream
 
     def write(self, rgb: np.ndarray, pts: int) -> None:
-        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+        """Encode one ``(H, W, 3)`` frame: uint8, or uint16 (0..65535) for a 10-bit part."""
+        frame = av.VideoFrame.from_ndarray(rgb, format="rgb48le" if rgb.dtype == np.uint16 else "rgb24")
         frame = frame.reformat(format=self._stream.pix_fmt, dst_colorspace=BT709, dst_color_range=MPEG_RANGE)
         frame.pts = pts
         frame.time_base = self._stream.codec_context.time_base

@@ -38,10 +38,12 @@ import numpy as np
 from polychrome._atomic import atomic_path, atomic_write
 from polychrome.video.io import Frame, VideoInfo, VideoReader, open_video
 from polychrome.video.output import (
+    BIT_DEPTHS,
     EncodeSettings,
     FramesPart,
     PartEncoder,
     join_video,
+    output_bit_depth,
     output_kind,
     publish_frames,
     video_codec,
@@ -72,6 +74,8 @@ class VideoOptions:
         side_by_side: write gray | color side by side (twice the width).
         preview: colorize only the first this many seconds.
         part_frames: frames per part of the work a later run resumes from (a multiple of ``batch_size``).
+        bit_depth: bits per component of the film written, 8 or 10; None: a 10-bit film stays 10-bit where
+            the output holds it (H.264 High 10 in mp4 / mkv / mov), everything else is 8-bit.
     """
 
     render_size: int = 256
@@ -84,8 +88,11 @@ class VideoOptions:
     side_by_side: bool = False
     preview: float | None = None
     part_frames: int = DEFAULT_PART_FRAMES
+    bit_depth: int | None = None
 
     def __post_init__(self) -> None:
+        if self.bit_depth not in (None, *BIT_DEPTHS):
+            raise ValueError(f"bit_depth must be 8 or 10, got {self.bit_depth}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
         if self.preview is not None and not self.preview > 0:
@@ -132,7 +139,7 @@ class _Batch:
     frames: list[Frame]
     pixels: Any  # the frames in the backend's units (polychrome.video.steps)
     prediction: FramePrediction | None = None
-    colored: np.ndarray | None = None  # (B, H, W', 3) uint8
+    colored: np.ndarray | None = None  # (B, H, W', 3) uint8, or uint16 for a 10-bit film
     state: dict[str, np.ndarray] | None = None  # the stabiliser after this batch, where a part ends here
 
 
@@ -148,14 +155,16 @@ class VideoColorizer:
 
     def colorize_frames(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
         """Colorize frames given in order, ``(H, W, 3)`` arrays (uint8, uint16 or float in 0..1) of one
-        size, with the stabiliser; yields ``(H, W, 3)`` uint8 frames (twice as wide with ``side_by_side``).
+        size, with the stabiliser; yields ``(H, W, 3)`` uint8 frames (uint16 with ``bit_depth=10``; twice as
+        wide with ``side_by_side``).
 
         >>> for colored in films.colorize_frames(my_decoder()):  # doctest: +SKIP
         ...     my_encoder.write(colored)
         """
         timed = (Frame(i, i, float(i), np.asarray(rgb)) for i, rgb in enumerate(frames))
         timings: dict[str, float] = {}
-        for batch in self._stages(timed, TemporalStabilizer(self.options.strength), timings):
+        deep = self.options.bit_depth == 10
+        for batch in self._stages(timed, TemporalStabilizer(self.options.strength), timings, deep):
             assert batch.colored is not None
             yield from batch.colored
 
@@ -164,14 +173,16 @@ class VideoColorizer:
         frames: Iterable[Frame],
         stabilizer: TemporalStabilizer,
         timings: dict[str, float],
+        deep: bool,
         part_ends: Callable[[int], bool] = lambda index: False,
     ) -> Iterator[_Batch]:
-        """Frames through decode (already a stage of the caller's), network + stabiliser, and merge."""
+        """Frames through decode (already a stage of the caller's), network + stabiliser, and merge into
+        uint8 frames (uint16 where ``deep``)."""
         for key in ("decode", "network", "stabilize", "merge"):
             timings.setdefault(key, 0.0)
         batches = Stage(self._batches(frames, timings, part_ends), depth=2, name="polychrome-decode")
         predicted = Stage(self._predict(batches, stabilizer, timings, part_ends), 2, "polychrome-network")
-        return iter(Stage(self._merge(predicted, timings), depth=2, name="polychrome-merge"))
+        return iter(Stage(self._merge(predicted, timings, deep), depth=2, name="polychrome-merge"))
 
     def _batches(
         self, frames: Iterable[Frame], timings: dict[str, float], part_ends: Callable[[int], bool]
@@ -217,13 +228,13 @@ class VideoColorizer:
             timings["stabilize"] += time.perf_counter() - steadying
             yield batch
 
-    def _merge(self, batches: Iterable[_Batch], timings: dict[str, float]) -> Iterator[_Batch]:
+    def _merge(self, batches: Iterable[_Batch], timings: dict[str, float], deep: bool) -> Iterator[_Batch]:
         for batch in batches:
             started = time.perf_counter()
             assert batch.prediction is not None
-            colored = self._steps.merge(batch.pixels, batch.prediction)
+            colored = self._steps.merge(batch.pixels, batch.prediction, deep)
             if self.options.side_by_side:
-                colored = np.concatenate((self._steps.gray(batch.pixels), colored), axis=2)
+                colored = np.concatenate((self._steps.gray(batch.pixels, deep), colored), axis=2)
             batch.colored = colored
             timings["merge"] += time.perf_counter() - started
             yield batch
@@ -268,7 +279,7 @@ class VideoColorizer:
 
         Raises:
             polychrome.video.io.VideoReadError: the film cannot be read, or holds no frames.
-            ValueError: an output name that is no film format.
+            ValueError: an output name that is no film format, or 10 bits asked for one that holds 8.
         """
         source, output = Path(source), Path(output)
         kind = output_kind(output)
@@ -290,6 +301,11 @@ class VideoColorizer:
 
         try:
             film = open_video(source)
+            try:
+                bits, depth_note = output_bit_depth(output, film.info.bit_depth, self.options.bit_depth)
+            except ValueError:
+                film.close()
+                raise
         except Exception:
             if not done_parts:
                 shutil.rmtree(work, ignore_errors=True)
@@ -306,6 +322,7 @@ class VideoColorizer:
                     frames,
                     stabilizer,
                     timings,
+                    deep=bits > 8,
                     part_ends=lambda index: (index + 1) % per_part == 0,
                 )
                 for batch in batches:
@@ -319,7 +336,7 @@ class VideoColorizer:
                             pixels = np.ascontiguousarray(np.rot90(pixels, k=turns))
                         if encoder is None:
                             encoder = self._open_part(
-                                kind, work, part, film.info, pixels.shape, video_codec(output)
+                                kind, work, part, film.info, pixels.shape, video_codec(output), bits
                             )
                         if isinstance(encoder, PartEncoder):
                             encoder.write(pixels, frame.pts)
@@ -348,7 +365,7 @@ class VideoColorizer:
         if written == 0:
             raise ValueError(f"{source.name}: no frames to colorize")
         started = time.perf_counter()
-        notes = self._join(kind, work, part, source, output, info)
+        notes = [*([depth_note] if depth_note else []), *self._join(kind, work, part, source, output, info)]
         timings["join"] = time.perf_counter() - started
         shutil.rmtree(work, ignore_errors=True)
         return VideoResult(output, written, start, stabilizer.cut_frames, defects, notes, timings)
@@ -371,13 +388,20 @@ class VideoColorizer:
             clock = time.perf_counter()
 
     def _open_part(
-        self, kind: str, work: Path, part: int, info: VideoInfo, shape: tuple[int, ...], codec: str
+        self,
+        kind: str,
+        work: Path,
+        part: int,
+        info: VideoInfo,
+        shape: tuple[int, ...],
+        codec: str,
+        bits: int,
     ) -> PartEncoder | FramesPart:
         if kind != "video":
             return FramesPart(work / "frames")
         path = work / f"{part:05d}.nut"
         sample = path.with_name(f".{path.name}.writing")  # renamed when the part is finished
-        encoder = PartEncoder(sample, codec, info, (shape[1], shape[0]), self.options.encoding)
+        encoder = PartEncoder(sample, codec, info, (shape[1], shape[0]), self.options.encoding, bits)
         encoder.final_path = path  # type: ignore[attr-defined]
         encoder.writing_path = sample  # type: ignore[attr-defined]
         return encoder

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from polychrome.images import to_float01, to_uint8
+from polychrome.images import to_float01, to_uint8, to_uint16
 
 if TYPE_CHECKING:
     from polychrome.pipelines.image import Colorizer
@@ -43,7 +43,7 @@ class FramePrediction:
 
 class FrameSteps(Protocol):
     """What the film pipeline asks of a backend. ``frames`` are ``(H, W, 3)`` arrays of one size (uint8,
-    uint16 or float in 0..1)."""
+    uint16 or float in 0..1); ``deep`` asks for uint16 output (a 10-bit film) instead of uint8."""
 
     def prepare(self, frames: list[np.ndarray]) -> Any:
         """The frames in the backend's units (run on the decoding thread)."""
@@ -51,17 +51,21 @@ class FrameSteps(Protocol):
 
     def predict(self, pixels: Any) -> FramePrediction: ...
 
-    def merge(self, pixels: Any, prediction: FramePrediction) -> np.ndarray:
-        """``(B, H, W, 3)`` uint8 frames of ``prediction.ab`` on the frames' own lightness."""
+    def merge(self, pixels: Any, prediction: FramePrediction, deep: bool) -> np.ndarray:
+        """``(B, H, W, 3)`` frames of ``prediction.ab`` on the frames' own lightness."""
         ...
 
-    def gray(self, pixels: Any) -> np.ndarray:
-        """``(B, H, W, 3)`` uint8: the frames' lightness alone (a = b = 0), for side by side."""
+    def gray(self, pixels: Any, deep: bool) -> np.ndarray:
+        """``(B, H, W, 3)`` the frames' lightness alone (a = b = 0), for side by side."""
         ...
 
     def fingerprint(self) -> str:
         """A digest of the model's weights: a resumed film must come from the same model."""
         ...
+
+
+def _levels(rgb: np.ndarray, deep: bool) -> np.ndarray:
+    return to_uint16(rgb) if deep else to_uint8(rgb)
 
 
 @dataclass(frozen=True)
@@ -94,7 +98,7 @@ class TorchSteps:
             lightness = F.interpolate(prediction.lightness.float().cpu(), size=ab.shape[-2:], mode="area")
         return FramePrediction(lightness[:, 0].numpy(), ab.numpy(), prediction.covered, prediction)
 
-    def merge(self, pixels: Any, prediction: FramePrediction) -> np.ndarray:
+    def merge(self, pixels: Any, prediction: FramePrediction, deep: bool) -> np.ndarray:
         import torch
 
         # Merged where the network ran: on a GPU the per-pixel Lab work of a 1080p frame is the film's
@@ -102,16 +106,16 @@ class TorchSteps:
         device = self.colorizer.device
         steady = replace(prediction.native, ab=torch.from_numpy(prediction.ab).to(device))
         colored = self.colorizer.merge(pixels.to(device), steady)
-        return to_uint8(colored.permute(0, 2, 3, 1).cpu().numpy())
+        return _levels(colored.permute(0, 2, 3, 1).cpu().numpy(), deep)
 
-    def gray(self, pixels: Any) -> np.ndarray:
+    def gray(self, pixels: Any, deep: bool) -> np.ndarray:
         import torch
 
         from polychrome.color.lab import gray_rgb, rgb_to_lightness
 
         with torch.inference_mode():
             gray = gray_rgb(rgb_to_lightness(pixels.to(self.colorizer.device)))
-        return to_uint8(gray.permute(0, 2, 3, 1).cpu().numpy())
+        return _levels(gray.permute(0, 2, 3, 1).cpu().numpy(), deep)
 
     def fingerprint(self) -> str:
         digest = hashlib.sha256()
@@ -149,23 +153,25 @@ class OnnxSteps:
         low = np.stack([area_resize(frame, size) for frame in lightness]).astype(np.float32)
         return FramePrediction(low, np.stack(ab).transpose(0, 3, 1, 2).astype(np.float32), covered)
 
-    def merge(self, pixels: Any, prediction: FramePrediction) -> np.ndarray:
-        return self._merge(pixels, prediction.ab.transpose(0, 2, 3, 1), prediction.covered)
+    def merge(self, pixels: Any, prediction: FramePrediction, deep: bool) -> np.ndarray:
+        return self._merge(pixels, prediction.ab.transpose(0, 2, 3, 1), prediction.covered, deep)
 
-    def gray(self, pixels: Any) -> np.ndarray:
+    def gray(self, pixels: Any, deep: bool) -> np.ndarray:
         # The merge with no color is the frames' lightness in gray, by the same color science.
         no_color = np.zeros((len(pixels), 1, 1, 2), np.float32)
-        return self._merge(pixels, no_color, (1.0, 1.0))
+        return self._merge(pixels, no_color, (1.0, 1.0), deep)
 
-    def _merge(self, pixels: list[np.ndarray], ab: np.ndarray, covered: tuple[float, float]) -> np.ndarray:
+    def _merge(
+        self, pixels: list[np.ndarray], ab: np.ndarray, covered: tuple[float, float], deep: bool
+    ) -> np.ndarray:
         from polychrome.pipelines.merge_np import merge_full_resolution
 
         height, width = pixels[0].shape[:2]
-        # Encoded to bytes straight from linear light by table: no float frame is made.
-        out = np.empty((len(pixels), height, width, 3), np.uint8)
+        # An 8-bit film is encoded to bytes straight from linear light by table; a deep one goes by float.
+        out = np.empty((len(pixels), height, width, 3), np.float32 if deep else np.uint8)
         for frame, frame_ab, frame_out in zip(pixels, ab, out, strict=True):
             merge_full_resolution(frame, frame_ab, covered, out=frame_out)
-        return out
+        return to_uint16(out) if deep else out
 
     def fingerprint(self) -> str:
         with open(self.colorizer.model.path, "rb") as handle:
