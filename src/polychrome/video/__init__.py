@@ -1,9 +1,9 @@
 """Films: reading and writing them (PyAV), following motion, keeping colors steady over time, and the
 pipeline that colorizes a film in resumable parts.
 
-Modules: ``io`` (reading) · ``output`` (encoding, joining) · ``motion`` (optical flow) · ``stabilize``
-(the temporal stabiliser and scene cuts) · ``stages`` (overlapping threads) · ``steps`` (the network and
-the merge on either backend) · ``pipeline``.
+Modules: ``io`` (reading) · ``output`` (encoding parts) · ``join`` (the parts with audio and subtitles) ·
+``motion`` (optical flow) · ``stabilize`` (the temporal stabiliser and scene cuts) · ``stages`` (overlapping
+threads) · ``steps`` (the network and the merge on either backend) · ``pipeline``.
 """
 
 from __future__ import annotations

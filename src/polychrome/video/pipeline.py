@@ -37,12 +37,12 @@ import numpy as np
 
 from polychrome._atomic import atomic_path, atomic_write
 from polychrome.video.io import Frame, VideoInfo, VideoReader, open_video
+from polychrome.video.join import join_video
 from polychrome.video.output import (
     BIT_DEPTHS,
     EncodeSettings,
     FramesPart,
     PartEncoder,
-    join_video,
     output_bit_depth,
     output_kind,
     publish_frames,
