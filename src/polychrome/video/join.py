@@ -1,9 +1,11 @@
 """Joining a film's encoded parts into the output without re-encoding them, with the source's audio and
 subtitle streams and its tags.
 
-Audio and subtitles are copied packet for packet where the output container holds their codec; audio is
-re-encoded where it does not (Opus for webm, AAC for mp4 / mov), and what cannot be kept is named in a
-one-line note. Every stream is interleaved by time as it is written, so nothing is held in memory.
+Audio and subtitles are copied packet for packet where the output container holds their codec. Where it
+does not, audio is re-encoded (Opus for webm, AAC for mp4 / mov) and text subtitles too (SubRip or ASS
+become mov_text in mp4 / mov and WebVTT in webm, with their timing); what cannot be kept (picture subtitles
+in mp4, say) is named in a one-line note. Every stream is interleaved by time as it is written, so nothing
+is held in memory.
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ from polychrome.video.io import VideoInfo
 
 logger = logging.getLogger(__name__)
 
-# The codec re-encoded audio gets in a container that cannot hold the source's.
+# The codec re-encoded audio, and text subtitles, get in a container that cannot hold the source's.
 _AUDIO_FALLBACK = {".webm": "libopus", ".mp4": "aac", ".m4v": "aac", ".mov": "aac"}
+_TEXT_SUBTITLE_FALLBACK = {".webm": "webvtt", ".mp4": "mov_text", ".m4v": "mov_text", ".mov": "mov_text"}
 
 
 def _packet_time(packet: av.Packet) -> float:
@@ -77,6 +80,68 @@ class _AudioReencoder:
         return out
 
 
+class _SubtitleReencoder:
+    """Text subtitles whose codec the output container cannot hold, decoded and encoded again in the
+    container's own text format, each packet keeping its time and duration."""
+
+    def __init__(self, output: Any, template: Any, codec: str) -> None:
+        decoder = template.codec_context
+        decoder.open(strict=False)  # an opened decoder has the styles header that the encoder starts from
+        self.stream = output.add_stream(codec)
+        self.stream.codec_context.subtitle_header = decoder.subtitle_header
+
+    def packets(self, packet: av.Packet | None) -> list[av.Packet]:
+        subtitles = None if packet is None else packet.stream.codec_context.decode2(packet)
+        if packet is None or not subtitles:
+            return []
+        encoded = self.stream.codec_context.encode_subtitle(subtitles)
+        encoded.pts = encoded.dts = packet.pts
+        encoded.duration, encoded.time_base = packet.duration, packet.time_base
+        encoded.stream = self.stream
+        return [encoded]
+
+
+def _reencoder(output: Any, stream: Any, suffix: str) -> _AudioReencoder | _SubtitleReencoder | None:
+    """What re-encodes ``stream`` for a container of ``suffix`` that cannot hold its codec, if anything."""
+    if stream.type == "audio" and suffix in _AUDIO_FALLBACK:
+        return _AudioReencoder(output, stream, _AUDIO_FALLBACK[suffix])
+    text = stream.type == "subtitle" and stream.codec_context.codec.text_sub
+    if text and suffix in _TEXT_SUBTITLE_FALLBACK:
+        return _SubtitleReencoder(output, stream, _TEXT_SUBTITLE_FALLBACK[suffix])
+    return None
+
+
+def _add_streams(
+    out: Any, source: Path, suffix: str, notes: list[str]
+) -> tuple[dict[int, Any], dict[int, _AudioReencoder | _SubtitleReencoder]]:
+    """Output streams for the source's audio and subtitles, by source stream index: those copied, and those
+    re-encoded; what is re-encoded or left out gets a line in ``notes``."""
+    copied: dict[int, Any] = {}
+    reencoded: dict[int, _AudioReencoder | _SubtitleReencoder] = {}
+    with av.open(str(source), metadata_errors="replace") as probe:
+        for stream in probe.streams:
+            if stream.type not in ("audio", "subtitle"):
+                continue
+            name = stream.codec_context.name
+            if name in out.supported_codecs:
+                try:
+                    copied[stream.index] = out.add_stream_from_template(stream)
+                    continue
+                except (av.error.FFmpegError, ValueError) as err:
+                    logger.debug("cannot copy stream %d: %s", stream.index, err)
+            encoder = _reencoder(out, stream, suffix)
+            if encoder is not None:
+                reencoded[stream.index] = encoder
+                written = encoder.stream.codec_context.name
+                notes.append(f"{name} {stream.type} re-encoded as {written} for {suffix}")
+            else:
+                keeps = "" if suffix == ".mkv" else " (.mkv keeps it)"
+                notes.append(
+                    f"{stream.type} stream {stream.index} ({name}) left out: {suffix} cannot hold it{keeps}"
+                )
+    return copied, reencoded
+
+
 def join_video(
     parts: Sequence[Path],
     source: Path | None,
@@ -103,29 +168,7 @@ def join_video(
                 video.sample_aspect_ratio = sample_aspect_ratio
             for key, value in info.metadata.items():
                 out.metadata[key] = value
-            copied: dict[int, Any] = {}
-            reencoded: dict[int, _AudioReencoder] = {}
-            if source is not None:
-                with av.open(str(source), metadata_errors="replace") as probe:
-                    for stream in probe.streams:
-                        if stream.type not in ("audio", "subtitle"):
-                            continue
-                        name = stream.codec_context.name
-                        if name in out.supported_codecs:
-                            try:
-                                copied[stream.index] = out.add_stream_from_template(stream)
-                                continue
-                            except (av.error.FFmpegError, ValueError) as err:
-                                logger.debug("cannot copy stream %d: %s", stream.index, err)
-                        fallback = _AUDIO_FALLBACK.get(suffix)
-                        if stream.type == "audio" and fallback:
-                            reencoded[stream.index] = _AudioReencoder(out, stream, fallback)
-                            notes.append(f"{name} audio re-encoded as {fallback} for {suffix}")
-                        else:
-                            notes.append(
-                                f"{stream.type} stream {stream.index} ({name}) left out: "
-                                f"{suffix} cannot hold it"
-                            )
+            copied, reencoded = _add_streams(out, source, suffix, notes) if source is not None else ({}, {})
             videos = ((True, packet) for packet in _part_packets(parts))
             others = (
                 ((False, packet) for packet in _copied_packets(source, [*copied, *reencoded], until))
