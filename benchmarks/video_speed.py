@@ -3,6 +3,7 @@ encode, join), and where the time goes per stage. The stages overlap, so their b
 than the wall time; the slowest stage sets the pace.
 
     python benchmarks/video_speed.py --size 640x480 --frames 96
+    python benchmarks/video_speed.py --size 640x480 --frames 96 --backend onnx
     python benchmarks/video_speed.py --size 1920x1080 --frames 96 --device cuda
 """
 
@@ -17,7 +18,6 @@ from pathlib import Path
 
 import av
 import numpy as np
-import torch
 
 from polychrome.pipelines.image import Colorizer
 from polychrome.video.pipeline import VideoColorizer, VideoOptions
@@ -41,6 +41,7 @@ def main() -> None:
     )
     parser.add_argument("--size", default="1920x1080")
     parser.add_argument("--frames", type=int, default=96)
+    parser.add_argument("--backend", default="auto", help="auto, torch or onnx")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precision", default="fp32")
     parser.add_argument("--batch-size", type=int, default=8)
@@ -48,7 +49,7 @@ def main() -> None:
     parser.add_argument("--strength", type=float, default=0.8)
     args = parser.parse_args()
     width, height = map(int, args.size.split("x"))
-    colorizer = Colorizer.from_pretrained(device=args.device, precision=args.precision)
+    colorizer = Colorizer.from_pretrained(device=args.device, precision=args.precision, backend=args.backend)
     options = VideoOptions(batch_size=args.batch_size, preset=args.preset, strength=args.strength)
     with tempfile.TemporaryDirectory() as folder:
         source = Path(folder) / "film.mp4"
@@ -59,15 +60,16 @@ def main() -> None:
         started = time.perf_counter()
         result = VideoColorizer(colorizer, options).colorize_file(source, Path(folder) / "color.mp4")
         wall = time.perf_counter() - started
-    device = (
-        torch.cuda.get_device_name()
-        if args.device.startswith("cuda")
-        else platform.processor() or platform.machine()
-    )
-    print(
-        f"{width}x{height}, {result.frames} frames, {args.device} ({device}), {os.cpu_count()} cores, "
-        f"{torch.get_num_threads()} torch threads"
-    )
+    if colorizer.backend == "torch":
+        import torch
+
+        cuda = args.device.startswith("cuda")
+        device = torch.cuda.get_device_name() if cuda else platform.processor() or platform.machine()
+        threads = f"{torch.get_num_threads()} torch threads"
+    else:
+        device, threads = platform.processor() or platform.machine(), "ONNX Runtime"
+    cores = os.cpu_count()
+    print(f"{width}x{height}, {result.frames} frames, {args.device} ({device}), {cores} cores, {threads}")
     print(f"end to end: {result.frames / wall:.2f} frames/s ({wall:.1f} s)")
     for stage, seconds in result.timings.items():
         print(f"  {stage:10s} {seconds:7.2f} s busy  {1000 * seconds / result.frames:7.1f} ms/frame")
