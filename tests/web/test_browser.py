@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import io
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -292,10 +293,13 @@ def test_a_person_colors_a_short_video_follows_its_progress_and_downloads_it(pag
     assert httpx.get(f"{run.url}/api/health").json()["films"]["accepted"] == 0
 
 
-def test_the_video_section_is_off_with_its_reason_where_films_are_not_available() -> None:
+def test_the_video_section_is_off_with_its_reason_where_films_are_not_available(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "av", None)  # as where PyAV is not installed
     with _browsing(Colorizer.from_pretrained(backend="onnx")) as (run, tab):
         tab.wait_for_selector("#films[data-state=off]")
         assert tab.is_disabled("#video-file")
         assert tab.text_content("#video-note") == (
-            "Videos are off on this server: films need the PyTorch backend; this model runs on ONNX Runtime"
+            "Videos are off on this server: films need PyAV: pip install 'polychrome[video]'"
         )

@@ -89,7 +89,7 @@ def test_serve_passes_the_video_limits_and_says_when_videos_are_off(monkeypatch:
     monkeypatch.setitem(sys.modules, "av", None)  # as where PyAV is not installed
     result = _serve()
     assert result.exit_code == 0, result.output
-    assert "videos are off: films need PyAV: pip install 'polychrome[video,torch]'" in result.output
+    assert "videos are off: films need PyAV: pip install 'polychrome[video]'" in result.output
 
 
 def test_every_option_of_serve_is_in_the_guide() -> None:

@@ -344,27 +344,40 @@ def test_a_film_that_fails_while_colored_says_why_in_one_line_without_server_pat
         run.stop()
 
 
-def test_without_pytorch_or_the_film_packages_videos_are_501_and_health_says_why(
+def test_without_the_film_packages_videos_are_501_and_health_says_why(
     colorizer: Colorizer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     film = tmp_path / "film.mp4"
     make_clip(film, frames=2)
-    onnx = Colorizer.from_pretrained(backend="onnx")  # what the base install colors with
-    for server_colorizer, blocked, reason in (
-        (onnx, (), "films need the PyTorch backend; this model runs on ONNX Runtime"),
-        (colorizer, ("av", "cv2"), "films need PyAV, OpenCV: pip install 'polychrome[video,torch]'"),
-    ):
-        with monkeypatch.context() as patch:
-            for name in blocked:
-                patch.setitem(sys.modules, name, None)  # as where the package is not installed
-            run = start(server_colorizer)
-        try:
-            films = _films(run)
-            assert (films["available"], films["reason"]) == (False, reason)
-            assert _error(_send(run, film)) == (501, reason)
-            assert httpx.get(f"{run.url}/api/health").json()["status"] == "ok"  # photos are still colored
-        finally:
-            run.stop()
+    reason = "films need PyAV and OpenCV: pip install 'polychrome[video]'"
+    with monkeypatch.context() as patch:
+        for name in ("av", "cv2"):
+            patch.setitem(sys.modules, name, None)  # as where the package is not installed
+        run = start(colorizer)
+    try:
+        films = _films(run)
+        assert (films["available"], films["reason"]) == (False, reason)
+        assert _error(_send(run, film)) == (501, reason)
+        assert httpx.get(f"{run.url}/api/health").json()["status"] == "ok"  # photos are still colored
+    finally:
+        run.stop()
+
+
+def test_a_server_on_onnx_runtime_colors_films_too(tmp_path: Path, private: Path) -> None:
+    source = tmp_path / "film.mp4"
+    times = make_clip(source, frames=4, audio=True)
+    run = start(Colorizer.from_pretrained(backend="onnx"))  # what the base install colors with
+    try:
+        assert _films(run)["available"] is True
+        reply = _send(run, source, render_size="64")
+        assert reply.status_code == 202, reply.text
+        assert _progress_until_ended(run, reply.json()["id"])[-1]["state"] == "done"
+        result = httpx.get(f"{run.url}/api/videos/{reply.json()['id']}/result", timeout=60)
+        assert result.status_code == 200
+        (tmp_path / "color.mp4").write_bytes(result.content)
+        assert [round(t * 1000) for t, _, _ in read_frames(tmp_path / "color.mp4")] == times
+    finally:
+        run.stop()
 
 
 def test_the_video_api_is_described_by_openapi(live: Live) -> None:
@@ -415,7 +428,7 @@ def test_a_web_install_without_pytorch_or_pyav_serves_photos_and_turns_videos_of
         timeout=300,
     )
     assert done.returncode == 0, done.stderr.decode()[-2000:]
-    reason = "films need PyAV, OpenCV, PyTorch: pip install 'polychrome[video,torch]'"
+    reason = "films need PyAV and OpenCV: pip install 'polychrome[video]'"
     assert done.stdout.decode().splitlines() == [
         f"False {reason}",
         f"501 {reason}",

@@ -7,8 +7,8 @@ token and looked up in a dict, so no part of a URL becomes a path. The folder is
 been downloaded, when it has waited ``video_keep_s`` without being downloaded, when the job is cancelled,
 and (the whole private folder) when the server stops, which also stops a film being colored.
 
-Films need PyAV, OpenCV and the PyTorch backend (:func:`films_unavailable` says which is missing); the
-pipeline is :class:`polychrome.video.VideoColorizer`, as for ``polychrome colorize film.mp4``.
+Films need PyAV and OpenCV (:func:`films_unavailable` says which is missing) and color on either backend;
+the pipeline is :class:`polychrome.video.VideoColorizer`, as for ``polychrome colorize film.mp4``.
 
 Example:
     >>> films = FilmJobs(Colorizer.from_pretrained(), WebSettings())  # doctest: +SKIP
@@ -64,15 +64,13 @@ class _Cancelled(Exception):
     """Raised from the progress callback to stop the film being colored (cancelled, or the server stops)."""
 
 
-def films_unavailable(colorizer: Any) -> str | None:
-    """Why this server cannot color films, in one line, or None when it can: films need PyAV, OpenCV and
-    PyTorch installed (the ``video`` and ``torch`` extras) and a colorizer on the PyTorch backend."""
+def films_unavailable() -> str | None:
+    """Why this server cannot color films, in one line, or None when it can: films need PyAV and OpenCV
+    installed (the ``video`` extra); the colorizer may run on either backend."""
     try:
         require_film_packages()
     except ValueError as err:
         return str(err)
-    if getattr(colorizer, "backend", None) != "torch":
-        return "films need the PyTorch backend; this model runs on ONNX Runtime"
     return None
 
 
@@ -126,14 +124,14 @@ class FilmJobs:
     ``settings.video_keep_s`` seconds.
 
     Args:
-        colorizer: a :class:`~polychrome.Colorizer` on the PyTorch backend.
+        colorizer: a :class:`~polychrome.Colorizer` (either backend).
         settings: the limits; ``video_jobs``, ``video_keep_s`` and ``max_video_seconds`` are used here.
     """
 
     def __init__(self, colorizer: Any, settings: WebSettings) -> None:
         self.colorizer = colorizer
         self.settings = settings
-        self.reason = films_unavailable(colorizer)
+        self.reason = films_unavailable()
         self.capacity = settings.video_jobs
         self.active = 0  # accepted (or being uploaded) and not finished
         self._jobs: dict[str, FilmJob] = {}
