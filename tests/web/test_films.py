@@ -363,9 +363,9 @@ def test_without_the_film_packages_videos_are_501_and_health_says_why(
         run.stop()
 
 
-def test_a_server_on_onnx_runtime_colors_films_too(tmp_path: Path, private: Path) -> None:
-    source = tmp_path / "film.mp4"
-    times = make_clip(source, frames=4, audio=True)
+def test_a_server_on_onnx_runtime_colors_films_too_in_8_bits(tmp_path: Path, private: Path) -> None:
+    source = tmp_path / "film.mkv"
+    times = make_clip(source, frames=4, audio=True, pixel_format="yuv420p10le")
     run = start(Colorizer.from_pretrained(backend="onnx"))  # what the base install colors with
     try:
         assert _films(run)["available"] is True
@@ -376,6 +376,8 @@ def test_a_server_on_onnx_runtime_colors_films_too(tmp_path: Path, private: Path
         assert result.status_code == 200
         (tmp_path / "color.mp4").write_bytes(result.content)
         assert [round(t * 1000) for t, _, _ in read_frames(tmp_path / "color.mp4")] == times
+        with av.open(str(tmp_path / "color.mp4")) as colored:  # a 10-bit film comes back as browsers play it
+            assert colored.streams.video[0].codec_context.format.name == "yuv420p"
     finally:
         run.stop()
 

@@ -261,6 +261,8 @@ class FilmJobs:
             temperature=job.options.temperature,
             # A backstop for films whose length the header does not tell (probe_film refuses the rest).
             preview=self.settings.max_video_seconds,
+            # The download is played in browsers and phones, which take 8-bit H.264 only (not High 10).
+            bit_depth=8,
         )
 
         def progress(done: int, total: int | None) -> None:
