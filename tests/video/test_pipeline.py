@@ -95,12 +95,18 @@ def test_ten_bit_film_is_read_deep_and_written_at_ten_bits(tmp_path: Path, color
         assert film.info.bit_depth == 10
         assert next(iter(film.frames())).rgb.dtype == np.uint16
 
-    result = _films(colorizer).colorize_file(source, tmp_path / "out.mp4")
+    result = _films(colorizer).colorize_file(source, tmp_path / "out.mkv")
+    playable = _films(colorizer).colorize_file(source, tmp_path / "out.mp4")
 
     assert result.frames == len(times) and result.notes == []
-    assert _pixel_format(tmp_path / "out.mp4") == ("yuv420p10le", "High 10")
-    colored = read_frames(tmp_path / "out.mp4")[0][1].astype(int)
+    assert _pixel_format(tmp_path / "out.mkv") == ("yuv420p10le", "High 10")
+    colored = read_frames(tmp_path / "out.mkv")[0][1].astype(int)
     assert np.abs(colored[..., 0] - colored[..., 2]).mean() > 1.0
+    # mp4 is for browsers and phones, which do not play High 10: 8 bits unless asked, and it says so.
+    assert _pixel_format(tmp_path / "out.mp4")[0] == "yuv420p" and playable.frames == len(times)
+    assert playable.notes == [
+        "10-bit source written at 8 bits so .mp4 plays everywhere; --bit-depth 10 (or .mkv) keeps 10"
+    ]
 
 
 def test_ten_bits_where_asked_or_held_and_a_note_where_not(tmp_path: Path, colorizer: Colorizer) -> None:
@@ -116,7 +122,7 @@ def test_ten_bits_where_asked_or_held_and_a_note_where_not(tmp_path: Path, color
 
     assert _pixel_format(tmp_path / "eight.mkv")[0] == "yuv420p" and eight.notes == []
     assert _pixel_format(tmp_path / "deep.webm")[0] == "yuv420p"
-    assert webm.notes == ["10-bit source written at 8 bits, as .webm (libvpx-vp9) is; .mp4 or .mkv keep 10"]
+    assert webm.notes == ["10-bit source written at 8 bits, as .webm (libvpx-vp9) is; .mkv or .mov keep 10"]
     assert _pixel_format(tmp_path / "ten.mov")[0] == "yuv420p10le" and ten.notes == []
     assert not (tmp_path / "ten.webm").exists()
     assert not _films(colorizer).work_folder(tmp_path / "ten.webm").exists()

@@ -230,8 +230,8 @@ def colorize(
             min=8,
             max=10,
             metavar="BITS",
-            help="Films: 8 or 10 bits per color. Default: a 10-bit film stays 10-bit in mp4 / mkv / mov "
-            "(H.264 High 10, which many browsers and phones do not play; 8 for them).",
+            help="Films: 8 or 10 bits per color. Default: a 10-bit film stays 10-bit in mkv / mov (H.264 "
+            "High 10, which many browsers and phones do not play) and is written 8-bit in mp4.",
         ),
     ] = None,
     hint: Annotated[

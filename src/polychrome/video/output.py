@@ -96,6 +96,9 @@ def writes_deep(codec: str) -> bool:
     return "yuv420p10le" in {f.name for f in av.codec.Codec(codec, "w").video_formats or ()}
 
 
+DEEP_BY_DEFAULT = {".mkv", ".mov"}  # where a 10-bit source stays 10-bit unless asked otherwise
+
+
 def output_bit_depth(path: Path, source_bits: int, asked: int | None) -> tuple[int, str | None]:
     """Bits per component a film from a ``source_bits`` source is written with at ``path`` (8 or 10), and a
     note where the source's deeper levels are lost. ``asked``: 8, 10, or None for the source's own where
@@ -116,11 +119,18 @@ def output_bit_depth(path: Path, source_bits: int, asked: int | None) -> tuple[i
         return asked, None
     if source_bits <= 8:
         return 8, None
-    if deep_ok:
+    # mp4 is what people pick to play a film in a browser or on a phone, which do not play H.264 High 10;
+    # mkv and mov are the containers of editing and archiving, where the deeper levels are worth keeping.
+    if deep_ok and path.suffix.lower() in DEEP_BY_DEFAULT:
         return 10, (f"{source_bits}-bit source written at 10 bits" if source_bits > 10 else None)
+    if deep_ok:
+        return 8, (
+            f"{source_bits}-bit source written at 8 bits so {path.suffix} plays everywhere; "
+            "--bit-depth 10 (or .mkv) keeps 10"
+        )
     kind = output_kind(path)
     what = {"frames": "PNG frames", "gif": "GIF"}.get(kind, f"{path.suffix} ({video_codec(path)})")
-    return 8, f"{source_bits}-bit source written at 8 bits, as {what} is; .mp4 or .mkv keep 10"
+    return 8, f"{source_bits}-bit source written at 8 bits, as {what} is; .mkv or .mov keep 10"
 
 
 def pixel_format(codec: str, width: int, height: int, bits: int = 8) -> str:
