@@ -22,6 +22,7 @@ from polychrome.images import (
     PhotoMetadata,
     load_image,
     save_image,
+    tensor_to_uint8,
     to_uint8,
     to_uint16,
 )
@@ -420,6 +421,20 @@ def test_to_uint8_rounds_and_clips():
     assert to_uint8(same) is same
     with pytest.raises(ValueError):
         to_uint8(np.array([1], np.int64))
+
+
+def test_tensor_to_uint8_makes_the_bytes_to_uint8_makes():
+    import torch
+
+    rng = np.random.default_rng(3)
+    halves = (np.arange(256, dtype=np.float32) + 0.5) / U8  # on (or a float32 step from) a rounding edge
+    edges = np.array([0.0, 1.0, 1.2, -0.1, np.nan, np.inf, -np.inf], np.float32)
+    x = np.concatenate([rng.random(9_937, dtype=np.float32), halves, edges]).reshape(-1, 5, 3)
+    np.testing.assert_array_equal(tensor_to_uint8(torch.from_numpy(x)).numpy(), to_uint8(x))
+    planar = torch.from_numpy(x).permute(2, 0, 1)  # a (C, H, W) view of (H, W, C) frames keeps its layout
+    assert tensor_to_uint8(planar).permute(1, 2, 0).is_contiguous()
+    with pytest.raises(ValueError, match="float tensor"):
+        tensor_to_uint8(torch.zeros(3, dtype=torch.uint8))
 
 
 def test_to_uint16_rounds_and_clips():

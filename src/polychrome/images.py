@@ -26,13 +26,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from polychrome._atomic import atomic_write
 from polychrome._messages import os_error_reason, printable_name
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = [
     "SUPPORTED_EXTENSIONS",
@@ -42,6 +45,7 @@ __all__ = [
     "save_image",
     "to_uint8",
     "to_float01",
+    "tensor_to_uint8",
 ]
 
 logger = logging.getLogger(__name__)
@@ -232,6 +236,15 @@ def to_uint8(x: np.ndarray) -> np.ndarray:
         scaled = np.clip(np.nan_to_num(x, nan=0.0), 0.0, 1.0) * 255.0
         return np.rint(scaled).astype(np.uint8)
     raise ValueError(f"to_uint8 expects float in 0..1, uint8 or bool, got dtype {x.dtype}")
+
+
+def tensor_to_uint8(x: torch.Tensor) -> torch.Tensor:
+    """:func:`to_uint8` for a float tensor in 0..1, on whatever device it lives: the same clipping and the
+    same rounding (half to even, as ``np.rint``) in the tensor's own precision, so a frame made into bytes
+    on a GPU is the one numpy makes of it. Returns a new uint8 tensor of the same shape and layout."""
+    if not x.is_floating_point():
+        raise ValueError(f"tensor_to_uint8 expects a float tensor in 0..1, got {x.dtype}")
+    return x.nan_to_num(nan=0.0).clamp_(0.0, 1.0).mul_(255.0).round_().byte()
 
 
 def to_uint16(x: np.ndarray) -> np.ndarray:

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from skimage.color import rgb2lab
 
+from polychrome.images import to_float01, to_uint8
 from polychrome.pipelines.render import merge_full_resolution, render_shape, upsample_ab
 
 
@@ -166,3 +167,21 @@ def test_a_batch_merges_each_photo_as_alone() -> None:
     for photo, ab, out in zip(photos, abs_, merged, strict=True):
         alone = _merge(photo, ab[None], covered=(21 / 4, 30 / 4))
         np.testing.assert_allclose(out.permute(1, 2, 0).numpy(), alone, atol=1e-5)  # float32 rounding
+
+
+def test_bytes_in_and_bytes_out_are_the_float_merge_rounded() -> None:
+    frames = (np.stack([_colorful(23, 37, seed=s) for s in range(2)]) * 255).round().astype(np.uint8)
+    ab = torch.cat([_ab_low(6, 10, seed=20 + s) for s in range(2)]) * 1.5  # some out of gamut
+    covered = (23 / 4, 37 / 4)
+    floats = torch.from_numpy(to_float01(frames)).permute(0, 3, 1, 2)
+
+    float_merge = merge_full_resolution(floats, ab, covered, strip_pixels=200)
+    expected = to_uint8(float_merge.permute(0, 2, 3, 1).numpy())
+    out = torch.empty(frames.shape, dtype=torch.uint8)  # (B, H, W, 3), as frames are encoded
+    planar = torch.from_numpy(frames).permute(0, 3, 1, 2)
+    merged = merge_full_resolution(planar, ab, covered, out=out.permute(0, 3, 1, 2), strip_pixels=200)
+
+    assert merged.data_ptr() == out.data_ptr()
+    np.testing.assert_array_equal(out.numpy(), expected)
+    with pytest.raises(ValueError, match="uint8"):
+        merge_full_resolution(planar, ab, covered, out=torch.empty(planar.shape, dtype=torch.int16))

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from polychrome.color.adjust import adjust_temperature, lab_to_rgb_in_gamut, scale_chroma
 from polychrome.color.lab import rgb_to_lightness
+from polychrome.images import tensor_to_uint8
 from polychrome.models.base import ColorizationModel
 from polychrome.pipelines.render_size import MAX_RENDER_ASPECT, MAX_RENDER_SIZE, render_shape
 
@@ -29,6 +30,9 @@ __all__ = [
 ]
 
 STRIP_PIXELS = 1 << 20  # about a megapixel per strip
+# On a GPU each strip costs a few hundred kernel launches and the gamut search's waits for the device: a
+# batch of 16 film frames at 1080p in megapixel strips spends more time launching than computing.
+GPU_STRIP_PIXELS = 1 << 23
 
 
 def _pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
@@ -114,34 +118,45 @@ def merge_full_resolution(
     ab_low: torch.Tensor,
     covered: tuple[float, float],
     out: torch.Tensor | None = None,
-    strip_pixels: int = STRIP_PIXELS,
+    strip_pixels: int | None = None,
 ) -> torch.Tensor:
     """Combine the photos' own L with upsampled ab, a strip of rows at a time, where ``rgb`` lives.
 
     Args:
-        rgb: the photos, ``(B, 3, H, W)`` float in 0..1 (any strides: a view of a numpy ``(H, W, 3)`` array
-            works without a copy); their lightness is what is kept.
+        rgb: the photos, ``(B, 3, H, W)`` float in 0..1 or uint8 (0..255), any strides (a view of a numpy
+            ``(H, W, 3)`` array works without a copy); their lightness is what is kept. Bytes are made float
+            a strip at a time, so a film's frames travel to a GPU and back as bytes.
         ab_low: ``(B, 2, h, w)`` ab predicted for renderings of the photos.
         covered: how many ab pixels the photos span vertically and horizontally (render size / stride).
-        out: where to write the result, ``(B, 3, H, W)`` (any strides); a new tensor when None.
-        strip_pixels: pixels (over the whole batch) merged at once; this bounds the float buffers.
+        out: where to write the result, ``(B, 3, H, W)`` float32 or uint8 (rounded as
+            :func:`polychrome.images.to_uint8` rounds), any strides; a new float32 tensor when None.
+        strip_pixels: pixels (over the whole batch) merged at once; this bounds the float buffers. None:
+            ``STRIP_PIXELS`` on the CPU, ``GPU_STRIP_PIXELS`` elsewhere.
 
     Returns:
         ``out``: sRGB in 0..1 whose Lab lightness equals the photos' (out-of-gamut colors are pulled toward
         gray, never clipped in RGB, so L is kept).
     """
     batch, _, height, width = rgb.shape
-    ab_low = ab_low.to(rgb.device, torch.float32)
-    h, w = ab_low.shape[-2:]
-    y0, y1, wy = _bilinear_taps(height, h, covered[0] / height)
-    cols = _bilinear_taps(width, w, covered[1] / width)
+    device = rgb.device
     if out is None:
-        out = torch.empty((batch, 3, height, width), dtype=torch.float32, device=rgb.device)
+        out = torch.empty((batch, 3, height, width), dtype=torch.float32, device=device)
+    if out.shape != rgb.shape or out.dtype not in (torch.float32, torch.uint8):
+        raise ValueError(f"out must be a float32 or uint8 tensor of shape {tuple(rgb.shape)}")
+    if strip_pixels is None:
+        strip_pixels = STRIP_PIXELS if device.type == "cpu" else GPU_STRIP_PIXELS
+    ab_low = ab_low.to(device, torch.float32)
+    h, w = ab_low.shape[-2:]
+    # The taps go to the device once, not with every strip.
+    y0, y1, wy = (t.to(device) for t in _bilinear_taps(height, h, covered[0] / height))
+    cols = tuple(t.to(device) for t in _bilinear_taps(width, w, covered[1] / width))
     step = max(1, strip_pixels // max(1, batch * width))
     for top in range(0, height, step):
         bottom = min(height, top + step)
         ab = _resample(ab_low, (y0[top:bottom], y1[top:bottom], wy[top:bottom]), cols)
-        strip = rgb[:, :, top:bottom].contiguous().float()
-        lab = torch.cat((rgb_to_lightness(strip), ab), dim=1)
-        out[:, :, top:bottom] = lab_to_rgb_in_gamut(lab)
+        strip = rgb[:, :, top:bottom]
+        strip = strip.div(255.0) if strip.dtype == torch.uint8 else strip.float()
+        lab = torch.cat((rgb_to_lightness(strip.contiguous()), ab), dim=1)
+        merged = lab_to_rgb_in_gamut(lab)
+        out[:, :, top:bottom] = tensor_to_uint8(merged) if out.dtype == torch.uint8 else merged
     return out

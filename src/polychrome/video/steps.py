@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from polychrome.images import to_float01, to_uint8, to_uint16
+from polychrome.images import tensor_to_uint8, to_float01, to_uint16
 
 if TYPE_CHECKING:
     from polychrome.pipelines.image import Colorizer
@@ -64,10 +64,6 @@ class FrameSteps(Protocol):
         ...
 
 
-def _levels(rgb: np.ndarray, deep: bool) -> np.ndarray:
-    return to_uint16(rgb) if deep else to_uint8(rgb)
-
-
 @dataclass(frozen=True)
 class _Controls:
     render_size: int
@@ -76,7 +72,11 @@ class _Controls:
 
 
 class TorchSteps:
-    """PyTorch: the network and the merge on the colorizer's device, frames as ``(B, 3, H, W)`` float."""
+    """PyTorch: the network and the merge on the colorizer's device. Frames travel as a ``(B, H, W, 3)``
+    tensor of bytes (8-bit films; float32 in 0..1 for deeper ones), in pinned memory where the device is a
+    GPU; they become float only there, and merged frames come back as bytes: on a GPU the float copies, their
+    transfers and numpy's rounding of them made the merge the slowest stage of a film (BENCHMARKS section 11).
+    """
 
     def __init__(self, colorizer: Colorizer, controls: _Controls) -> None:
         self.colorizer = colorizer
@@ -85,28 +85,39 @@ class TorchSteps:
     def prepare(self, frames: list[np.ndarray]) -> Any:
         import torch
 
-        return torch.from_numpy(np.stack([to_float01(f) for f in frames])).permute(0, 3, 1, 2)
+        dtype = np.uint8 if frames[0].dtype == np.uint8 else np.float32
+        batch = torch.empty(
+            (len(frames), *frames[0].shape),
+            dtype=torch.uint8 if dtype == np.uint8 else torch.float32,
+            pin_memory=torch.device(self.colorizer.device).type == "cuda",  # so the copy to a GPU overlaps
+        )
+        np.stack([f if dtype == np.uint8 else to_float01(f) for f in frames], out=batch.numpy())
+        return batch
 
     def predict(self, pixels: Any) -> FramePrediction:
         import torch
         import torch.nn.functional as F
 
         c = self.controls
-        prediction = self.colorizer.predict_ab(pixels, c.render_size, c.saturation, c.temperature)
+        frames = pixels.to(self.colorizer.device, non_blocking=True)
+        planar = _float01(frames.permute(0, 3, 1, 2))
+        prediction = self.colorizer.predict_ab(planar, c.render_size, c.saturation, c.temperature)
+        del planar  # the merge makes its own floats, a strip at a time
         with torch.inference_mode():
             ab = prediction.ab.float().cpu()
             lightness = F.interpolate(prediction.lightness.float().cpu(), size=ab.shape[-2:], mode="area")
-        return FramePrediction(lightness[:, 0].numpy(), ab.numpy(), prediction.covered, prediction)
+        return FramePrediction(lightness[:, 0].numpy(), ab.numpy(), prediction.covered, (prediction, frames))
 
     def merge(self, pixels: Any, prediction: FramePrediction, deep: bool) -> np.ndarray:
         import torch
 
-        # Merged where the network ran: on a GPU the per-pixel Lab work of a 1080p frame is the film's
-        # slowest stage on the CPU (BENCHMARKS section 11).
-        device = self.colorizer.device
-        steady = replace(prediction.native, ab=torch.from_numpy(prediction.ab).to(device))
-        colored = self.colorizer.merge(pixels.to(device), steady)
-        return _levels(colored.permute(0, 2, 3, 1).cpu().numpy(), deep)
+        # Merged where the network ran, on the frames it already holds there.
+        predicted, frames = prediction.native
+        steady = replace(predicted, ab=torch.from_numpy(prediction.ab).to(frames.device))
+        out = torch.empty(frames.shape, dtype=torch.float32 if deep else torch.uint8, device=frames.device)
+        self.colorizer.merge(frames.permute(0, 3, 1, 2), steady, out=out.permute(0, 3, 1, 2))
+        colored = _to_host(out).numpy()
+        return to_uint16(colored) if deep else colored
 
     def gray(self, pixels: Any, deep: bool) -> np.ndarray:
         import torch
@@ -114,8 +125,10 @@ class TorchSteps:
         from polychrome.color.lab import gray_rgb, rgb_to_lightness
 
         with torch.inference_mode():
-            gray = gray_rgb(rgb_to_lightness(pixels.to(self.colorizer.device)))
-        return _levels(gray.permute(0, 2, 3, 1).cpu().numpy(), deep)
+            frames = pixels.to(self.colorizer.device, non_blocking=True).permute(0, 3, 1, 2)
+            gray = gray_rgb(rgb_to_lightness(_float01(frames))).permute(0, 2, 3, 1)
+            colored = _to_host(gray if deep else tensor_to_uint8(gray)).numpy()
+        return to_uint16(colored) if deep else colored
 
     def fingerprint(self) -> str:
         digest = hashlib.sha256()
@@ -123,6 +136,28 @@ class TorchSteps:
             digest.update(name.encode())
             digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
         return digest.hexdigest()
+
+
+def _float01(frames: Any) -> Any:
+    """Frames as float in 0..1 where they are: bytes divided by 255 as :func:`to_float01` does."""
+    import torch
+
+    return frames.div(255.0) if frames.dtype == torch.uint8 else frames
+
+
+def _to_host(tensor: Any) -> Any:
+    """A tensor in host memory, contiguous, for numpy to view: from a GPU through pinned memory (faster than
+    a pageable copy), waiting for that copy alone, not for the other stages' work queued behind it."""
+    import torch
+
+    if tensor.device.type != "cuda":
+        return tensor.cpu().contiguous()
+    host = torch.empty(tensor.shape, dtype=tensor.dtype, pin_memory=True)
+    host.copy_(tensor, non_blocking=True)
+    landed = torch.cuda.Event()
+    landed.record(torch.cuda.current_stream(tensor.device))
+    landed.synchronize()
+    return host
 
 
 class OnnxSteps:
