@@ -22,6 +22,7 @@ from typing import Any
 import av
 import av.error
 import numpy as np
+from av.video.reformatter import VideoReformatter
 from PIL import Image, ImageSequence
 
 from polychrome._messages import printable_name
@@ -156,7 +157,9 @@ class _FFmpegReader(VideoReader):
             self._container.close()
             raise VideoReadError(f"{printable_name(path)}: no video stream ({what})")
         self._stream = self._container.streams.video[0]
-        self._stream.thread_type = "AUTO"
+        self._stream.thread_type = "AUTO"  # frame and slice threads, as many as FFmpeg picks for the cores
+        # One converter to RGB for the film: a fresh one per frame set swscale and its threads up every frame.
+        self._to_rgb = VideoReformatter()
 
     def frames(self, start: int = 0, after: int | None = None) -> Iterator[Frame]:
         self._index = 0  # the index of the next frame, for the defects' messages
@@ -231,7 +234,7 @@ class _FFmpegReader(VideoReader):
                 self.info = replace(self.info, rotation=int(frame.rotation) % 360)
             # Converting a frame to RGB costs more than decoding it: frames already colored skip it.
             if index >= start:
-                rgb = frame.to_ndarray(format=pixel_format)
+                rgb = self._to_rgb.reformat(frame, format=pixel_format).to_ndarray()
                 yield Frame(index, pts, float(pts * self.info.time_base), rgb)
             index += 1
         if index == 0:

@@ -23,6 +23,7 @@ from typing import Literal
 import av
 import av.codec
 import numpy as np
+from av.video.reformatter import VideoReformatter
 from PIL import Image
 
 from polychrome._atomic import atomic_path
@@ -166,12 +167,21 @@ class PartEncoder:
         stream.codec_context.color_primaries = BT709
         stream.codec_context.color_trc = BT709
         stream.codec_context.color_range = MPEG_RANGE
+        # PyAV's default thread type makes x264 cut each frame into slices, one a thread; frame threads
+        # (x264's own default, as many as it picks for the cores) keep more cores busy on one stream.
+        stream.codec_context.thread_type = "FRAME"
         self._stream = stream
+        # One converter for the part: a fresh one per frame set swscale and its threads up every frame.
+        self._to_yuv = VideoReformatter()
 
     def write(self, rgb: np.ndarray, pts: int) -> None:
         """Encode one ``(H, W, 3)`` frame: uint8, or uint16 (0..65535) for a 10-bit part."""
-        frame = av.VideoFrame.from_ndarray(rgb, format="rgb48le" if rgb.dtype == np.uint16 else "rgb24")
-        frame = frame.reformat(format=self._stream.pix_fmt, dst_colorspace=BT709, dst_color_range=MPEG_RANGE)
+        # Wrapped, not copied: the frame only lives until it is converted below.
+        layout = "rgb48le" if rgb.dtype == np.uint16 else "rgb24"
+        frame = av.VideoFrame.from_numpy_buffer(np.ascontiguousarray(rgb), format=layout)
+        frame = self._to_yuv.reformat(
+            frame, format=self._stream.pix_fmt, dst_colorspace=BT709, dst_color_range=MPEG_RANGE
+        )
         frame.pts = pts
         frame.time_base = self._stream.codec_context.time_base
         self._container.mux(self._stream.encode(frame))
