@@ -176,13 +176,16 @@ class VideoColorizer:
         deep: bool,
         part_ends: Callable[[int], bool] = lambda index: False,
     ) -> Iterator[_Batch]:
-        """Frames through decode (already a stage of the caller's), network + stabiliser, and merge into
-        uint8 frames (uint16 where ``deep``)."""
+        """Frames through decode (already a stage of the caller's), the network, the stabiliser and the merge
+        into uint8 frames (uint16 where ``deep``), each a stage of its own."""
         for key in ("decode", "network", "stabilize", "merge"):
             timings.setdefault(key, 0.0)
         batches = Stage(self._batches(frames, timings, part_ends), depth=2, name="polychrome-decode")
-        predicted = Stage(self._predict(batches, stabilizer, timings, part_ends), 2, "polychrome-network")
-        return iter(Stage(self._merge(predicted, timings, deep), depth=2, name="polychrome-merge"))
+        predicted = Stage(self._predict(batches, timings), depth=2, name="polychrome-network")
+        # A stage of its own: on a GPU the network takes a few milliseconds a frame, as does the stabiliser's
+        # optical flow on the CPU, and one thread doing both would set the film's pace at their sum.
+        steadied = Stage(self._steady(predicted, stabilizer, timings, part_ends), 2, "polychrome-stabilize")
+        return iter(Stage(self._merge(steadied, timings, deep), depth=2, name="polychrome-merge"))
 
     def _batches(
         self, frames: Iterable[Frame], timings: dict[str, float], part_ends: Callable[[int], bool]
@@ -207,7 +210,14 @@ class VideoColorizer:
         timings["decode"] += time.perf_counter() - started
         return _Batch(group, pixels)
 
-    def _predict(
+    def _predict(self, batches: Iterable[_Batch], timings: dict[str, float]) -> Iterator[_Batch]:
+        for batch in batches:
+            started = time.perf_counter()
+            batch.prediction = self._steps.predict(batch.pixels)
+            timings["network"] += time.perf_counter() - started
+            yield batch
+
+    def _steady(
         self,
         batches: Iterable[_Batch],
         stabilizer: TemporalStabilizer,
@@ -216,16 +226,13 @@ class VideoColorizer:
     ) -> Iterator[_Batch]:
         for batch in batches:
             started = time.perf_counter()
-            prediction = self._steps.predict(batch.pixels)
-            steadying = time.perf_counter()
+            prediction = batch.prediction
+            assert prediction is not None
             pairs = zip(prediction.lightness, prediction.ab, strict=True)
-            steady = [stabilizer(lightness, ab) for lightness, ab in pairs]
-            prediction.ab = np.stack(steady)
-            batch.prediction = prediction
+            prediction.ab = np.stack([stabilizer(lightness, ab) for lightness, ab in pairs])
             if part_ends(batch.frames[-1].index):
                 batch.state = stabilizer.state()
-            timings["network"] += steadying - started
-            timings["stabilize"] += time.perf_counter() - steadying
+            timings["stabilize"] += time.perf_counter() - started
             yield batch
 
     def _merge(self, batches: Iterable[_Batch], timings: dict[str, float], deep: bool) -> Iterator[_Batch]:
