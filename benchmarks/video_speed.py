@@ -1,6 +1,7 @@
 """Frames per second of `polychrome colorize` on a film, end to end (decode, network, stabiliser, merge,
 encode, join), and where the time goes per stage. The stages overlap, so their busy seconds add up to more
-than the wall time; the slowest stage sets the pace.
+than the wall time; the slowest stage sets the pace. The threads FFmpeg decodes with and those x264 encoded
+with (as x264 records them in the film) are printed too.
 
     python benchmarks/video_speed.py --size 640x480 --frames 96
     python benchmarks/video_speed.py --size 640x480 --frames 96 --backend onnx
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -20,6 +22,7 @@ import av
 import numpy as np
 
 from polychrome.pipelines.image import Colorizer
+from polychrome.video.io import open_video
 from polychrome.video.pipeline import VideoColorizer, VideoOptions
 
 
@@ -33,6 +36,18 @@ def write_film(path: Path, width: int, height: int, frames: int) -> None:
             gray = (127 + 100 * np.sin((x + 4 * i) / 37) * np.cos(y / 23)).astype(np.uint8)
             container.mux(stream.encode(av.VideoFrame.from_ndarray(np.dstack([gray] * 3), format="rgb24")))
         container.mux(stream.encode())
+
+
+def decoder_threads(film: Path) -> int:
+    with open_video(film) as reader:
+        next(iter(reader.frames()))  # the decoder opens, and settles its threads, with the first frame
+        return reader.decoder_threads
+
+
+def encoder_threads(film: Path) -> str:
+    """The threads x264 says it used, from the settings it writes into the stream."""
+    found = re.search(rb"threads=\d+ lookahead_threads=\d+ sliced_threads=\d+", film.read_bytes()[: 1 << 20])
+    return found.group().decode() if found else "unknown"
 
 
 def main() -> None:
@@ -58,18 +73,21 @@ def main() -> None:
             source, Path(folder) / "warm.mp4"
         )  # first calls are slow
         started = time.perf_counter()
-        result = VideoColorizer(colorizer, options).colorize_file(source, Path(folder) / "color.mp4")
+        output = Path(folder) / "color.mp4"
+        result = VideoColorizer(colorizer, options).colorize_file(source, output)
         wall = time.perf_counter() - started
+        threads = f"decode {decoder_threads(source)} threads, x264 {encoder_threads(output)}"
     if colorizer.backend == "torch":
         import torch
 
         cuda = args.device.startswith("cuda")
         device = torch.cuda.get_device_name() if cuda else platform.processor() or platform.machine()
-        threads = f"{torch.get_num_threads()} torch threads"
+        backend = f"{torch.get_num_threads()} torch threads"
     else:
-        device, threads = platform.processor() or platform.machine(), "ONNX Runtime"
+        device, backend = platform.processor() or platform.machine(), "ONNX Runtime"
     cores = os.cpu_count()
-    print(f"{width}x{height}, {result.frames} frames, {args.device} ({device}), {cores} cores, {threads}")
+    print(f"{width}x{height}, {result.frames} frames, {args.device} ({device}), {cores} cores, {backend}")
+    print(f"{threads}, swscale threads auto")
     print(f"end to end: {result.frames / wall:.2f} frames/s ({wall:.1f} s)")
     for stage, seconds in result.timings.items():
         print(f"  {stage:10s} {seconds:7.2f} s busy  {1000 * seconds / result.frames:7.1f} ms/frame")

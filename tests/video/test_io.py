@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 
@@ -50,3 +51,18 @@ def test_a_frame_that_seeking_does_not_find_is_reached_from_the_start(tmp_path: 
 
     assert _same(resumed, whole[13:])
     assert not film.defects
+
+
+def test_frames_decoded_on_threads_are_those_one_thread_decodes(tmp_path: Path) -> None:
+    source = tmp_path / "film.mp4"
+    _film(source)
+    with av.open(str(source)) as container:
+        container.streams.video[0].thread_count = 1
+        expected = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+
+    with open_video(source) as film:
+        frames = [frame.rgb for frame in film.frames()]
+        threads = film.decoder_threads
+
+    assert len(frames) == len(expected) and all(map(np.array_equal, frames, expected))
+    assert threads >= 1

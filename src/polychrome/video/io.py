@@ -89,6 +89,11 @@ class VideoReader:
     defects: list[str]
     decoded: int = 0
 
+    @property
+    def decoder_threads(self) -> int:
+        """Threads the decoder works with once it has decoded a frame (1 for an animation)."""
+        return 1
+
     def frames(self, start: int = 0, after: int | None = None) -> Iterator[Frame]:
         """Every frame in order from index ``start`` on.
 
@@ -160,6 +165,10 @@ class _FFmpegReader(VideoReader):
         self._stream.thread_type = "AUTO"  # frame and slice threads, as many as FFmpeg picks for the cores
         # One converter to RGB for the film: a fresh one per frame set swscale and its threads up every frame.
         self._to_rgb = VideoReformatter()
+
+    @property
+    def decoder_threads(self) -> int:
+        return self._stream.codec_context.thread_count
 
     def frames(self, start: int = 0, after: int | None = None) -> Iterator[Frame]:
         self._index = 0  # the index of the next frame, for the defects' messages
