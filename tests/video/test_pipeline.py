@@ -306,3 +306,30 @@ def test_both_backends_color_a_film_alike(tmp_path: Path, tiny_onnx: Path) -> No
     difference = np.abs(films[0].astype(int) - films[1].astype(int))
     assert films[0].shape == (6, 48, 64, 3)
     assert difference.max() <= 3 and (difference <= 1).mean() > 0.99
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+@pytest.mark.parametrize("bit_depth", [8, 10])
+def test_a_gpu_colors_a_film_as_the_cpu_does(tmp_path: Path, bit_depth: int) -> None:
+    source = tmp_path / "film.mkv"
+    make_clip(
+        source,
+        frames=6,
+        size=(64, 48),
+        cut_at=4,
+        pixel_format="yuv420p10le" if bit_depth == 10 else "yuv420p",
+    )
+    with open_video(source) as film:
+        frames = [frame.rgb for frame in film.frames()]
+
+    films = []
+    for device in ("cpu", "cuda"):
+        torch.manual_seed(0)
+        colorizer = Colorizer(create_model("effunet_tiny_cls"), device=device)
+        options = {"side_by_side": True, "bit_depth": bit_depth}
+        films.append(np.stack(list(_films(colorizer, **options).colorize_frames(frames))).astype(int))
+
+    level = 1 if bit_depth == 8 else 257  # one 8-bit level, in 16-bit units
+    difference = np.abs(films[0] - films[1])
+    assert films[1].shape == (6, 48, 2 * 64, 3)
+    assert difference.max() <= 3 * level and (difference <= level).mean() > 0.99
