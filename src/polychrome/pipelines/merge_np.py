@@ -62,12 +62,18 @@ def _lightness_terms(photo_rows: np.ndarray, gray: bool) -> tuple[np.ndarray, np
 
 def _cube(f: np.ndarray) -> np.ndarray:
     """CIELAB's inverse of f: f**3, or its linear segment in the darkest tones."""
+    return _cube_in_place(f.copy(), np.empty_like(f))
+
+
+def _cube_in_place(f: np.ndarray, scratch: np.ndarray) -> np.ndarray:
+    """:func:`_cube` written over ``f`` (``scratch``: a buffer of its size), the same numbers."""
     dark = f <= _CUBE_BELOW
-    cubed = f * f
-    cubed *= f
-    if dark.any():
-        cubed[dark] = (116.0 * f[dark] - 16.0) / KAPPA
-    return cubed
+    segment = (116.0 * f[dark] - 16.0) / KAPPA if dark.any() else None
+    np.multiply(f, f, out=scratch)
+    np.multiply(scratch, f, out=f)
+    if segment is not None:
+        f[dark] = segment
+    return f
 
 
 def _linear(fy: np.ndarray, y: np.ndarray, da: np.ndarray, db: np.ndarray) -> np.ndarray:
@@ -85,14 +91,26 @@ def _outside(linear: np.ndarray) -> np.ndarray:
 
 def _fit(fy: np.ndarray, y: np.ndarray, da: np.ndarray, db: np.ndarray) -> np.ndarray:
     """Linear sRGB of out-of-gamut colors after :func:`polychrome.color.lab_np.fit_chroma`'s bisection on
-    their chroma scale, done here on f(Y) and the scaled ab the strip already holds."""
+    their chroma scale, done here on f(Y) and the scaled ab the strip already holds.
+
+    Every step halves the bracket from 0..1, so its lower end and the step say all: the midpoint is
+    ``lo + half`` exactly (short binary fractions), and a midpoint in the gamut becomes ``lo``. The
+    buffers are made once for the ten steps; the numbers are those of ``fit_chroma``.
+    """
     lo = np.zeros_like(fy)
-    hi = np.ones_like(fy)
+    mid = np.empty_like(fy)
+    scratch = np.empty_like(fy)
+    xyz = np.empty((3, fy.size), np.float32)
+    xyz[1] = y
+    half = np.float32(0.5)
     for _ in range(GAMUT_ITERATIONS):
-        mid = (lo + hi) * np.float32(0.5)
-        ok = ~_outside(_linear(fy, y, da * mid, db * mid))
-        lo = np.where(ok, mid, lo)
-        hi = np.where(ok, hi, mid)
+        np.add(lo, half, out=mid)
+        for row, scaled in ((0, da), (2, db)):
+            np.multiply(scaled, mid, out=xyz[row])
+            xyz[row] += fy
+            _cube_in_place(xyz[row], scratch)
+        np.copyto(lo, mid, where=~_outside(_TO_LINEAR @ xyz))
+        half *= np.float32(0.5)
     return _linear(fy, y, da * lo, db * lo)
 
 
