@@ -156,8 +156,11 @@ def _fit(outside: np.ndarray, work: _Conversion) -> np.ndarray:
         np.add(lo, half, out=mid)
         np.multiply(da, mid, out=trial_a)
         np.multiply(db, mid, out=trial_b)
-        inside = ~_outside(_linear(fy, y, trial_a, trial_b, work), work)
-        np.copyto(lo, mid, where=inside)
+        outside_now = _outside(_linear(fy, y, trial_a, trial_b, work), work)
+        # lo = mid where it is in the gamut, as arithmetic (a masked copy branches on every color): mid less
+        # half where it is not, which is lo again, exactly.
+        np.multiply(outside_now, half, out=trial_a)
+        np.subtract(mid, trial_a, out=lo)
         half *= np.float32(0.5)
     np.multiply(da, lo, out=trial_a)
     np.multiply(db, lo, out=trial_b)
