@@ -3,10 +3,12 @@ the install without PyTorch (issue 18).
 
 Usage: python benchmarks/backends_cpu.py [--repeats 7] [--skip-install] [--skip-memory]
 
-- network: the built-in model and Zhang et al. 2016's network (random weights: speed only) at render size 256
-  (a 4:3 photo: 256x341 in, padded to the input multiple), median of --repeats calls after one warm-up;
+- network: the built-in model (and its int8 copy on ONNX Runtime) and Zhang et al. 2016's network (random
+  weights: speed only) at render size 256 (a 4:3 photo: 256x341 in, padded to the input multiple), median of
+  --repeats calls after one warm-up;
 - photo: decode + colorize + encode of a gray JPEG (quality 95) inside a process that holds the model, as
-  `polychrome colorize` does for each photo of a batch (8-bit in, 8-bit out), median of --repeats;
+  `polychrome colorize` does for each photo of a batch (8-bit in, 8-bit out), median of --repeats; ONNX
+  Runtime with model.onnx and with model-int8.onnx (`--precision int8`);
 - memory: `polychrome colorize` on one photo in a fresh process, its peak resident memory (ru_maxrss);
 - install: `pip install` of this checkout into a fresh venv (the base install, no PyTorch) and the first
   `polychrome colorize`, wall time, and the venv's site-packages size beside the full venv's torch folder.
@@ -31,6 +33,7 @@ import torch
 from PIL import Image
 
 from polychrome import Colorizer
+from polychrome._model_files import INT8_ONNX_NAME
 from polychrome.export import export_onnx
 from polychrome.images import load_image, save_image
 from polychrome.models import create_model
@@ -77,6 +80,9 @@ def network_rows(tmp: Path, repeats: int) -> list[tuple[str, str, float]]:
             )
         network = OnnxNetwork(onnx_file)
         rows.append((name, "onnx", median_seconds(lambda n=network: n.predict_ab(array), repeats)))
+        if model is builtin:
+            network = OnnxNetwork(onnx_file.with_name(INT8_ONNX_NAME))
+            rows.append((name, "onnx int8", median_seconds(lambda n=network: n.predict_ab(array), repeats)))
     return rows
 
 
@@ -84,8 +90,11 @@ def photo_rows(tmp: Path, repeats: int) -> list[tuple[str, str, float]]:
     rows = []
     for size in ((1024, 768), (6000, 4000)):
         photo = gray_jpeg(tmp / f"gray-{size[0]}.jpg", size)
-        for backend in ("torch", "onnx"):
-            colorizer = Colorizer.from_pretrained(backend=backend)
+        for backend in ("torch", "onnx", "onnx int8"):
+            if backend == "onnx int8":
+                colorizer = Colorizer.from_pretrained(precision="int8")
+            else:
+                colorizer = Colorizer.from_pretrained(backend=backend)
 
             def file_to_file(c: Colorizer = colorizer, p: Path = photo) -> None:
                 image = load_image(p, keep_8bit=True)

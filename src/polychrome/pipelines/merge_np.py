@@ -4,8 +4,9 @@ for the install without PyTorch, made lean for very large photos.
 The photo's own lightness is kept and the ab predicted at the render size is upsampled bilinearly under it;
 out-of-gamut colors are pulled toward gray as :func:`polychrome.color.lab_np.fit_to_gamut` does. The work
 goes in strips of rows small enough for the CPU's caches (on threads, if asked for), each thread in one set of
-buffers made for the whole photo, so memory beyond the input and output arrays stays about 10 MB a thread
-whatever the photo's size (and no strip pays the page faults of fresh arrays, which were a third of the time).
+buffers that it keeps from strip to strip and photo to photo, so memory beyond the input and output arrays
+stays about 10 MB a thread whatever the photo's size, and no strip pays the page faults of fresh arrays
+(which were a third of the merge's time).
 
 An 8-bit photo is never turned into floats: the lightness and luminance of each gray level come from a
 table, those of 8-bit RGB from per-channel tables, and an 8-bit output is encoded by table from linear light
@@ -68,10 +69,11 @@ class _Conversion:
 
 
 class _Buffers:
-    """Everything one thread merges its strips in, made once per photo: strips of up to ``pixels`` pixels
-    use their first N elements. About 160 bytes a pixel (10 MB for :data:`STRIP_PIXELS`)."""
+    """Everything one thread merges its strips in: strips of up to ``pixels`` pixels use their first N
+    elements. About 160 bytes a pixel (10 MB for :data:`STRIP_PIXELS`)."""
 
     def __init__(self, pixels: int) -> None:
+        self.pixels = pixels
         self.index = np.empty(pixels, np.intp)
         self.fy, self.y = np.empty((2, pixels), np.float32)
         self.ab, self.step = np.empty((2, 2, pixels), np.float32)  # a/500 and -b/200 upsampled
@@ -83,6 +85,19 @@ class _Buffers:
         self.clipped, self.root = np.empty((2, 3, pixels), np.float32)  # the 8-bit encoding's
         self.codes_index = np.empty((3, pixels), np.intp)
         self.codes = np.empty((3, pixels), np.uint8)
+
+
+_KEPT = threading.local()
+
+
+def _buffers(pixels: int) -> _Buffers:
+    """This thread's buffers for strips of ``pixels`` pixels, kept from photo to photo (and grown when a
+    wider photo needs more): making and first touching 10 MB for each photo cost a tenth of the merge of a
+    1024x768 one."""
+    buffers = getattr(_KEPT, "buffers", None)
+    if buffers is None or buffers.pixels < pixels:
+        buffers = _KEPT.buffers = _Buffers(pixels)
+    return buffers
 
 
 def _lightness_terms(photo_rows: np.ndarray, gray: bool, buffers: _Buffers) -> tuple[np.ndarray, np.ndarray]:
@@ -229,12 +244,9 @@ def merge_full_resolution(
     steps = np.diff(columns, axis=1, append=columns[:, -1:])
     gray = is_gray_view(photo)
     step = max(1, strip_pixels // max(1, width))
-    local = threading.local()
 
     def merge(top: int) -> None:
-        if not hasattr(local, "buffers"):
-            local.buffers = _Buffers(min(step, height) * width)
-        buffers: _Buffers = local.buffers
+        buffers = _buffers(min(step, height) * width)
         rows = slice(top, min(height, top + step))
         shape = (2, rows.stop - top, width)
         ab_rows = _take(columns, y0[rows], buffers.ab[:, : shape[1] * width].reshape(shape), axis=1)
