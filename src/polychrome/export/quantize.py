@@ -8,8 +8,8 @@ on the development set; keeping the first three (the encoder's stem and first bl
 is still at full detail) in float left PSNR where it was and kept most of the speed (BENCHMARKS section 12).
 
 The weights use 7 of their 8 bits: x86 CPUs without VNNI multiply uint8 by int8 with a 16-bit sum of pairs
-that full-range weights can overflow; with 7 bits every CPU computes the same numbers, and it cost nothing
-measurable here in speed or quality. The result colors close to the float model, not equal to it, so it is
+that full-range weights can overflow, and 7-bit ones cannot; it cost nothing measurable here in speed or
+quality. The result colors close to the float model, not equal to it, so it is
 an option beside ``model.onnx``, never its replacement.
 
 Example:

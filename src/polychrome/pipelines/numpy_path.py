@@ -81,8 +81,9 @@ def adjust_ab(lightness: np.ndarray, ab: np.ndarray, saturation: float, temperat
     if saturation != 1.0:
         ab = scale_chroma(ab, saturation)
     if temperature != 0.0:
-        # Only the warm/cool curve needs L at ab's size, and averaging it down costs as much as a tenth of
-        # a small photo's time; saturation is rarely 1 here (the model's chroma factor is folded into it).
+        # Only the warm/cool curve needs L at ab's size. Averaging it down is two BLAS matrix products, whose
+        # second thread waited up to 16 ms each for a time slice while another job held the other core;
+        # and saturation is rarely 1 here (the model's chroma factor is folded into it).
         lightness_low = area_resize(lightness, ab.shape[:2])
         ab = adjust_temperature(np.dstack((lightness_low, ab)), temperature)[..., 1:]
     return ab
