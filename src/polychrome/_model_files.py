@@ -1,5 +1,6 @@
 """The files of a saved model folder, read without PyTorch: ``config.json`` beside ``model.safetensors``
-(the PyTorch weights) and ``model.onnx`` (the same model for ONNX Runtime, made by ``polychrome export``)."""
+(the PyTorch weights), ``model.onnx`` (the same model for ONNX Runtime, made by ``polychrome export``) and
+perhaps ``model-int8.onnx`` (its int8 copy, ``polychrome export --int8``)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
 ONNX_NAME = "model.onnx"
+INT8_ONNX_NAME = "model-int8.onnx"
 
 
 def read_config(directory: str | Path) -> dict[str, Any]:

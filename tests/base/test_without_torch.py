@@ -63,6 +63,8 @@ def test_the_library_picks_onnx_and_never_imports_torch(tmp_path: Path, no_torch
         warm = colorizer(r"{photo}", output_type="np", saturation=1.5, temperature=0.5)
         assert plain.images[0].shape == (48, 64, 3), plain.images[0].shape
         assert (warm.images[0] != plain.images[0]).any()
+        fast = Colorizer.from_pretrained(precision="int8")  # the shipped model-int8.onnx
+        assert fast.precision == "int8" and fast(r"{photo}", output_type="np").images[0].shape == (48, 64, 3)
         print("backend:", colorizer.backend, "torch loaded:", sys.modules.get("torch") is not None)
         """
     )

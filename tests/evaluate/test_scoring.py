@@ -105,6 +105,22 @@ def test_network_rows_are_what_the_colorizer_makes(evaluation, model_dir: Path) 
     np.testing.assert_allclose(evaluation.scores[str(model_dir)].per_image["psnr"], expected, atol=0.1)
 
 
+def test_an_exported_onnx_file_is_judged_on_onnx_runtime_as_its_model(
+    evaluation, photos_dir: Path, model_dir: Path, tmp_path: Path
+) -> None:
+    from polychrome._model_files import read_config
+    from polychrome.export import export_onnx
+    from polychrome.models import load_pretrained
+
+    exported = export_onnx(load_pretrained(model_dir), tmp_path / "model.onnx", read_config(model_dir))
+    candidate = resolve_candidate(str(exported), PROTOCOL, CPU, SIZE, workers=1)
+    assert candidate.kind == "model" and candidate.colorizer.backend == "onnx"
+
+    scored = _score([candidate], photos_dir)
+    expected = evaluation.scores[str(model_dir)].per_image["psnr"]
+    np.testing.assert_allclose(scored.scores[str(exported)].per_image["psnr"], expected, atol=0.05)
+
+
 def test_report_material(evaluation, model_dir: Path) -> None:
     scores = evaluation.scores[str(model_dir)]
     assert len(scores.samples) == 2 and scores.samples[0].shape == (SIZE, SIZE, 3)

@@ -185,7 +185,11 @@ def colorize(
     device: ModelDevice = "cpu",
     precision: Annotated[
         str,
-        typer.Option(metavar="PRECISION", help="fp32, or bf16-mixed / fp16-mixed for the network on a GPU."),
+        typer.Option(
+            metavar="PRECISION",
+            help="fp32, or bf16-mixed / fp16-mixed for the network on a GPU, or int8 (the model's "
+            "model-int8.onnx on ONNX Runtime: faster on a CPU, close to fp32).",
+        ),
     ] = "fp32",
     backend: Annotated[
         str,

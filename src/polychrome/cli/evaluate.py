@@ -85,8 +85,9 @@ def evaluate(
             "--model",
             "-m",
             metavar="MODEL",
-            help="A built-in model, a saved model folder, or a folder of another colorizer's outputs "
-            "(matched to the photos by file name). Repeat to compare several.",
+            help="A built-in model, a saved model folder, an exported .onnx file (run by ONNX Runtime on "
+            "the CPU), or a folder of another colorizer's outputs (matched to the photos by file name). "
+            "Repeat to compare several.",
         ),
     ],
     data: Annotated[

@@ -19,6 +19,18 @@ def export(
         Path, typer.Option("--output", "-o", metavar="FILE", help="The ONNX file to write, e.g. model.onnx.")
     ],
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the file if it exists.")] = False,
+    int8: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--int8",
+            metavar="PHOTOS",
+            help="Write int8 weights instead (model-int8.onnx), calibrated on these photos: folders, globs "
+            "or tar shards, repeatable.",
+        ),
+    ] = None,
+    calibration_photos: Annotated[
+        int, typer.Option(min=1, metavar="N", help="How many of the --int8 photos calibrate, in order.")
+    ] = 100,
 ) -> None:
     """Export a model to ONNX, to colorize without PyTorch.
 
@@ -27,6 +39,10 @@ def export(
     The file holds the network with its normalisation and default decoding, for any batch, height and
     width, and the model's config.json (its rendering settings). Saved as model.onnx in the model's folder,
     it is found there by --model FOLDER; elsewhere, pass the file itself as --model.
+
+    With --int8 the file holds int8 weights and activations, calibrated on the photos given (the first
+    convolutions stay in float); saved as model-int8.onnx in the model's folder, `--precision int8` colors
+    with it. It colors close to the float model, not equal to it (BENCHMARKS section 12).
     """
     if output.suffix.lower() != ".onnx":
         typer.echo(f"error: {output}: the output must end in .onnx", err=True)
@@ -48,8 +64,45 @@ def export(
         path = resolve_model_path(model)
         if path.is_file():
             raise ValueError(f"{path} is already an ONNX file; export a model folder or a built-in name")
-        written = export_onnx(load_pretrained(path), output, read_config(path))
+        if int8:
+            written = _export_int8(path, output, int8, calibration_photos)
+        else:
+            written = export_onnx(load_pretrained(path), output, read_config(path))
     except (FileNotFoundError, ValueError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(1) from None
     typer.echo(f"wrote {written} ({written.stat().st_size / 1e6:.1f} MB)")
+
+
+def _export_int8(model: Path, output: Path, sources: list[str], count: int) -> Path:
+    """Export ``model`` in float to a scratch file, then write its int8 copy calibrated on ``count``
+    photos."""
+    import io
+    import itertools
+    import tempfile
+
+    from PIL import Image
+
+    from polychrome._model_files import read_config
+    from polychrome.data.sources import iter_records
+    from polychrome.export import export_onnx
+    from polychrome.export.quantize import calibration_lightness, quantize_onnx
+    from polychrome.images import ImageReadError, load_image
+    from polychrome.models import load_pretrained
+
+    def photos():
+        for record in iter_records(sources):
+            if record.problem is not None:
+                continue
+            try:
+                source = record.path if record.path else Image.open(io.BytesIO(record.read()))
+                yield load_image(source, keep_8bit=True).rgb
+            except (ImageReadError, OSError):
+                continue  # an unreadable photo is one fewer to calibrate with, not a reason to stop
+
+    calibration = list(itertools.islice(calibration_lightness(photos()), count))
+    if not calibration:
+        raise ValueError(f"no readable photos to calibrate with in {', '.join(sources)}")
+    with tempfile.TemporaryDirectory() as folder:
+        exported = export_onnx(load_pretrained(model), Path(folder) / "model.onnx", read_config(model))
+        return quantize_onnx(exported, output, calibration)

@@ -179,13 +179,28 @@ def _encode_tables(steps: int) -> tuple[np.ndarray, np.ndarray]:
 SRGB8_CODE, SRGB8_NEXT_FROM = _encode_tables(ENCODE_STEPS)
 
 
-def linear_to_srgb8(linear: np.ndarray) -> np.ndarray:
+def linear_to_srgb8(
+    linear: np.ndarray,
+    out: np.ndarray | None = None,
+    work: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
     """8-bit sRGB codes of linear light (clipped to 0..1), rounded as :func:`polychrome.images.to_uint8`
-    rounds :func:`linear_to_srgb`, by table: no power is computed."""
-    linear = np.clip(linear, 0.0, 1.0)
-    step = np.sqrt(linear)
+    rounds :func:`linear_to_srgb`, by table: no power is computed.
+
+    ``out`` (uint8) and ``work`` (two buffers of ``linear``'s dtype and one of ``np.intp``, each of its shape)
+    let a caller that encodes strip after strip make its arrays once: fresh ones of a strip's size cost page
+    faults that took longer than the encoding itself.
+    """
+    clipped, step, index = work or (np.empty_like(linear), None, None)
+    np.clip(linear, 0.0, 1.0, out=clipped)
+    step = np.sqrt(clipped, out=step)
     step *= ENCODE_STEPS
-    index = step.astype(np.intp)  # np.take with native indices gathers fastest
-    codes = np.take(SRGB8_CODE, index)
-    codes += linear >= np.take(SRGB8_NEXT_FROM, index)
+    if index is None:
+        index = step.astype(np.intp)  # np.take with native indices gathers fastest
+    else:
+        index[...] = step  # the same truncation as astype
+    # mode="clip" changes nothing (the index is in range) but lets numpy gather straight into ``out``.
+    codes = np.take(SRGB8_CODE, index, out=out, mode="clip")
+    next_from = np.take(SRGB8_NEXT_FROM, index, out=step, mode="clip")
+    codes += clipped >= next_from
     return codes

@@ -5,8 +5,8 @@ Every candidate turns a :class:`~polychrome.evaluate.protocol.Batch` of truths i
 so that all candidates are scored on the same images:
 
 - :class:`NetworkCandidate`: a :class:`~polychrome.pipelines.image.Colorizer` (a built-in model, a saved
-  model folder, or the model a training run is training), run on the gray truths in batches, exactly as
-  `polychrome colorize` colors a photo.
+  model folder, an exported ``.onnx`` file on ONNX Runtime, or the model a training run is training), run on
+  the gray truths in batches, exactly as `polychrome colorize` colors a photo.
 - :class:`OutputsCandidate`: a folder of colorized photos made by anything; each data image is matched by its
   relative path without extension, else by its file name when that is unique in the folder, and the output
   goes through the protocol as the truth does (:mod:`polychrome.evaluate.protocol`).
@@ -89,10 +89,15 @@ class NetworkCandidate:
 
     @classmethod
     def load(cls, label: str, path: Path, device: torch.device, render_size: int = 256) -> NetworkCandidate:
-        """A saved model folder (or built-in model's), on ``device``."""
+        """A saved model folder (or built-in model's), on ``device``; an ``.onnx`` file, on ONNX Runtime on
+        the CPU (its outputs are moved to the batches' device)."""
         from polychrome.pipelines.image import Colorizer
 
-        return cls(label, Colorizer.from_pretrained(path, device=device), render_size, source=str(path))
+        if path.is_file():
+            colorizer = Colorizer.from_pretrained(path, backend="onnx")
+        else:
+            colorizer = Colorizer.from_pretrained(path, device=device)
+        return cls(label, colorizer, render_size, source=str(path))
 
     def colorize(self, batch: Batch) -> CandidateOutput:
         output = self.colorizer(
@@ -101,7 +106,7 @@ class NetworkCandidate:
             saturation=self.saturation,
             output_type="pt",
         )
-        return CandidateOutput(output.images, {})
+        return CandidateOutput(output.images.to(batch.truth.device), {})
 
 
 def source_shape(record: Record) -> tuple[int, int]:
@@ -210,7 +215,8 @@ Candidate = GrayCandidate | TruthCandidate | NetworkCandidate | OutputsCandidate
 def resolve_candidate(
     spec: str, protocol: Protocol, device: torch.device, render_size: int = 256, workers: int | None = None
 ) -> NetworkCandidate | OutputsCandidate:
-    """A ``--model`` value: a built-in model name, a saved model folder, or a folder of colorized outputs.
+    """A ``--model`` value: a built-in model name, a saved model folder, an ``.onnx`` file that ``polychrome
+    export`` wrote (or a quantised copy of one), or a folder of colorized outputs.
 
     Raises:
         FileNotFoundError, ValueError: with a one-line message naming ``spec`` and the reason.
@@ -225,8 +231,13 @@ def resolve_candidate(
         if (path / CONFIG_NAME).is_file():
             return NetworkCandidate.load(spec, path, device, render_size)
         return OutputsCandidate(spec, path, protocol, workers)
+    if path.is_file() and path.suffix.lower() == ".onnx":
+        return NetworkCandidate.load(spec, path, device, render_size)
     if path.exists():
-        raise ValueError(f"{spec}: a file; a model is a built-in name, a model folder or a folder of outputs")
+        raise ValueError(
+            f"{spec}: a file; a model is a built-in name, a model folder, an .onnx file or a folder of "
+            "outputs"
+        )
     if spec in builtin_models():
         return NetworkCandidate.load(spec, resolve_model_path(spec), device, render_size)
     known = ", ".join(builtin_models()) or "none"

@@ -167,7 +167,7 @@ class Colorizer:
             their full-resolution lightness on the CPU; photos given as tensors, where they are. ONNX
             Runtime runs on the CPU only.
         precision: ``fp32``, or ``bf16-mixed`` / ``fp16-mixed`` (autocast of the network; for GPUs; PyTorch
-            only).
+            only). An ONNX network runs at its file's own precision (``int8`` for ``model-int8.onnx``).
         render: how the model wants photos shown to it (enlargement filter, chroma by enlargement); a saved
             model's own comes from its ``config.json``, and a bare model gets the defaults.
     """
@@ -183,7 +183,7 @@ class Colorizer:
         if isinstance(model, OnnxNetwork):
             self.backend: Backend = "onnx"
             self.model: Any = model
-            self.device, self.precision = "cpu", "fp32"
+            self.device, self.precision = "cpu", model.precision
             self.to(device, precision)
             return
         from polychrome.devices import precision_name, resolve_device
@@ -205,11 +205,17 @@ class Colorizer:
         ``.onnx`` file, with the rendering settings saved beside it.
 
         ``backend``: ``auto`` (PyTorch where it is installed, else ONNX Runtime), ``torch`` or ``onnx``.
+        ``precision="int8"`` colors with the folder's ``model-int8.onnx`` on ONNX Runtime (faster on the CPU,
+        close to but not equal to fp32; BENCHMARKS section 12).
         """
         path = resolve_model_path(name_or_path)
-        weights, onnx_file = model_files(path)
+        weights, onnx_file = model_files(path, str(precision))
         chosen = choose_backend(
-            backend, path, has_weights=weights is not None, has_onnx=onnx_file is not None
+            backend,
+            path,
+            has_weights=weights is not None,
+            has_onnx=onnx_file is not None,
+            precision=str(precision),
         )
         if chosen == "onnx":
             network = OnnxNetwork(onnx_file)
@@ -224,14 +230,15 @@ class Colorizer:
     ) -> Colorizer:
         """Move the network to ``device`` and/or run it at precision ``dtype`` (a precision name, or
         ``torch.float32`` / ``torch.bfloat16`` / ``torch.float16``); returns the colorizer. ONNX Runtime
-        runs on the CPU in fp32 only."""
+        runs on the CPU, at the precision of its file (fp32 stands for "as the file is")."""
         if self.backend == "onnx":
             if device is not None and str(device) not in ("cpu", "auto"):
                 raise ValueError(
                     f"the ONNX backend runs on the CPU, not {str(device)!r}; use backend='torch'"
                 )
-            if dtype is not None and str(dtype) not in ("fp32", "torch.float32"):
-                raise ValueError(f"the ONNX backend runs in fp32, not {str(dtype)!r}; use backend='torch'")
+            if dtype is not None and str(dtype) not in ("fp32", "torch.float32", self.precision):
+                hint = "load the model's model-int8.onnx" if str(dtype) == "int8" else "use backend='torch'"
+                raise ValueError(f"the ONNX backend runs in {self.precision}, not {str(dtype)!r}; {hint}")
             return self
         from polychrome.devices import precision_name, resolve_device
 

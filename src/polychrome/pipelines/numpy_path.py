@@ -78,12 +78,13 @@ def render_lightness(photo: np.ndarray, size: tuple[int, int], enlarge: str) -> 
 def adjust_ab(lightness: np.ndarray, ab: np.ndarray, saturation: float, temperature: float) -> np.ndarray:
     """The user's saturation and warm/cool on low-resolution ab ``(h, w, 2)``, as
     :func:`polychrome.pipelines.render.adjust_ab`; ``lightness`` is the L the network saw."""
-    if saturation == 1.0 and temperature == 0.0:
-        return ab
-    lightness_low = area_resize(lightness, ab.shape[:2])
     if saturation != 1.0:
         ab = scale_chroma(ab, saturation)
     if temperature != 0.0:
+        # Only the warm/cool curve needs L at ab's size. Averaging it down is two BLAS matrix products, whose
+        # second thread waited up to 16 ms each for a time slice while another job held the other core;
+        # and saturation is rarely 1 here (the model's chroma factor is folded into it).
+        lightness_low = area_resize(lightness, ab.shape[:2])
         ab = adjust_temperature(np.dstack((lightness_low, ab)), temperature)[..., 1:]
     return ab
 

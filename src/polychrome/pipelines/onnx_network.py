@@ -71,6 +71,7 @@ class OnnxNetwork:
         self.output_stride = int(metadata["output_stride"])
         self.config: dict[str, Any] = json.loads(metadata["config"])
         self.chroma_gain = float(self.config.get("init_args", {}).get("chroma_gain", 1.0))
+        self.precision = metadata.get("precision", "fp32")  # int8: a copy by `polychrome export --int8`
         self._input = self.session.get_inputs()[0].name
 
     @property
