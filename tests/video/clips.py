@@ -48,8 +48,10 @@ def make_clip(
     title: str | None = None,
     keyframe_every: int | None = None,
     b_frames: int = 0,
+    audio_start_ms: int = 0,
 ) -> list[int]:
-    """Write a clip; returns its frames' times in milliseconds."""
+    """Write a clip (its sound starting ``audio_start_ms`` after the first frame); returns its frames' times
+    in milliseconds."""
     width, height = size
     times = list(times_ms) if times_ms is not None else [40 * i for i in range(frames)]
     options = {"crf": "10", "preset": "ultrafast", "bf": str(b_frames)}
@@ -80,7 +82,7 @@ def make_clip(
                 chunk = av.AudioFrame.from_ndarray(
                     np.ascontiguousarray(tone[:, start : start + 1024]), "flt", "mono"
                 )
-                chunk.sample_rate, chunk.pts = 8000, start
+                chunk.sample_rate, chunk.pts = 8000, start + 8 * audio_start_ms
                 container.mux(sound.encode(chunk))
             container.mux(sound.encode())
     return times

@@ -116,3 +116,17 @@ def test_webm_keeps_the_audio_re_encoded_as_opus_where_needed(
         assert result.notes == [] and audio_payloads(tmp_path / "color.webm") == audio_payloads(source)
     else:
         assert result.notes == ["aac audio re-encoded as libopus for .webm"]
+
+
+def test_re_encoded_audio_that_starts_after_the_picture_keeps_its_delay(
+    films: VideoColorizer, tmp_path: Path
+) -> None:
+    source = tmp_path / "film.mkv"
+    make_clip(source, frames=20, audio=True, audio_start_ms=400)
+
+    films.colorize_file(source, tmp_path / "color.webm")
+
+    _, source_start, source_end = _tone(source)
+    _, start, end = _tone(tmp_path / "color.webm")
+    assert source_start == pytest.approx(0.4, abs=0.03)
+    assert start == pytest.approx(source_start, abs=0.03) and end == pytest.approx(source_end, abs=0.03)

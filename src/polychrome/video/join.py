@@ -67,13 +67,20 @@ class _AudioReencoder:
         layout = template.codec_context.layout.name if template.codec_context.layout else "stereo"
         self.stream = output.add_stream(codec, rate=rate, layout=layout)
         self._resampler = av.AudioResampler(format=self.stream.format, layout=layout, rate=rate)
+        self._rate = rate
+        self._next: int | None = None  # the time of the next sample out, in samples
 
     def packets(self, packet: av.Packet | None) -> list[av.Packet]:
         frames = [] if packet is None else packet.decode()
         out: list[av.Packet] = []
         for frame in frames if packet is not None else [None]:
+            if self._next is None and frame is not None and frame.time is not None:
+                # Sound that starts after the picture keeps its delay; samples run on from there (a
+                # negative start, an encoder's priming, starts at 0).
+                self._next = max(0, round(frame.time * self._rate))
             for resampled in self._resampler.resample(frame):
-                resampled.pts = None
+                resampled.pts, resampled.time_base = self._next or 0, Fraction(1, self._rate)
+                self._next = (self._next or 0) + resampled.samples
                 out.extend(self.stream.encode(resampled))
         if packet is None:
             out.extend(self.stream.encode(None))
