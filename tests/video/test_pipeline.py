@@ -4,6 +4,7 @@ preview."""
 
 from __future__ import annotations
 
+import threading
 from fractions import Fraction
 from pathlib import Path
 
@@ -165,6 +166,9 @@ def test_a_killed_run_leaves_no_output_and_resumes_to_the_same_film(
     with pytest.raises(KeyboardInterrupt):
         _films(colorizer).colorize_file(source, output)
     assert not output.exists()
+    # Every stage has ended: a thread left inside FFmpeg or the network while Python exits aborts it.
+    stage_names = {f"polychrome-{n}" for n in ("stage", "decode", "network", "stabilize", "merge")}
+    assert [t.name for t in threading.enumerate() if t.name in stage_names] == []
     monkeypatch.setattr(video_output.PartEncoder, "write", real_write)
 
     result = _films(colorizer).colorize_file(source, output)

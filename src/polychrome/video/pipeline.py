@@ -50,7 +50,7 @@ from polychrome.video.output import (
     write_gif,
 )
 from polychrome.video.stabilize import DEFAULT_STRENGTH, TemporalStabilizer
-from polychrome.video.stages import Stage
+from polychrome.video.stages import Stage, Stages
 from polychrome.video.steps import FramePrediction, frame_steps
 
 if TYPE_CHECKING:
@@ -164,9 +164,13 @@ class VideoColorizer:
         timed = (Frame(i, i, float(i), np.asarray(rgb)) for i, rgb in enumerate(frames))
         timings: dict[str, float] = {}
         deep = self.options.bit_depth == 10
-        for batch in self._stages(timed, TemporalStabilizer(self.options.strength), timings, deep):
-            assert batch.colored is not None
-            yield from batch.colored
+        stages = self._stages(timed, TemporalStabilizer(self.options.strength), timings, deep)
+        try:
+            for batch in stages:
+                assert batch.colored is not None
+                yield from batch.colored
+        finally:
+            stages.close()
 
     def _stages(
         self,
@@ -175,17 +179,20 @@ class VideoColorizer:
         timings: dict[str, float],
         deep: bool,
         part_ends: Callable[[int], bool] = lambda index: False,
-    ) -> Iterator[_Batch]:
+    ) -> Stages:
         """Frames through decode (already a stage of the caller's), the network, the stabiliser and the merge
-        into uint8 frames (uint16 where ``deep``), each a stage of its own."""
+        into uint8 frames (uint16 where ``deep``), each a stage of its own; the caller closes them."""
         for key in ("decode", "network", "stabilize", "merge"):
             timings.setdefault(key, 0.0)
-        batches = Stage(self._batches(frames, timings, part_ends), depth=2, name="polychrome-decode")
-        predicted = Stage(self._predict(batches, timings), depth=2, name="polychrome-network")
+        stages = Stages()
+        batches = stages.add(self._batches(frames, timings, part_ends), depth=2, name="polychrome-decode")
+        predicted = stages.add(self._predict(batches, timings), depth=2, name="polychrome-network")
         # A stage of its own: on a GPU the network takes a few milliseconds a frame, as does the stabiliser's
         # optical flow on the CPU, and one thread doing both would set the film's pace at their sum.
-        steadied = Stage(self._steady(predicted, stabilizer, timings, part_ends), 2, "polychrome-stabilize")
-        return iter(Stage(self._merge(steadied, timings, deep), depth=2, name="polychrome-merge"))
+        steady = self._steady(predicted, stabilizer, timings, part_ends)
+        steadied = stages.add(steady, depth=2, name="polychrome-stabilize")
+        stages.add(self._merge(steadied, timings, deep), depth=2, name="polychrome-merge")
+        return stages
 
     def _batches(
         self, frames: Iterable[Frame], timings: dict[str, float], part_ends: Callable[[int], bool]
@@ -324,6 +331,7 @@ class VideoColorizer:
             encoder: PartEncoder | FramesPart | None = None
             part_pts: list[int] = []
             part = len(done_parts)
+            batches: Stages | None = None
             try:
                 batches = self._stages(
                     frames,
@@ -361,6 +369,8 @@ class VideoColorizer:
                     _finish_part(encoder, work, part, stabilizer.state(), part_pts)
                     part += 1
             except BaseException as err:
+                if batches is not None:
+                    batches.close()
                 frames.close()  # the decoder thread lets go of the film before it is closed
                 if isinstance(encoder, PartEncoder):
                     encoder.abort()

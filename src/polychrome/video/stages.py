@@ -64,7 +64,12 @@ class Stage(Generic[T]):
     def __iter__(self) -> Iterator[T]:
         try:
             while True:
-                item = self._queue.get()
+                try:
+                    item = self._queue.get(timeout=_POLL_SECONDS)
+                except queue.Empty:
+                    if self._stop.is_set() and not self._thread.is_alive():
+                        return  # stopped before it could hand on its end
+                    continue
                 if isinstance(item, _End):
                     if item.error is not None:
                         raise item.error
@@ -82,3 +87,32 @@ class Stage(Generic[T]):
         self.stop()
         if self._thread is not threading.current_thread():
             self._thread.join(timeout)
+
+
+class Stages:
+    """Stages fed one from another; iterating gives the last one's items. :meth:`close` stops every stage and
+    waits for each, so an interrupted film leaves no thread inside FFmpeg, PyTorch or ONNX Runtime while
+    Python exits (which aborts the process).
+
+    >>> stages = Stages()
+    >>> doubled = stages.add((2 * x for x in stages.add(iter(range(3)), depth=2)), depth=2)
+    >>> list(stages), stages.close()
+    ([0, 2, 4], None)
+    """
+
+    def __init__(self) -> None:
+        self._stages: list[Stage] = []
+
+    def add(self, items: Iterable[T], depth: int, name: str = "polychrome-stage") -> Stage[T]:
+        stage = Stage(items, depth, name)
+        self._stages.append(stage)
+        return stage
+
+    def __iter__(self) -> Iterator:
+        return iter(self._stages[-1])
+
+    def close(self, timeout: float = 10.0) -> None:
+        for stage in self._stages:
+            stage.stop()
+        for stage in reversed(self._stages):
+            stage.close(timeout)
