@@ -65,3 +65,15 @@ def test_ten_bits_for_a_webm_is_refused_before_any_work(tmp_path: Path, tiny: No
     assert result.exit_code == 2
     assert "cannot be written at 10 bits" in result.output
     assert list(tmp_path.iterdir()) == [tmp_path / "film.mp4"]
+
+
+def test_a_bit_depth_other_than_8_or_10_names_the_option(tmp_path: Path, tiny: None) -> None:
+    make_clip(tmp_path / "film.mp4", frames=2)
+
+    result = CliRunner().invoke(
+        app, ["colorize", str(tmp_path / "film.mp4"), "-o", str(tmp_path / "color.mp4"), "--bit-depth", "9"]
+    )
+
+    assert result.exit_code == 2
+    assert "Invalid value for '--bit-depth': 8 or 10, not 9" in result.output
+    assert list(tmp_path.iterdir()) == [tmp_path / "film.mp4"]

@@ -132,6 +132,12 @@ def make_processor(
     return process
 
 
+def _eight_or_ten(bits: int | None) -> int | None:
+    if bits not in (None, 8, 10):
+        raise typer.BadParameter(f"8 or 10, not {bits}")
+    return bits
+
+
 @app.command()
 def colorize(
     inputs: Annotated[
@@ -231,9 +237,8 @@ def colorize(
     bit_depth: Annotated[
         int | None,
         typer.Option(
-            min=8,
-            max=10,
-            metavar="BITS",
+            callback=_eight_or_ten,
+            metavar="8|10",
             help="Films: 8 or 10 bits per color. Default: a 10-bit film stays 10-bit in mkv / mov (H.264 "
             "High 10, which many browsers and phones do not play) and is written 8-bit in mp4.",
         ),
