@@ -18,6 +18,7 @@ import httpx
 import numpy as np
 import pytest
 from PIL import Image
+from skimage import data as skimage_data
 from typer.testing import CliRunner
 
 from polychrome import Colorizer
@@ -55,12 +56,8 @@ def test_a_photo_comes_back_as_colorize_writes_it_exif_included(
         "read", "network", "merge", "encode"
     }  # fmt: skip
 
-    written = tmp_path / f"cli{suffix}"
-    result = CliRunner().invoke(
-        cli, ["colorize", str(original), "-o", str(written), "--saturation", "1.2", "--temperature", "0.3"]
-    )
-    assert result.exit_code == 0, result.output
-    assert reply.content == written.read_bytes()  # the same pixels, EXIF and encoding as `colorize`
+    written = _cli_bytes(original, tmp_path / f"cli{suffix}", "--saturation", "1.2", "--temperature", "0.3")
+    assert reply.content == written  # the same pixels, EXIF and encoding as `colorize`
     image = Image.open(io.BytesIO(reply.content))
     assert image.size == (60, 80)  # full size, turned upright by its EXIF orientation
     tags = image.getexif()
@@ -345,3 +342,23 @@ def test_a_hundred_hints_fit_in_the_field_and_more_than_16_kb_is_400(live: Live)
     assert _post(live, photo, format="png", hints=hundred).status_code == 200  # what the page sends at most
     huge = json.dumps([{"x": 1, "y": 1, "color": "#b22222"}] * 500)
     assert _error(_post(live, photo, hints=huge)) == (400, "form field 'hints' is over 16384 bytes")
+
+
+def _cli_bytes(photo: Path, written: Path, *options: str) -> bytes:
+    result = CliRunner().invoke(cli, ["colorize", str(photo), "-o", str(written), *options])
+    assert result.exit_code == 0, result.output
+    return written.read_bytes()
+
+
+def test_on_onnx_runtime_too_a_real_photo_comes_back_as_colorize_writes_it(tmp_path: Path) -> None:
+    # ONNX Runtime colors an 8-bit photo read as bytes a level apart here and there from the same photo read
+    # as floats: the page must read it as `polychrome colorize` does.
+    Image.fromarray(skimage_data.astronaut()).save(tmp_path / "astronaut.png")
+    run = start(Colorizer.from_pretrained(backend="onnx"))
+    try:
+        reply = _post(run, (tmp_path / "astronaut.png").read_bytes(), "astronaut.png", format="png")
+    finally:
+        run.stop()
+    assert reply.status_code == 200, reply.text
+    cli_png = _cli_bytes(tmp_path / "astronaut.png", tmp_path / "cli.png", "--backend", "onnx")
+    assert reply.content == cli_png

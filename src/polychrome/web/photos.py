@@ -98,14 +98,14 @@ def colorize_file(
     started = time.perf_counter()
     _probe(path, max_pixels)
     try:
-        photo = load_image(path, max_pixels=max_pixels)
+        photo = load_image(path, max_pixels=max_pixels, keep_8bit=True)  # as `polychrome colorize` reads it
     except ImageReadError as err:
         raise PhotoError(HTTPStatus.BAD_REQUEST, f"the photo cannot be read: {err.reason}") from None
     read = time.perf_counter() - started
     try:
         output = colorizer(
             photo.rgb,
-            output_type="np",
+            output_type="pil",
             render_size=options.render_size,
             saturation=options.saturation,
             temperature=options.temperature,
