@@ -95,7 +95,15 @@ def test_commands_that_need_torch_say_what_to_install(tmp_path: Path, no_torch: 
         no_torch,
     )
 
+    evaluate = _run(
+        [sys.executable, "-m", "polychrome", "evaluate", "-m", "effunet-lite0", "-d", str(tmp_path), "-o",
+         str(tmp_path / "report")],
+        no_torch,
+    )  # fmt: skip
+
     assert export.returncode == 1 and "pip install 'polychrome[torch]'" in export.stderr
+    # evaluate's own extra brings every package it needs, so the message names it rather than torch's.
+    assert evaluate.returncode == 1 and "pip install 'polychrome[evaluate]'" in evaluate.stderr
     assert torch_backend.returncode == 1 and "pip install 'polychrome[torch]'" in torch_backend.stderr
     assert not (tmp_path / "m.onnx").exists()
 

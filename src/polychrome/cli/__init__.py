@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
@@ -60,6 +61,8 @@ _EXTRAS = {
     "multipart": "web",
     "python_multipart": "web",
 }
+# Commands whose own extra brings all they need: naming it spares a second round of missing packages.
+_COMMAND_EXTRAS = {"evaluate": "evaluate", "train": "train", "prepare": "train", "calibrate": "train"}
 
 
 def main() -> None:
@@ -69,9 +72,12 @@ def main() -> None:
         package = (err.name or "").split(".")[0]
         if package not in _EXTRAS:
             raise
+        command = sys.argv[1] if len(sys.argv) > 1 else ""
+        extra = _COMMAND_EXTRAS.get(command, _EXTRAS[package])
+        if _EXTRAS[package] in ("video", "web", "examples"):
+            extra = _EXTRAS[package]  # not part of any command's extra
         typer.echo(
-            f"error: this command needs {package}, which is not installed: "
-            f"pip install 'polychrome[{_EXTRAS[package]}]'",
+            f"error: this command needs {package}, which is not installed: pip install 'polychrome[{extra}]'",
             err=True,
         )
         raise SystemExit(1) from None
