@@ -182,7 +182,8 @@ def colorize(
             "--format",
             metavar="FORMAT",
             help="Output format such as png or jpg, or mp4 / mkv / webm / gif for films; by default each "
-            "file keeps its own. A film with a photo format becomes a folder of frames.",
+            "file keeps its own, but a still GIF becomes a PNG (256 colors would throw the new ones away). A "
+            "film with a photo format becomes a folder of frames.",
         ),
     ] = None,
     overwrite: Annotated[
