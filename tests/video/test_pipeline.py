@@ -337,3 +337,19 @@ def test_a_gpu_colors_a_film_as_the_cpu_does(tmp_path: Path, bit_depth: int) -> 
     difference = np.abs(films[0] - films[1])
     assert films[1].shape == (6, 48, 2 * 64, 3)
     assert difference.max() <= 3 * level and (difference <= level).mean() > 0.99
+
+
+def test_a_gif_too_large_to_write_in_memory_is_refused_before_any_work(
+    tmp_path: Path, colorizer: Colorizer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = tmp_path / "film.mp4"
+    make_clip(source, frames=6, size=(48, 32))
+    monkeypatch.setattr(video_output, "GIF_MEMORY_BYTES", 4 * 6 * 48 * 32 - 1)  # one byte short
+
+    with pytest.raises(ValueError, match=r"color\.gif: a GIF of 6 frames .* --preview SECONDS"):
+        _films(colorizer).colorize_file(source, tmp_path / "color.gif")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["film.mp4"]  # no output, no work folder
+
+    # Three frames fit; so does the whole film as mp4.
+    assert _films(colorizer, preview=0.1).colorize_file(source, tmp_path / "color.gif").frames == 3
+    assert _films(colorizer).colorize_file(source, tmp_path / "color.mp4").frames == 6

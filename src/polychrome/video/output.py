@@ -212,6 +212,23 @@ def frame_name(index: int) -> str:
     return f"frame-{index:06d}.png"
 
 
+GIF_MEMORY_BYTES = 2 << 30  # the most that writing one GIF may hold in memory
+
+
+def check_gif_fits(path: Path, frames: int | None, pixels_per_frame: int) -> None:
+    """Refuse, before any work, a GIF that :func:`write_gif` could not write within
+    :data:`GIF_MEMORY_BYTES`: Pillow holds every frame while it writes, in RGB and as palette indices."""
+    if output_kind(path) != "gif" or frames is None:
+        return
+    need = 4 * frames * pixels_per_frame
+    if need > GIF_MEMORY_BYTES:
+        raise ValueError(
+            f"{path.name}: a GIF of {frames} frames this size would need about {need / 2**30:.1f} GB of "
+            "memory to write (GIFs are written whole); colorize a part with --preview SECONDS, or write .mp4 "
+            "or .webm"
+        )
+
+
 def write_gif(frames: Path, times: Sequence[float], output: Path) -> None:
     """A GIF of the PNG frames in ``frames`` (each shown until the next one's time, in seconds). Every frame
     gets its own 256-color palette; Pillow holds the frames in memory while it writes, so keep GIFs short."""

@@ -43,6 +43,7 @@ from polychrome.video.output import (
     EncodeSettings,
     FramesPart,
     PartEncoder,
+    check_gif_fits,
     output_bit_depth,
     output_kind,
     publish_frames,
@@ -317,6 +318,9 @@ class VideoColorizer:
             film = open_video(source)
             try:
                 bits, depth_note = output_bit_depth(output, film.info.bit_depth, self.options.bit_depth)
+                width = film.info.width * (2 if self.options.side_by_side else 1)
+                pixels = width * film.info.height
+                check_gif_fits(output, _expected_frames(film.info, self.options.preview), pixels)
             except ValueError:
                 film.close()
                 raise
