@@ -55,25 +55,22 @@ def test_one_film_to_a_named_gif(tmp_path: Path, tiny: None) -> None:
         assert gif.n_frames == 3
 
 
-def test_ten_bits_for_a_webm_is_refused_before_any_work(tmp_path: Path, tiny: None) -> None:
+@pytest.mark.parametrize(
+    ("output", "bits", "message"),
+    [
+        ("color.webm", "10", "cannot be written at 10 bits"),
+        ("color.mp4", "9", "Invalid value for '--bit-depth': 8 or 10, not 9"),
+    ],
+)
+def test_a_bit_depth_the_output_cannot_take_is_refused_before_any_work(
+    tmp_path: Path, tiny: None, output: str, bits: str, message: str
+) -> None:
     make_clip(tmp_path / "film.mp4", frames=2)
 
     result = CliRunner().invoke(
-        app, ["colorize", str(tmp_path / "film.mp4"), "-o", str(tmp_path / "color.webm"), "--bit-depth", "10"]
+        app, ["colorize", str(tmp_path / "film.mp4"), "-o", str(tmp_path / output), "--bit-depth", bits]
     )
 
     assert result.exit_code == 2
-    assert "cannot be written at 10 bits" in result.output
-    assert list(tmp_path.iterdir()) == [tmp_path / "film.mp4"]
-
-
-def test_a_bit_depth_other_than_8_or_10_names_the_option(tmp_path: Path, tiny: None) -> None:
-    make_clip(tmp_path / "film.mp4", frames=2)
-
-    result = CliRunner().invoke(
-        app, ["colorize", str(tmp_path / "film.mp4"), "-o", str(tmp_path / "color.mp4"), "--bit-depth", "9"]
-    )
-
-    assert result.exit_code == 2
-    assert "Invalid value for '--bit-depth': 8 or 10, not 9" in result.output
+    assert message in result.output
     assert list(tmp_path.iterdir()) == [tmp_path / "film.mp4"]
