@@ -4,6 +4,7 @@ edge, and bad hints are one-line errors naming the hint."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -82,6 +83,10 @@ def test_a_hint_outside_the_photo_is_refused(colorizer: Colorizer) -> None:
 def test_parsing_tells_pixels_from_fractions() -> None:
     assert parse_hint("0.5,0.9=#3a5f0b") == Hint(0.5, 0.9, "#3a5f0b", 0.0, relative=True)
     assert parse_hint("1,0=#3a5f0b").relative is False  # integers are pixels
+    assert parse_hint("120.5,80.25=#3a5f0b").relative is False  # decimals beyond 1 too
+    for mixed in ("0,0.5=red", "1.5,0.5=red", "0.5,120=red"):  # a fraction beside a pixel: a slip
+        with pytest.raises(HintError, match=rf"hint '{re.escape(mixed)}': write X and Y both as fractions"):
+            parse_hint(mixed)
     assert parse_hint("12,8,4=red") == Hint(12, 8, "red", 4.0)
 
 

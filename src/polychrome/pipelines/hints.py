@@ -74,7 +74,7 @@ class Hint:
 
 def parse_hint(text: str) -> Hint:
     """``X,Y=COLOR`` or ``X,Y,RADIUS=COLOR``: pixels, or fractions of width and height when both coordinates
-    are written with a decimal point and lie in 0..1 (``0.5,0.9=#3a5f0b``)."""
+    are written with a decimal point and lie in 0..1 (``0.5,0.9=#3a5f0b``); one of each is refused."""
     where, sep, color = text.partition("=")
     parts = [p.strip() for p in where.split(",")]
     if not sep or len(parts) not in (2, 3) or not color.strip():
@@ -83,7 +83,13 @@ def parse_hint(text: str) -> Hint:
         values = [float(p) for p in parts]
     except ValueError:
         raise HintError(f"hint {text!r}: X, Y and RADIUS must be numbers") from None
-    relative = all("." in p and 0 <= v <= 1 for p, v in zip(parts[:2], values[:2], strict=True))
+    fractions = ["." in p and 0 <= v <= 1 for p, v in zip(parts[:2], values[:2], strict=True)]
+    if fractions[0] != fractions[1]:  # "0,0.5" or "1.5,0.5": a fraction beside a pixel is surely a slip
+        raise HintError(
+            f"hint {text!r}: write X and Y both as fractions within 0..1 with a decimal point (0.0,0.5) "
+            "or both as pixels"
+        )
+    relative = all(fractions)
     return Hint(values[0], values[1], color.strip(), values[2] if len(values) == 3 else 0.0, relative)
 
 
