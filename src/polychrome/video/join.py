@@ -79,8 +79,9 @@ class _AudioReencoder:
                 # negative start, an encoder's priming, starts at 0).
                 self._next = max(0, round(frame.time * self._rate))
             for resampled in self._resampler.resample(frame):
-                resampled.pts, resampled.time_base = self._next or 0, Fraction(1, self._rate)
-                self._next = (self._next or 0) + resampled.samples
+                pts = self._next or 0
+                resampled.pts, resampled.time_base = pts, Fraction(1, self._rate)
+                self._next = pts + resampled.samples
                 out.extend(self.stream.encode(resampled))
         if packet is None:
             out.extend(self.stream.encode(None))
