@@ -64,6 +64,13 @@ def _progress_until_ended(live: Live, job_id: str) -> list[dict[str, Any]]:
     return seen
 
 
+def _send_until_running(live: Live, film: Path) -> dict[str, Any]:
+    """Send ``film`` and wait until the server colors it; its job as the upload's answer told it."""
+    job = _send(live, film).json()
+    _until(lambda: httpx.get(f"{live.url}/api/videos/{job['id']}").json()["state"] == "running")
+    return job
+
+
 def _films(live: Live) -> dict[str, Any]:
     return httpx.get(f"{live.url}/api/health").json()["films"]
 
@@ -229,8 +236,7 @@ def test_one_film_at_a_time_a_second_is_503_and_cancelling_frees_the_place(
     make_clip(film, frames=20)
     run = start(colorizer)
     try:
-        first = _send(run, film).json()
-        _until(lambda: httpx.get(f"{run.url}/api/videos/{first['id']}").json()["state"] == "running")
+        first = _send_until_running(run, film)
         assert _films(run) | {"limits": None} == {
             "available": True, "reason": None, "busy": 1, "accepted": 1, "capacity": 1, "limits": None
         }  # fmt: skip
@@ -264,8 +270,7 @@ def test_stopping_the_server_stops_the_film_and_removes_every_file(
     film = tmp_path / "film.mp4"
     make_clip(film, frames=20)
     run = start(colorizer)
-    job = _send(run, film).json()
-    _until(lambda: httpx.get(f"{run.url}/api/videos/{job['id']}").json()["state"] == "running")
+    _send_until_running(run, film)
     stopping = threading.Thread(target=run.stop)
     stopping.start()
     time.sleep(0.5)  # the server is stopping and has asked the film to stop
