@@ -1,15 +1,15 @@
 """PSNR against the number of color hints, as Zhang et al. 2017 and iColoriT measure it.
 
 Usage: python benchmarks/hints_quality.py PHOTOS [--counts 0 1 2 5 10 20 50] [--limit N] [--model MODEL]
-           [--patch 5] [--plot docs/hints.png]
+           [--hint-model MODEL] [--patch 5] [--plot docs/hints.png]
 
 Each photo of PHOTOS is scored at the ``val5k`` protocol (shorter side 256, centre crop 256, gray photos left
 out) through `polychrome evaluate`'s scoring path. For each count N, every photo gets N hints at random
 points (the same points for a photo whatever the method; more hints add points to fewer), each the mean
-color of a ``patch`` x ``patch`` square of the truth there, and is colored with them by the built-in model
-plus the hints: spread along its lightness (method 1), or, with `--model` of a hint-conditioned
-network (method 2), given to the network. Prints a Markdown table of PSNR and SSIM
-by count; ``--plot`` draws PSNR against the count.
+color of a ``patch`` x ``patch`` square of the truth there, and is colored with them by both methods in the
+same run: method 1, ``--model`` (the built-in model by default) with the hints spread along the lightness;
+method 2, with ``--hint-model`` a hint-conditioned network, the hints given to the network. Prints a
+Markdown table of PSNR and SSIM by count and method; ``--plot`` draws PSNR against the count.
 """
 
 from __future__ import annotations
@@ -51,9 +51,9 @@ class HintedCandidate:
 
     kind = "model"
 
-    def __init__(self, colorizer: Colorizer, count: int, patch: int) -> None:
-        self.label = f"{count} hints"
-        self.source = f"the model + {count} hints"
+    def __init__(self, colorizer: Colorizer, count: int, patch: int, method: str) -> None:
+        self.label = f"{method}, {count} hints"
+        self.source = f"{method}: the model + {count} hints"
         self.colorizer, self.count, self.patch = colorizer, count, patch
 
     def colorize(self, batch: Batch) -> CandidateOutput:
@@ -71,34 +71,49 @@ def main() -> None:
     parser.add_argument("photos", nargs="+")
     parser.add_argument("--counts", type=int, nargs="+", default=[0, 1, 2, 5, 10, 20, 50])
     parser.add_argument("--limit", type=int, default=None)
-    parser.add_argument("--model", default=None)
+    parser.add_argument("--model", default=None, help="method 1's model (default: the built-in one)")
+    parser.add_argument("--hint-model", default=None, help="method 2: a hint-conditioned network")
     parser.add_argument("--patch", type=int, default=5)
     parser.add_argument("--plot", type=Path, default=None)
     args = parser.parse_args()
 
-    colorizer = Colorizer.from_pretrained(args.model, backend="torch")
-    candidates = [HintedCandidate(colorizer, n, args.patch) for n in args.counts]
+    methods = {"method 1": Colorizer.from_pretrained(args.model, backend="torch")}
+    if args.hint_model is not None:
+        methods["method 2"] = Colorizer.from_pretrained(args.hint_model, backend="torch")
+    candidates = {
+        method: [HintedCandidate(colorizer, n, args.patch, method) for n in args.counts]
+        for method, colorizer in methods.items()
+    }
     protocol = get_protocol("val5k")
     started = time.perf_counter()
-    evaluation = score_colorizers(candidates, PhotoStream(args.photos, protocol, limit=args.limit), protocol)
+    evaluation = score_colorizers(
+        [c for row in candidates.values() for c in row],
+        PhotoStream(args.photos, protocol, limit=args.limit),
+        protocol,
+    )
     seconds = time.perf_counter() - started
     summary = evaluation.summary()
     print(f"{len(evaluation.names)} photos, val5k, {seconds:.0f} s")
-    print("| hints | PSNR | SSIM |")
-    print("|---|---|---|")
-    for label in ["gray", *(c.label for c in candidates)]:
-        row = summary[label]
-        print(f"| {label} | {row['psnr']:.2f} | {row['ssim']:.4f} |")
+    print("| hints | " + " | ".join(f"{m} PSNR | {m} SSIM" for m in candidates) + " |")
+    print("|---" * (1 + 2 * len(candidates)) + "|")
+    gray = f"{summary['gray']['psnr']:.2f} | {summary['gray']['ssim']:.4f}"
+    print("| gray output | " + " | ".join([gray] * len(candidates)) + " |")
+    for i, count in enumerate(args.counts):
+        cells = [
+            f"{summary[row[i].label]['psnr']:.2f} | {summary[row[i].label]['ssim']:.4f}"
+            for row in candidates.values()
+        ]
+        print(f"| {count} | " + " | ".join(cells) + " |")
     if args.plot is not None:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
+        names = {"method 1": "method 1 (hints spread, no training)", "method 2": "method 2 (hint network)"}
         fig, ax = plt.subplots(figsize=(5, 3.4), dpi=120)
-        ax.plot(
-            args.counts, [summary[c.label]["psnr"] for c in candidates], "o-", label="method 1 (no training)"
-        )
+        for method, row in candidates.items():
+            ax.plot(args.counts, [summary[c.label]["psnr"] for c in row], "o-", label=names[method])
         ax.axhline(summary["gray"]["psnr"], color="gray", ls="--", label="gray output")
         ax.set_xscale("symlog", linthresh=1)
         ax.set_xlim(-0.2, max(args.counts) * 1.2)
