@@ -15,6 +15,7 @@ from polychrome import Colorizer, DecodeOptions
 from polychrome._model_files import ONNX_NAME, read_config
 from polychrome.cli import app
 from polychrome.export import export_onnx
+from polychrome.export.onnx import runtime_equivalent
 from polychrome.models import create_model, save_pretrained
 from polychrome.pipelines.calibration import RenderCalibration
 from polychrome.pipelines.image import resolve_model_path
@@ -67,6 +68,48 @@ def test_every_family_exports_with_dynamic_batch_height_and_width(
     np.testing.assert_allclose(ab, expected, atol=2e-3)  # Lab units; float32 in two runtimes
 
 
+@pytest.mark.parametrize("name", [*FAMILIES, "effunet_tiny_reg:batch"])
+def test_the_graph_that_is_exported_computes_what_the_model_computes(name: str) -> None:
+    name, _, norm = name.partition(":")
+    torch.manual_seed(0)
+    model = create_model(name, **({"norm": norm} if norm else {})).eval()
+    for norm in model.modules():  # scales and shifts away from 1 and 0, as after training
+        if isinstance(norm, torch.nn.GroupNorm | torch.nn.BatchNorm2d):
+            norm.weight.data.uniform_(0.5, 1.5)
+            norm.bias.data.uniform_(-0.5, 0.5)
+    lightness = torch.rand(2, 1, 64, 96, generator=torch.Generator().manual_seed(1)) * 100
+
+    with torch.no_grad():
+        expected, got = model.predict_ab(lightness), runtime_equivalent(model).predict_ab(lightness)
+
+    torch.testing.assert_close(got, expected, atol=2e-3, rtol=0)  # Lab units: float rounding
+
+
+def test_the_efficientnet_decoder_exports_in_operators_onnx_runtime_keeps_blocked(tmp_path: Path) -> None:
+    import onnx
+
+    torch.manual_seed(0)
+    path = export_onnx(create_model("effunet_tiny_reg"), tmp_path / "model.onnx", {})
+    graph = onnx.load(str(path)).graph
+    constants = {i.name for i in graph.initializer} | {
+        o for n in graph.node if n.op_type == "Constant" for o in n.output
+    }
+    resizes = [n for n in graph.node if n.op_type == "Resize"]
+    attributes = {n.name: {a.name: list(a.ints) or a.i for a in n.attribute} for n in graph.node}
+    depthwise_1x1 = [
+        n
+        for n in graph.node
+        if n.op_type == "Conv"
+        and attributes[n.name].get("group", 1) > 1
+        and attributes[n.name]["kernel_shape"] == [1, 1]
+    ]
+
+    # Upsampling by a fixed factor (not to the skip's size), no Concat, GroupNorm's affine a depthwise Conv.
+    assert len(resizes) == 4 and all(n.input[2] in constants and not n.input[3:] for n in resizes)
+    assert not [n for n in graph.node if n.op_type == "Concat"]
+    assert len(depthwise_1x1) == sum(n.op_type == "InstanceNormalization" for n in graph.node) == 9
+
+
 def _weights(folder: Path) -> dict[str, torch.Tensor]:
     from safetensors.torch import load_file
 
@@ -116,6 +159,30 @@ def test_the_shipped_onnx_file_colors_as_the_pytorch_model_on_real_photos(name: 
         out = {b: c(photo, **options).images[0] for b, c in backends.items()}
         largest, within = _agreement(out["torch"], out["onnx"])
         assert within >= 0.999 and largest <= 3, (name, options, largest, within)
+
+
+@pytest.mark.builtin_weights
+@pytest.mark.parametrize("size", [(256, 256), (200, 328)])
+def test_the_shipped_network_gives_the_pytorch_models_ab_on_real_photos(size: tuple[int, int]) -> None:
+    from skimage.color import rgb2lab
+    from skimage.transform import resize
+
+    from polychrome.models import load_pretrained
+    from polychrome.pipelines.render import predict_ab_lowres
+
+    folder = resolve_model_path(None)
+    model, network = load_pretrained(folder).eval(), OnnxNetwork(folder / ONNX_NAME)
+    photos = [
+        resize(getattr(data, name)(), size, anti_aliasing=True) for name in ("astronaut", "coffee", "chelsea")
+    ]
+    lightness = np.stack([rgb2lab(photo)[None, ..., 0] for photo in photos]).astype(np.float32)
+
+    with torch.no_grad():
+        expected = predict_ab_lowres(model, torch.from_numpy(lightness)).numpy()
+    got = network.predict_ab(lightness)
+
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, atol=1e-3)  # Lab units: float rounding, nothing more
 
 
 @pytest.mark.builtin_weights

@@ -32,7 +32,7 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     torch.manual_seed(0)
     model = create_model("effunet_tiny_reg")
     folder = save_pretrained(model, tmp_path_factory.mktemp("model"))
-    export_onnx(model, folder / ONNX_NAME, read_config(folder))
+    export_onnx(model, folder / ONNX_NAME, read_config(folder), as_written=True)  # what --int8 quantizes
     photos = [getattr(data, name)() for name in PHOTOS]
     quantize_onnx(folder / ONNX_NAME, folder / INT8_ONNX_NAME, list(calibration_lightness(photos, 64)))
     return folder

@@ -104,5 +104,7 @@ def _export_int8(model: Path, output: Path, sources: list[str], count: int) -> P
     if not calibration:
         raise ValueError(f"no readable photos to calibrate with in {', '.join(sources)}")
     with tempfile.TemporaryDirectory() as folder:
-        exported = export_onnx(load_pretrained(model), Path(folder) / "model.onnx", read_config(model))
+        exported = export_onnx(
+            load_pretrained(model), Path(folder) / "model.onnx", read_config(model), as_written=True
+        )
         return quantize_onnx(exported, output, calibration)

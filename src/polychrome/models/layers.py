@@ -35,6 +35,7 @@ class UpBlock(nn.Module):
 
     def __init__(self, cin: int, cskip: int, cout: int, norm: str = "batch") -> None:
         super().__init__()
+        self.in_channels, self.skip_channels = cin, cskip
         self.fuse = ConvNormAct(cin + cskip, cout, kernel=1, norm=norm)
         self.refine = ConvNormAct(cout, cout, kernel=3, norm=norm)
 
