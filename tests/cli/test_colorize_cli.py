@@ -349,7 +349,9 @@ def test_several_workers_give_the_same_outputs_and_report(tmp_path: Path, fake: 
 
 
 def test_threads_share_the_real_model_safely(tmp_path: Path) -> None:
-    # The built-in model from several threads at once gives each photo exactly its one-thread colors.
+    # The built-in model from several threads at once gives each photo its one-thread colors. PyTorch's CPU
+    # kernels may split a sum differently when threads call them at once (seen on a loaded 2-core machine),
+    # which moves a few pixels by one level; another photo's colors, or a half-written buffer, move far more.
     from skimage import data
 
     (tmp_path / "photos").mkdir()
@@ -364,7 +366,9 @@ def test_threads_share_the_real_model_safely(tmp_path: Path) -> None:
     for name in ("chelsea", "coffee", "astronaut", "rocket"):
         a = np.asarray(Image.open(tmp_path / "one" / f"{name}.png"))
         b = np.asarray(Image.open(tmp_path / "four" / f"{name}.png"))
-        assert a.shape == (48, 72, 3) and np.array_equal(a, b)
+        difference = np.abs(a.astype(int) - b)
+        assert a.shape == b.shape == (48, 72, 3)
+        assert difference.max() <= 1 and (difference == 0).mean() >= 0.99, (name, difference.max())
         assert np.ptp(a.astype(int), axis=2).max() > 10  # really colorized, not gray
 
 
