@@ -29,6 +29,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -50,7 +51,7 @@ from polychrome.video.output import (
     video_codec,
     write_gif,
 )
-from polychrome.video.stabilize import DEFAULT_STRENGTH, TemporalStabilizer
+from polychrome.video.stabilize import DEFAULT_STRENGTH, FrameChange, TemporalStabilizer
 from polychrome.video.stages import Stage, Stages
 from polychrome.video.steps import FramePrediction, frame_steps
 
@@ -61,6 +62,9 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_PART_FRAMES = 240
 _WORK_VERSION = 1  # bump when the layout of the work folder changes, so old work is not resumed
+# Threads that find the stabiliser's motion ahead of it: at 1080p on a GPU the stabiliser in one thread
+# set the film's pace (BENCHMARKS section 11), and each frame's motion takes a few milliseconds of one core.
+MOTION_THREADS = max(1, min(4, len(os.sched_getaffinity(0)) // 4))
 
 
 @dataclass(frozen=True)
@@ -123,7 +127,8 @@ class VideoResult:
         cuts: indices of the frames found to start a new scene.
         defects: damage found in the source (the rest was colorized), one line each.
         notes: what could not be kept as it was (audio re-encoded, a subtitle stream left out).
-        timings: seconds each stage was busy: decode, network, stabilize, merge, encode, join.
+        timings: seconds each stage was busy: decode, network, motion (summed over its
+            ``MOTION_THREADS`` threads), stabilize, merge, encode, join.
     """
 
     output: Path
@@ -140,6 +145,7 @@ class _Batch:
     frames: list[Frame]
     pixels: Any  # the frames in the backend's units (polychrome.video.steps)
     prediction: FramePrediction | None = None
+    changes: list[Future[tuple[FrameChange, float]] | None] | None = None  # each frame's, being found
     colored: np.ndarray | None = None  # (B, H, W', 3) uint8, or uint16 for a 10-bit film
     state: dict[str, np.ndarray] | None = None  # the stabiliser after this batch, where a part ends here
 
@@ -183,11 +189,13 @@ class VideoColorizer:
     ) -> Stages:
         """Frames through decode (already a stage of the caller's), the network, the stabiliser and the merge
         into uint8 frames (uint16 where ``deep``), each a stage of its own; the caller closes them."""
-        for key in ("decode", "network", "stabilize", "merge"):
+        for key in ("decode", "network", "motion", "stabilize", "merge"):
             timings.setdefault(key, 0.0)
         stages = Stages()
         batches = stages.add(self._batches(frames, timings, part_ends), depth=2, name="polychrome-decode")
         predicted = stages.add(self._predict(batches, timings), depth=2, name="polychrome-network")
+        if stabilizer.strength > 0:
+            predicted = stages.add(self._motion(predicted, stabilizer), depth=2, name="polychrome-motion")
         # A stage of its own: on a GPU the network takes a few milliseconds a frame, as does the stabiliser's
         # optical flow on the CPU, and one thread doing both would set the film's pace at their sum.
         steady = self._steady(predicted, stabilizer, timings, part_ends)
@@ -225,6 +233,27 @@ class VideoColorizer:
             timings["network"] += time.perf_counter() - started
             yield batch
 
+    def _motion(self, batches: Iterable[_Batch], stabilizer: TemporalStabilizer) -> Iterator[_Batch]:
+        """Each frame's change from the frame before, handed to ``MOTION_THREADS`` threads as soon as the
+        network has the frames' lightness: the stabiliser then only blends, in order. The batches go on at
+        once, with the changes still being found (the queues after this stage bound how many)."""
+        previous = stabilizer.last_lightness  # a resumed film's last frame before this run
+        pool = ThreadPoolExecutor(MOTION_THREADS, thread_name_prefix="polychrome-motion")
+        try:
+            for batch in batches:
+                assert batch.prediction is not None
+                batch.changes = []
+                for lightness in batch.prediction.lightness:
+                    follows = previous is not None and previous.shape == lightness.shape
+                    job = pool.submit(_timed_change, stabilizer, previous, lightness) if follows else None
+                    batch.changes.append(job)
+                    previous = lightness
+                yield batch
+        except BaseException:  # stopped or failed: what is not begun is not needed
+            pool.shutdown(wait=True, cancel_futures=True)  # and no thread is left inside OpenCV
+            raise
+        pool.shutdown(wait=True)  # the last batches' changes are still being found
+
     def _steady(
         self,
         batches: Iterable[_Batch],
@@ -233,11 +262,20 @@ class VideoColorizer:
         part_ends: Callable[[int], bool],
     ) -> Iterator[_Batch]:
         for batch in batches:
-            started = time.perf_counter()
             prediction = batch.prediction
             assert prediction is not None
-            pairs = zip(prediction.lightness, prediction.ab, strict=True)
-            prediction.ab = np.stack([stabilizer(lightness, ab) for lightness, ab in pairs])
+            changes = batch.changes or [None] * len(prediction.ab)
+            steady = []
+            for lightness, ab, job in zip(prediction.lightness, prediction.ab, changes, strict=True):
+                change = None
+                if job is not None:
+                    change, seconds = job.result()  # waiting for it is idle time, not counted
+                    timings["motion"] += seconds
+                started = time.perf_counter()
+                steady.append(stabilizer(lightness, ab, change))
+                timings["stabilize"] += time.perf_counter() - started
+            started = time.perf_counter()
+            prediction.ab = np.stack(steady)
             if part_ends(batch.frames[-1].index):
                 batch.state = stabilizer.state()
             timings["stabilize"] += time.perf_counter() - started
@@ -451,6 +489,14 @@ class VideoColorizer:
             until=until,
             sample_aspect_ratio=sar,
         )
+
+
+def _timed_change(
+    stabilizer: TemporalStabilizer, previous: np.ndarray, current: np.ndarray
+) -> tuple[FrameChange, float]:
+    started = time.perf_counter()
+    change = stabilizer.change(previous, current)
+    return change, time.perf_counter() - started
 
 
 def _has_audio(source: Path) -> bool:
