@@ -188,7 +188,7 @@ def test_motion_found_ahead_in_threads_makes_the_film_the_stabiliser_makes_in_or
     make_clip(source, frames=11, cut_at=6)
     in_order = tmp_path / "in-order.mp4"
     with monkeypatch.context() as patch:  # no motion stage: the stabiliser finds each motion itself
-        patch.setattr(VideoColorizer, "_motion", lambda self, batches, stabilizer: batches)
+        patch.setattr(video_pipeline, "MOTION_THREADS", 0)
         expected = _films(colorizer).colorize_file(source, in_order)
     monkeypatch.setattr(video_pipeline, "MOTION_THREADS", 3)
     ahead = tmp_path / "ahead.mp4"
