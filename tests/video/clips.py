@@ -24,14 +24,16 @@ _ASS_HEADER = (
 
 
 def pattern(index: int, height: int, width: int, scene: int = 0) -> np.ndarray:
-    """A colored pattern that moves right by two pixels a frame; another scene has other colors and shapes."""
+    """A colored pattern that moves right by two pixels a frame; another scene has other colors and shapes,
+    and is darker, so that a film cut from one to the other is a cut by lightness too."""
     y, x = np.mgrid[0:height, 0:width].astype(np.float32)
     shift = 2 * index
     phase = 0.0 if scene == 0 else 2.0
     red = 0.5 + 0.4 * np.sin((x - shift) / 5 + phase)
     green = 0.5 + 0.4 * np.cos(y / 4 + phase)
     blue = 0.5 + 0.4 * np.sin((x - shift + y) / 7 + 2 * phase) if scene == 0 else 0.2 + 0 * x
-    return (np.stack([red, green, blue], axis=-1) * 255).round().astype(np.uint8)
+    dim = 1.0 if scene == 0 else 0.4
+    return (np.stack([red, green, blue], axis=-1) * dim * 255).round().astype(np.uint8)
 
 
 def make_clip(

@@ -1,4 +1,5 @@
-"""Encoding a part: the colors of the frames given, on every thread x264 picks."""
+"""Encoding a part: the colors of the frames given, converted where the encoder is or ahead of it, on every
+thread x264 picks."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 
 from polychrome.video.io import VideoInfo
-from polychrome.video.output import BT709, MPEG_RANGE, EncodeSettings, PartEncoder
+from polychrome.video.output import BT709, MPEG_RANGE, EncodeSettings, FrameConverter, PartEncoder
 from tests.video.clips import pattern
 
 _INFO = VideoInfo(0, 0, time_base=Fraction(1, 25), frame_rate=Fraction(25), frames=None, duration=None)
@@ -37,12 +38,16 @@ def _reference(path: Path, frames: list[np.ndarray], pix_fmt: str) -> None:
 
 
 @pytest.mark.parametrize("size", [(64, 48), (51, 35)])  # 4:2:0, and 4:4:4 for odd sides
-def test_a_part_holds_the_colors_the_frames_convert_to(tmp_path: Path, size: tuple[int, int]) -> None:
+@pytest.mark.parametrize("ahead", [False, True])  # converted by the encoder, or by a converter before it
+def test_a_part_holds_the_colors_the_frames_convert_to(
+    tmp_path: Path, size: tuple[int, int], ahead: bool
+) -> None:
     width, height = size
     frames = [pattern(index, height, width) for index in range(6)]
     encoder = PartEncoder(tmp_path / "part.nut", "libx264", _INFO, size, EncodeSettings(0, "ultrafast"))
+    convert = FrameConverter("libx264")
     for index, rgb in enumerate(frames):
-        encoder.write(rgb, index)
+        encoder.write(convert(rgb) if ahead else rgb, index)
     encoder.close()
     pix_fmt = "yuv420p" if width % 2 == 0 else "yuv444p"
     _reference(tmp_path / "reference.nut", frames, pix_fmt)
@@ -52,6 +57,13 @@ def test_a_part_holds_the_colors_the_frames_convert_to(tmp_path: Path, size: tup
     assert len(written) == len(frames)
     for a, b in zip(written, reference, strict=True):
         np.testing.assert_array_equal(a, b)  # lossless in YUV: the same conversion, exactly
+
+
+def test_a_frame_converted_for_another_size_is_refused(tmp_path: Path) -> None:
+    encoder = PartEncoder(tmp_path / "part.nut", "libx264", _INFO, (64, 48), EncodeSettings(0, "ultrafast"))
+    with pytest.raises(ValueError, match="yuv420p"):
+        encoder.write(FrameConverter("libx264")(pattern(0, 48, 62)), 0)
+    encoder.abort()
 
 
 def test_x264_works_on_frame_threads(tmp_path: Path) -> None:

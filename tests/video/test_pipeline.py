@@ -166,18 +166,44 @@ def test_a_killed_run_leaves_no_output_and_resumes_to_the_same_film(
     with pytest.raises(KeyboardInterrupt):
         _films(colorizer).colorize_file(source, output)
     assert not output.exists()
-    # Every stage has ended: a thread left inside FFmpeg or the network while Python exits aborts it.
-    stage_names = {f"polychrome-{n}" for n in ("stage", "decode", "network", "stabilize", "merge")}
-    assert [t.name for t in threading.enumerate() if t.name in stage_names] == []
+    # Every stage and the motion threads have ended: a thread left inside FFmpeg, OpenCV or the network
+    # while Python exits aborts it.
+    assert [t.name for t in threading.enumerate() if t.name.startswith("polychrome-")] == []
     monkeypatch.setattr(video_output.PartEncoder, "write", real_write)
 
     result = _films(colorizer).colorize_file(source, output)
 
     assert result.resumed_from == 4  # two finished parts of two frames
+    assert result.cuts == [5]  # found from the saved lightness of frame 3 onwards
     resumed, uninterrupted = read_frames(output), read_frames(whole)
     assert len(resumed) == len(uninterrupted)
     for (t1, a, _), (t2, b, _) in zip(resumed, uninterrupted, strict=True):
         assert t1 == t2 and np.array_equal(a, b)
+
+
+def test_motion_found_ahead_in_threads_makes_the_film_the_stabiliser_makes_in_order(
+    tmp_path: Path, colorizer: Colorizer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = tmp_path / "film.mp4"
+    make_clip(source, frames=11, cut_at=6)
+    in_order = tmp_path / "in-order.mp4"
+    with monkeypatch.context() as patch:  # no motion stage: the stabiliser finds each motion itself
+        patch.setattr(video_pipeline, "MOTION_THREADS", 0)
+        expected = _films(colorizer).colorize_file(source, in_order)
+    monkeypatch.setattr(video_pipeline, "MOTION_THREADS", 3)
+    ahead = tmp_path / "ahead.mp4"
+
+    result = _films(colorizer).colorize_file(source, ahead)
+
+    assert result.cuts == expected.cuts == [6]
+    assert result.timings["motion"] > 0 and expected.timings["motion"] == 0
+    found, wanted = read_frames(ahead), read_frames(in_order)
+    assert len(found) == len(wanted) == 11
+    assert all(np.array_equal(a, b) for (_, a, _), (_, b, _) in zip(found, wanted, strict=True))
+    frame_by_frame = read_frames(
+        _films(colorizer, strength=0.0).colorize_file(source, tmp_path / "0.mp4").output
+    )
+    assert not np.array_equal(found[3][1], frame_by_frame[3][1])  # the stabiliser did blend
 
 
 def test_a_film_stopped_near_its_end_is_not_decoded_again_from_its_start(

@@ -3,6 +3,9 @@ still film is 0."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
+import cv2
 import numpy as np
 
 from polychrome.evaluate.temporal import TemporalConsistency, js_divergence
@@ -56,6 +59,32 @@ def test_motion_is_followed_so_a_moving_scene_is_no_cut() -> None:
     for index in range(6):
         stabilizer(_lightness(index), np.zeros((2, 32, 48), np.float32))
     assert stabilizer.cut_frames == []
+
+
+def test_changes_found_ahead_in_many_threads_steady_the_film_exactly_as_in_order() -> None:
+    rng = np.random.default_rng(1)
+    lightness = [_lightness(i, scene=int(i >= 7)) for i in range(12)]
+    predicted = [rng.normal(0, 20, (2, 32, 48)).astype(np.float32) for _ in lightness]
+    in_order = TemporalStabilizer(strength=0.8)
+    expected = [in_order(light, ab) for light, ab in zip(lightness, predicted, strict=True)]
+
+    ahead = TemporalStabilizer(strength=0.8)
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(3)  # OpenCV's own threads, another count than in order, must not change the flow
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            changes = list(pool.map(ahead.change, lightness[:-1], lightness[1:]))
+    finally:
+        cv2.setNumThreads(threads)
+    steady = [ahead(lightness[0], predicted[0])]
+    steady += [
+        ahead(light, ab, change)
+        for light, ab, change in zip(lightness[1:], predicted[1:], changes, strict=True)
+    ]
+
+    assert ahead.cut_frames == in_order.cut_frames == [7]
+    assert all(np.array_equal(a, b) for a, b in zip(steady, expected, strict=True))
+    assert not np.array_equal(steady[3], predicted[3])  # the past was blended in
 
 
 def test_cdc_and_flicker_of_a_still_film_are_zero_and_grow_with_change() -> None:

@@ -29,6 +29,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,6 +42,7 @@ from polychrome.video.join import join_video
 from polychrome.video.output import (
     BIT_DEPTHS,
     EncodeSettings,
+    FrameConverter,
     FramesPart,
     PartEncoder,
     check_gif_fits,
@@ -50,7 +52,7 @@ from polychrome.video.output import (
     video_codec,
     write_gif,
 )
-from polychrome.video.stabilize import DEFAULT_STRENGTH, TemporalStabilizer
+from polychrome.video.stabilize import DEFAULT_STRENGTH, FrameChange, TemporalStabilizer
 from polychrome.video.stages import Stage, Stages
 from polychrome.video.steps import FramePrediction, frame_steps
 
@@ -61,6 +63,10 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_PART_FRAMES = 240
 _WORK_VERSION = 1  # bump when the layout of the work folder changes, so old work is not resumed
+# Threads that find the stabiliser's motion ahead of it: at 1080p on a GPU the stabiliser in one thread
+# set the film's pace (BENCHMARKS section 11), and each frame's motion takes a few milliseconds of one core.
+# 0: the stabiliser finds each motion itself, in order (the film is the same).
+MOTION_THREADS = max(1, min(4, len(os.sched_getaffinity(0)) // 4))
 
 
 @dataclass(frozen=True)
@@ -123,7 +129,9 @@ class VideoResult:
         cuts: indices of the frames found to start a new scene.
         defects: damage found in the source (the rest was colorized), one line each.
         notes: what could not be kept as it was (audio re-encoded, a subtitle stream left out).
-        timings: seconds each stage was busy: decode, network, stabilize, merge, encode, join.
+        timings: seconds each stage was busy: decode, network, motion (summed over its
+            ``MOTION_THREADS`` threads), stabilize, merge, convert (to the encoder's YUV), encode, flush
+            (closing each part, in a thread of its own), join.
     """
 
     output: Path
@@ -140,7 +148,9 @@ class _Batch:
     frames: list[Frame]
     pixels: Any  # the frames in the backend's units (polychrome.video.steps)
     prediction: FramePrediction | None = None
+    changes: list[Future[tuple[FrameChange, float]] | None] | None = None  # each frame's, being found
     colored: np.ndarray | None = None  # (B, H, W', 3) uint8, or uint16 for a 10-bit film
+    converted: list[Any] | None = None  # the colored frames as the encoder takes them (av.VideoFrame)
     state: dict[str, np.ndarray] | None = None  # the stabiliser after this batch, where a part ends here
 
 
@@ -180,19 +190,26 @@ class VideoColorizer:
         timings: dict[str, float],
         deep: bool,
         part_ends: Callable[[int], bool] = lambda index: False,
+        convert: FrameConverter | None = None,
     ) -> Stages:
         """Frames through decode (already a stage of the caller's), the network, the stabiliser and the merge
-        into uint8 frames (uint16 where ``deep``), each a stage of its own; the caller closes them."""
-        for key in ("decode", "network", "stabilize", "merge"):
+        into uint8 frames (uint16 where ``deep``), and through ``convert`` where given, each a stage of its
+        own; the caller closes them."""
+        for key in ("decode", "network", "motion", "stabilize", "merge"):
             timings.setdefault(key, 0.0)
         stages = Stages()
         batches = stages.add(self._batches(frames, timings, part_ends), depth=2, name="polychrome-decode")
         predicted = stages.add(self._predict(batches, timings), depth=2, name="polychrome-network")
+        if stabilizer.strength > 0 and MOTION_THREADS > 0:
+            predicted = stages.add(self._motion(predicted, stabilizer), depth=2, name="polychrome-motion")
         # A stage of its own: on a GPU the network takes a few milliseconds a frame, as does the stabiliser's
         # optical flow on the CPU, and one thread doing both would set the film's pace at their sum.
         steady = self._steady(predicted, stabilizer, timings, part_ends)
         steadied = stages.add(steady, depth=2, name="polychrome-stabilize")
-        stages.add(self._merge(steadied, timings, deep), depth=2, name="polychrome-merge")
+        merged = stages.add(self._merge(steadied, timings, deep), depth=2, name="polychrome-merge")
+        if convert is not None:
+            # Off the encoder's thread, which set a 1080p film's pace on a GPU (BENCHMARKS section 11).
+            stages.add(self._convert(merged, convert, timings), depth=2, name="polychrome-convert")
         return stages
 
     def _batches(
@@ -225,6 +242,27 @@ class VideoColorizer:
             timings["network"] += time.perf_counter() - started
             yield batch
 
+    def _motion(self, batches: Iterable[_Batch], stabilizer: TemporalStabilizer) -> Iterator[_Batch]:
+        """Each frame's change from the frame before, handed to ``MOTION_THREADS`` threads as soon as the
+        network has the frames' lightness: the stabiliser then only blends, in order. The batches go on at
+        once, with the changes still being found (the queues after this stage bound how many)."""
+        previous = stabilizer.last_lightness  # a resumed film's last frame before this run
+        pool = ThreadPoolExecutor(MOTION_THREADS, thread_name_prefix="polychrome-motion")
+        try:
+            for batch in batches:
+                assert batch.prediction is not None
+                batch.changes = []
+                for lightness in batch.prediction.lightness:
+                    follows = previous is not None and previous.shape == lightness.shape
+                    job = pool.submit(_timed_change, stabilizer, previous, lightness) if follows else None
+                    batch.changes.append(job)
+                    previous = lightness
+                yield batch
+        except BaseException:  # stopped or failed: what is not begun is not needed
+            pool.shutdown(wait=True, cancel_futures=True)  # and no thread is left inside OpenCV
+            raise
+        pool.shutdown(wait=True)  # the last batches' changes are still being found
+
     def _steady(
         self,
         batches: Iterable[_Batch],
@@ -233,11 +271,20 @@ class VideoColorizer:
         part_ends: Callable[[int], bool],
     ) -> Iterator[_Batch]:
         for batch in batches:
-            started = time.perf_counter()
             prediction = batch.prediction
             assert prediction is not None
-            pairs = zip(prediction.lightness, prediction.ab, strict=True)
-            prediction.ab = np.stack([stabilizer(lightness, ab) for lightness, ab in pairs])
+            changes = batch.changes or [None] * len(prediction.ab)
+            steady = []
+            for lightness, ab, job in zip(prediction.lightness, prediction.ab, changes, strict=True):
+                change = None
+                if job is not None:
+                    change, seconds = job.result()  # waiting for it is idle time, not counted
+                    timings["motion"] += seconds
+                started = time.perf_counter()
+                steady.append(stabilizer(lightness, ab, change))
+                timings["stabilize"] += time.perf_counter() - started
+            started = time.perf_counter()
+            prediction.ab = np.stack(steady)
             if part_ends(batch.frames[-1].index):
                 batch.state = stabilizer.state()
             timings["stabilize"] += time.perf_counter() - started
@@ -252,6 +299,18 @@ class VideoColorizer:
                 colored = np.concatenate((self._steps.gray(batch.pixels, deep), colored), axis=2)
             batch.colored = colored
             timings["merge"] += time.perf_counter() - started
+            yield batch
+
+    def _convert(
+        self, batches: Iterable[_Batch], convert: FrameConverter, timings: dict[str, float]
+    ) -> Iterator[_Batch]:
+        timings.setdefault("convert", 0.0)
+        for batch in batches:
+            started = time.perf_counter()
+            assert batch.colored is not None
+            batch.converted = [convert(pixels) for pixels in batch.colored]
+            batch.colored = None  # the converted frames are what is kept until encoded
+            timings["convert"] += time.perf_counter() - started
             yield batch
 
     def work_folder(self, output: Path) -> Path:
@@ -303,7 +362,7 @@ class VideoColorizer:
         done_parts = _resume(work, key)
         per_part = self.options.frames_per_part
         start = len(done_parts) * per_part
-        timings: dict[str, float] = {"encode": 0.0, "join": 0.0}
+        timings: dict[str, float] = {"encode": 0.0, "flush": 0.0, "join": 0.0}
         stabilizer = TemporalStabilizer(self.options.strength)
         resume: tuple[int, int] | None = None  # timestamps of the film's first frame and the last one done
         if done_parts:
@@ -336,6 +395,11 @@ class VideoColorizer:
             part_pts: list[int] = []
             part = len(done_parts)
             batches: Stages | None = None
+            codec = video_codec(output)
+            # Closing a part drains x264's frame threads, a few frames' time; in a thread of its own the next
+            # part is encoded meanwhile. One thread, so that parts are finished in order.
+            finishing = ThreadPoolExecutor(1, thread_name_prefix="polychrome-finish")
+            closing: list[Future[float]] = []
             try:
                 batches = self._stages(
                     frames,
@@ -343,20 +407,21 @@ class VideoColorizer:
                     timings,
                     deep=bits > 8,
                     part_ends=lambda index: (index + 1) % per_part == 0,
+                    convert=FrameConverter(codec, bits) if kind == "video" else None,
                 )
                 for batch in batches:
-                    assert batch.colored is not None
+                    colored = batch.converted if batch.converted is not None else batch.colored
+                    assert colored is not None
                     # GIF and PNG have no rotation flag: their pixels are turned as a player would turn them
                     # (the rotation is known once the first frame is decoded).
                     turns = film.info.rotation // 90 if kind != "video" else 0
                     started = time.perf_counter()
-                    for frame, pixels in zip(batch.frames, batch.colored, strict=True):
+                    for frame, pixels in zip(batch.frames, colored, strict=True):
                         if turns:
                             pixels = np.ascontiguousarray(np.rot90(pixels, k=turns))
                         if encoder is None:
-                            encoder = self._open_part(
-                                kind, work, part, film.info, pixels.shape, video_codec(output), bits
-                            )
+                            size = _frame_size(pixels)
+                            encoder = self._open_part(kind, work, part, film.info, size, codec, bits)
                         if isinstance(encoder, PartEncoder):
                             encoder.write(pixels, frame.pts)
                         else:
@@ -364,23 +429,32 @@ class VideoColorizer:
                         part_pts.append(frame.pts)
                         written += 1
                     if batch.state is not None:
-                        _finish_part(encoder, work, part, batch.state, part_pts)
+                        closing.append(
+                            finishing.submit(_finish_part, encoder, work, part, batch.state, part_pts)
+                        )
                         encoder, part_pts, part = None, [], part + 1
                     timings["encode"] += time.perf_counter() - started
                     if on_progress is not None:
                         on_progress(written, expected)
                 if encoder is not None:
-                    _finish_part(encoder, work, part, stabilizer.state(), part_pts)
+                    state = stabilizer.state()
+                    closing.append(finishing.submit(_finish_part, encoder, work, part, state, part_pts))
+                    encoder = None
                     part += 1
+                timings["flush"] += sum(job.result() for job in closing)
             except BaseException as err:
                 if batches is not None:
                     batches.close()
                 frames.close()  # the decoder thread lets go of the film before it is closed
                 if isinstance(encoder, PartEncoder):
                     encoder.abort()
-                if isinstance(err, Exception) and part == 0:  # nothing worth resuming: leave no trace
+                wait(closing)  # parts already handed over are finished and kept, to resume from
+                finished = sum(1 for job in closing if job.exception() is None)
+                if isinstance(err, Exception) and not done_parts and not finished:  # leave no trace
                     shutil.rmtree(work, ignore_errors=True)
                 raise
+            finally:
+                finishing.shutdown(wait=True)
             info = film.info
             defects = list(film.defects)
         if written == 0:
@@ -414,7 +488,7 @@ class VideoColorizer:
         work: Path,
         part: int,
         info: VideoInfo,
-        shape: tuple[int, ...],
+        size: tuple[int, int],
         codec: str,
         bits: int,
     ) -> PartEncoder | FramesPart:
@@ -422,7 +496,8 @@ class VideoColorizer:
             return FramesPart(work / "frames")
         path = work / f"{part:05d}.nut"
         sample = path.with_name(f".{path.name}.writing")  # renamed when the part is finished
-        encoder = PartEncoder(sample, codec, info, (shape[1], shape[0]), self.options.encoding, bits)
+        height, width = size
+        encoder = PartEncoder(sample, codec, info, (width, height), self.options.encoding, bits)
         encoder.final_path = path  # type: ignore[attr-defined]
         encoder.writing_path = sample  # type: ignore[attr-defined]
         return encoder
@@ -451,6 +526,14 @@ class VideoColorizer:
             until=until,
             sample_aspect_ratio=sar,
         )
+
+
+def _timed_change(
+    stabilizer: TemporalStabilizer, previous: np.ndarray, current: np.ndarray
+) -> tuple[FrameChange, float]:
+    started = time.perf_counter()
+    change = stabilizer.change(previous, current)
+    return change, time.perf_counter() - started
 
 
 def _has_audio(source: Path) -> bool:
@@ -492,17 +575,26 @@ def _resume(work: Path, key: str) -> list[str]:
     return done
 
 
+def _frame_size(frame: Any) -> tuple[int, int]:
+    """Height and width of a colored frame, an array or an ``av.VideoFrame``."""
+    if isinstance(frame, np.ndarray):
+        return frame.shape[0], frame.shape[1]
+    return frame.height, frame.width
+
+
 def _finish_part(
     encoder: PartEncoder | FramesPart | None,
     work: Path,
     part: int,
     state: dict[str, np.ndarray],
     pts: list[int],
-) -> None:
+) -> float:
     """Close a part and record it as finished: its state file is written last, so a part without one is
-    redone."""
+    redone. Returns the seconds it took."""
+    started = time.perf_counter()
     if isinstance(encoder, PartEncoder):
         encoder.close()
         os.replace(encoder.writing_path, encoder.final_path)  # type: ignore[attr-defined]
     with atomic_path(work / f"{part:05d}.npz") as tmp, open(tmp, "wb") as handle:
         np.savez(handle, pts=np.asarray(pts, dtype=np.int64), **state)
+    return time.perf_counter() - started

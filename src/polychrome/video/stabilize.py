@@ -9,7 +9,10 @@ running ab starts afresh. ``strength`` is the weight of the past where it is ful
 frame, 0.8 averages over about five frames (1 / (1 - strength)).
 
 Everything runs on ab at the network's output resolution (a few hundred pixels a side), so it costs a few
-milliseconds a frame whatever the film's size.
+milliseconds a frame whatever the film's size. Most of that is finding motion and cuts, which depends on the
+frames' lightness alone, not on the blended colors: :meth:`TemporalStabilizer.change` finds it for any pair of
+frames, in any thread, so a film pipeline finds it ahead for many frames at once and only the blend is
+done in order.
 
 Example:
     >>> import numpy as np
@@ -28,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from polychrome.video.formats import DEFAULT_STRENGTH
-from polychrome.video.motion import estimate_motion
+from polychrome.video.motion import Motion, estimate_motion
 
 # A scene cut: the lightness histograms of two frames share less than this much mass (0..1), or the
 # previous frame, warped along the flow, still differs from the new one by this many L units on average.
@@ -67,6 +70,19 @@ class CutDetector:
         return residual > self.residual
 
 
+@dataclass(frozen=True)
+class FrameChange:
+    """How a frame follows the one before it, from the two frames' lightness alone.
+
+    Attributes:
+        motion: where each pixel of the frame was in the one before.
+        cut: whether the frame starts a new scene (the past is then forgotten).
+    """
+
+    motion: Motion
+    cut: bool
+
+
 class TemporalStabilizer:
     """Blend each frame's ab with the motion-warped ab of the frames before it.
 
@@ -75,7 +91,8 @@ class TemporalStabilizer:
         cuts: how scene cuts are found; at a cut the past is forgotten.
 
     Call it once per frame, in order, with the frame's lightness ``(h, w)`` (L in 0..100) and its predicted
-    ab ``(2, h, w)`` (Lab units) at one resolution; it returns the ab to use, ``(2, h, w)`` float32.
+    ab ``(2, h, w)`` (Lab units) at one resolution; it returns the ab to use, ``(2, h, w)`` float32. Where
+    the frame's :meth:`change` from the frame before is already known, pass it: the result is the same.
     """
 
     def __init__(self, strength: float = DEFAULT_STRENGTH, cuts: CutDetector | None = None) -> None:
@@ -93,7 +110,23 @@ class TemporalStabilizer:
         self._lightness = None
         self._ab = None
 
-    def __call__(self, lightness: np.ndarray, ab: np.ndarray) -> np.ndarray:
+    @property
+    def last_lightness(self) -> np.ndarray | None:
+        """The lightness of the frame before the next one (None at the start): the next frame's
+        :meth:`change` is found from it."""
+        return self._lightness
+
+    def change(self, previous: np.ndarray, current: np.ndarray) -> FrameChange:
+        """Motion from frame ``previous`` to the frame after it, ``current`` (``(h, w)`` L maps), and
+        whether ``current`` starts a new scene. Uses no state of the stabiliser's: safe in any thread."""
+        previous = np.ascontiguousarray(previous, dtype=np.float32)
+        current = np.ascontiguousarray(current, dtype=np.float32)
+        motion = estimate_motion(previous, current)
+        return FrameChange(motion, self.cuts.is_cut(previous, current, motion.residual))
+
+    def __call__(
+        self, lightness: np.ndarray, ab: np.ndarray, change: FrameChange | None = None
+    ) -> np.ndarray:
         lightness = np.ascontiguousarray(lightness, dtype=np.float32)
         ab = np.ascontiguousarray(ab, dtype=np.float32)
         if ab.shape != (2, *lightness.shape):
@@ -106,13 +139,13 @@ class TemporalStabilizer:
         if previous is None or past is None or previous.shape != lightness.shape:
             steady = ab
         else:
-            motion = estimate_motion(previous, lightness)
-            if self.cuts.is_cut(previous, lightness, motion.residual):
+            change = change or self.change(previous, lightness)
+            if change.cut:
                 self.cut_frames.append(index)
                 steady = ab
             else:
-                weight = self.strength * motion.trust
-                steady = ab + weight * (motion.warp(past) - ab)
+                weight = self.strength * change.motion.trust
+                steady = ab + weight * (change.motion.warp(past) - ab)
         self._lightness, self._ab = lightness, steady
         return steady
 
