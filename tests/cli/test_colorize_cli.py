@@ -107,7 +107,7 @@ def test_single_file_to_output_file(tmp_path: Path, fake: FakeColorizer) -> None
         "--model",
         "m",
         "--device",
-        "d",
+        "cuda:1",
         "--precision",
         "bf16-mixed",
     )
@@ -115,7 +115,7 @@ def test_single_file_to_output_file(tmp_path: Path, fake: FakeColorizer) -> None
     assert result.exit_code == 0, result.output
     assert _is_tinted(tmp_path / "color.png")
     assert fake.calls[0]["temperature"] == -0.5
-    assert fake.loads == [("m", "d", "bf16-mixed")]  # type: ignore[attr-defined]
+    assert fake.loads == [("m", "cuda:1", "bf16-mixed")]  # type: ignore[attr-defined]
 
 
 def test_format_changes_the_output_suffix(tmp_path: Path, fake: FakeColorizer) -> None:
@@ -424,3 +424,35 @@ def test_a_photo_without_metadata_gets_none(tmp_path: Path, fake: FakeColorizer)
 
     with Image.open(tmp_path / "out.png") as out:
         assert len(out.getexif()) == 0 and "dpi" not in out.info
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "expected"),
+    [
+        ("--precision", "int4", "'int4' is not a precision; choose fp32, bf16-mixed, fp16-mixed or int8"),
+        (
+            "--device",
+            "banana",
+            "'banana' is not a device; choose auto, cpu, cuda, cuda:N (N a GPU's number) or mps",
+        ),
+    ],
+)
+def test_a_precision_or_device_no_backend_takes_is_a_usage_error_listing_the_valid_ones(
+    tmp_path: Path, fake: FakeColorizer, option: str, value: str, expected: str
+) -> None:
+    result = _invoke(_image(tmp_path / "coffee.png"), "-o", tmp_path / "p.png", option, value)
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines()[-1] == f"Error: Invalid value for '{option}': {expected}"
+    assert fake.loads == []  # type: ignore[attr-defined]
+
+
+def test_a_model_refused_by_its_backend_names_the_command_line_options(tmp_path: Path) -> None:
+    # The built-in model, for real: the library says backend='torch', the command says --backend torch.
+    result = _invoke(
+        _image(tmp_path / "a.png"), "-o", tmp_path / "out", "--backend", "onnx", "--device", "cuda"
+    )
+    assert result.exit_code == 1
+    assert "could not load the model: the ONNX backend runs on the CPU, not 'cuda'; use --backend torch" in (
+        result.output
+    )
+    assert "backend=" not in result.output

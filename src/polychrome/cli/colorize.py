@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from polychrome._messages import printable_name
 from polychrome.cli import app
-from polychrome.cli.options import ModelDevice, ModelName
+from polychrome.cli.options import ModelDevice, ModelName, in_option_words, precision_name
 from polychrome.pipelines.batch import (
     MEDIA_EXTENSIONS,
     WRITABLE_EXTENSIONS,
@@ -194,6 +194,7 @@ def colorize(
         str,
         typer.Option(
             metavar="PRECISION",
+            callback=precision_name,
             help="fp32, or bf16-mixed / fp16-mixed for the network on a GPU, or int8 (the model's "
             "model-int8.onnx on ONNX Runtime: a 4 MB file against 15, colors close to fp32's; no faster).",
         ),
@@ -305,7 +306,8 @@ def colorize(
         try:
             colorizer = load_colorizer(model, device, precision, backend)
         except Exception as exc:
-            err.print(f"[red]error:[/red] could not load the model: {escape(str(exc) or type(exc).__name__)}")
+            reason = in_option_words(str(exc) or type(exc).__name__)
+            err.print(f"[red]error:[/red] could not load the model: {escape(reason)}")
             raise typer.Exit(1) from None
     warnings: list[str] = []
 
