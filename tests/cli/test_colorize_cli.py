@@ -456,3 +456,40 @@ def test_a_model_refused_by_its_backend_names_the_command_line_options(tmp_path:
         result.output
     )
     assert "backend=" not in result.output
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_plain_film_progress_comes_at_the_rarer_of_a_tenth_and_30_seconds() -> None:
+    lines: list[str] = []
+    clock = _Clock()
+    progress = colorize_cli.PlainFilmProgress(lines.append, clock=clock)
+    progress.update("long.mp4", 0, 10_000)
+    for seconds, done in [(20, 2000), (31, 2001), (40, 2500), (70, 2600), (100, 3600)]:
+        clock.now = seconds
+        progress.update("long.mp4", done, 10_000)
+    # 20 s: a fifth done, but under 30 s; 31 s: both; 40 s: 9 s on; 70 s: 30 s on, 6% more; 100 s: both.
+    assert lines == [
+        "long.mp4: 2001 of 10000 frames (20%), 64.5 frames/s, about 2:04 left",
+        "long.mp4: 3600 of 10000 frames (36%), 36.0 frames/s, about 2:58 left",
+    ]
+
+
+def test_plain_film_progress_is_quiet_for_a_short_film_and_counts_frames_of_an_unknown_total() -> None:
+    lines: list[str] = []
+    clock = _Clock()
+    progress = colorize_cli.PlainFilmProgress(lines.append, clock=clock)
+    for done in range(0, 300, 30):  # 10 s for the whole film
+        clock.now = done / 30
+        progress.update("short.mp4", done, 300)
+    progress.forget("short.mp4")
+    progress.update("stream.mkv", 0, None)
+    clock.now += 45
+    progress.update("stream.mkv", 900, None)
+    assert lines == ["stream.mkv: 900 frames, 20.0 frames/s"]
