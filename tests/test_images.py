@@ -207,10 +207,62 @@ def test_a_truncated_16bit_color_png_is_a_read_error(tmp_path):
     _assert_read_error(path, "truncated or corrupt image data")
 
 
-def test_mode_I_uses_16bit_range_and_clips():
-    out = load_image(Image.fromarray(np.array([[1000, 70000, -5]], np.int32)))
+def test_mode_I_uses_16bit_range_and_clips(caplog):
+    with caplog.at_level(logging.WARNING, logger="polychrome.images"):
+        out = load_image(Image.fromarray(np.array([[1000, 70000, -5]], np.int32)))
     assert out.mode == "I"
     np.testing.assert_array_equal(out.rgb[0, :, 0], np.array([1000, 65535, 0], np.float32) / U16)
+    assert "outside 0..65535 (16-bit levels) were clipped" in caplog.text
+
+
+_LEVELS = np.array([[0, 40, 128, 255], [1, 2, 200, 254]], np.uint8)
+
+
+def test_a_32bit_tiff_of_8bit_levels_is_read_as_8bit_with_a_warning(tmp_path, caplog):
+    # PIL's convert('I') keeps 0..255: read as 0..65535 the photo came out almost black, without a word.
+    path = tmp_path / "scan.tif"
+    Image.fromarray(_LEVELS).convert("I").save(path)
+    assert Image.open(path).mode == "I"
+    with caplog.at_level(logging.WARNING, logger="polychrome.images"):
+        out = load_image(path)
+        as_bytes = load_image(path, keep_8bit=True)
+    np.testing.assert_array_equal(out.rgb[:, :, 1], _LEVELS / np.float32(255))
+    np.testing.assert_array_equal(as_bytes.rgb[:, :, 1], _LEVELS)
+    assert out.bit_depth == 8 and out.mode == "I"
+    assert (
+        caplog.messages
+        == [f"{path}: 32-bit integer image with values in 0..255 only; read as 8-bit levels, not 16-bit"] * 2
+    )
+
+
+def test_a_32bit_tiff_of_16bit_levels_keeps_the_16bit_range_quietly(tmp_path, caplog):
+    path = tmp_path / "deep.tif"
+    levels = np.array([[0, 256, 40000, 65535]], np.int32)
+    Image.fromarray(levels).save(path)
+    with caplog.at_level(logging.WARNING, logger="polychrome.images"):
+        out = load_image(path)
+    np.testing.assert_array_equal(out.rgb[0, :, 0], levels[0].astype(np.float32) / U16)
+    assert out.bit_depth == 16 and caplog.messages == []
+
+
+def test_a_float_tiff_of_8bit_levels_is_divided_by_255_with_a_warning(tmp_path, caplog):
+    # Clipped to 0..1 instead, every level but black came out white.
+    path = tmp_path / "scan.tif"
+    Image.fromarray(_LEVELS).convert("F").save(path)
+    with caplog.at_level(logging.WARNING, logger="polychrome.images"):
+        out = load_image(path)
+    np.testing.assert_allclose(out.rgb[:, :, 0], _LEVELS / 255, atol=1e-7)
+    assert caplog.messages == [
+        f"{path}: float image values lie in 0..255, not 0..1; read as 8-bit levels (divided by 255)"
+    ]
+
+
+@pytest.mark.parametrize("values", [[0.0, 300.0], [0.5, 1.5], [-1.0, 0.5], [0.5, float("nan")]])
+def test_float_values_beyond_8bit_levels_are_still_clipped_with_a_warning(values, caplog):
+    with caplog.at_level(logging.WARNING, logger="polychrome.images"):
+        out = load_image(Image.fromarray(np.array([values], np.float32)))
+    assert out.rgb.min() >= 0 and out.rgb.max() <= 1
+    assert "float image values outside [0, 1] were clipped" in caplog.text
 
 
 def test_mode_F():

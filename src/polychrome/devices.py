@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import torch
 
+from polychrome._runtime_names import device_error, is_device_name
+
 # Mixed precision autocasts the network to the named dtype (where the device supports it); fp16 training
 # also scales its loss against underflow.
 PRECISIONS: dict[str, torch.dtype | None] = {
@@ -32,13 +34,16 @@ def precision_name(precision: str | torch.dtype) -> str:
 
 
 def resolve_device(name: str | torch.device) -> torch.device:
-    """``auto`` (a GPU when there is one, else the CPU), or a device name such as ``cpu``, ``cuda:1``."""
+    """``auto`` (a GPU when there is one, else the CPU), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``."""
     if str(name) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError as err:
-        raise ValueError(f"device {str(name)!r}: not a device name ({err})") from None
+    # PyTorch's own refusal lists its every device type (xla, meta, hpu, ...); only these are polychrome's.
+    # A torch.device is taken as it is (a tensor's says "mps:0").
+    if not isinstance(name, torch.device) and not is_device_name(name):
+        raise ValueError(device_error(name))
+    device = torch.device(name)
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device {str(name)!r}: this PyTorch sees no Apple GPU (MPS)")
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise ValueError(f"device {str(name)!r}: this PyTorch sees no CUDA GPU (a CPU-only build?)")

@@ -197,7 +197,8 @@ class LoadedImage:
         rgb: float32 ``(H, W, 3)`` sRGB in 0..1 (gray sources are replicated into three channels).
         alpha: float32 ``(H, W)`` in 0..1, or None when the source has no transparency.
         mode: the original PIL mode (for arrays, the mode PIL would have used, e.g. ``"L"``, ``"RGBA"``).
-        bit_depth: 8 for 1- and 8-bit sources, 16 for anything more precise (16-bit, 32-bit int, float).
+        bit_depth: 8 for 1- and 8-bit sources (and 32-bit int ones holding 0..255 only), 16 for anything
+            more precise (16-bit, 32-bit int, float).
         source: the path it was read from, or None for in-memory inputs.
         metadata: EXIF and resolution of a file, to be written with its colorized copy (None if it has none).
         extent: for an image decoded reduced (``target_shorter_side``), the whole file's ``(width, height)``
@@ -329,14 +330,24 @@ def _decode(
     """Turn a loaded PIL image into ``(rgb, alpha, bit_depth)`` in our units (8-bit ones kept as uint8 with
     ``keep_8bit``, gray as a :func:`gray_view`); ``name`` is for warnings."""
     mode = img.mode
+    if mode == "I":
+        return _decode_thirty_two_bit(np.asarray(img), name, keep_8bit)
     if mode in _SIXTEEN_BIT_MODES:
-        arr = np.asarray(img)
-        # 'I' is 32-bit signed, but PIL uses it for 16-bit PNG/TIFF data, so the 16-bit range applies.
-        arr = np.clip(arr, 0, 65535).astype(np.uint16)
+        arr = np.clip(np.asarray(img), 0, 65535).astype(np.uint16)
         return _gray_to_rgb(_to_float01(arr)), None, 16
     if mode == "F":
         arr = np.asarray(img, dtype=np.float32)
-        if arr.size and not (np.all(np.isfinite(arr)) and arr.min() >= 0.0 and arr.max() <= 1.0):
+        finite = bool(np.all(np.isfinite(arr)))
+        if arr.size and finite and arr.min() >= 0.0 and 2.0 < arr.max() <= 255.0:
+            # 8-bit levels stored as floats (as PIL's convert('F') makes them): 0..1 would clip all but
+            # black to white. Up to 2 is taken for 0..1 overshooting, clipped below as before (an 8-bit
+            # photo whose brightest level is 2 is black either way).
+            logger.warning(
+                "%s: float image values lie in 0..255, not 0..1; read as 8-bit levels (divided by 255)",
+                printable_name(name),
+            )
+            return _gray_to_rgb(arr / np.float32(255.0)), None, 16
+        if arr.size and not (finite and arr.min() >= 0.0 and arr.max() <= 1.0):
             logger.warning("%s: float image values outside [0, 1] were clipped", printable_name(name))
             arr = np.clip(np.nan_to_num(arr, nan=0.0), 0.0, 1.0)
         return _gray_to_rgb(arr), None, 16
@@ -481,6 +492,29 @@ def _decode_reduced(
     scale *= factor
     rgb, alpha, bit_depth = _decode(img, name)
     return rgb, alpha, bit_depth, None if scale == 1 else (width / scale, height / scale)
+
+
+def _decode_thirty_two_bit(
+    arr: np.ndarray, name: str, keep_8bit: bool
+) -> tuple[np.ndarray, np.ndarray | None, int]:
+    """A gray image of PIL's mode 'I' (32-bit signed): 16-bit levels (0..65535) by convention, since PIL
+    has opened 16-bit PNG and TIFF files as 'I'; but values that all lie in 0..255 (and are not all 0) are
+    8-bit levels in a 32-bit container, as PIL's convert('I') makes them, which 0..65535 would show all but
+    black. That reading is a guess, so a warning says it was made; so does one about clipped values."""
+    low, high = (int(arr.min()), int(arr.max())) if arr.size else (0, 0)
+    if low >= 0 and 0 < high <= 255:
+        logger.warning(
+            "%s: 32-bit integer image with values in 0..255 only; read as 8-bit levels, not 16-bit",
+            printable_name(name),
+        )
+        return _gray(arr.astype(np.uint8), keep_8bit), None, 8
+    if low < 0 or high > 65535:
+        logger.warning(
+            "%s: 32-bit integer image values outside 0..65535 (16-bit levels) were clipped",
+            printable_name(name),
+        )
+    arr = np.clip(arr, 0, 65535).astype(np.uint16)
+    return _gray_to_rgb(_to_float01(arr)), None, 16
 
 
 def _finish(

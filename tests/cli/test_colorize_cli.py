@@ -107,7 +107,7 @@ def test_single_file_to_output_file(tmp_path: Path, fake: FakeColorizer) -> None
         "--model",
         "m",
         "--device",
-        "d",
+        "cuda:1",
         "--precision",
         "bf16-mixed",
     )
@@ -115,7 +115,7 @@ def test_single_file_to_output_file(tmp_path: Path, fake: FakeColorizer) -> None
     assert result.exit_code == 0, result.output
     assert _is_tinted(tmp_path / "color.png")
     assert fake.calls[0]["temperature"] == -0.5
-    assert fake.loads == [("m", "d", "bf16-mixed")]  # type: ignore[attr-defined]
+    assert fake.loads == [("m", "cuda:1", "bf16-mixed")]  # type: ignore[attr-defined]
 
 
 def test_format_changes_the_output_suffix(tmp_path: Path, fake: FakeColorizer) -> None:
@@ -424,3 +424,72 @@ def test_a_photo_without_metadata_gets_none(tmp_path: Path, fake: FakeColorizer)
 
     with Image.open(tmp_path / "out.png") as out:
         assert len(out.getexif()) == 0 and "dpi" not in out.info
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "expected"),
+    [
+        ("--precision", "int4", "'int4' is not a precision; choose fp32, bf16-mixed, fp16-mixed or int8"),
+        (
+            "--device",
+            "banana",
+            "'banana' is not a device; choose auto, cpu, cuda, cuda:N (N a GPU's number) or mps",
+        ),
+    ],
+)
+def test_a_precision_or_device_no_backend_takes_is_a_usage_error_listing_the_valid_ones(
+    tmp_path: Path, fake: FakeColorizer, option: str, value: str, expected: str
+) -> None:
+    result = _invoke(_image(tmp_path / "coffee.png"), "-o", tmp_path / "p.png", option, value)
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines()[-1] == f"Error: Invalid value for '{option}': {expected}"
+    assert fake.loads == []  # type: ignore[attr-defined]
+
+
+def test_a_model_refused_by_its_backend_names_the_command_line_options(tmp_path: Path) -> None:
+    # The built-in model, for real: the library says backend='torch', the command says --backend torch.
+    result = _invoke(
+        _image(tmp_path / "a.png"), "-o", tmp_path / "out", "--backend", "onnx", "--device", "cuda"
+    )
+    assert result.exit_code == 1
+    assert "could not load the model: the ONNX backend runs on the CPU, not 'cuda'; use --backend torch" in (
+        result.output
+    )
+    assert "backend=" not in result.output
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_plain_film_progress_comes_at_the_rarer_of_a_tenth_and_30_seconds() -> None:
+    lines: list[str] = []
+    clock = _Clock()
+    progress = colorize_cli.PlainFilmProgress(lines.append, clock=clock)
+    progress.update("long.mp4", 0, 10_000)
+    for seconds, done in [(20, 2000), (31, 2001), (40, 2500), (70, 2600), (100, 3600)]:
+        clock.now = seconds
+        progress.update("long.mp4", done, 10_000)
+    # 20 s: a fifth done, but under 30 s; 31 s: both; 40 s: 9 s on; 70 s: 30 s on, 6% more; 100 s: both.
+    assert lines == [
+        "long.mp4: 2001 of 10000 frames (20%), 64.5 frames/s, about 2:04 left",
+        "long.mp4: 3600 of 10000 frames (36%), 36.0 frames/s, about 2:58 left",
+    ]
+
+
+def test_plain_film_progress_is_quiet_for_a_short_film_and_counts_frames_of_an_unknown_total() -> None:
+    lines: list[str] = []
+    clock = _Clock()
+    progress = colorize_cli.PlainFilmProgress(lines.append, clock=clock)
+    for done in range(0, 300, 30):  # 10 s for the whole film
+        clock.now = done / 30
+        progress.update("short.mp4", done, 300)
+    progress.forget("short.mp4")
+    progress.update("stream.mkv", 0, None)
+    clock.now += 45
+    progress.update("stream.mkv", 900, None)
+    assert lines == ["stream.mkv: 900 frames, 20.0 frames/s"]

@@ -55,3 +55,11 @@ def test_help_fits_80_columns_with_named_values(command: tuple[str, ...]) -> Non
     lines = text.splitlines()
     assert not [line for line in lines if line.endswith("...") and "Usage" not in line]  # a cut summary
     assert not [line for line in lines if line.rstrip().endswith("-")], text  # a word broken at a hyphen
+
+
+def test_precision_help_offers_int8_for_its_size_not_its_speed() -> None:
+    # docs/backends.md: the fp32 ONNX file is as fast as the int8 one (14 ms); int8 is a 4 MB file.
+    result = CliRunner().invoke(app, ["colorize", "--help"], terminal_width=200, env={"COLUMNS": "200"})
+    text = " ".join(result.output.split())
+    assert "faster on a CPU" not in text
+    assert "a 4 MB file" in text and "no faster" in text

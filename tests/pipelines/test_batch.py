@@ -523,3 +523,13 @@ def test_a_batch_removes_killed_runs_temporaries_listing_each_output_folder_once
 
     assert len(report.done) == 40 and not stale.exists()
     assert listed == [tmp_path / "out" / "0", tmp_path / "out" / "1"]
+
+
+@pytest.mark.parametrize(("inputs", "output"), [([""], "out"), (["a.jpg", ""], "out"), (["a.jpg"], "")])
+def test_an_empty_path_is_refused_not_read_as_the_current_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, inputs: list[str], output: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    _image(tmp_path / "a.jpg")
+    with pytest.raises(ValueError, match="^empty (input|output) path$"):
+        plan_jobs(inputs, output)

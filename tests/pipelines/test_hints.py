@@ -73,6 +73,25 @@ def test_bad_hints_are_one_line_errors(text: str, message: str) -> None:
     assert "\n" not in str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("120,80,-3=red", "hint 120,80,-3=red: the radius must be 0 or more, got -3"),
+        ("120, 80 ,-3=red", "hint 120, 80 ,-3=red: the radius must be 0 or more, got -3"),
+        ("0.5,0.5,2=nocolor", "hint 0.5,0.5,2=nocolor: 'nocolor' is not a color (use #rrggbb)"),
+    ],
+)
+def test_a_refused_hint_is_quoted_as_written(text: str, message: str) -> None:
+    with pytest.raises(HintError) as refused:
+        parse_hint(text)
+    assert str(refused.value) == message
+
+
+def test_a_hint_made_in_python_is_described_with_its_radius() -> None:
+    with pytest.raises(HintError, match=r"^hint 120,80,-3=red: the radius must be 0 or more, got -3$"):
+        Hint(120, 80, "red", radius=-3)
+
+
 def test_a_hint_outside_the_photo_is_refused(colorizer: Colorizer) -> None:
     with pytest.raises(HintError, match=r"hint 200,10=red: outside the 128x96 photo"):
         colorizer(_halves(), hints=[parse_hint("200,10=red")])

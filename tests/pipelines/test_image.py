@@ -237,6 +237,16 @@ def test_precision_names_are_trainings(model: torch.nn.Module) -> None:
             Colorizer(model, precision=bad)
 
 
+@pytest.mark.parametrize("backend", ["torch", "onnx"])
+def test_a_precision_no_backend_takes_lists_the_precisions(backend: str) -> None:
+    # Not "the ONNX backend runs in fp32, not 'int4'; use backend='torch'": int4 is valid nowhere.
+    with pytest.raises(ValueError) as refused:
+        Colorizer.from_pretrained(precision="int4", backend=backend)
+    assert (
+        str(refused.value) == "precision 'int4': not a precision; choose fp32, bf16-mixed, fp16-mixed or int8"
+    )
+
+
 # --- __call__ -----------------------------------------------------------------------------------------
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -74,3 +75,25 @@ def test_a_bit_depth_the_output_cannot_take_is_refused_before_any_work(
     assert result.exit_code == 2
     assert message in result.output
     assert list(tmp_path.iterdir()) == [tmp_path / "film.mp4"]
+
+
+def test_without_a_terminal_a_film_reports_its_progress_in_plain_lines(
+    tmp_path: Path, tiny: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # CliRunner is no terminal, as a log or a pipe is not: no bar is drawn, so lines tell the progress. Set
+    # to report at every step, so the test does not depend on how long the film takes.
+    monkeypatch.setattr(colorize_cli, "PLAIN_PROGRESS_SHARE", 0.0)
+    monkeypatch.setattr(colorize_cli, "PLAIN_PROGRESS_SECONDS", 0.0)
+    film = tmp_path / "film.mp4"
+    make_clip(film, frames=24)
+
+    result = CliRunner().invoke(app, ["colorize", str(film), "-o", str(tmp_path / "color.mp4")])
+
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith(f"{film}: ")]
+    assert lines, result.output
+    assert all(
+        re.fullmatch(rf"{re.escape(str(film))}: \d+ of 24 frames \(\d+%\), [\d.]+ frames/s.*", x)
+        for x in lines
+    )
+    assert result.output.splitlines()[-1] == "colorized 1, skipped 0, failed 0"

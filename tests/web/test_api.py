@@ -144,6 +144,15 @@ def test_bad_requests_get_one_line_reasons_with_the_right_status(live: Live) -> 
     assert _error(_post(live, photo, render_size="100.5"))[0] == 400
     assert _error(_post(live, photo, format="gif")) == (400, "format must be png or jpeg, got 'gif'")
     assert _error(_post(live, photo, sharpness="2")) == (400, "unknown field 'sharpness'")
+    # A photo under another name, as `curl -F photo=@cat.jpg` sends it: not "form field 'photo' is over 16384
+    # bytes", whatever its size, but where the photo goes.
+    for size in (1000, 40_000):
+        misnamed = {"photo": ("cat.jpg", bytes(size), "image/jpeg")}
+        assert _error(httpx.post(f"{live.url}/api/colorize", files=misnamed)) == (
+            400,
+            "unknown field 'photo'; send the photo in 'image'",
+        )
+    assert _error(_post(live, photo, sharpness="2" * 20_000)) == (400, "unknown field 'sharpness'")
     files = [("image", ("a.jpg", photo, "image/jpeg")), ("image", ("b.jpg", photo, "image/jpeg"))]
     assert _error(httpx.post(f"{live.url}/api/colorize", files=files))[0] == 400
     assert _error(httpx.get(f"{live.url}/api/colorize")) == (405, "GET is not allowed here")

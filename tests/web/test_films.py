@@ -210,6 +210,10 @@ def test_what_is_not_a_readable_short_film_is_refused_in_one_line(
         assert _error(_send(run, noise)) == (413, "the request is over the 200 KB limit")
         assert _error(_send(run, film, saturation="lots")) == (400, "saturation must be a number, got 'lots'")
         assert _error(_send(run, film, format="png")) == (400, "unknown field 'format'")
+        misnamed = {"image": ("film.mp4", film.read_bytes(), "video/mp4")}
+        assert _error(httpx.post(f"{run.url}/api/videos", files=misnamed)) == (
+            400, "unknown field 'image'; send the video in 'video'"
+        )  # fmt: skip
         assert _error(httpx.post(f"{run.url}/api/videos", files={"saturation": (None, "1")})) == (
             400, "no video: send it in the multipart field 'video'"
         )  # fmt: skip

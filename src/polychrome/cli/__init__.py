@@ -8,11 +8,13 @@ from typing import Annotated
 import typer
 from typer.core import TyperArgument
 
+from polychrome.cli._paths import PolychromeTyper
+
 # typer prints a Python type beside every argument ("PHOTOS... <list[str]>") even where the argument's
 # metavar already says what to give; every polychrome argument has one, so the type is left out.
 TyperArgument.display_type_rich = lambda self, ctx: None  # type: ignore[method-assign]
 
-app = typer.Typer(
+app = PolychromeTyper(
     name="polychrome",
     help="Colorize black-and-white photos; prepare data, train and evaluate colorization models.",
     no_args_is_help=True,

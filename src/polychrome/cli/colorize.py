@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from polychrome._messages import printable_name
 from polychrome.cli import app
-from polychrome.cli.options import ModelDevice, ModelName
+from polychrome.cli.options import ModelDevice, ModelName, in_option_words, precision_name
 from polychrome.pipelines.batch import (
     MEDIA_EXTENSIONS,
     WRITABLE_EXTENSIONS,
@@ -31,6 +32,10 @@ from polychrome.video.formats import DEFAULT_STRENGTH, FILM_OUTPUT_EXTENSIONS
 
 DAMAGED = "damaged; the rest of the film was colorized"  # a film's last warning line, and exit status 1
 FilmProgress = Callable[[Job, int, "int | None"], None]
+# Without a terminal (a log, a pipe) a film's progress is a plain line each time both this share of its frames
+# and this many seconds have passed since the last: rare enough for a log, none for a short film.
+PLAIN_PROGRESS_SHARE = 0.1
+PLAIN_PROGRESS_SECONDS = 30.0
 
 if TYPE_CHECKING:
     import numpy as np
@@ -194,8 +199,9 @@ def colorize(
         str,
         typer.Option(
             metavar="PRECISION",
+            callback=precision_name,
             help="fp32, or bf16-mixed / fp16-mixed for the network on a GPU, or int8 (the model's "
-            "model-int8.onnx on ONNX Runtime: faster on a CPU, close to fp32).",
+            "model-int8.onnx on ONNX Runtime: a 4 MB file against 15, colors close to fp32's; no faster).",
         ),
     ] = "fp32",
     backend: Annotated[
@@ -305,7 +311,8 @@ def colorize(
         try:
             colorizer = load_colorizer(model, device, precision, backend)
         except Exception as exc:
-            err.print(f"[red]error:[/red] could not load the model: {escape(str(exc) or type(exc).__name__)}")
+            reason = in_option_words(str(exc) or type(exc).__name__)
+            err.print(f"[red]error:[/red] could not load the model: {escape(reason)}")
             raise typer.Exit(1) from None
     warnings: list[str] = []
 
@@ -369,6 +376,65 @@ def default_workers() -> int:
     return 2 if (os.cpu_count() or 1) >= 4 else 1
 
 
+class PlainFilmProgress:
+    """Progress lines for a film colored where no bar can be drawn: ``print_line`` is called with
+    "NAME: DONE of TOTAL frames (P%), R frames/s, about M:SS left" once both ``every_share`` of its frames
+    and ``every_seconds`` have passed since the film began or its last line (only the seconds, where the
+    film does not say how many frames it has). Thread-safe: films colored at once each get their own lines.
+
+    >>> lines = []
+    >>> clock = iter([0.0, 40.0, 50.0]).__next__
+    >>> progress = PlainFilmProgress(lines.append, clock=clock)
+    >>> for done in (0, 100, 110):
+    ...     progress.update("film.mp4", done, 1000)
+    >>> lines
+    ['film.mp4: 100 of 1000 frames (10%), 2.5 frames/s, about 6:00 left']
+    """
+
+    def __init__(
+        self,
+        print_line: Callable[[str], None],
+        every_share: float = PLAIN_PROGRESS_SHARE,
+        every_seconds: float = PLAIN_PROGRESS_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.print_line = print_line
+        self.every_share = every_share
+        self.every_seconds = every_seconds
+        self.clock = clock
+        self._lock = threading.Lock()
+        # name -> (when it began, frames done then, when the last line was, frames done at the last line)
+        self._films: dict[str, tuple[float, int, float, int]] = {}
+
+    def update(self, name: str, done: int, total: int | None) -> None:
+        now = self.clock()
+        with self._lock:
+            if name not in self._films:
+                self._films[name] = (now, done, now, done)
+                return
+            began, first, last_time, last_done = self._films[name]
+            if now - last_time < self.every_seconds:
+                return
+            if total is not None and done - last_done < self.every_share * total:
+                return
+            self._films[name] = (began, first, now, done)
+        self.print_line(_progress_line(name, done, total, (done - first) / max(now - began, 1e-9)))
+
+    def forget(self, name: str) -> None:
+        with self._lock:
+            self._films.pop(name, None)
+
+
+def _progress_line(name: str, done: int, total: int | None, rate: float) -> str:
+    if total is None:
+        return f"{name}: {done} frames, {rate:.1f} frames/s"
+    line = f"{name}: {done} of {total} frames ({100 * done // max(total, 1)}%), {rate:.1f} frames/s"
+    if rate > 0 and done < total:
+        minutes, seconds = divmod(round((total - done) / rate), 60)
+        line += f", about {minutes}:{seconds:02d} left"
+    return line
+
+
 def _run_with_progress(
     jobs: list[Job],
     make: Callable[[FilmProgress], Callable[[Job], None]],
@@ -377,7 +443,8 @@ def _run_with_progress(
     console: Console,
 ) -> BatchReport:
     """Run the jobs under a bar of files done and, while a film is colored, a bar of its frames done with
-    frames per second and the time left."""
+    frames per second and the time left; without a terminal, a film's progress is a line now and then
+    (:class:`PlainFilmProgress`)."""
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -388,11 +455,20 @@ def _run_with_progress(
         transient=True,
         disable=not console.is_terminal,
     )
+    plain = None
+    if not console.is_terminal:
+        plain = PlainFilmProgress(
+            lambda line: console.print(line, markup=False),
+            every_share=PLAIN_PROGRESS_SHARE,
+            every_seconds=PLAIN_PROGRESS_SECONDS,
+        )
     with progress:
         task = progress.add_task("colorizing", total=len(jobs), rate="")
         film_tasks: dict[Path, tuple[Any, float, int]] = {}
 
         def frames(job: Job, done: int, total: int | None) -> None:
+            if plain is not None:
+                plain.update(printable_name(job.source), done, total)
             if job.source not in film_tasks:
                 name = escape(job.source.name)
                 film_tasks[job.source] = (
@@ -411,6 +487,8 @@ def _run_with_progress(
 
         def advance(job: Job, status: str) -> None:
             counts[status] += 1
+            if plain is not None:
+                plain.forget(printable_name(job.source))
             if job.source in film_tasks:
                 progress.remove_task(film_tasks.pop(job.source)[0])
             progress.update(task, advance=1, description=escape(job.source.name))

@@ -2,12 +2,54 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 import typer
 
+from polychrome._runtime_names import DEVICE_CHOICES, PRECISION_CHOICES, PRECISION_NAMES, is_device_name
+
+
+def device_name(value: str) -> str:
+    """A --device callback: a name that no command takes is a usage error listing those there are."""
+    if not is_device_name(value):
+        raise typer.BadParameter(f"{value!r} is not a device; choose {DEVICE_CHOICES}")
+    return value
+
+
+def precision_name(value: str) -> str:
+    """A --precision callback, as :func:`device_name`."""
+    if value not in PRECISION_NAMES:
+        raise typer.BadParameter(f"{value!r} is not a precision; choose {PRECISION_CHOICES}")
+    return value
+
+
+# The library names its options as Python does (backend='torch', or backend 'torch'); a command's messages
+# name them as the command line does.
+_PYTHON_OPTION = re.compile(r"\b(backend|precision|device)(?:=| )'([^'\s]*)'((?: or '[^'\s]*')*)")
+
+
+def in_option_words(message: str) -> str:
+    """A library message with its options named as on the command line.
+
+    >>> in_option_words("the ONNX backend runs on the CPU, not 'cuda'; use backend='torch'")
+    "the ONNX backend runs on the CPU, not 'cuda'; use --backend torch"
+    >>> in_option_words("int8 runs on ONNX Runtime: use backend 'onnx' or 'auto'")
+    'int8 runs on ONNX Runtime: use --backend onnx or auto'
+    """
+
+    def option(match: re.Match[str]) -> str:
+        alternatives = match[3].replace("'", "")
+        return f"--{match[1]} {match[2]}{alternatives}"
+
+    return _PYTHON_OPTION.sub(option, message)
+
+
 ScoringDevice = Annotated[
-    str, typer.Option(metavar="DEVICE", help="auto (a GPU when there is one), cpu, cuda, cuda:1.")
+    str,
+    typer.Option(
+        metavar="DEVICE", callback=device_name, help="auto (a GPU when there is one), cpu, cuda, cuda:1."
+    ),
 ]
 BatchSize = Annotated[
     int | None,
@@ -23,7 +65,12 @@ ModelName = Annotated[
     typer.Option(metavar="MODEL", help="Name or path of the model; the built-in model by default."),
 ]
 ModelDevice = Annotated[
-    str, typer.Option(metavar="DEVICE", help="Where the model runs: cpu, cuda, cuda:1, mps.")
+    str,
+    typer.Option(
+        metavar="DEVICE",
+        callback=device_name,
+        help="Where the model runs: cpu, cuda, cuda:1, mps, or auto (a GPU when there is one).",
+    ),
 ]
 # Where a web page listens (`serve`, `turing serve`); each command keeps its own default port.
 Host = Annotated[

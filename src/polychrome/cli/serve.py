@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from polychrome.cli import app
-from polychrome.cli.options import Host, ModelDevice, ModelName, Port
+from polychrome.cli.options import Host, ModelDevice, ModelName, Port, in_option_words
 from polychrome.pipelines.render_size import MAX_RENDER_SIZE
 
 
@@ -83,7 +83,8 @@ def serve(
     try:
         colorizer = Colorizer.from_pretrained(model, device=device)
     except Exception as exc:
-        err.print(f"[red]error:[/red] could not load the model: {escape(str(exc) or type(exc).__name__)}")
+        reason = in_option_words(str(exc) or type(exc).__name__)
+        err.print(f"[red]error:[/red] could not load the model: {escape(reason)}")
         raise typer.Exit(1) from None
     web = create_app(colorizer, settings, model_name=model or DEFAULT_MODEL, device=device)
     try:

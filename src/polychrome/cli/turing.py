@@ -13,9 +13,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from polychrome.cli import app
+from polychrome.cli._paths import PolychromeTyper
 from polychrome.cli.options import Host, Port
 
-turing_app = typer.Typer(
+turing_app = PolychromeTyper(
     name="turing",
     help="Colorization Turing Test: which photo is real?",
     no_args_is_help=True,

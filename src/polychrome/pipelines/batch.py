@@ -83,10 +83,13 @@ def plan_jobs(
 
     Problems with the inputs are returned as (input, reason) pairs rather than raised, so one bad path does
     not stop the rest; an output that would replace its own source, or the output of another input, is such
-    a problem too. Only contradictory arguments raise ValueError (the caller's usage error).
+    a problem too. Only contradictory arguments raise ValueError (the caller's usage error), and an empty
+    path, which `Path` would read as the current folder (an unset shell variable gives one).
 
     >>> plan_jobs(["photos"], "out")  # photos/a/b.jpg -> out/a/b.jpg  # doctest: +SKIP
     """
+    if str(output) == "" or "" in map(str, inputs):
+        raise ValueError("empty " + ("output path" if str(output) == "" else "input path"))
     extensions = frozenset(extension.lower() for extension in extensions)
     films = bool(extensions & VIDEO_EXTENSIONS)
     if suffix is not None:

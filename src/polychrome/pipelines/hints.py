@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ class Hint:
         color: ``#rrggbb`` (or any color name or form PIL understands, e.g. ``red``, ``rgb(178,34,34)``).
         radius: how far around the point the color is known to hold, in pixels of the photo (0: the point).
         relative: whether ``x`` and ``y`` are fractions (0..1) of the width and height.
+        written: the hint as its owner wrote it (``--hint 120,80,3=red``), which messages quote as it is.
     """
 
     x: float
@@ -46,6 +47,7 @@ class Hint:
     color: str
     radius: float = 0.0
     relative: bool = False
+    written: str | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not all(math.isfinite(v) for v in (self.x, self.y, self.radius)):
@@ -55,7 +57,10 @@ class Hint:
         self.rgb()  # a bad color fails here, when the hint is made
 
     def describe(self) -> str:
-        return f"{self.x:g},{self.y:g}={self.color}"
+        if self.written is not None:
+            return self.written
+        radius = f",{self.radius:g}" if self.radius else ""
+        return f"{self.x:g},{self.y:g}{radius}={self.color}"
 
     def rgb(self) -> tuple[int, int, int]:
         try:
@@ -90,7 +95,8 @@ def parse_hint(text: str) -> Hint:
             "or both as pixels"
         )
     relative = all(fractions)
-    return Hint(values[0], values[1], color.strip(), values[2] if len(values) == 3 else 0.0, relative)
+    radius = values[2] if len(values) == 3 else 0.0
+    return Hint(values[0], values[1], color.strip(), radius, relative, written=text)
 
 
 def load_hints(path: str | Path) -> list[Hint]:

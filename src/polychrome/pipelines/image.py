@@ -27,6 +27,7 @@ import numpy as np
 from PIL import Image
 
 from polychrome._model_files import read_config
+from polychrome._runtime_names import PRECISION_NAMES, device_error, is_device_name, precision_error
 from polychrome.color.constants import DECODE_METHODS
 from polychrome.images import LoadedImage, load_image, to_uint8
 from polychrome.pipelines.backends import Backend, choose_backend, model_files
@@ -180,6 +181,7 @@ class Colorizer:
         render: RenderCalibration | None = None,
     ):
         self.render = render or RenderCalibration()
+        _check_names(device, precision)
         if isinstance(model, OnnxNetwork):
             self.backend: Backend = "onnx"
             self.model: Any = model
@@ -231,6 +233,7 @@ class Colorizer:
         """Move the network to ``device`` and/or run it at precision ``dtype`` (a precision name, or
         ``torch.float32`` / ``torch.bfloat16`` / ``torch.float16``); returns the colorizer. ONNX Runtime
         runs on the CPU, at the precision of its file (fp32 stands for "as the file is")."""
+        _check_names(device, dtype)
         if self.backend == "onnx":
             if device is not None and str(device) not in ("cpu", "auto"):
                 raise ValueError(
@@ -506,6 +509,15 @@ def _batches(photos: Iterable[_Photo], batch_size: int) -> Iterator[list[_Photo]
         group.append(photo)
     if group:
         yield group
+
+
+def _check_names(device: object, precision: object) -> None:
+    """Refuse a device or precision name that no backend takes, listing the ones there are (the ONNX
+    backend's refusals of a GPU or a mixed precision would otherwise answer a misspelt name)."""
+    if isinstance(device, str) and not is_device_name(device):
+        raise ValueError(device_error(device))
+    if isinstance(precision, str) and not precision.startswith("torch.") and precision not in PRECISION_NAMES:
+        raise ValueError(precision_error(precision))
 
 
 def _folder_render(path: Path) -> RenderCalibration:

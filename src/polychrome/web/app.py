@@ -230,7 +230,8 @@ def create_app(
     async def _colorize(request: Request, chunks: Any, deadline: float) -> Response:
         folder = Path(tempfile.mkdtemp(prefix="polychrome-upload-"))  # mode 0700: this user's alone
         try:
-            upload = await receive_upload(request.headers.get("content-type", ""), chunks, folder)
+            content_type = request.headers.get("content-type", "")
+            upload = await receive_upload(content_type, chunks, folder, fields=_PHOTO_FIELDS)
             try:
                 options = _options(upload, settings)
             except ValueError as err:
@@ -302,7 +303,9 @@ def _film_routes(app: FastAPI, films: FilmJobs, settings: WebSettings) -> None:
         queued = False
         try:
             content_type = request.headers.get("content-type", "")
-            upload = await receive_upload(content_type, chunks, folder, file_field="video", what="video")
+            upload = await receive_upload(
+                content_type, chunks, folder, file_field="video", what="video", fields=_FILM_FIELDS
+            )
             options = _film_options(upload, settings)
             assert upload.path is not None
             source, frames = await run_in_threadpool(probe_film, upload.path, settings)
@@ -404,7 +407,7 @@ def _options(upload: Upload, settings: WebSettings) -> ColorizeOptions:
     if upload.path is None:
         raise ValueError("no photo: send it in the multipart field 'image'")
     fields = dict(upload.fields)
-    saturation, temperature, render_size = _controls(fields, settings, {"format", "hints"})
+    saturation, temperature, render_size = _controls(fields, settings, _PHOTO_FIELDS)
     kind = fields.get("format", "png").strip().lower()
     kind = {"jpg": "jpeg"}.get(kind, kind)
     if kind not in FORMATS:
@@ -417,13 +420,20 @@ def _film_options(upload: Upload, settings: WebSettings) -> FilmOptions:
     """A film request's controls, checked; raises ValueError with a one-line reason."""
     if upload.path is None:
         raise ValueError("no video: send it in the multipart field 'video'")
-    return FilmOptions(*_controls(dict(upload.fields), settings, set()))
+    return FilmOptions(*_controls(dict(upload.fields), settings, _FILM_FIELDS))
 
 
-def _controls(fields: dict[str, str], settings: WebSettings, others: set[str]) -> tuple[float, float, int]:
-    """Saturation, warm/cool and render size, the controls photos and films share; a field that is neither
-    these nor ``others`` is refused. Raises ValueError with a one-line reason."""
-    unknown = sorted(set(fields) - {"saturation", "temperature", "render_size", *others})
+# The text fields each request takes beside its file.
+_FILM_FIELDS = ("saturation", "temperature", "render_size")
+_PHOTO_FIELDS = (*_FILM_FIELDS, "format", "hints")
+
+
+def _controls(
+    fields: dict[str, str], settings: WebSettings, known: tuple[str, ...]
+) -> tuple[float, float, int]:
+    """Saturation, warm/cool and render size, the controls photos and films share; a field not ``known``
+    is refused. Raises ValueError with a one-line reason."""
+    unknown = sorted(set(fields) - set(known))
     if unknown:
         raise ValueError(f"unknown field '{unknown[0]}'")
     saturation = _number(fields, "saturation", 1.0, 0.0, 4.0)

@@ -8,7 +8,7 @@ nothing a client sends becomes part of a path. Limits are checked while the byte
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import Path
@@ -37,9 +37,10 @@ class Upload:
 class _Parts:
     """python-multipart callbacks that write the file field to disk and keep the small fields."""
 
-    def __init__(self, file_field: str, folder: Path, what: str) -> None:
+    def __init__(self, file_field: str, folder: Path, what: str, fields: Collection[str] | None) -> None:
         self.file_field = file_field
         self.what = what
+        self.fields = fields
         self.target = folder / "upload"
         self.upload = Upload()
         self._header_name = b""
@@ -76,6 +77,11 @@ class _Parts:
                 )
             self.upload.filename = options.get(b"filename", b"").decode("utf-8", "replace")
             self._file = open(self.target, "xb")  # noqa: SIM115 - closed at the part's end or on error
+        elif self.fields is not None and self._name not in self.fields:
+            # Refused before its bytes arrive: a photo sent under another name would otherwise be refused as
+            # a text field too long, which does not say what to do.
+            message = unknown_field(self._name, self.file_field, self.what, b"filename" in options)
+            raise _Refused(HTTPStatus.BAD_REQUEST, message)
         elif len(self.upload.fields) >= _MAX_FIELDS:
             raise _Refused(HTTPStatus.BAD_REQUEST, "too many form fields")
 
@@ -114,9 +120,11 @@ async def receive_upload(
     folder: Path,
     file_field: str = "image",
     what: str = "photo",
+    fields: Collection[str] | None = None,
 ) -> Upload:
     """Parse a ``multipart/form-data`` body from ``chunks`` (already bounded in size and time); the file is
-    sent in ``file_field`` and is a ``what`` (for the messages).
+    sent in ``file_field`` and is a ``what`` (for the messages); ``fields`` are the text fields the request
+    may hold (None: any), another is refused as soon as its headers arrive.
 
     Raises:
         BodyError: 415 for a body that is not multipart, 400 for a malformed one or bad fields, or what
@@ -131,7 +139,7 @@ async def receive_upload(
     boundary = options.get(b"boundary")
     if not boundary:
         raise BodyError(HTTPStatus.BAD_REQUEST, "the multipart body has no boundary")
-    parts = _Parts(file_field, folder, what)
+    parts = _Parts(file_field, folder, what, fields)
     try:
         parser = MultipartParser(boundary, _callbacks(parts))  # type: ignore[arg-type]
         async for chunk in chunks:
@@ -146,6 +154,12 @@ async def receive_upload(
     finally:
         parts.close()
     return parts.upload
+
+
+def unknown_field(name: str, file_field: str, what: str, is_file: bool) -> str:
+    """The refusal of a field the request does not take; a file in it is most likely the photo (or film)
+    under another name (``curl -F photo=@cat.jpg``), so it says where that goes."""
+    return f"unknown field '{name}'" + (f"; send the {what} in '{file_field}'" if is_file else "")
 
 
 def _callbacks(parts: _Parts) -> dict[str, object]:
