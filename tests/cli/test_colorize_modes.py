@@ -81,3 +81,37 @@ def test_every_mode_is_colorized_at_full_size_keeping_alpha_and_lightness(
             want = _lightness(np.repeat(gray[..., None], 3, axis=2))
             tolerance = 1.5 if name.endswith(".jpg") else 0.6  # JPEG re-encoding of the output
             assert np.abs(_lightness(rgb) - want).max() < tolerance, name
+
+
+@pytest.mark.parametrize(
+    ("args", "backend"),
+    [
+        ([], "onnx"),  # the CPU in fp32 and a model.onnx: ONNX Runtime, though PyTorch is installed
+        (["--backend", "torch"], "torch"),
+        (["--precision", "bf16-mixed"], "torch"),
+        (["--backend", "onnx"], "onnx"),
+    ],
+)
+def test_the_command_colors_on_the_backend_the_rule_picks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], backend: str
+) -> None:
+    import polychrome.cli.colorize as colorize_cli
+    from polychrome._model_files import ONNX_NAME, read_config
+    from polychrome.export import export_onnx
+
+    torch.manual_seed(0)
+    model = create_model("effunet_tiny_reg").eval()
+    folder = save_pretrained(model, tmp_path / "model")
+    export_onnx(model, folder / ONNX_NAME, read_config(folder))
+    Image.fromarray(_gradient(), "L").save(tmp_path / "gray.png")
+    loaded = []
+    real_load = colorize_cli.load_colorizer
+    monkeypatch.setattr(colorize_cli, "load_colorizer", lambda *a: loaded.append(real_load(*a)) or loaded[-1])
+
+    result = CliRunner().invoke(
+        app,
+        ["colorize", str(tmp_path / "gray.png"), "-o", str(tmp_path / "out"), "--model", str(folder), *args],
+    )
+
+    assert result.exit_code == 0, result.output
+    assert [c.backend for c in loaded] == [backend]

@@ -98,3 +98,17 @@ def test_every_option_of_serve_is_in_the_guide() -> None:
     guide = (Path(__file__).parents[2] / "docs" / "web.md").read_text()
     assert len(options) >= 12
     assert sorted(name for name in options if f"`{name}`" not in guide) == []
+
+
+def test_serve_colors_on_onnx_runtime_on_the_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    # PyTorch is installed here; on the CPU ONNX Runtime is the faster path (docs/backends.md).
+    colorizers: list[object] = []
+
+    def interrupted(self: LocalServer) -> None:
+        colorizers.append(self._server.config.app.state.films.colorizer)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(LocalServer, "serve_forever", interrupted)
+    result = _serve()
+    assert result.exit_code == 0, result.output
+    assert colorizers[0].backend == "onnx"  # type: ignore[attr-defined]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -10,17 +11,27 @@ from safetensors.torch import load_file, save
 
 from polychrome import __version__
 from polychrome._atomic import atomic_write
-from polychrome._model_files import CONFIG_NAME, WEIGHTS_NAME, read_config
+from polychrome._model_files import CONFIG_NAME, INT8_ONNX_NAME, ONNX_NAME, WEIGHTS_NAME, read_config
 from polychrome.models._registry import create_model
 from polychrome.models.base import ColorizationModel
+
+logger = logging.getLogger(__name__)
 
 
 def save_pretrained(
     model: ColorizationModel, directory: str | Path, extra: dict[str, Any] | None = None
 ) -> Path:
-    """Write the model's weights and everything needed to rebuild it; each file is written atomically."""
+    """Write the model's weights and everything needed to rebuild it; each file is written atomically.
+
+    ONNX files already in ``directory`` were exported from the weights being replaced, so they are removed:
+    ``backend="auto"`` colors with ``model.onnx`` where it is present, and must not color with a stale one.
+    """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
+    for stale in (directory / ONNX_NAME, directory / INT8_ONNX_NAME):
+        if stale.is_file():
+            logger.warning("%s: removed (exported from the weights now replaced); export it again", stale)
+            stale.unlink()
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     atomic_write(directory / WEIGHTS_NAME, lambda handle: handle.write(save(state)))
     config = {

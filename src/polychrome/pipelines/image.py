@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -30,7 +31,7 @@ from polychrome._model_files import read_config
 from polychrome._runtime_names import PRECISION_NAMES, device_error, is_device_name, precision_error
 from polychrome.color.constants import DECODE_METHODS
 from polychrome.images import LoadedImage, load_image, to_uint8
-from polychrome.pipelines.backends import Backend, choose_backend, model_files
+from polychrome.pipelines.backends import Backend, choose_backend, model_files, torch_needed
 from polychrome.pipelines.calibration import RenderCalibration
 from polychrome.pipelines.hints import Hint, spread_hints
 from polychrome.pipelines.onnx_network import OnnxNetwork
@@ -40,6 +41,8 @@ if TYPE_CHECKING:  # PyTorch is optional: the base install colorizes with ONNX R
     import torch
 
     from polychrome.models import ColorizationModel
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "effunet-lite0"
 OutputType = Literal["pil", "np", "pt"]
@@ -159,7 +162,10 @@ class Colorizer:
     Two backends color the same way (tests hold them to it): PyTorch (``backend="torch"``, the
     ``polychrome[torch]`` install), on any device and precision; and ONNX Runtime (``"onnx"``, the base
     install), on the CPU in fp32, with the model's ``model.onnx`` and an 8-bit path that never turns a photo
-    into floats.
+    into floats. A colorizer that :meth:`from_pretrained` put on ONNX Runtime by ``backend="auto"`` moves to
+    PyTorch by itself when later asked for what only PyTorch does (:meth:`to` a GPU or precision, a
+    classification model's decoding options, :meth:`predict_ab`), by the same rule
+    (:func:`~polychrome.pipelines.backends.choose_backend`).
 
     Args:
         model: a :class:`~polychrome.models.ColorizationModel` (PyTorch; put in eval mode) or an
@@ -182,6 +188,7 @@ class Colorizer:
     ):
         self.render = render or RenderCalibration()
         _check_names(device, precision)
+        self._auto_path: Path | None = None  # the model folder, where backend "auto" may still pick PyTorch
         if isinstance(model, OnnxNetwork):
             self.backend: Backend = "onnx"
             self.model: Any = model
@@ -206,9 +213,11 @@ class Colorizer:
         """Load the built-in model (default), another built-in by name, a saved model folder or an exported
         ``.onnx`` file, with the rendering settings saved beside it.
 
-        ``backend``: ``auto`` (PyTorch where it is installed, else ONNX Runtime), ``torch`` or ``onnx``.
-        ``precision="int8"`` colors with the folder's ``model-int8.onnx`` on ONNX Runtime (faster on the CPU,
-        close to but not equal to fp32; BENCHMARKS section 12).
+        ``backend``: ``auto`` (ONNX Runtime wherever it can color as asked, PyTorch where only it can: a
+        GPU, a precision other than fp32, a model without ``model.onnx``; see
+        :mod:`polychrome.pipelines.backends`), ``torch`` or ``onnx``.
+        ``precision="int8"`` colors with the folder's ``model-int8.onnx`` on ONNX Runtime (a 4 MB file, no
+        faster than fp32 on the CPU, colors close to but not equal to its; BENCHMARKS section 12).
         """
         path = resolve_model_path(name_or_path)
         weights, onnx_file = model_files(path, str(precision))
@@ -218,11 +227,15 @@ class Colorizer:
             has_weights=weights is not None,
             has_onnx=onnx_file is not None,
             precision=str(precision),
+            device=str(device),
         )
         if chosen == "onnx":
             network = OnnxNetwork(onnx_file)
             render = network.render if path.is_file() else _folder_render(path)
-            return cls(network, device=device, precision=precision, render=render)
+            colorizer = cls(network, device=device, precision=precision, render=render)
+            if backend == "auto" and weights is not None:
+                colorizer._auto_path = path
+            return colorizer
         from polychrome.models import load_pretrained
 
         return cls(load_pretrained(path), device=device, precision=precision, render=_folder_render(path))
@@ -232,8 +245,10 @@ class Colorizer:
     ) -> Colorizer:
         """Move the network to ``device`` and/or run it at precision ``dtype`` (a precision name, or
         ``torch.float32`` / ``torch.bfloat16`` / ``torch.float16``); returns the colorizer. ONNX Runtime
-        runs on the CPU, at the precision of its file (fp32 stands for "as the file is")."""
+        runs on the CPU, at the precision of its file (fp32 stands for "as the file is"); a colorizer on it by
+        ``backend="auto"`` moves to PyTorch for a GPU or another precision."""
         _check_names(device, dtype)
+        self._follow_auto(device or "cpu", dtype or self.precision)
         if self.backend == "onnx":
             if device is not None and str(device) not in ("cpu", "auto"):
                 raise ValueError(
@@ -251,6 +266,41 @@ class Colorizer:
             self.device = resolve_device(device)
             self.model.to(self.device)
         return self
+
+    def _follow_auto(
+        self, device: str | torch.device, precision: str | torch.dtype, decoding: bool = False
+    ) -> None:
+        """Move a colorizer that ``backend="auto"`` put on ONNX Runtime to PyTorch (on the CPU, fp32, ready
+        for :meth:`to`) where the one rule says that what is now asked needs it."""
+        if self.backend != "onnx" or self._auto_path is None:
+            return
+        reason = torch_needed(str(device), str(precision), decoding)
+        if reason is None:
+            return
+        path, precision = self._auto_path, str(precision)
+        weights, onnx_file = model_files(path, precision)
+        chosen = choose_backend(
+            "auto",
+            path,
+            has_weights=weights is not None,
+            has_onnx=onnx_file is not None,
+            precision=precision,
+            device=str(device),
+            decoding=decoding,
+        )
+        if chosen == "torch":
+            self._use_torch(reason)
+
+    def _use_torch(self, reason: str) -> None:
+        from polychrome.devices import resolve_device
+        from polychrome.models import load_pretrained
+
+        assert self._auto_path is not None
+        path = self._auto_path
+        logger.info("%s: colorizing with PyTorch from here on (%s)", path, reason)
+        self.model = load_pretrained(path).eval()
+        self.backend, self.precision, self.device = "torch", "fp32", resolve_device("cpu")
+        self._auto_path = None
 
     def __call__(
         self,
@@ -306,6 +356,8 @@ class Colorizer:
         if not -1.0 <= temperature <= 1.0:
             raise ValueError(f"temperature must be in -1..1, got {temperature}")
         timings = {"read": 0.0, "network": 0.0, "merge": 0.0}
+        if self.backend == "onnx" and options["decode"] and self.model.head_type == "classification":
+            self._follow_auto("cpu", self.precision, decoding=True)
         if self.backend == "onnx":
             from polychrome.pipelines.numpy_path import colorize_photos
 
@@ -397,6 +449,8 @@ class Colorizer:
         either)."""
         import torch
 
+        if self.backend == "onnx" and self._auto_path is not None:
+            self._use_torch("predict_ab takes tensors")
         if self.backend != "torch":
             raise ValueError(
                 "predict_ab takes tensors with backend='torch'; with 'onnx' use "
