@@ -208,7 +208,7 @@ def colorize(
         str,
         typer.Option(
             metavar="BACKEND",
-            help="auto (ONNX Runtime where it can, the faster on a CPU; PyTorch for a GPU, bf16-mixed / "
+            help="auto (ONNX Runtime where it can: faster on CPUs; PyTorch for a GPU, bf16-mixed / "
             "fp16-mixed or a model without model.onnx), torch, or onnx (the model.onnx).",
         ),
     ] = "auto",
