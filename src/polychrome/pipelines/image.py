@@ -31,7 +31,7 @@ from polychrome._model_files import read_config
 from polychrome._runtime_names import PRECISION_NAMES, device_error, is_device_name, precision_error
 from polychrome.color.constants import DECODE_METHODS
 from polychrome.images import LoadedImage, load_image, to_uint8
-from polychrome.pipelines.backends import Backend, choose_backend, model_files, torch_needed
+from polychrome.pipelines.backends import ONNX_DEVICES, Backend, choose_backend, model_files, torch_needed
 from polychrome.pipelines.calibration import RenderCalibration
 from polychrome.pipelines.hints import Hint, spread_hints
 from polychrome.pipelines.onnx_network import OnnxNetwork
@@ -250,7 +250,7 @@ class Colorizer:
         _check_names(device, dtype)
         self._follow_auto(device or "cpu", dtype or self.precision)
         if self.backend == "onnx":
-            if device is not None and str(device) not in ("cpu", "auto"):
+            if device is not None and str(device) not in ONNX_DEVICES:
                 raise ValueError(
                     f"the ONNX backend runs on the CPU, not {str(device)!r}; use backend='torch'"
                 )
