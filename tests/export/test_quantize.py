@@ -106,6 +106,7 @@ def test_the_export_command_writes_an_int8_file(folder: Path, tmp_path: Path) ->
     refused = runner.invoke(app, [*export, str(empty), "-o", str(tmp_path / "r.onnx")])
 
     assert done.exit_code == 0, done.output
+    assert "calibrated on 2 photos of the 100 asked" in done.output
     assert OnnxNetwork(tmp_path / "q.onnx").precision == "int8"
     assert refused.exit_code == 1 and "no readable photos to calibrate with" in refused.output
     assert not (tmp_path / "r.onnx").exists()

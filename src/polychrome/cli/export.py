@@ -103,6 +103,13 @@ def _export_int8(model: Path, output: Path, sources: list[str], count: int) -> P
     calibration = list(itertools.islice(calibration_lightness(photos()), count))
     if not calibration:
         raise ValueError(f"no readable photos to calibrate with in {', '.join(sources)}")
+    if len(calibration) < count:
+        # Activation ranges from a handful of photos fit those photos: say so, since the file works anyway.
+        typer.echo(
+            f"note: calibrated on {len(calibration)} photos of the {count} asked (--calibration-photos); "
+            "fewer photos give less reliable int8 colors",
+            err=True,
+        )
     with tempfile.TemporaryDirectory() as folder:
         exported = export_onnx(
             load_pretrained(model), Path(folder) / "model.onnx", read_config(model), as_written=True
