@@ -63,10 +63,11 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_PART_FRAMES = 240
 _WORK_VERSION = 1  # bump when the layout of the work folder changes, so old work is not resumed
-# Threads that find the stabiliser's motion ahead of it: at 1080p on a GPU the stabiliser in one thread
-# set the film's pace (BENCHMARKS section 11), and each frame's motion takes a few milliseconds of one core.
-# 0: the stabiliser finds each motion itself, in order (the film is the same).
-MOTION_THREADS = max(1, min(4, len(os.sched_getaffinity(0)) // 4))
+# Threads that find the stabiliser's motion ahead of it (each frame's motion takes a few milliseconds of one
+# core). 0: the stabiliser finds each motion itself, in order; the film is the same either way. At 1080p on
+# an H100 with 16 cores, 2 threads and 0 ran alike (about 210 frames/s) and 4 slower (about 185), taking
+# cores from x264 and the decoder (BENCHMARKS section 11); with few cores the network sets the pace.
+MOTION_THREADS = min(2, len(os.sched_getaffinity(0)) // 8)
 
 
 @dataclass(frozen=True)
