@@ -31,6 +31,14 @@ def export(
     calibration_photos: Annotated[
         int, typer.Option(min=1, metavar="N", help="How many of the --int8 photos calibrate, in order.")
     ] = 100,
+    fp16_weights: Annotated[
+        bool,
+        typer.Option(
+            "--fp16-weights",
+            help="Store the weights in 16 bits: half the file, the same speed, colors within a few "
+            "hundredths of a Lab unit (the network still computes in 32 bits).",
+        ),
+    ] = False,
 ) -> None:
     """Export a model to ONNX, to colorize without PyTorch.
 
@@ -43,9 +51,15 @@ def export(
     With --int8 the file holds int8 weights and activations, calibrated on the photos given (the first
     convolutions stay in float); saved as model-int8.onnx in the model's folder, `--precision int8` colors
     with it. It colors close to the float model, not equal to it (BENCHMARKS section 12).
+
+    With --fp16-weights the weights are stored in 16 bits and turned back into 32 when ONNX Runtime loads
+    the file: how the built-in models ship.
     """
     if output.suffix.lower() != ".onnx":
         typer.echo(f"error: {output}: the output must end in .onnx", err=True)
+        raise typer.Exit(2)
+    if int8 and fp16_weights:
+        typer.echo("error: --int8 and --fp16-weights are two ways to store the weights; choose one", err=True)
         raise typer.Exit(2)
     if output.exists() and not overwrite:
         typer.echo(f"error: {output} exists; pass --overwrite to replace it", err=True)
@@ -57,6 +71,7 @@ def export(
         raise typer.Exit(1) from None
     from polychrome._model_files import read_config
     from polychrome.export import export_onnx
+    from polychrome.export.half_weights import store_weights_half
     from polychrome.models import load_pretrained
     from polychrome.pipelines.image import resolve_model_path
 
@@ -68,6 +83,8 @@ def export(
             written = _export_int8(path, output, int8, calibration_photos)
         else:
             written = export_onnx(load_pretrained(path), output, read_config(path))
+            if fp16_weights:
+                written = store_weights_half(written, written)
     except (FileNotFoundError, ValueError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(1) from None
