@@ -1,15 +1,16 @@
 """PSNR against the number of color hints, as Zhang et al. 2017 and iColoriT measure it.
 
 Usage: python benchmarks/hints_quality.py PHOTOS [--counts 0 1 2 5 10 20 50] [--limit N] [--model MODEL]
-           [--hint-model MODEL] [--patch 5] [--plot docs/hints.png]
+           [--hint-model MODEL] [--methods 1 2] [--patch 5] [--plot docs/hints.png]
 
 Each photo of PHOTOS is scored at the ``val5k`` protocol (shorter side 256, centre crop 256, gray photos left
 out) through `polychrome evaluate`'s scoring path. For each count N, every photo gets N hints at random
 points (the same points for a photo whatever the method; more hints add points to fewer), each the mean
 color of a ``patch`` x ``patch`` square of the truth there, and is colored with them by both methods in the
 same run: method 1, ``--model`` (the built-in model by default) with the hints spread along the lightness;
-method 2, with ``--hint-model`` a hint-conditioned network, the hints given to the network. Prints a
-Markdown table of PSNR and SSIM by count and method; ``--plot`` draws PSNR against the count.
+method 2, with ``--hint-model`` a hint-conditioned network, the hints given to the network (``--methods 2``
+measures it alone: method 1's numbers repeat to the digit from run to run). Prints a Markdown table of PSNR,
+SSIM and colorfulness (truth's in the header) by count and method; ``--plot`` draws PSNR against the count.
 """
 
 from __future__ import annotations
@@ -73,12 +74,17 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--model", default=None, help="method 1's model (default: the built-in one)")
     parser.add_argument("--hint-model", default=None, help="method 2: a hint-conditioned network")
+    parser.add_argument("--methods", type=int, nargs="+", choices=[1, 2], default=[1, 2])
     parser.add_argument("--patch", type=int, default=5)
     parser.add_argument("--plot", type=Path, default=None)
     args = parser.parse_args()
 
-    methods = {"method 1": Colorizer.from_pretrained(args.model, backend="torch")}
-    if args.hint_model is not None:
+    methods = {}
+    if 1 in args.methods:
+        methods["method 1"] = Colorizer.from_pretrained(args.model, backend="torch")
+    if 2 in args.methods:
+        if args.hint_model is None:
+            parser.error("method 2 needs --hint-model")
         methods["method 2"] = Colorizer.from_pretrained(args.hint_model, backend="torch")
     candidates = {
         method: [HintedCandidate(colorizer, n, args.patch, method) for n in args.counts]
@@ -94,16 +100,18 @@ def main() -> None:
     seconds = time.perf_counter() - started
     summary = evaluation.summary()
     print(f"{len(evaluation.names)} photos, val5k, {seconds:.0f} s")
-    print("| hints | " + " | ".join(f"{m} PSNR | {m} SSIM" for m in candidates) + " |")
-    print("|---" * (1 + 2 * len(candidates)) + "|")
-    gray = f"{summary['gray']['psnr']:.2f} | {summary['gray']['ssim']:.4f}"
-    print("| gray output | " + " | ".join([gray] * len(candidates)) + " |")
+    truth_cf = summary["truth"]["colorfulness"]
+    header = (f"{m} PSNR | {m} SSIM | {m} colorfulness (truth {truth_cf:.2f})" for m in candidates)
+    print("| hints | " + " | ".join(header) + " |")
+    print("|---" * (1 + 3 * len(candidates)) + "|")
+
+    def cells(row: dict) -> str:
+        return f"{row['psnr']:.2f} | {row['ssim']:.4f} | {row['colorfulness']:.2f}"
+
+    print("| gray output | " + " | ".join([cells(summary["gray"])] * len(candidates)) + " |")
     for i, count in enumerate(args.counts):
-        cells = [
-            f"{summary[row[i].label]['psnr']:.2f} | {summary[row[i].label]['ssim']:.4f}"
-            for row in candidates.values()
-        ]
-        print(f"| {count} | " + " | ".join(cells) + " |")
+        row_cells = (cells(summary[row[i].label]) for row in candidates.values())
+        print(f"| {count} | " + " | ".join(row_cells) + " |")
     if args.plot is not None:
         import matplotlib
 
