@@ -160,6 +160,29 @@ def test_save_and_load_pretrained_round_trip(name: str, tmp_path: Path) -> None:
         assert torch.equal(loaded.state_dict()[key], value), key
 
 
+def test_half_weights_store_rounded_parameters_and_exact_buffers_in_half_the_space(tmp_path: Path) -> None:
+    model = _tiny("effunet_tiny_reg", seed=1)
+    statistics = [buffer for buffer in model.buffers() if buffer.is_floating_point()]
+    assert statistics
+    with torch.no_grad():  # values below float16's normal range must survive
+        for buffer in statistics:
+            buffer.copy_(torch.rand_like(buffer) * 1e-6)
+    full = save_pretrained(model, tmp_path / "full")
+    half = save_pretrained(model, tmp_path / "half", half_weights=True)
+    loaded = load_pretrained(half)
+
+    assert (half / "model.safetensors").stat().st_size < 0.6 * (full / "model.safetensors").stat().st_size
+    parameters = dict(model.named_parameters())
+    for key, value in model.state_dict().items():
+        got = loaded.state_dict()[key]
+        assert got.dtype == value.dtype, key  # computes in float32 as before
+        expected = value.half().float() if key in parameters else value
+        assert torch.equal(got, expected), key
+    with torch.no_grad():
+        difference = (loaded.predict_ab(_lightness(seed=2)) - model.predict_ab(_lightness(seed=2))).abs()
+    assert 0 < float(difference.max()) < 1.0  # Lab units: rounding, not a lost weight
+
+
 def test_load_pretrained_missing_folder_or_weights(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="config.json"):
         load_pretrained(tmp_path / "nothing")

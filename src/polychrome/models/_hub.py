@@ -19,12 +19,21 @@ logger = logging.getLogger(__name__)
 
 
 def save_pretrained(
-    model: ColorizationModel, directory: str | Path, extra: dict[str, Any] | None = None
+    model: ColorizationModel,
+    directory: str | Path,
+    extra: dict[str, Any] | None = None,
+    *,
+    half_weights: bool = False,
 ) -> Path:
     """Write the model's weights and everything needed to rebuild it; each file is written atomically.
 
     ONNX files already in ``directory`` were exported from the weights being replaced, so they are removed:
     ``backend="auto"`` colors with ``model.onnx`` where it is present, and must not color with a stale one.
+
+    ``half_weights`` stores the parameters in float16: half the file, for shipping. The model loads and
+    computes in float32 as before, with its weights rounded to 11 significant bits; an ONNX file exported
+    from the saved folder computes with the same rounded weights, so the two backends still agree to float
+    rounding. Buffers (normalisation statistics, which can be tiny) stay in float32.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -32,7 +41,15 @@ def save_pretrained(
         if stale.is_file():
             logger.warning("%s: removed (exported from the weights now replaced); export it again", stale)
             stale.unlink()
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    halved = (
+        {name for name, value in model.named_parameters() if value.is_floating_point()}
+        if half_weights
+        else set()
+    )
+    state = {
+        k: (v.detach().half() if k in halved else v.detach()).cpu().contiguous()
+        for k, v in model.state_dict().items()
+    }
     atomic_write(directory / WEIGHTS_NAME, lambda handle: handle.write(save(state)))
     config = {
         "architecture": model.architecture,
