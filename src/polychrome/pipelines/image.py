@@ -33,7 +33,7 @@ from polychrome.color.constants import DECODE_METHODS
 from polychrome.images import LoadedImage, load_image, to_uint8
 from polychrome.pipelines.backends import ONNX_DEVICES, Backend, choose_backend, model_files, torch_needed
 from polychrome.pipelines.calibration import RenderCalibration
-from polychrome.pipelines.hints import Hint, spread_hints
+from polychrome.pipelines.hints import Hint, render_hint_map, spread_hints
 from polychrome.pipelines.onnx_network import OnnxNetwork
 from polychrome.pipelines.render_size import render_shape
 
@@ -610,14 +610,5 @@ def _hint_map(
     seen at the render size ``render``: every photo of the batch gets the same hints."""
     import torch
 
-    from polychrome.color.hint_map import HintSquares, paint_hints
-    from polychrome.pipelines.hints import hint_squares
-
-    top, left, size, ab = hint_squares(hints, height, width, *render)
-    count = len(hints)
-    squares = HintSquares(
-        torch.arange(batch).repeat_interleave(count),
-        *(torch.from_numpy(v).repeat(batch) for v in (top, left, size)),
-    ).to(device)
-    colors = torch.from_numpy(ab).float().repeat(batch, 1).to(device)
-    return paint_hints((batch, *render), squares, colors)
+    hint_map = torch.from_numpy(render_hint_map(hints, height, width, *render))
+    return hint_map.to(device).expand(batch, -1, -1, -1)
