@@ -331,9 +331,9 @@ class Colorizer:
             hints: colors the owner knows (:class:`~polychrome.pipelines.hints.Hint`), the same for each
                 photo. With a plain model they are spread from their points along each photo's lightness
                 and hold as given, whatever the other controls. A model trained to take hints
-                (``takes_hints``, e.g. ``effunet_lite0_hint_reg``; PyTorch backend) is given them instead,
-                as a hint map at the render size, and colors the photo around them itself; the saturation
-                and warm/cool controls then act on its output, hinted places included.
+                (``takes_hints``, e.g. ``effunet_lite0_hint_reg``, on either backend) is given them
+                instead, as a hint map at the render size, and colors the photo around them itself; the
+                saturation and warm/cool controls then act on its output, hinted places included.
 
         Raises:
             polychrome.images.ImageReadError: a file is missing, unreadable or too large.
