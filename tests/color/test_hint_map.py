@@ -1,10 +1,13 @@
-"""The hint map: squares' mean colors read from the truth, and squares painted into a map."""
+"""The hint map: squares' mean colors read from the truth, and squares painted into a map, by training's
+PyTorch painter and by the colorizer's numpy one alike."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
+from polychrome.color import hint_map_np
 from polychrome.color.hint_map import HintSquares, paint_hints, patch_means
 
 
@@ -50,3 +53,26 @@ def test_no_squares_is_the_all_zero_map() -> None:
     none = HintSquares(*(torch.zeros(0, dtype=torch.long),) * 4)
     assert not paint_hints((1, 4, 4), none, torch.zeros(0, 2)).any()
     assert patch_means(torch.ones(1, 2, 4, 4), none).shape == (0, 2)
+
+
+def test_the_numpy_painter_paints_as_the_training_painter() -> None:
+    rng = np.random.default_rng(0)
+    count, height, width = 40, 13, 17
+    # Overlapping squares, some cut at every edge, a few wholly outside.
+    top, left = rng.integers(-6, height + 2, count), rng.integers(-6, width + 2, count)
+    size = rng.integers(1, 8, count)
+    colors = rng.normal(0, 40, (count, 2))
+
+    painted = hint_map_np.paint_hints(height, width, top, left, size, colors)
+    squares = HintSquares(torch.zeros(count, dtype=torch.long), *map(torch.from_numpy, (top, left, size)))
+    expected = paint_hints((1, height, width), squares, torch.from_numpy(colors).float())[0]
+
+    assert painted.dtype == np.float32 and 0 < painted[2].sum() < height * width
+    np.testing.assert_array_equal(painted, expected.numpy())
+
+
+def test_the_numpy_painter_refuses_colors_that_do_not_match_the_squares() -> None:
+    one = np.array([0])
+    with pytest.raises(ValueError, match=r"colors must be \(N, 2\) for 1 squares"):
+        hint_map_np.paint_hints(4, 4, one, one, one + 1, np.zeros((2, 2)))
+    assert not hint_map_np.paint_hints(4, 4, one[:0], one[:0], one[:0], np.zeros((0, 2))).any()

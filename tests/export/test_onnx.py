@@ -85,6 +85,60 @@ def test_the_graph_that_is_exported_computes_what_the_model_computes(name: str) 
     torch.testing.assert_close(got, expected, atol=2e-3, rtol=0)  # Lab units: float rounding
 
 
+@pytest.fixture(scope="module")
+def hint_model_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The built-in hint family untrained, its hint branch given weights (as training gives it) so that hints
+    change the output, saved with model.onnx beside its weights."""
+    torch.manual_seed(0)
+    model = create_model("effunet_lite0_hint_reg", pretrained_encoder=False).eval()
+    with torch.no_grad():
+        model.hint_stem.weight.normal_(0, 0.2)
+    folder = save_pretrained(model, tmp_path_factory.mktemp("hint-model"))
+    export_onnx(model, folder / ONNX_NAME, read_config(folder))
+    return folder
+
+
+def _painted_hint_map(batch: int, height: int, width: int) -> np.ndarray:
+    """A hint map ``(B, 3, H, W)`` with two squares in the first photo and one in the others."""
+    hint_map = np.zeros((batch, 3, height, width), np.float32)
+    hint_map[:, :, 5:10, 8:13] = np.array([45.0, 30.0, 1.0], np.float32)[:, None, None]
+    hint_map[0, :, 20, 30] = (-20.0, 50.0, 1.0)  # a point hint
+    return hint_map
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 64, 96), (2, 1, 37, 50)])
+def test_a_hint_model_exports_with_its_hint_map_as_a_second_input(
+    hint_model_folder: Path, shape: tuple[int, ...]
+) -> None:
+    from polychrome.pipelines.render import predict_ab_lowres
+
+    model = create_model("effunet_lite0_hint_reg", **read_config(hint_model_folder)["init_args"])
+    model.load_state_dict(_weights(hint_model_folder))
+    network = OnnxNetwork(hint_model_folder / ONNX_NAME)
+    lightness = torch.rand(*shape, generator=torch.Generator().manual_seed(1)) * 100
+    hint_map = _painted_hint_map(shape[0], *shape[-2:])
+
+    with torch.no_grad():
+        plain = predict_ab_lowres(model.eval(), lightness).numpy()
+        hinted = predict_ab_lowres(model, lightness, hint_map=torch.from_numpy(hint_map)).numpy()
+
+    assert network.takes_hints and [i.name for i in network.session.get_inputs()] == ["lightness", "hints"]
+    assert np.abs(hinted - plain).max() > 1.0  # the hints change the colors: the test can tell
+    np.testing.assert_allclose(network.predict_ab(lightness.numpy(), hint_map), hinted, atol=2e-3)
+    np.testing.assert_allclose(network.predict_ab(lightness.numpy()), plain, atol=2e-3)  # the all-zero map
+    with pytest.raises(ValueError, match=r"a hint map must be \(B, 3, H, W\) like L"):
+        network.predict_ab(lightness.numpy(), hint_map[..., 1:])
+
+
+def test_a_graph_without_a_hint_input_refuses_a_hint_map(exported: dict[str, Path]) -> None:
+    network = OnnxNetwork(exported["effunet_tiny_reg"] / ONNX_NAME)
+    lightness = np.zeros((1, 1, 32, 32), np.float32)
+
+    assert not network.takes_hints
+    with pytest.raises(ValueError, match="effunet_tiny_reg takes no hint map"):
+        network.predict_ab(lightness, np.zeros((1, 3, 32, 32), np.float32))
+
+
 def test_the_efficientnet_decoder_exports_in_operators_onnx_runtime_keeps_blocked(tmp_path: Path) -> None:
     import onnx
 

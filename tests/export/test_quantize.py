@@ -112,6 +112,25 @@ def test_the_export_command_writes_an_int8_file(folder: Path, tmp_path: Path) ->
     assert not (tmp_path / "r.onnx").exists()
 
 
+def test_int8_refuses_a_model_that_takes_hints_before_reading_any_photo(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = create_model("effunet_tiny_hint_reg")
+    folder = save_pretrained(model, tmp_path / "hint-model")
+    export_onnx(model, folder / ONNX_NAME, read_config(folder), as_written=True)
+    calibration = [np.zeros((1, 1, 64, 64), np.float32)]
+
+    # No such photos: the refusal comes first, so it is the one the user reads.
+    refused = CliRunner().invoke(
+        app, ["export", str(folder), "--int8", str(tmp_path / "no-photos"), "-o", str(tmp_path / "q.onnx")]
+    )
+
+    assert refused.exit_code == 1 and "effunet_tiny_hint_reg takes color hints" in refused.output
+    assert "without --int8" in refused.output and len(refused.output.strip().splitlines()) == 1
+    assert not (tmp_path / "q.onnx").exists()
+    with pytest.raises(ValueError, match="takes color hints, which int8 calibration does not cover"):
+        quantize_onnx(folder / ONNX_NAME, tmp_path / "q.onnx", calibration)
+
+
 @pytest.mark.builtin_weights
 @pytest.mark.parametrize("name", ["chelsea", "coffee", "astronaut", "rocket", "camera"])
 def test_the_shipped_int8_file_colors_close_to_the_float_one(name: str) -> None:

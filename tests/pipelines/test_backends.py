@@ -49,7 +49,7 @@ def _auto(has_weights: bool = True, has_onnx: bool = True, **asked: object) -> s
         ({"precision": "fp16-mixed"}, "torch"),
         ({"precision": "torch.bfloat16"}, "torch"),
         ({"decoding": True}, "torch"),
-        ({"has_onnx": False}, "torch"),  # a hint-conditioned model, a training run's folder
+        ({"has_onnx": False}, "torch"),  # a training run's folder, say
         (
             {"has_onnx": True, "has_weights": False, "device": "cuda"},
             "onnx",

@@ -1,19 +1,23 @@
 """Color hints through the colorizer: the hinted color comes out at its point, stays on its side of a strong
-edge, and bad hints are one-line errors naming the hint."""
+edge, on either backend, and bad hints are one-line errors naming the hint."""
 
 from __future__ import annotations
 
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import torch
 
+import polychrome.pipelines.numpy_path as numpy_path
+from polychrome._model_files import ONNX_NAME, read_config
 from polychrome.color.lab import rgb_to_lab
-from polychrome.models import create_model
-from polychrome.pipelines.hints import Hint, HintError, hint_ab, load_hints, parse_hint
+from polychrome.export import export_onnx
+from polychrome.models import create_model, save_pretrained
+from polychrome.pipelines.hints import Hint, HintError, hint_ab, load_hints, parse_hint, spread_hints
 from polychrome.pipelines.image import Colorizer
 
 
@@ -49,6 +53,31 @@ def test_a_hint_comes_out_at_its_point_and_not_across_the_edge(colorizer: Colori
     lightness = rgb_to_lab(torch.from_numpy(hinted).permute(2, 0, 1)[None].double())[0, 0].numpy()
     gray = rgb_to_lab(torch.from_numpy(np.dstack([photo] * 3)).permute(2, 0, 1)[None].double())[0, 0].numpy()
     assert np.abs(lightness - gray).max() < 0.5
+
+
+def test_a_plain_model_spreads_hints_alike_on_onnx_runtime(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    torch.manual_seed(0)
+    model = create_model("effunet_tiny_reg")
+    folder = save_pretrained(model, tmp_path / "model")
+    export_onnx(model, folder / ONNX_NAME, read_config(folder))
+    spread: list[int] = []
+
+    def counted(*args: Any, **kwargs: Any) -> np.ndarray:
+        spread.append(1)
+        return spread_hints(*args, **kwargs)
+
+    monkeypatch.setattr(numpy_path, "spread_hints", counted)
+    hints = [Hint(20, 40, "#3a7f2b", radius=3)]
+    out = {
+        b: Colorizer.from_pretrained(folder, backend=b)(_halves(), output_type="np", hints=hints).images[0]
+        for b in ("torch", "onnx")
+    }
+
+    assert spread == [1]  # the ONNX path spread them, once for the one photo
+    assert np.allclose(_ab(out["onnx"])[40, 20], hint_ab(hints)[0], atol=2.0)
+    assert np.abs(out["onnx"] - out["torch"]).max() < 3 / 255
 
 
 def test_fractions_name_the_same_point_as_pixels(colorizer: Colorizer) -> None:

@@ -48,12 +48,16 @@ def export(
     width, and the model's config.json (its rendering settings). Saved as model.onnx in the model's folder,
     it is found there by --model FOLDER; elsewhere, pass the file itself as --model.
 
+    A model that takes color hints gets a second input for its hint map, and colors with hints on ONNX
+    Runtime as on PyTorch.
+
     With --int8 the file holds int8 weights and activations, calibrated on the photos given (the first
     convolutions stay in float); saved as model-int8.onnx in the model's folder, `--precision int8` colors
-    with it. It colors close to the float model, not equal to it (BENCHMARKS section 12).
+    with it. It colors close to the float model, not equal to it (BENCHMARKS section 12). Models that take
+    color hints are exported in float only.
 
     With --fp16-weights the weights are stored in 16 bits and turned back into 32 when ONNX Runtime loads
-    the file: how the built-in models ship.
+    the file: how the built-in hint model ships.
     """
     if output.suffix.lower() != ".onnx":
         typer.echo(f"error: {output}: the output must end in .onnx", err=True)
@@ -103,7 +107,7 @@ def _export_int8(model: Path, output: Path, sources: list[str], count: int) -> P
     from polychrome._model_files import read_config
     from polychrome.data.sources import iter_records
     from polychrome.export import export_onnx
-    from polychrome.export.quantize import calibration_lightness, quantize_onnx
+    from polychrome.export.quantize import calibration_lightness, quantize_onnx, refuse_hint_model
     from polychrome.images import ImageReadError, load_image
     from polychrome.models import load_pretrained
 
@@ -117,6 +121,8 @@ def _export_int8(model: Path, output: Path, sources: list[str], count: int) -> P
             except (ImageReadError, OSError):
                 continue  # an unreadable photo is one fewer to calibrate with, not a reason to stop
 
+    network = load_pretrained(model)
+    refuse_hint_model(network.architecture, network.takes_hints)  # before any photo is read
     calibration = list(itertools.islice(calibration_lightness(photos()), count))
     if not calibration:
         raise ValueError(f"no readable photos to calibrate with in {', '.join(sources)}")
@@ -128,7 +134,5 @@ def _export_int8(model: Path, output: Path, sources: list[str], count: int) -> P
             err=True,
         )
     with tempfile.TemporaryDirectory() as folder:
-        exported = export_onnx(
-            load_pretrained(model), Path(folder) / "model.onnx", read_config(model), as_written=True
-        )
+        exported = export_onnx(network, Path(folder) / "model.onnx", read_config(model), as_written=True)
         return quantize_onnx(exported, output, calibration)

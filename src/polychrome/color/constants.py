@@ -22,6 +22,9 @@ SRGB_LINEAR_BELOW = 0.0031308  # linear light under which the sRGB curve is a st
 # How a classification model's distribution over ab bins becomes one color (polychrome.color.decode).
 DECODE_METHODS = ("annealed_mean", "mean", "mode", "topk_mean")
 
+# A hint map's channels (polychrome.color.hint_map): a and b in Lab units where hinted, and the 0/1 mask.
+HINT_CHANNELS = 3
+
 # Gamut fitting: bisection steps on the chroma scale, and how far outside 0..1 an sRGB value may stray.
 GAMUT_ITERATIONS = 10
 GAMUT_TOLERANCE = 1e-4

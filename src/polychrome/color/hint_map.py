@@ -21,7 +21,7 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
-HINT_CHANNELS = 3  # a, b (Lab units), mask (0/1)
+from polychrome.color.constants import HINT_CHANNELS
 
 
 class HintSquares(NamedTuple):

@@ -5,14 +5,16 @@ PyTorch code that training and the PyTorch path run: the input normalisation, th
 model's chroma gain, and a classification model's default decoding of its ab bins (the annealed mean at
 the model's temperature, say). Its input is L in 0..100, ``(B, 1, H, W)``, H and W multiples of the model's
 ``input_multiple``; its output is ab in Lab units at the output stride. Batch, height and width are dynamic.
+A model that takes color hints has a second input, its hint map ``(B, 3, H, W)`` in the units the model
+takes it (:mod:`polychrome.color.hint_map`; the all-zero map for no hints).
 
 The graph computes what the model computes, written in the operators that ONNX Runtime's CPU provider runs
 fastest (:func:`runtime_equivalent`): the decoder's GroupNorm and its upsampling are rearranged so that ONNX
 Runtime keeps them in its blocked (NCHWc) layout; the outputs differ from the model's by float rounding only.
 
 What a runtime needs besides the graph travels in the file's metadata: the input multiple, the output
-stride, the head, and the model's ``config.json`` (its rendering settings among it), so a ``.onnx`` file
-colorizes on its own.
+stride, the head, whether the graph takes hints, and the model's ``config.json`` (its rendering settings
+among it), so a ``.onnx`` file colorizes on its own.
 
 Example:
     >>> from polychrome.models import create_model
@@ -34,11 +36,12 @@ from torch import nn
 
 from polychrome import __version__
 from polychrome._atomic import atomic_write
+from polychrome.color.constants import HINT_CHANNELS
 from polychrome.models.base import ColorizationModel
 from polychrome.models.layers import UpBlock
 
 OPSET = 17
-INPUT_NAME, OUTPUT_NAME = "lightness", "ab"
+INPUT_NAME, HINTS_NAME, OUTPUT_NAME = "lightness", "hints", "ab"
 METADATA_KEYS = ("architecture", "head_type", "input_multiple", "output_stride", "config")
 
 
@@ -47,8 +50,9 @@ class _PredictAb(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, lightness: torch.Tensor) -> torch.Tensor:
-        return self.model.predict_ab(lightness)
+    def forward(self, lightness: torch.Tensor, *hint_map: torch.Tensor) -> torch.Tensor:
+        # A hint model's graph takes its hint map as a second input; the others take L alone.
+        return self.model.predict_ab(lightness, *hint_map)
 
 
 class _GroupNormThenScale(nn.Module):
@@ -127,23 +131,23 @@ def export_onnx(
     """Write ``model`` (in eval mode, on the CPU, fp32) as an ONNX file at ``path``, atomically.
 
     Args:
-        model: any registered family, classification or regression, but not one that takes color hints
-            (refused: the graph has the one input L).
+        model: any registered family, classification or regression; one that takes color hints gets a
+            second input for its hint map.
         path: the file to write.
         config: the model's ``config.json`` as a dict (kept in the metadata; ``{}`` for a bare model).
         as_written: trace the model's modules as they are instead of :func:`runtime_equivalent`'s: the
             graph that ``polychrome export --int8`` quantizes, whose choice of which convolutions stay in
             float was measured on it (BENCHMARKS section 12).
     """
-    if model.takes_hints:
-        raise ValueError(
-            f"{model.architecture} takes color hints, which the ONNX graph does not carry; "
-            "colorize with it on PyTorch (--backend torch)"
-        )
     model = model.eval().float().cpu()
     network = model if as_written else runtime_equivalent(model)
     multiple = model.input_multiple
     example = torch.linspace(0, 100, 2 * multiple * 3 * multiple).reshape(1, 1, 2 * multiple, 3 * multiple)
+    inputs, names = (example,), [INPUT_NAME]
+    if model.takes_hints:  # the hint map's values do not shape the graph: zeros, no hints, serve
+        inputs = (example, torch.zeros(1, HINT_CHANNELS, *example.shape[-2:]))
+        names = [INPUT_NAME, HINTS_NAME]
+    pixels = {0: "batch", 2: "height", 3: "width"}
     buffer = io.BytesIO()
     with warnings.catch_warnings(), torch.no_grad():
         # The TorchScript exporter is the one that needs no extra package; its deprecation is PyTorch's note
@@ -151,12 +155,12 @@ def export_onnx(
         warnings.simplefilter("ignore")
         torch.onnx.export(
             _PredictAb(network),
-            (example,),
+            inputs,
             buffer,
-            input_names=[INPUT_NAME],
+            input_names=names,
             output_names=[OUTPUT_NAME],
             dynamic_axes={
-                INPUT_NAME: {0: "batch", 2: "height", 3: "width"},
+                **dict.fromkeys(names, pixels),
                 OUTPUT_NAME: {0: "batch", 2: "ab_height", 3: "ab_width"},
             },
             opset_version=OPSET,
@@ -170,6 +174,7 @@ def export_onnx(
         "head_type": model.head_type,
         "input_multiple": str(multiple),
         "output_stride": str(model.output_stride),
+        "takes_hints": str(model.takes_hints).lower(),
         "config": json.dumps(config, sort_keys=True),
         "polychrome_version": __version__,
     }

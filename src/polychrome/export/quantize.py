@@ -12,6 +12,10 @@ that full-range weights can overflow, and 7-bit ones cannot; it cost nothing mea
 quality. The result colors close to the float model, not equal to it, so it is
 an option beside ``model.onnx``, never its replacement.
 
+A model that takes color hints is refused (:func:`refuse_hint_model`): calibration shows the network
+photos' L alone, so the ranges of the activations that hints move would be set without any hints, and a
+hinted color clipped to them.
+
 Example:
     >>> quantize_onnx("model.onnx", "model-int8.onnx", list(calibration_lightness(photos)))  # doctest: +SKIP
 """
@@ -31,6 +35,15 @@ from polychrome.export.onnx import INPUT_NAME
 
 CALIBRATION_SIZE = 256  # the default render size: the inputs the network sees most
 KEEP_FLOAT = 3  # leading convolutions left in float (see the module docstring)
+
+
+def refuse_hint_model(architecture: str, takes_hints: bool) -> None:
+    """Raise ValueError, in one line, for a model that takes color hints (see the module docstring)."""
+    if takes_hints:
+        raise ValueError(
+            f"{architecture} takes color hints, which int8 calibration does not cover (it shows the "
+            "network no hints); export it in float, without --int8"
+        )
 
 
 def calibration_lightness(photos: Iterable[np.ndarray], size: int = CALIBRATION_SIZE) -> Iterator[np.ndarray]:
@@ -69,12 +82,15 @@ def quantize_onnx(
         keep_float: how many of the graph's first convolutions stay in float.
 
     Raises:
-        ValueError: no calibration inputs.
+        ValueError: no calibration inputs, or a graph that takes color hints.
     """
     import onnx  # the export extra's
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
+    original = onnx.load(source, load_external_data=False)
+    metadata = {entry.key: entry.value for entry in original.metadata_props}
+    refuse_hint_model(metadata.get("architecture", str(source)), metadata.get("takes_hints") == "true")
     if not calibration:
         raise ValueError("quantising needs calibration photos; none were given")
 
@@ -102,8 +118,6 @@ def quantize_onnx(
             nodes_to_exclude=convolutions[:keep_float],
         )
         proto = onnx.load(quantized)
-    original = onnx.load(source, load_external_data=False)
-    metadata = {entry.key: entry.value for entry in original.metadata_props}
     metadata["precision"] = "int8"
     metadata["float_convolutions"] = str(keep_float)
     del proto.metadata_props[:]

@@ -3,11 +3,11 @@
 ``auto`` takes ONNX Runtime wherever it gives what was asked, and PyTorch only where it is needed: a
 device other than the CPU (``cuda``, ``mps``, or ``auto`` finding a GPU), a precision other than fp32
 (``bf16-mixed``, ``fp16-mixed``), a classification model's decoding options (the ONNX graph holds its default
-decoding), or a model folder without ``model.onnx`` (a hint-conditioned model, which cannot be exported, or a
-training run's folder). On a CPU ONNX Runtime colors the same photos within one 8-bit level, several times
-faster and in a fraction of the memory (BENCHMARKS section 12): installing PyTorch to train must not make
-colorizing slower. A ``Colorizer`` put on ONNX Runtime by ``auto`` moves to PyTorch when later asked for what
-only PyTorch does (``.to("cuda")``, decoding options), by the same rule.
+decoding), or a model folder without ``model.onnx`` (a training run's folder, say; a hint-conditioned model
+with one colors on ONNX Runtime like any other). On a CPU ONNX Runtime colors the same photos within one
+8-bit level, several times faster and in a fraction of the memory (BENCHMARKS section 12): installing
+PyTorch to train must not make colorizing slower. A ``Colorizer`` put on ONNX Runtime by ``auto`` moves to
+PyTorch when later asked for what only PyTorch does (``.to("cuda")``, decoding options), by the same rule.
 
 A choice that cannot be had is refused in one line that says what to install or export. Precision ``int8`` is
 the model's ``model-int8.onnx`` on ONNX Runtime.

@@ -4,8 +4,8 @@ A :class:`Hint` is a point of the photo (in pixels, or as fractions of its width
 optional radius. :func:`spread_hints` puts them on the grid where the network predicted a photo's ab and
 spreads them along the photo's lightness (:mod:`polychrome.color.propagate`), after the saturation and
 warm/cool controls, so a hinted color comes out as given. A model trained to take hints (``takes_hints``)
-is given them instead as squares of a hint map at the render size (:func:`hint_squares`), and the network
-itself spreads them. Parsing (``120,80=#b22222``, a JSON list) gives
+is given them instead as squares of a hint map at the render size (:func:`render_hint_map`), and the
+network itself spreads them. Parsing (``120,80=#b22222``, a JSON list) gives
 one-line errors that name the hint.
 """
 
@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from PIL import ImageColor
 
+from polychrome.color.hint_map_np import paint_hints
 from polychrome.color.lab_np import rgb_to_lab
 from polychrome.color.propagate import GridHint, propagate_hints
 from polychrome.pipelines.resample_np import area_resize
@@ -191,3 +192,13 @@ def hint_squares(
     rows = np.minimum(np.floor(points[:, 1] * scale_y).astype(np.int64), render_height - 1)
     ab = hint_ab(hints) if hints else np.zeros((0, 2))
     return rows - half, cols - half, 1 + 2 * half, ab
+
+
+def render_hint_map(
+    hints: list[Hint], height: int, width: int, render_height: int, render_width: int
+) -> np.ndarray:
+    """The hint map ``(3, render_height, render_width)`` float32 that a model taking hints is given for a
+    ``height`` x ``width`` photo seen at the render size: :func:`hint_squares` painted with the hints' a and b
+    (:mod:`polychrome.color.hint_map`), the same on both backends."""
+    top, left, size, ab = hint_squares(hints, height, width, render_height, render_width)
+    return paint_hints(render_height, render_width, top, left, size, ab)

@@ -33,7 +33,7 @@ from polychrome.color.constants import DECODE_METHODS
 from polychrome.images import LoadedImage, load_image, to_uint8
 from polychrome.pipelines.backends import ONNX_DEVICES, Backend, choose_backend, model_files, torch_needed
 from polychrome.pipelines.calibration import RenderCalibration
-from polychrome.pipelines.hints import Hint, spread_hints
+from polychrome.pipelines.hints import Hint, render_hint_map, spread_hints
 from polychrome.pipelines.onnx_network import OnnxNetwork
 from polychrome.pipelines.render_size import render_shape
 
@@ -331,9 +331,9 @@ class Colorizer:
             hints: colors the owner knows (:class:`~polychrome.pipelines.hints.Hint`), the same for each
                 photo. With a plain model they are spread from their points along each photo's lightness
                 and hold as given, whatever the other controls. A model trained to take hints
-                (``takes_hints``, e.g. ``effunet_lite0_hint_reg``; PyTorch backend) is given them instead,
-                as a hint map at the render size, and colors the photo around them itself; the saturation
-                and warm/cool controls then act on its output, hinted places included.
+                (``takes_hints``, e.g. ``effunet_lite0_hint_reg``, on either backend) is given them
+                instead, as a hint map at the render size, and colors the photo around them itself; the
+                saturation and warm/cool controls then act on its output, hinted places included.
 
         Raises:
             polychrome.images.ImageReadError: a file is missing, unreadable or too large.
@@ -610,14 +610,5 @@ def _hint_map(
     seen at the render size ``render``: every photo of the batch gets the same hints."""
     import torch
 
-    from polychrome.color.hint_map import HintSquares, paint_hints
-    from polychrome.pipelines.hints import hint_squares
-
-    top, left, size, ab = hint_squares(hints, height, width, *render)
-    count = len(hints)
-    squares = HintSquares(
-        torch.arange(batch).repeat_interleave(count),
-        *(torch.from_numpy(v).repeat(batch) for v in (top, left, size)),
-    ).to(device)
-    colors = torch.from_numpy(ab).float().repeat(batch, 1).to(device)
-    return paint_hints((batch, *render), squares, colors)
+    hint_map = torch.from_numpy(render_hint_map(hints, height, width, *render))
+    return hint_map.to(device).expand(batch, -1, -1, -1)

@@ -2,8 +2,9 @@
 science in numpy (:mod:`polychrome.color.lab_np`, :mod:`polychrome.color.adjust_np`).
 
 Step for step the PyTorch path of :class:`~polychrome.pipelines.image.Colorizer`: the photo brought to the
-render size, its L through the network, ab adjusted at that low resolution (the model's chroma factor for
-the enlargement, the user's saturation and warm/cool), then merged with the photo's own full-resolution L.
+render size, its L (and a hint model's hint map) through the network, ab adjusted at that low resolution
+(the model's chroma factor for the enlargement, the user's saturation and warm/cool), a plain model's hints
+spread over it, then merged with the photo's own full-resolution L.
 An 8-bit photo stays bytes throughout (:func:`polychrome.images.load_image` with ``keep_8bit``), and a PIL
 output is encoded to bytes straight from linear light: a 24-megapixel gray photo needs its 24 MB, the
 72 MB of its output and a few megabytes of strips.
@@ -22,7 +23,7 @@ from polychrome.color.adjust_np import adjust_temperature, scale_chroma
 from polychrome.color.lab_np import lightness_from_luminance, rgb_to_lightness, srgb_to_linear
 from polychrome.images import load_image, to_uint8
 from polychrome.pipelines.calibration import RenderCalibration
-from polychrome.pipelines.hints import Hint, spread_hints
+from polychrome.pipelines.hints import Hint, render_hint_map, spread_hints
 from polychrome.pipelines.merge_np import merge_full_resolution
 from polychrome.pipelines.onnx_network import OnnxNetwork
 from polychrome.pipelines.render_size import render_shape
@@ -97,10 +98,13 @@ def predict_ab(
     render_size: int,
     saturation: float,
     temperature: float,
+    hints: Sequence[Hint] = (),
 ) -> tuple[np.ndarray, list[np.ndarray], tuple[float, float]]:
     """The first half of colorizing photos ``(H, W, 3)`` of one size (uint8, or float in 0..1), as
     :meth:`~polychrome.pipelines.image.Colorizer.predict_ab` on PyTorch: the network at the render size, then
-    the model's chroma factor for the enlargement, the saturation and the warm/cool shift.
+    the model's chroma factor for the enlargement, the saturation and the warm/cool shift. ``hints``, the
+    same for every photo, go to a network that takes hints as its hint map at the render size, and are
+    spread over a plain network's adjusted ab (:mod:`polychrome.pipelines.hints`).
 
     Returns:
         The L the network saw ``(B, rh, rw)`` (0..100), each photo's adjusted ab ``(h, w, 2)`` in Lab units,
@@ -109,13 +113,23 @@ def predict_ab(
     height, width = photos[0].shape[:2]
     rh, rw = render_shape(height, width, render_size)
     lightness = np.stack([render_lightness(photo, (rh, rw), render.enlarge) for photo in photos])
-    ab_low = network.predict_ab(lightness[:, None])
+    hint_map = None
+    if hints and network.takes_hints:
+        one = render_hint_map(list(hints), height, width, rh, rw)
+        hint_map = np.broadcast_to(one, (len(photos), *one.shape))
+    ab_low = network.predict_ab(lightness[:, None], hint_map)
     chroma = render.chroma_factor(rh / height)  # the model's own factor for this enlargement
     adjusted = [
         adjust_ab(lightness[i], ab_low[i].transpose(1, 2, 0), saturation * chroma, temperature)
         for i in range(len(photos))
     ]
-    return lightness, adjusted, (rh / network.output_stride, rw / network.output_stride)
+    covered = (rh / network.output_stride, rw / network.output_stride)
+    if hints and not network.takes_hints:
+        adjusted = [
+            spread_hints(ab.transpose(2, 0, 1), lum, covered, list(hints), height, width).transpose(1, 2, 0)
+            for ab, lum in zip(adjusted, lightness, strict=True)
+        ]
+    return lightness, adjusted, covered
 
 
 def _output(out: np.ndarray, alpha: np.ndarray | None, output_type: str) -> Any:
@@ -156,14 +170,8 @@ def colorize_photos(
             render_size=render_size,
             saturation=saturation,
             temperature=temperature,
+            hints=hints,
         )
-        if hints:
-            adjusted = [
-                spread_hints(
-                    ab.transpose(2, 0, 1), lightness[i], covered, list(hints), height, width
-                ).transpose(1, 2, 0)
-                for i, ab in enumerate(adjusted)
-            ]
         merging = time.perf_counter()
         for (photo, alpha), ab in zip(group, adjusted, strict=True):
             out = np.empty((height, width, 3), np.uint8 if output_type == "pil" else np.float32)

@@ -2,8 +2,8 @@
 PyTorch.
 
 It offers what the pipeline asks of a :class:`~polychrome.models.ColorizationModel` (``input_multiple``,
-``output_stride``, ``head_type``, ``predict_ab``) on numpy arrays; the graph holds the normalisation and, for
-a classification model, its default decoding (:mod:`polychrome.export.onnx`).
+``output_stride``, ``head_type``, ``takes_hints``, ``predict_ab``) on numpy arrays; the graph holds the
+normalisation and, for a classification model, its default decoding (:mod:`polychrome.export.onnx`).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from polychrome.color.constants import HINT_CHANNELS
 from polychrome.pipelines.calibration import RenderCalibration
 
 _REQUIRED = ("architecture", "head_type", "input_multiple", "output_stride", "config")
@@ -30,6 +31,22 @@ def _pad_to_multiple(lightness: np.ndarray, multiple: int) -> np.ndarray:
         return lightness
     mode = "reflect" if ph < h and pw < w else "edge"
     return np.pad(lightness, ((0, 0), (0, 0), (0, ph), (0, pw)), mode=mode)
+
+
+def _hint_input(hint_map: np.ndarray | None, lightness: np.ndarray, padded: np.ndarray) -> np.ndarray:
+    """The graph's hint input for L ``(B, 1, H, W)`` and its ``padded`` copy: ``hint_map`` ``(B, 3, H, W)``
+    padded with zeros (no hints there, as on PyTorch), or the all-zero map (no hints at all, as the model's
+    own ``hints=None``) where it is None."""
+    batch, _, h, w = lightness.shape
+    if hint_map is None:
+        return np.zeros((batch, HINT_CHANNELS, *padded.shape[-2:]), np.float32)
+    if hint_map.shape != (batch, HINT_CHANNELS, h, w):
+        raise ValueError(
+            f"a hint map must be (B, {HINT_CHANNELS}, H, W) like L {tuple(lightness.shape)}, "
+            f"got {tuple(hint_map.shape)}"
+        )
+    ph, pw = padded.shape[-2] - h, padded.shape[-1] - w
+    return np.pad(np.asarray(hint_map, np.float32), ((0, 0), (0, 0), (0, ph), (0, pw)))
 
 
 class OnnxNetwork:
@@ -72,18 +89,32 @@ class OnnxNetwork:
         self.config: dict[str, Any] = json.loads(metadata["config"])
         self.chroma_gain = float(self.config.get("init_args", {}).get("chroma_gain", 1.0))
         self.precision = metadata.get("precision", "fp32")  # int8: a copy by `polychrome export --int8`
-        self._input = self.session.get_inputs()[0].name
+        # A hint model's graph takes its hint map as a second input; a plain graph may lack the key.
+        self.takes_hints = metadata.get("takes_hints", "false") == "true"
+        self._inputs = [node.name for node in self.session.get_inputs()]
 
     @property
     def render(self) -> RenderCalibration:
         """The rendering settings saved with the model."""
         return RenderCalibration.from_config(self.config, str(self.path))
 
-    def predict_ab(self, lightness: np.ndarray) -> np.ndarray:
+    def predict_ab(self, lightness: np.ndarray, hint_map: np.ndarray | None = None) -> np.ndarray:
         """ab in Lab units ``(B, 2, ceil(H / s), ceil(W / s))`` float32 for L ``(B, 1, H, W)`` in 0..100 of
-        any size (padded here to the input multiple, the padding's part cut off again)."""
+        any size (padded here to the input multiple, the padding's part cut off again).
+
+        ``hint_map``: ``(B, 3, H, W)`` for a graph that takes hints (a and b in Lab units where hinted, else
+        0, and the 0/1 mask; :mod:`polychrome.color.hint_map`); None gives it the all-zero map, no hints.
+
+        Raises:
+            ValueError: a hint map for a graph that takes none, or one whose shape is not L's with 3 channels.
+        """
         h, w = lightness.shape[-2:]
         padded = _pad_to_multiple(np.ascontiguousarray(lightness, np.float32), self.input_multiple)
-        ab = self.session.run(None, {self._input: padded})[0]
+        feed = {self._inputs[0]: padded}
+        if self.takes_hints:
+            feed[self._inputs[1]] = _hint_input(hint_map, lightness, padded)
+        elif hint_map is not None:
+            raise ValueError(f"{self.path}: {self.architecture} takes no hint map")
+        ab = self.session.run(None, feed)[0]
         s = self.output_stride
         return ab[..., : math.ceil(h / s), : math.ceil(w / s)]
