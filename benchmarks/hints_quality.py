@@ -8,9 +8,10 @@ out) through `polychrome evaluate`'s scoring path. For each count N, every photo
 points (the same points for a photo whatever the method; more hints add points to fewer), each the mean
 color of a ``patch`` x ``patch`` square of the truth there, and is colored with them by both methods in the
 same run: method 1, ``--model`` (the built-in model by default) with the hints spread along the lightness;
-method 2, with ``--hint-model`` a hint-conditioned network, the hints given to the network (``--methods 2``
-measures it alone: method 1's numbers repeat to the digit from run to run). Prints a Markdown table of PSNR,
-SSIM and colorfulness (truth's in the header) by count and method; ``--plot`` draws PSNR against the count.
+method 2, ``--hint-model`` (the built-in hint network by default), the hints given to the network
+(``--methods 2`` measures it alone: method 1's numbers repeat to the digit from run to run). Prints a
+Markdown table of PSNR, SSIM and colorfulness (truth's in the header) by count and method; ``--plot``
+draws PSNR against the count.
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ class HintedCandidate:
         self.label = f"{method}, {count} hints"
         self.source = f"{method}: the model + {count} hints"
         self.colorizer, self.count, self.patch = colorizer, count, patch
+        # Method 1 spreads the hints over the model's colors even where the model has a hint network.
+        self.hint_method = "spread" if method == "method 1" else "auto"
 
     def colorize(self, batch: Batch) -> CandidateOutput:
         gray = gray_rgb(batch.lightness)
@@ -63,7 +66,10 @@ class HintedCandidate:
         out = []
         for i, name in enumerate(batch.names):
             hints = hints_from_truth(truths[i], name, self.count, self.patch)
-            out.append(self.colorizer(gray[i : i + 1], hints=hints, output_type="pt").images)
+            colored = self.colorizer(
+                gray[i : i + 1], hints=hints, hint_method=self.hint_method, output_type="pt"
+            )
+            out.append(colored.images)
         return CandidateOutput(torch.cat(out), {})
 
 
@@ -73,7 +79,11 @@ def main() -> None:
     parser.add_argument("--counts", type=int, nargs="+", default=[0, 1, 2, 5, 10, 20, 50])
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--model", default=None, help="method 1's model (default: the built-in one)")
-    parser.add_argument("--hint-model", default=None, help="method 2: a hint-conditioned network")
+    parser.add_argument(
+        "--hint-model",
+        default="effunet-lite0-hints",
+        help="method 2: a hint-conditioned network (the built-in)",
+    )
     parser.add_argument("--methods", type=int, nargs="+", choices=[1, 2], default=[1, 2])
     parser.add_argument("--patch", type=int, default=5)
     parser.add_argument("--plot", type=Path, default=None)
@@ -83,9 +93,7 @@ def main() -> None:
     if 1 in args.methods:
         methods["method 1"] = Colorizer.from_pretrained(args.model, backend="torch")
     if 2 in args.methods:
-        if args.hint_model is None:
-            parser.error("method 2 needs --hint-model")
-        methods["method 2"] = Colorizer.from_pretrained(args.hint_model, backend="torch")
+        methods["method 2"] = Colorizer.from_pretrained(args.hint_model)
     candidates = {
         method: [HintedCandidate(colorizer, n, args.patch, method) for n in args.counts]
         for method, colorizer in methods.items()

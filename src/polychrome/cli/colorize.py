@@ -81,6 +81,7 @@ def make_processor(
     on_frames: FilmProgress | None = None,
     warnings: list[str] | None = None,
     hints: Sequence[Hint] = (),
+    hint_method: str = "auto",
 ) -> Callable[[Job], None]:
     """The per-file step for `run_jobs`: a photo is loaded, colorized and saved (keeping any alpha
     channel, EXIF and dpi); a film goes through :class:`~polychrome.video.VideoColorizer`, and what it
@@ -103,7 +104,7 @@ def make_processor(
             render_size=render_size,
             saturation=saturation,
             temperature=temperature,
-            **({"hints": hints} if hints else {}),
+            **({"hints": hints, "hint_method": hint_method} if hints else {}),
         )
         save_image(job.output, output.images[0], image.alpha, metadata=image.metadata)
 
@@ -267,6 +268,16 @@ def colorize(
             help='Hints from a JSON list of {"x": ..., "y": ..., "color": "#rrggbb", "radius": ...}.',
         ),
     ] = None,
+    hint_method: Annotated[
+        str,
+        typer.Option(
+            metavar="auto|spread",
+            callback=_hint_method_name,
+            help="auto: the built-in model's hints go to its hint network, which colors the whole photo "
+            "around them (closest to the truth in every test); other models spread them. spread: the hints "
+            "spread over the model's own colors, which stay as they are away from them.",
+        ),
+    ] = "auto",
     workers: Annotated[
         int | None,
         typer.Option(
@@ -320,7 +331,9 @@ def colorize(
     def make(frames: FilmProgress) -> Callable[[Job], None]:
         if colorizer is None:
             return _never_called
-        return make_processor(colorizer, render_size, saturation, temperature, film, frames, warnings, hints)
+        return make_processor(
+            colorizer, render_size, saturation, temperature, film, frames, warnings, hints, hint_method
+        )
 
     report = _run_with_progress(jobs, make, overwrite, workers or default_workers(), err)
 
@@ -331,6 +344,14 @@ def colorize(
     Console(highlight=False, soft_wrap=True).print(_summary(report, len(problems), overwrite), markup=False)
     if problems or not report.ok or any(line.endswith(DAMAGED) for line in warnings):
         raise typer.Exit(1)
+
+
+def _hint_method_name(value: str) -> str:
+    from polychrome.pipelines.image import HINT_METHODS
+
+    if value not in HINT_METHODS:
+        raise typer.BadParameter(f"{value!r}: choose {' or '.join(HINT_METHODS)}")
+    return value
 
 
 def _hints(texts: list[str], path: Path | None, jobs: list[Job]) -> list[Hint]:

@@ -107,6 +107,11 @@ def choose_backend(
     if requested == "torch":
         if path.is_file():
             raise FileNotFoundError(f"{path}: an ONNX file; backend 'torch' needs a model folder")
+        if has_onnx and not has_weights:
+            raise FileNotFoundError(
+                f"{path}: no {WEIGHTS_NAME}, only {ONNX_NAME}: this model colors on ONNX Runtime "
+                "(backend 'onnx' or 'auto')"
+            )
         if not torch_installed():
             raise ValueError("backend 'torch' needs PyTorch: pip install 'polychrome[torch]'")
         return "torch"

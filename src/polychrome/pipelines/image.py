@@ -17,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -45,6 +46,10 @@ if TYPE_CHECKING:  # PyTorch is optional: the base install colorizes with ONNX R
 logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "effunet-lite0"
+# The built-in network that takes the hints given to a built-in model's photos (method 2 of docs/hints.md):
+# it beat spreading the hints over the model's colors at every count measured (BENCHMARKS section 14).
+HINT_MODELS = {DEFAULT_MODEL: "effunet-lite0-hints"}
+HINT_METHODS = ("auto", "spread")
 OutputType = Literal["pil", "np", "pt"]
 ImageInput = Union[str, Path, Image.Image, np.ndarray, "torch.Tensor"]  # noqa: UP007 - a string member
 
@@ -189,6 +194,10 @@ class Colorizer:
         self.render = render or RenderCalibration()
         _check_names(device, precision)
         self._auto_path: Path | None = None  # the model folder, where backend "auto" may still pick PyTorch
+        # The built-in hint network for this model's photos with hints (HINT_MODELS), loaded at first use.
+        self.hint_model: str | None = None
+        self._hint_colorizer: Colorizer | None = None
+        self._hint_lock = threading.Lock()
         if isinstance(model, OnnxNetwork):
             self.backend: Backend = "onnx"
             self.model: Any = model
@@ -220,6 +229,15 @@ class Colorizer:
         faster than fp32 on the CPU, colors close to but not equal to its; BENCHMARKS section 12).
         """
         path = resolve_model_path(name_or_path)
+        hint_model = next((h for m, h in HINT_MODELS.items() if path == resolve_model_path(m)), None)
+        colorizer = cls._load(path, device, precision, backend)
+        colorizer.hint_model = hint_model
+        return colorizer
+
+    @classmethod
+    def _load(
+        cls, path: Path, device: str | torch.device, precision: str | torch.dtype, backend: str
+    ) -> Colorizer:
         weights, onnx_file = model_files(path, str(precision))
         chosen = choose_backend(
             backend,
@@ -302,6 +320,16 @@ class Colorizer:
         self.backend, self.precision, self.device = "torch", "fp32", resolve_device("cpu")
         self._auto_path = None
 
+    def _takes_hints(self) -> bool:
+        return bool(getattr(self.model, "takes_hints", False))
+
+    def _hint_network(self) -> Colorizer:
+        """The colorizer of ``hint_model``, loaded once (photos may come from several threads)."""
+        with self._hint_lock:
+            if self._hint_colorizer is None:
+                self._hint_colorizer = Colorizer.from_pretrained(self.hint_model)
+            return self._hint_colorizer
+
     def __call__(
         self,
         images: ImageInput | Sequence[ImageInput],
@@ -313,6 +341,7 @@ class Colorizer:
         output_type: OutputType = "pil",
         batch_size: int = 8,
         hints: Sequence[Hint] = (),
+        hint_method: str = "auto",
     ) -> ColorizerOutput:
         """Colorize one photo or several.
 
@@ -334,6 +363,10 @@ class Colorizer:
                 (``takes_hints``, e.g. ``effunet_lite0_hint_reg``, on either backend) is given them
                 instead, as a hint map at the render size, and colors the photo around them itself; the
                 saturation and warm/cool controls then act on its output, hinted places included.
+            hint_method: ``auto``: a built-in model's photos with hints are colored by its built-in hint
+                network (``hint_model``, on ONNX Runtime on the CPU), which colors closer to the truth than
+                spreading at every number of hints measured; other models spread them, or take them if
+                trained to. ``spread``: spread the hints over this model's own colors.
 
         Raises:
             polychrome.images.ImageReadError: a file is missing, unreadable or too large.
@@ -341,6 +374,23 @@ class Colorizer:
         """
         if output_type not in ("pil", "np", "pt"):
             raise ValueError(f"output_type must be pil, np or pt, got {output_type!r}")
+        if hint_method not in HINT_METHODS:
+            raise ValueError(f"hint_method must be one of {', '.join(HINT_METHODS)}, got {hint_method!r}")
+        if hints and hint_method == "auto" and self.hint_model is not None:
+            return self._hint_network()(
+                images,
+                render_size=render_size,
+                saturation=saturation,
+                temperature=temperature,
+                decode=decode,
+                output_type=output_type,
+                batch_size=batch_size,
+                hints=hints,
+            )
+        if hints and hint_method == "spread" and self._takes_hints():
+            raise ValueError(
+                "this model takes its hints itself; hint_method 'spread' is for models that do not"
+            )
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         render_shape(16, 16, render_size)  # an out-of-range render size fails before any photo is read
@@ -458,7 +508,7 @@ class Colorizer:
             )
         with torch.inference_mode():
             prediction = self._predict_ab(rgb, render_size, saturation, temperature, decode or {}, hints)
-            if hints and not getattr(self.model, "takes_hints", False):
+            if hints and not self._takes_hints():
                 prediction = _with_hints(prediction, list(hints), *rgb.shape[-2:])
             return prediction
 
@@ -483,7 +533,7 @@ class Colorizer:
         small = resize_for_render(rgb.float(), (rh, rw), self.render.enlarge)
         lightness = rgb_to_lightness(small.to(self.device))
         hint_map = None
-        if hints and getattr(self.model, "takes_hints", False):
+        if hints and self._takes_hints():
             hint_map = _hint_map(list(hints), lightness.shape[0], height, width, (rh, rw), lightness.device)
         ab = predict_ab_lowres(
             self.model, lightness, autocast_dtype=PRECISIONS[self.precision], hint_map=hint_map, **decode
