@@ -1,10 +1,12 @@
 """The built-in hint network (method 2 of docs/hints.md), on photos that scikit-image ships.
 
-It ships as ONNX only (float16 weights) beside the built-in model, and takes the hints given to that model's
-photos unless spreading is asked for.
+It ships as ONNX only (float16 weights) beside the built-in model, and takes that model's hints when asked
+(``hint_method="network"``); spreading them stays the default.
 """
 
 from __future__ import annotations
+
+import shutil
 
 import numpy as np
 import pytest
@@ -60,7 +62,7 @@ def test_ten_true_hints_bring_the_photo_and_the_hinted_points_closer_to_the_trut
     gray = np.asarray(Image.fromarray(truth).convert("L"))
     hints = _truth_hints(truth, 10)
     without = np.asarray(colorizer(gray).images[0])
-    hinted = np.asarray(colorizer(gray, hints=hints).images[0])
+    hinted = np.asarray(colorizer(gray, hints=hints, hint_method="network").images[0])
 
     assert _psnr(hinted, truth) > _psnr(without, truth) + 1.5
 
@@ -75,7 +77,7 @@ def test_ten_true_hints_bring_the_photo_and_the_hinted_points_closer_to_the_trut
     assert error_at_hints(hinted) < min(8.0, error_at_hints(without) / 2)
 
 
-def test_auto_gives_the_hints_to_the_network_and_spread_keeps_the_models_colors_away_from_them(
+def test_spreading_keeps_the_models_colors_away_from_a_hint_and_the_network_recolors_the_photo(
     colorizer: Colorizer,
 ) -> None:
     truth = data.astronaut()
@@ -84,9 +86,10 @@ def test_auto_gives_the_hints_to_the_network_and_spread_keeps_the_models_colors_
     without = np.asarray(colorizer(gray).images[0]).astype(int)
     auto = np.asarray(colorizer(gray, hints=hints).images[0]).astype(int)
     spread = np.asarray(colorizer(gray, hints=hints, hint_method="spread").images[0]).astype(int)
-    network = np.asarray(Colorizer.from_pretrained("effunet-lite0-hints")(gray, hints=hints).images[0])
-
-    assert np.array_equal(auto, network)
+    network = np.asarray(colorizer(gray, hints=hints, hint_method="network").images[0]).astype(int)
+    hint_network = Colorizer.from_pretrained("effunet-lite0-hints")
+    assert np.array_equal(network, np.asarray(hint_network(gray, hints=hints).images[0]))
+    assert np.array_equal(auto, spread)  # the built-in model does not take hints itself
     far = np.zeros(gray.shape, bool)
     far[256:, 256:] = True  # the lower right quarter, hundreds of pixels from the hint
 
@@ -94,14 +97,22 @@ def test_auto_gives_the_hints_to_the_network_and_spread_keeps_the_models_colors_
         return float((np.abs(out - without).max(-1) > 2)[far].mean())
 
     assert changed(spread) < 0.01  # spreading leaves the model's colors where the hint does not reach
-    assert changed(auto) > 0.2  # the hint network colors the whole photo itself
+    assert changed(network) > 0.2  # the hint network colors the whole photo itself
 
 
-def test_a_misspelt_hint_method_and_spreading_for_the_hint_network_are_refused(colorizer: Colorizer) -> None:
+def test_a_misspelt_or_impossible_hint_method_is_refused(colorizer: Colorizer, tmp_path) -> None:
     gray = np.full((32, 32), 128, np.uint8)
     hints = [Hint(0.5, 0.5, "#ff0000")]
-    with pytest.raises(ValueError, match="hint_method must be one of auto, spread, got 'network'"):
-        colorizer(gray, hints=hints, hint_method="network")
+    with pytest.raises(ValueError, match="hint_method must be one of auto, spread, network, got 'net'"):
+        colorizer(gray, hints=hints, hint_method="net")
+    copy = tmp_path / "mine"  # the built-in model as a user's own folder: no hint network of its own
+    copy.mkdir()
+    for name in ("config.json", "model.onnx"):
+        shutil.copy(colorizer.model.path.parent / name, copy / name)
+    plain = Colorizer.from_pretrained(copy)
+    assert plain.hint_model is None
+    with pytest.raises(ValueError, match="'network' needs a model that takes hints"):
+        plain(gray, hints=hints, hint_method="network")
     with pytest.raises(ValueError, match="takes its hints itself"):
         Colorizer.from_pretrained("effunet-lite0-hints")(gray, hints=hints, hint_method="spread")
 
@@ -111,16 +122,17 @@ def test_the_cli_takes_hint_method_and_refuses_a_misspelt_one(tmp_path) -> None:
     Image.fromarray(data.coffee()).convert("L").save(photo)
     runner = CliRunner()
     outputs = {}
-    for method in ("auto", "spread"):
+    for method in ("auto", "spread", "network"):
         out = tmp_path / f"{method}.png"
         args = ["colorize", str(photo), "-o", str(out), "--hint", "0.5,0.5=#2050d0", "--hint-method", method]
         result = runner.invoke(app, args)
         assert result.exit_code == 0, result.output
         outputs[method] = np.asarray(Image.open(out))
-    assert not np.array_equal(outputs["auto"], outputs["spread"])
+    assert np.array_equal(outputs["auto"], outputs["spread"])
+    assert not np.array_equal(outputs["network"], outputs["spread"])
 
     result = runner.invoke(
         app, ["colorize", str(photo), "-o", str(tmp_path / "x.png"), "--hint-method", "net"]
     )
-    assert result.exit_code == 2 and "'net': choose auto or spread" in result.output
+    assert result.exit_code == 2 and "'net': choose auto, spread, network" in result.output
     assert not (tmp_path / "x.png").exists()

@@ -271,11 +271,12 @@ def colorize(
     hint_method: Annotated[
         str,
         typer.Option(
-            metavar="auto|spread",
+            metavar="auto|spread|network",
             callback=_hint_method_name,
-            help="auto: the built-in model's hints go to its hint network, which colors the whole photo "
-            "around them (closest to the truth in every test); other models spread them. spread: the hints "
-            "spread over the model's own colors, which stay as they are away from them.",
+            help="spread: each hint spreads over the region of like lightness around it, up to strong edges, "
+            "and the model's colors stay elsewhere. network: the built-in hint network colors the whole "
+            "photo from the hints (closer to the truth on average; a hint may tint the rest of the photo). "
+            "auto (default): network for a model trained to take hints, else spread.",
         ),
     ] = "auto",
     workers: Annotated[
@@ -326,6 +327,11 @@ def colorize(
             reason = in_option_words(str(exc) or type(exc).__name__)
             err.print(f"[red]error:[/red] could not load the model: {escape(reason)}")
             raise typer.Exit(1) from None
+    if hints and colorizer is not None:
+        try:
+            colorizer.check_hint_method(hint_method)
+        except ValueError as exc:
+            raise typer.BadParameter(in_option_words(str(exc)), param_hint="'--hint-method'") from None
     warnings: list[str] = []
 
     def make(frames: FilmProgress) -> Callable[[Job], None]:
@@ -350,7 +356,7 @@ def _hint_method_name(value: str) -> str:
     from polychrome.pipelines.image import HINT_METHODS
 
     if value not in HINT_METHODS:
-        raise typer.BadParameter(f"{value!r}: choose {' or '.join(HINT_METHODS)}")
+        raise typer.BadParameter(f"{value!r}: choose {', '.join(HINT_METHODS)}")
     return value
 
 

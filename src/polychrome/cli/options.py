@@ -26,7 +26,7 @@ def precision_name(value: str) -> str:
 
 # The library names its options as Python does (backend='torch', or backend 'torch'); a command's messages
 # name them as the command line does.
-_PYTHON_OPTION = re.compile(r"\b(backend|precision|device)(?:=| )'([^'\s]*)'((?: or '[^'\s]*')*)")
+_PYTHON_OPTION = re.compile(r"\b(backend|precision|device|hint_method)(?:=| )'([^'\s]*)'((?: or '[^'\s]*')*)")
 
 
 def in_option_words(message: str) -> str:
@@ -40,7 +40,7 @@ def in_option_words(message: str) -> str:
 
     def option(match: re.Match[str]) -> str:
         alternatives = match[3].replace("'", "")
-        return f"--{match[1]} {match[2]}{alternatives}"
+        return f"--{match[1].replace('_', '-')} {match[2]}{alternatives}"
 
     return _PYTHON_OPTION.sub(option, message)
 

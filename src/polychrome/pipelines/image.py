@@ -46,10 +46,11 @@ if TYPE_CHECKING:  # PyTorch is optional: the base install colorizes with ONNX R
 logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "effunet-lite0"
-# The built-in network that takes the hints given to a built-in model's photos (method 2 of docs/hints.md):
-# it beat spreading the hints over the model's colors at every count measured (BENCHMARKS section 14).
+# The built-in network that takes a built-in model's hints when asked (hint_method="network"; method 2 of
+# docs/hints.md). It colors closer to the truth than spreading at every count measured, but one hint moves
+# colors far beyond the region it names (BENCHMARKS section 14), so spreading stays the default.
 HINT_MODELS = {DEFAULT_MODEL: "effunet-lite0-hints"}
-HINT_METHODS = ("auto", "spread")
+HINT_METHODS = ("auto", "spread", "network")
 OutputType = Literal["pil", "np", "pt"]
 ImageInput = Union[str, Path, Image.Image, np.ndarray, "torch.Tensor"]  # noqa: UP007 - a string member
 
@@ -320,6 +321,20 @@ class Colorizer:
         self.backend, self.precision, self.device = "torch", "fp32", resolve_device("cpu")
         self._auto_path = None
 
+    def check_hint_method(self, hint_method: str) -> None:
+        """Raise ValueError unless this colorizer can take hints by ``hint_method`` (see :meth:`__call__`)."""
+        if hint_method not in HINT_METHODS:
+            raise ValueError(f"hint_method must be one of {', '.join(HINT_METHODS)}, got {hint_method!r}")
+        if hint_method == "spread" and self._takes_hints():
+            raise ValueError(
+                "this model takes its hints itself; hint_method 'spread' is for models that do not"
+            )
+        if hint_method == "network" and not self._takes_hints() and self.hint_model is None:
+            raise ValueError(
+                "hint_method 'network' needs a model that takes hints, or a built-in model with a hint "
+                f"network ({', '.join(HINT_MODELS)})"
+            )
+
     def _takes_hints(self) -> bool:
         return bool(getattr(self.model, "takes_hints", False))
 
@@ -363,10 +378,11 @@ class Colorizer:
                 (``takes_hints``, e.g. ``effunet_lite0_hint_reg``, on either backend) is given them
                 instead, as a hint map at the render size, and colors the photo around them itself; the
                 saturation and warm/cool controls then act on its output, hinted places included.
-            hint_method: ``auto``: a built-in model's photos with hints are colored by its built-in hint
-                network (``hint_model``, on ONNX Runtime on the CPU), which colors closer to the truth than
-                spreading at every number of hints measured; other models spread them, or take them if
-                trained to. ``spread``: spread the hints over this model's own colors.
+            hint_method: ``auto``: a model trained to take hints takes them; others spread them.
+                ``spread``: spread the hints over this model's own colors (not for a model that takes them).
+                ``network``: a network that reads the hints colors the photo: the model itself if it takes
+                hints, else its built-in hint network (``hint_model``, on ONNX Runtime on the CPU), which
+                colors closer to the truth on average but lets one hint move colors far from it.
 
         Raises:
             polychrome.images.ImageReadError: a file is missing, unreadable or too large.
@@ -374,9 +390,11 @@ class Colorizer:
         """
         if output_type not in ("pil", "np", "pt"):
             raise ValueError(f"output_type must be pil, np or pt, got {output_type!r}")
-        if hint_method not in HINT_METHODS:
+        if hints:
+            self.check_hint_method(hint_method)
+        elif hint_method not in HINT_METHODS:
             raise ValueError(f"hint_method must be one of {', '.join(HINT_METHODS)}, got {hint_method!r}")
-        if hints and hint_method == "auto" and self.hint_model is not None:
+        if hints and hint_method == "network" and not self._takes_hints():
             return self._hint_network()(
                 images,
                 render_size=render_size,
@@ -386,10 +404,6 @@ class Colorizer:
                 output_type=output_type,
                 batch_size=batch_size,
                 hints=hints,
-            )
-        if hints and hint_method == "spread" and self._takes_hints():
-            raise ValueError(
-                "this model takes its hints itself; hint_method 'spread' is for models that do not"
             )
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
