@@ -82,3 +82,11 @@ def test_recalibrate_command_writes_a_new_model_with_a_record(tmp_path: Path) ->
     )
     assert refused.exit_code == 1 and "nothing to recalibrate" in refused.output
     assert not (tmp_path / "o2").exists()
+
+
+def test_recalibrate_refuses_a_device_no_command_takes_as_the_others_do(tmp_path: Path) -> None:
+    args = ["recalibrate", "effunet-lite0", "--data", str(tmp_path), "-o", str(tmp_path / "out")]
+    result = CliRunner().invoke(app, [*args, "--device", "banana"])
+    assert result.exit_code == 2
+    assert "'banana' is not a device; choose auto, cpu, cuda" in result.output
+    assert not (tmp_path / "out").exists()

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from polychrome.cli import app
+from polychrome.cli.options import ModelDevice
 
 
 @app.command()
@@ -28,7 +29,7 @@ def recalibrate(
     ] = 1024,
     seed: Annotated[int, typer.Option(metavar="N", help="Seed of the sample.")] = 0,
     batch_size: Annotated[int, typer.Option(metavar="N", help="Photos per forward pass.")] = 32,
-    device: Annotated[str, typer.Option(metavar="DEVICE", help="cpu or cuda.")] = "cpu",
+    device: ModelDevice = "cpu",
 ) -> None:
     """Re-measure a model's batch-norm statistics.
 
@@ -40,6 +41,7 @@ def recalibrate(
     from polychrome.color.lab import rgb_to_lightness
     from polychrome.data.prepare import PrepareOptions, prepare_images
     from polychrome.data.sources import iter_records
+    from polychrome.devices import resolve_device
     from polychrome.models import load_pretrained, save_pretrained
     from polychrome.models._hub import config_extras, read_config
     from polychrome.pipelines.image import resolve_model_path
@@ -50,7 +52,7 @@ def recalibrate(
         raise typer.Exit(1)
     try:
         source = resolve_model_path(model)
-        net = load_pretrained(source).to(device)
+        net = load_pretrained(source).to(resolve_device(device))
         if not batch_statistics(net):
             raise ValueError(
                 f"{source}: this model has no batch statistics of its own (GroupNorm, or batch norm frozen "
