@@ -390,10 +390,8 @@ class Colorizer:
         """
         if output_type not in ("pil", "np", "pt"):
             raise ValueError(f"output_type must be pil, np or pt, got {output_type!r}")
-        if hints:
+        if hints or hint_method not in HINT_METHODS:  # a misspelt method is refused with or without hints
             self.check_hint_method(hint_method)
-        elif hint_method not in HINT_METHODS:
-            raise ValueError(f"hint_method must be one of {', '.join(HINT_METHODS)}, got {hint_method!r}")
         if hints and hint_method == "network" and not self._takes_hints():
             return self._hint_network()(
                 images,
