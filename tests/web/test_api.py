@@ -97,6 +97,7 @@ def test_health_tells_the_model_limits_and_load(live: Live) -> None:
             "request_timeout_s": 60.0,
         },
         "formats": ["jpeg", "png"],
+        "hint_methods": ["auto", "spread", "network"],
         "films": {
             "available": True,
             "reason": None,
@@ -143,6 +144,10 @@ def test_bad_requests_get_one_line_reasons_with_the_right_status(live: Live) -> 
     assert _error(_post(live, photo, render_size="2048")) == (400, "render_size must be 16 to 1024, got 2048")
     assert _error(_post(live, photo, render_size="100.5"))[0] == 400
     assert _error(_post(live, photo, format="gif")) == (400, "format must be png or jpeg, got 'gif'")
+    assert _error(_post(live, photo, hint_method="net")) == (
+        400,
+        "hint_method must be auto, spread or network, got 'net'",
+    )
     assert _error(_post(live, photo, sharpness="2")) == (400, "unknown field 'sharpness'")
     # A photo under another name, as `curl -F photo=@cat.jpg` sends it: not "form field 'photo' is over 16384
     # bytes", whatever its size, but where the photo goes.
@@ -249,8 +254,11 @@ def test_the_api_is_described_by_openapi_and_on_a_page_that_loads_nothing_else(l
     schema = httpx.get(f"{live.url}/openapi.json").json()
     operation = schema["paths"]["/api/colorize"]["post"]
     form = operation["requestBody"]["content"]["multipart/form-data"]["schema"]
-    assert set(form["properties"]) == {"image", "saturation", "temperature", "render_size", "format", "hints"}
+    assert set(form["properties"]) == {
+        "image", "saturation", "temperature", "render_size", "format", "hints", "hint_method"
+    }  # fmt: skip
     assert form["required"] == ["image"] and form["properties"]["format"]["enum"] == ["jpeg", "png"]
+    assert form["properties"]["hint_method"]["enum"] == ["auto", "spread", "network"]
     assert {"200", "400", "408", "413", "415", "503"} <= set(operation["responses"])
     assert "get" in schema["paths"]["/api/health"]
     docs = httpx.get(f"{live.url}/docs")
@@ -351,6 +359,44 @@ def test_a_hundred_hints_fit_in_the_field_and_more_than_16_kb_is_400(live: Live)
     assert _post(live, photo, format="png", hints=hundred).status_code == 200  # what the page sends at most
     huge = json.dumps([{"x": 1, "y": 1, "color": "#b22222"}] * 500)
     assert _error(_post(live, photo, hints=huge)) == (400, "form field 'hints' is over 16384 bytes")
+
+
+def test_hints_act_by_the_method_asked_as_colorize_does_it(live: Live, tmp_path: Path) -> None:
+    photo = tmp_path / "coat.png"
+    photo.write_bytes(photo_bytes((96, 72), kind="PNG"))
+    hint = '[{"x": 0.2, "y": 0.4, "color": "#2050d0"}]'
+    sent = {
+        method: _post(live, photo.read_bytes(), photo.name, format="png", hints=hint, hint_method=method)
+        for method in ("auto", "spread", "network")
+    }
+    assert {method: reply.status_code for method, reply in sent.items()} == dict.fromkeys(sent, 200)
+    assert sent["auto"].content == sent["spread"].content  # the built-in model spreads hints by default
+    assert sent["network"].content != sent["spread"].content
+    cli = _cli_bytes(photo, tmp_path / "cli.png", "--hint", "0.2,0.4=#2050d0", "--hint-method", "network")
+    assert sent["network"].content == cli  # the hint network itself, as `colorize` asks it
+    # Without hints the method changes nothing.
+    plain = _post(live, photo.read_bytes(), photo.name, format="png").content
+    assert _post(live, photo.read_bytes(), photo.name, format="png", hint_method="network").content == plain
+
+
+def test_a_model_without_a_hint_network_refuses_it_and_spreads(own_colorizer: Colorizer) -> None:
+    run = start(own_colorizer)
+    photo = photo_bytes((96, 72))
+    hint = '[{"x": 0.2, "y": 0.4, "color": "#2050d0"}]'
+    try:
+        assert httpx.get(f"{run.url}/api/health").json()["hint_methods"] == ["auto", "spread"]
+        refused = _error(_post(run, photo, hints=hint, hint_method="network"))
+        assert refused == (
+            400,
+            "hint_method 'network' needs a model that takes hints, or a built-in model with a hint network "
+            "(effunet-lite0)",
+        )
+        assert _error(_post(run, photo, hint_method="network")) == refused  # asked for, hints or none
+        spread = _post(run, photo, format="png", hints=hint, hint_method="spread")
+        assert spread.status_code == 200, spread.text
+        assert _post(run, photo, format="png", hints=hint).content == spread.content
+    finally:
+        run.stop()
 
 
 def _cli_bytes(photo: Path, written: Path, *options: str) -> bytes:

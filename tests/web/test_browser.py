@@ -246,6 +246,86 @@ def test_a_click_and_a_color_make_a_hint_that_colors_its_point(page, tmp_path: P
     assert np.abs(again - plain).max() < 1.0
 
 
+def _watch_hint_methods(tab) -> None:  # noqa: ANN001
+    """Note the ``hint_method`` field (null where there is none) of each form the page sends: Chromium
+    does not tell Playwright a body that holds a file."""
+    tab.evaluate("""() => {
+        window.hintMethods = [];
+        const send = window.fetch;
+        window.fetch = (url, options) => {
+            const form = options && options.body;
+            if (form instanceof FormData) window.hintMethods.push(form.get("hint_method"));
+            return send(url, options);
+        };
+    }""")
+
+
+def _last_hint_method(tab) -> str | None:  # noqa: ANN001
+    return tab.evaluate("window.hintMethods.at(-1)")
+
+
+def _hint_on(tab, tmp_path: Path) -> str | None:  # noqa: ANN001
+    """A photo added and colored, and one hint clicked on it; the hint method its re-coloring was sent."""
+    _watch_hint_methods(tab)
+    source = tmp_path / "coat.png"
+    source.write_bytes(photo_bytes((320, 240), kind="PNG"))
+    tab.set_input_files("#files", str(source))
+    _ready(tab)
+    assert _last_hint_method(tab) is None  # no hints, no method
+    tab.click("#hint-mode")
+    box = tab.locator("#compare").bounding_box()
+    tab.click("#compare", position={"x": box["width"] * 0.2, "y": box["height"] * 0.4})
+    _ready(tab)
+    assert tab.locator("#hints li").count() == 1
+    return _last_hint_method(tab)
+
+
+def test_hints_act_on_their_region_or_through_the_hint_network(page, tmp_path: Path) -> None:  # noqa: ANN001
+    run, tab = page
+    choice = tab.get_by_label("Hints act")  # labelled, so reachable by its name
+    assert choice.input_value() == "spread"  # what "auto" gives the built-in model
+    assert _hint_on(tab, tmp_path) == "spread"
+    assert tab.eval_on_selector_all("#hint-method option:enabled", "os => os.map(o => o.value)") == [
+        "spread",
+        "network",
+    ]
+    spread = np.asarray(_shown(tab, "#after"), np.int16)
+
+    # Chosen with the keyboard, the hint network re-colors the photo from its hint.
+    choice.focus()
+    tab.keyboard.press("ArrowDown")
+    _ready(tab)
+    assert choice.input_value() == "network" and _last_hint_method(tab) == "network"
+    network = np.asarray(_shown(tab, "#after"), np.int16)
+    far = np.abs(network - spread).max(axis=2)[:, network.shape[1] * 2 // 3 :]  # the right third
+    assert (far > 5).mean() > 0.5  # the network colors the whole photo, far from the hint too
+
+    # Back to spreading: the photo as it was; the download carries the method too.
+    tab.select_option("#hint-method", "spread")
+    _ready(tab)
+    assert np.abs(np.asarray(_shown(tab, "#after"), np.int16) - spread).max() <= 1
+    with tab.expect_download():
+        tab.click("#download")
+    assert _last_hint_method(tab) == "spread"
+    _ready(tab)
+
+
+@pytest.mark.parametrize(("model", "offered"), [("own", "spread"), ("effunet-lite0-hints", "network")])
+def test_only_the_hint_methods_the_servers_model_takes_are_offered(
+    own_colorizer: Colorizer, tmp_path: Path, model: str, offered: str
+) -> None:
+    # A model of one's own has no hint network; a model that takes hints itself does not spread them.
+    colorizer = own_colorizer if model == "own" else Colorizer.from_pretrained(model)
+    with _browsing(colorizer) as (run, tab):
+        tab.wait_for_selector("#hint-method option[disabled]", state="attached")
+        options = tab.eval_on_selector_all(
+            "#hint-method option", "os => os.map(o => [o.value, !o.disabled && !o.hidden])"
+        )
+        assert [value for value, shown in options if shown] == [offered]
+        assert tab.input_value("#hint-method") == offered
+        assert _hint_on(tab, tmp_path) == offered  # and the server colored with it: the page is ready
+
+
 def test_a_person_colors_a_short_video_follows_its_progress_and_downloads_it(page, tmp_path: Path) -> None:  # noqa: ANN001
     run, tab = page
     tab.wait_for_selector("#films[data-state=idle]")

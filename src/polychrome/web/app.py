@@ -7,7 +7,7 @@ Routes (nothing else is served; there is no path from a URL to the file system):
 - ``POST /api/videos``: a short film in, a job out (202); ``GET /api/videos/{id}``: its progress;
   ``GET /api/videos/{id}/result``: the colored film, once; ``DELETE /api/videos/{id}``: cancel it
   (:mod:`polychrome.web.films`); 501 where this server cannot color films.
-- ``GET /api/health``: whether it is up, the model, the limits and how busy it is.
+- ``GET /api/health``: whether it is up, the model, the hint methods it takes, the limits and how busy it is.
 - ``GET /openapi.json`` and ``GET /docs``: the API as FastAPI describes it, and that description as a page.
 
 Example:
@@ -36,6 +36,7 @@ from pydantic import BaseModel, Field
 from starlette.background import BackgroundTask
 
 from polychrome.pipelines.hints import parse_hints_json
+from polychrome.pipelines.image import HINT_METHODS
 from polychrome.web.apidocs import render_api_page
 from polychrome.web.films import (
     READABLE_NAMES,
@@ -91,6 +92,10 @@ _COLORIZE_BODY = _form(
     hints={"type": "string", "default": "[]",
            "description": 'colors known at points: a JSON list of {"x", "y", "color": "#rrggbb", "radius"?} '
                           "(pixels, or fractions 0..1)"},
+    hint_method={"type": "string", "enum": list(HINT_METHODS), "default": "auto",
+                 "description": "how hints act: spread over the region of like lightness around each; "
+                                "network: the hint network colors the photo from them; auto: network for a "
+                                "model that takes hints, else spread. GET /api/health lists those it takes"},
 )  # fmt: skip
 _VIDEO_BODY = _form("video", f"the film: {READABLE_NAMES}")
 
@@ -125,6 +130,7 @@ def create_app(
     settings = settings or WebSettings()
     queue = WorkQueue(settings.queue)
     films = FilmJobs(colorizer, settings)
+    hint_refusals = _hint_refusals(colorizer)
     static = files("polychrome.web") / "static"
     pages = {route: ((static / name).read_bytes(), kind) for route, (name, kind) in _STATIC.items()}
 
@@ -175,6 +181,7 @@ def create_app(
                 "request_timeout_s": settings.request_timeout_s,
             },
             "formats": sorted(FORMATS),
+            "hint_methods": [method for method in HINT_METHODS if method not in hint_refusals],
             "films": {
                 "available": films.reason is None,
                 "reason": films.reason,
@@ -233,7 +240,7 @@ def create_app(
             content_type = request.headers.get("content-type", "")
             upload = await receive_upload(content_type, chunks, folder, fields=_PHOTO_FIELDS)
             try:
-                options = _options(upload, settings)
+                options = _options(upload, settings, hint_refusals)
             except ValueError as err:
                 return json_error(HTTPStatus.BAD_REQUEST, str(err))
             assert upload.path is not None
@@ -402,8 +409,24 @@ async def _sweep(films: FilmJobs, every_s: float) -> None:
         await run_in_threadpool(films.sweep)
 
 
-def _options(upload: Upload, settings: WebSettings) -> ColorizeOptions:
-    """The request's controls, checked; raises ValueError with a one-line reason."""
+def _hint_refusals(colorizer: Any) -> dict[str, str]:
+    """Why the colorizer cannot take hints by each method it cannot, in the library's words. A stand-in
+    for a Colorizer without ``check_hint_method`` is sent whatever is asked."""
+    check = getattr(colorizer, "check_hint_method", None)
+    if check is None:
+        return {}
+    refusals = {}
+    for method in HINT_METHODS:
+        try:
+            check(method)
+        except ValueError as err:
+            refusals[method] = str(err)
+    return refusals
+
+
+def _options(upload: Upload, settings: WebSettings, hint_refusals: dict[str, str]) -> ColorizeOptions:
+    """The request's controls, checked; raises ValueError with a one-line reason. A hint method this
+    server's model cannot take is refused, hints or none, so a client learns it at once."""
     if upload.path is None:
         raise ValueError("no photo: send it in the multipart field 'image'")
     fields = dict(upload.fields)
@@ -413,7 +436,22 @@ def _options(upload: Upload, settings: WebSettings) -> ColorizeOptions:
     if kind not in FORMATS:
         raise ValueError(f"format must be png or jpeg, got {fields['format']!r}")
     hints = tuple(parse_hints_json(fields["hints"], "hints")) if fields.get("hints", "").strip() else ()
-    return ColorizeOptions(saturation, temperature, render_size, kind, hints)  # type: ignore[arg-type]
+    hint_method = fields.get("hint_method", "").strip().lower() or "auto"
+    if hint_method not in HINT_METHODS:
+        raise ValueError(
+            f"hint_method must be {', '.join(HINT_METHODS[:-1])} or {HINT_METHODS[-1]}, "
+            f"got {fields['hint_method']!r}"
+        )
+    if hint_method in hint_refusals:
+        raise ValueError(hint_refusals[hint_method])
+    return ColorizeOptions(
+        saturation,
+        temperature,
+        render_size,
+        kind,  # type: ignore[arg-type]
+        hints,
+        hint_method,
+    )
 
 
 def _film_options(upload: Upload, settings: WebSettings) -> FilmOptions:
@@ -425,7 +463,7 @@ def _film_options(upload: Upload, settings: WebSettings) -> FilmOptions:
 
 # The text fields each request takes beside its file.
 _FILM_FIELDS = ("saturation", "temperature", "render_size")
-_PHOTO_FIELDS = (*_FILM_FIELDS, "format", "hints")
+_PHOTO_FIELDS = (*_FILM_FIELDS, "format", "hints", "hint_method")
 
 
 def _controls(

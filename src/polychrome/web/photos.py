@@ -46,6 +46,7 @@ class ColorizeOptions:
     render_size: int = 256
     format: Literal["png", "jpeg"] = "png"
     hints: tuple[Hint, ...] = ()
+    hint_method: str = "auto"  # one of polychrome.pipelines.image.HINT_METHODS; only used with hints
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,7 @@ def colorize_file(
             render_size=options.render_size,
             saturation=options.saturation,
             temperature=options.temperature,
-            **({"hints": list(options.hints)} if options.hints else {}),
+            **({"hints": list(options.hints), "hint_method": options.hint_method} if options.hints else {}),
         )
     except HintError as err:  # a point outside this photo: only known once the photo is read
         raise PhotoError(HTTPStatus.BAD_REQUEST, str(err)) from None

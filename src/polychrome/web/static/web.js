@@ -3,7 +3,9 @@
 // second) and whole, at full resolution, for the download. The server keeps nothing between requests.
 // A video is sent to POST /api/videos and followed with GET /api/videos/{id} until it can be downloaded.
 // Color hints are kept per photo as fractions of its width and height, so the same hint holds on the
-// reduced preview, on the full-size download and however large the photo is shown.
+// reduced preview, on the full-size download and however large the photo is shown; with them, how they act
+// (spread over their region, or through the hint network), offered as far as GET /api/health says the
+// server can.
 "use strict";
 
 (() => {
@@ -18,7 +20,8 @@
     before: $("before"), after: $("after"), split: $("split"), saturation: $("saturation"),
     temperature: $("temperature"), renderSize: $("render-size"), format: $("format"),
     download: $("download"), gallery: $("gallery"), timing: $("timing"), limits: $("limits"),
-    hintMode: $("hint-mode"), hintColor: $("hint-color"), hints: $("hints"), marks: $("marks"),
+    hintMode: $("hint-mode"), hintColor: $("hint-color"), hintMethod: $("hint-method"), hints: $("hints"),
+    marks: $("marks"),
   };
   const film = {
     section: $("films"), file: $("video-file"), note: $("video-note"), progress: $("video-progress"),
@@ -56,10 +59,13 @@
   }
 
   // The hints as POST /api/colorize takes them: fractions (decimals strictly inside 0..1, which the API
-  // reads as fractions) of the upright photo's width and height.
+  // reads as fractions) of the upright photo's width and height, and how they act.
   function hintFields(photo) {
     if (!photo.hints.length) return {};
-    return { hints: JSON.stringify(photo.hints.map(({ x, y, color }) => ({ x, y, color }))) };
+    return {
+      hints: JSON.stringify(photo.hints.map(({ x, y, color }) => ({ x, y, color }))),
+      hint_method: photo.hintMethod,
+    };
   }
 
   function fraction(value) {
@@ -73,6 +79,7 @@
   }
 
   function showHints(photo) {
+    ui.hintMethod.value = photo.hintMethod;
     ui.hints.replaceChildren();
     ui.marks.replaceChildren();
     const { width, height } = pixelSize(photo);
@@ -192,7 +199,7 @@
     for (const file of files) {
       const photo = {
         file, name: file.name || "pasted.png", settings: settings(), before: "", after: "", failed: "",
-        preview: null, item: null, dirty: true, hints: [], size: null,
+        preview: null, item: null, dirty: true, hints: [], hintMethod: ui.hintMethod.value, size: null,
       };
       photos.push(photo);
       addToGallery(photo);
@@ -367,6 +374,11 @@
   });
   ui.compare.addEventListener("pointercancel", () => { press = null; });
   ui.hintMode.addEventListener("click", () => setHinting(!hinting));
+  ui.hintMethod.addEventListener("change", () => {
+    if (!current) return;
+    current.hintMethod = ui.hintMethod.value;
+    if (current.hints.length) schedule();  // without hints the method changes nothing
+  });
   ui.compare.addEventListener("dragstart", (event) => event.preventDefault());  // no image drag instead
   ui.split.addEventListener("input", () => setSplit(Number(ui.split.value)));
   for (const control of [ui.saturation, ui.temperature]) control.addEventListener("input", schedule);
@@ -483,6 +495,22 @@
     filmState("downloaded", `${filmName}: downloaded`);
   }, 0));
 
+  // Only the hint methods the server's model can take are offered (a model of one's own may have no hint
+  // network); the first of them is what "auto" gives it.
+  function offerHintMethods(methods) {
+    if (!methods) return;
+    for (const option of ui.hintMethod.options) {
+      option.disabled = !methods.includes(option.value);
+      option.hidden = option.disabled;
+    }
+    const offered = [...ui.hintMethod.options].filter((option) => !option.disabled);
+    if (!offered.length) return;
+    if (ui.hintMethod.selectedOptions[0].disabled) ui.hintMethod.value = offered[0].value;
+    for (const photo of photos) {
+      if (!methods.includes(photo.hintMethod)) photo.hintMethod = ui.hintMethod.value;
+    }
+  }
+
   fetch("/api/health", { cache: "no-store" })
     .then((response) => response.json())
     .then((health) => {
@@ -491,6 +519,7 @@
         + `${(limits.max_pixels / 1e6).toFixed(0)} megapixels a photo; model ${health.model}.`;
       for (const option of ui.renderSize.options) option.disabled = Number(option.value) > limits.max_render_size;
       showFilms(health.films);
+      offerHintMethods(health.hint_methods);
     })
     .catch(() => showFilms(null));
   setSplit(50);
