@@ -77,6 +77,21 @@ def test_ten_true_hints_bring_the_photo_and_the_hinted_points_closer_to_the_trut
     assert error_at_hints(hinted) < min(8.0, error_at_hints(without) / 2)
 
 
+@pytest.mark.parametrize(
+    "point", [(0, 0), (1023, 0), (0, 767), (1023, 767), (512, 767), (0, 384), (1023, 384)]
+)
+def test_a_hint_at_the_photos_edge_or_corner_is_seen_by_the_network(point: tuple[int, int]) -> None:
+    # The network ignores hints in its outer rows and columns; placed a few pixels in, this one is seen.
+    network = Colorizer.from_pretrained("effunet-lite0-hints")
+    gray = np.full((768, 1024), 128, np.uint8)
+    x, y = point
+    without = rgb2lab(np.asarray(network(gray).images[0]))
+    hinted = rgb2lab(np.asarray(network(gray, hints=[Hint(float(x), float(y), "#0000ff")]).images[0]))
+    change = np.linalg.norm(hinted[..., 1:] - without[..., 1:], axis=-1)
+    near = change[max(y - 30, 0) : y + 30, max(x - 30, 0) : x + 30]
+    assert near.max() > 30  # measured 55-80 a corner or edge away; 1-11 before hints were moved in
+
+
 def test_spreading_keeps_the_models_colors_away_from_a_hint_and_the_network_recolors_the_photo(
     colorizer: Colorizer,
 ) -> None:

@@ -178,6 +178,10 @@ def spread_hints(
     return propagate_hints(area_resize(lightness.astype(np.float32), ab.shape[-2:]), ab, placed)
 
 
+# How far in (render pixels) a hint is placed on a hint network's input at least.
+NETWORK_EDGE = 6
+
+
 def hint_squares(
     hints: list[Hint], height: int, width: int, render_height: int, render_width: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -188,10 +192,19 @@ def hint_squares(
     points = np.array([h.point(width, height) for h in hints], np.float64).reshape(-1, 2)
     scale_x, scale_y = render_width / width, render_height / height
     half = np.rint(np.array([h.radius for h in hints], np.float64) * scale_x).astype(np.int64)
-    cols = np.minimum(np.floor(points[:, 0] * scale_x).astype(np.int64), render_width - 1)
-    rows = np.minimum(np.floor(points[:, 1] * scale_y).astype(np.int64), render_height - 1)
+    cols = _inside(np.floor(points[:, 0] * scale_x).astype(np.int64), render_width)
+    rows = _inside(np.floor(points[:, 1] * scale_y).astype(np.int64), render_height)
     ab = hint_ab(hints) if hints else np.zeros((0, 2))
     return rows - half, cols - half, 1 + 2 * half, ab
+
+
+def _inside(index: np.ndarray, length: int) -> np.ndarray:
+    """Render pixels at least :data:`NETWORK_EDGE` from both ends of a side of ``length`` (where it allows):
+    the built-in hint network ignores a hint in its outer rows and columns (the last 3 rows, the first 2
+    columns, more at the lower corners: BENCHMARKS section 14), so a hint there is moved the few pixels in
+    that it takes to be seen."""
+    margin = min(NETWORK_EDGE, (length - 1) // 2)
+    return np.clip(index, margin, length - 1 - margin)
 
 
 def render_hint_map(
