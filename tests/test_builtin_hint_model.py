@@ -151,3 +151,21 @@ def test_the_cli_takes_hint_method_and_refuses_a_misspelt_one(tmp_path) -> None:
     )
     assert result.exit_code == 2 and "'net': choose auto, spread, network" in result.output
     assert not (tmp_path / "x.png").exists()
+
+
+def test_the_built_in_model_named_by_a_relative_path_keeps_its_hint_network(monkeypatch, tmp_path) -> None:
+    from polychrome.pipelines.image import resolve_model_path
+
+    folder = resolve_model_path("effunet-lite0")
+    monkeypatch.chdir(folder.parent)
+    assert Colorizer.from_pretrained(folder.name).hint_model == "effunet-lite0-hints"
+    assert (
+        Colorizer.from_pretrained(f"../{folder.parent.name}/{folder.name}").hint_model
+        == "effunet-lite0-hints"
+    )
+
+
+def test_hint_is_importable_from_the_package_as_the_readme_writes_it() -> None:
+    import polychrome
+
+    assert polychrome.Hint is Hint

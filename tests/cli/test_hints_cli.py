@@ -66,7 +66,7 @@ def test_a_hint_and_a_hints_file_redden_their_point(tmp_path: Path) -> None:
         ("10,20", 2, "write it as X,Y=#rrggbb"),
         ("500,20=red", 1, "photo.png: hint 500,20=red: outside the 64x48 photo"),
         ("500,20,3=red", 1, "photo.png: hint 500,20,3=red: outside the 64x48 photo"),
-        ("120,80,-3=red", 2, "hint 120,80,-3=red: the radius must be 0 or more, got -3"),
+        ("120,80,-3=red", 2, "hint 120,80,-3=red: the radius must be 0 to 65536 pixels, got -3"),
     ],
 )
 def test_bad_hints_are_one_line(tmp_path: Path, hint: str, code: int, message: str) -> None:

@@ -93,7 +93,8 @@ def test_fractions_name_the_same_point_as_pixels(colorizer: Colorizer) -> None:
         ("120,80", "write it as X,Y=#rrggbb"),
         ("a,80=#ffffff", "must be numbers"),
         ("10,10=#zzzzzz", "is not a color"),
-        ("10,10,-2=red", "radius must be 0 or more"),
+        ("10,10,-2=red", "radius must be 0 to 65536 pixels"),
+        ("10,10,1e300=red", "radius must be 0 to 65536 pixels, got 1e\\+300"),
     ],
 )
 def test_bad_hints_are_one_line_errors(text: str, message: str) -> None:
@@ -105,8 +106,8 @@ def test_bad_hints_are_one_line_errors(text: str, message: str) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("120,80,-3=red", "hint 120,80,-3=red: the radius must be 0 or more, got -3"),
-        ("120, 80 ,-3=red", "hint 120, 80 ,-3=red: the radius must be 0 or more, got -3"),
+        ("120,80,-3=red", "hint 120,80,-3=red: the radius must be 0 to 65536 pixels, got -3"),
+        ("120, 80 ,-3=red", "hint 120, 80 ,-3=red: the radius must be 0 to 65536 pixels, got -3"),
         ("0.5,0.5,2=nocolor", "hint 0.5,0.5,2=nocolor: 'nocolor' is not a color (use #rrggbb)"),
     ],
 )
@@ -117,7 +118,9 @@ def test_a_refused_hint_is_quoted_as_written(text: str, message: str) -> None:
 
 
 def test_a_hint_made_in_python_is_described_with_its_radius() -> None:
-    with pytest.raises(HintError, match=r"^hint 120,80,-3=red: the radius must be 0 or more, got -3$"):
+    with pytest.raises(
+        HintError, match=r"^hint 120,80,-3=red: the radius must be 0 to 65536 pixels, got -3$"
+    ):
         Hint(120, 80, "red", radius=-3)
 
 

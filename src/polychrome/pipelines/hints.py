@@ -30,6 +30,10 @@ class HintError(ValueError):
     """A hint that cannot be used: malformed, a bad color, or outside the photo."""
 
 
+# Larger than any photo polychrome reads is wide; beyond it a radius is a slip (and overflows the arithmetic).
+MAX_RADIUS = 65536.0
+
+
 @dataclass(frozen=True)
 class Hint:
     """The photo had ``color`` at ``(x, y)``.
@@ -53,8 +57,10 @@ class Hint:
     def __post_init__(self) -> None:
         if not all(math.isfinite(v) for v in (self.x, self.y, self.radius)):
             raise HintError(f"hint {self.describe()}: coordinates and radius must be finite numbers")
-        if self.radius < 0:
-            raise HintError(f"hint {self.describe()}: the radius must be 0 or more, got {self.radius:g}")
+        if not 0 <= self.radius <= MAX_RADIUS:
+            raise HintError(
+                f"hint {self.describe()}: the radius must be 0 to {MAX_RADIUS:g} pixels, got {self.radius:g}"
+            )
         self.rgb()  # a bad color fails here, when the hint is made
 
     def describe(self) -> str:

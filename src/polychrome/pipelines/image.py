@@ -230,7 +230,10 @@ class Colorizer:
         faster than fp32 on the CPU, colors close to but not equal to its; BENCHMARKS section 12).
         """
         path = resolve_model_path(name_or_path)
-        hint_model = next((h for m, h in HINT_MODELS.items() if path == resolve_model_path(m)), None)
+        found = path.resolve()  # a built-in model named by a relative path is still the built-in model
+        hint_model = next(
+            (h for m, h in HINT_MODELS.items() if found == resolve_model_path(m).resolve()), None
+        )
         colorizer = cls._load(path, device, precision, backend)
         colorizer.hint_model = hint_model
         return colorizer
