@@ -271,7 +271,7 @@ def colorize(
     hint_method: Annotated[
         str,
         typer.Option(
-            metavar="auto|spread|network",
+            metavar="METHOD",
             callback=_hint_method_name,
             help="spread: each hint spreads over the region of like lightness around it, up to strong edges, "
             "and the model's colors stay elsewhere. network: the built-in hint network colors the whole "
