@@ -4,7 +4,6 @@ edge, on either backend, and bad hints are one-line errors naming the hint."""
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +92,10 @@ def test_fractions_name_the_same_point_as_pixels(colorizer: Colorizer) -> None:
         ("120,80", "write it as X,Y=#rrggbb"),
         ("a,80=#ffffff", "must be numbers"),
         ("10,10=#zzzzzz", "is not a color"),
+        ("10,10=rgb(300,0,0)", r"'rgb\(300,0,0\)' has a channel outside 0..255"),
+        ("10,10=rgb(120%,0%,0%)", "has a channel outside 0..255"),
+        ("10,10=#b2222280", "'#b2222280' is transparent; a hint is an opaque color"),
+        ("10,10=rgba(1,2,3,0)", "is transparent"),
         ("10,10,-2=red", "radius must be 0 to 65536 pixels"),
         ("10,10,1e300=red", "radius must be 0 to 65536 pixels, got 1e\\+300"),
     ],
@@ -132,12 +135,17 @@ def test_a_hint_outside_the_photo_is_refused(colorizer: Colorizer) -> None:
 
 
 def test_parsing_tells_pixels_from_fractions() -> None:
+    assert parse_hint("3,4=#b22222ff").rgb() == (178, 34, 34)  # an opaque alpha is no slip
     assert parse_hint("0.5,0.9=#3a5f0b") == Hint(0.5, 0.9, "#3a5f0b", 0.0, relative=True)
     assert parse_hint("1,0=#3a5f0b").relative is False  # integers are pixels
     assert parse_hint("120.5,80.25=#3a5f0b").relative is False  # decimals beyond 1 too
-    for mixed in ("0,0.5=red", "1.5,0.5=red", "0.5,120=red"):  # a fraction beside a pixel: a slip
-        with pytest.raises(HintError, match=rf"hint '{re.escape(mixed)}': write X and Y both as fractions"):
-            parse_hint(mixed)
+    mixed = {"0,0.5=red": ("0.5", "0"), "1.01,0.5=red": ("0.5", "1.01"), "0.5,120=red": ("0.5", "120")}
+    for text, (fraction, pixels) in mixed.items():  # a fraction beside a pixel count: a slip, named as such
+        with pytest.raises(HintError) as refused:
+            parse_hint(text)
+        assert str(refused.value).startswith(
+            f"hint {text!r}: {fraction} reads as a fraction of the photo but {pixels} as pixels; write"
+        )
     assert parse_hint("12,8,4=red") == Hint(12, 8, "red", 4.0)
 
 
@@ -151,6 +159,11 @@ def test_hints_from_json(tmp_path: Path) -> None:
     assert load_hints(path) == [Hint(10, 12, "#b22222"), Hint(0.5, 0.25, "red", 3.0, relative=True)]
     path.write_text(json.dumps([{"x": 1, "y": 2}]))
     with pytest.raises(HintError, match=r"hints.json: hint 1: needs"):
+        load_hints(path)
+    path.write_text(json.dumps([{"x": 1.5, "y": 0.5, "color": "red"}]))  # the command line refuses it too
+    with pytest.raises(
+        HintError, match=r"hints.json: hint 1: 0.5 reads as a fraction of the photo but 1.5 as"
+    ):
         load_hints(path)
     path.write_text("{not json")
     with pytest.raises(HintError, match="not a JSON list"):

@@ -71,9 +71,17 @@ class Hint:
 
     def rgb(self) -> tuple[int, int, int]:
         try:
-            red, green, blue = ImageColor.getrgb(self.color)[:3]
+            channels = ImageColor.getrgb(self.color)
         except (ValueError, AttributeError):
             raise HintError(f"hint {self.describe()}: {self.color!r} is not a color (use #rrggbb)") from None
+        # PIL passes rgb(300,0,0) and an alpha through as written; neither is a color a photo can have.
+        if len(channels) == 4 and channels[3] != 255:
+            raise HintError(
+                f"hint {self.describe()}: {self.color!r} is transparent; a hint is an opaque color"
+            )
+        if not all(0 <= c <= 255 for c in channels[:3]):
+            raise HintError(f"hint {self.describe()}: {self.color!r} has a channel outside 0..255")
+        red, green, blue = channels[:3]
         return red, green, blue
 
     def point(self, width: int, height: int) -> tuple[float, float]:
@@ -96,14 +104,21 @@ def parse_hint(text: str) -> Hint:
     except ValueError:
         raise HintError(f"hint {text!r}: X, Y and RADIUS must be numbers") from None
     fractions = ["." in p and 0 <= v <= 1 for p, v in zip(parts[:2], values[:2], strict=True)]
-    if fractions[0] != fractions[1]:  # "0,0.5" or "1.5,0.5": a fraction beside a pixel is surely a slip
-        raise HintError(
-            f"hint {text!r}: write X and Y both as fractions within 0..1 with a decimal point (0.0,0.5) "
-            "or both as pixels"
-        )
-    relative = all(fractions)
+    relative = _relative(fractions, parts[:2], f"hint {text!r}")
     radius = values[2] if len(values) == 3 else 0.0
     return Hint(values[0], values[1], color.strip(), radius, relative, written=text)
+
+
+def _relative(fractions: list[bool], written: list[str], where: str) -> bool:
+    """Whether X and Y are fractions of the width and height; one fraction beside one pixel count ("0,0.5",
+    "1.01,0.5") is surely a slip, and the message says which is which."""
+    if fractions[0] == fractions[1]:
+        return fractions[0]
+    fraction, pixels = (written[0], written[1]) if fractions[0] else (written[1], written[0])
+    raise HintError(
+        f"{where}: {fraction} reads as a fraction of the photo but {pixels} as pixels; write X and Y both as "
+        "fractions within 0..1 with a decimal point (0.0,0.5) or both as pixels"
+    )
 
 
 def load_hints(path: str | Path) -> list[Hint]:
@@ -142,7 +157,9 @@ def _hint_from_json(item: Any, source: str, index: int) -> Hint:
         raise HintError(f'{where}: "x", "y" and "radius" must be numbers')
     if not isinstance(item["color"], str):
         raise HintError(f'{where}: "color" must be a string such as "#b22222"')
-    relative = all(isinstance(v, float) and 0 <= v <= 1 for v in (x, y))
+    relative = _relative(
+        [isinstance(v, float) and 0 <= v <= 1 for v in (x, y)], [json.dumps(x), json.dumps(y)], where
+    )
     try:
         return Hint(float(x), float(y), item["color"], float(radius), relative)
     except HintError as err:
