@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from polychrome.color import propagate
 from polychrome.color.propagate import GridHint, propagate_hints, resolve_seams
 
 
@@ -53,7 +54,7 @@ def test_mismatched_shapes_are_refused() -> None:
 
 
 def _area_averaged(dark, height: int = 64, width: int = 96, fine: int = 8) -> tuple[np.ndarray, np.ndarray]:
-    """Lightness 38 where ``dark(rows, cols)`` (in cell units) holds and 69 elsewhere, area-averaged from
+    """Lightness 38 where ``dark(rows, cols)`` (cell units, 0..1) holds and 69 elsewhere, area-averaged from
     ``fine`` x finer as the pipeline brings the photo's lightness to the grid (so a slanted or curved edge
     leaves a seam of in-between cells), with a little noise; and the share of each cell that is dark."""
     rows, cols = np.mgrid[0 : height * fine, 0 : width * fine] / fine
@@ -77,6 +78,8 @@ def _reach(lightness: np.ndarray, row: float, col: float) -> np.ndarray:
             lambda r, c: (r > 12 + 0.15 * c) & (r < 56 - 0.1 * c) & (c > 14 + 0.2 * r) & (c < 86 - 0.3 * r),
         ),
         ("disc", lambda r, c: np.hypot(r - 32, c - 48) < 22),
+        # A soft edge, as a larger render size sees a slightly blurred photo: some 4 cells of in-between.
+        ("soft disc", lambda r, c: np.clip((22 - np.hypot(r - 32, c - 48)) / 3.5 + 0.5, 0, 1)),
         ("triangle", lambda r, c: (r < 58) & (c > 48 - 0.55 * (r - 6)) & (c < 48 + 0.55 * (r - 6))),
     ],
 )
@@ -92,17 +95,19 @@ def test_a_hint_fills_its_shape_and_does_not_walk_along_a_slanted_or_curved_edge
     assert reach[share == 0].max() < 0.02, name
 
 
-def test_a_hint_in_blotchy_texture_still_spreads_through_it() -> None:
-    """Texture is not mistaken for seams: blotches of +-6 L (about two cells across) pass the hint on as
-    the lightness differences themselves allow."""
+def test_a_hint_in_blotchy_texture_spreads_as_far_as_its_lightness_allows(monkeypatch) -> None:
+    """Texture is not mistaken for seams: through blotches of +-6 L (about two cells across) a hint goes
+    as far as with the grid's lightness taken as it is."""
     rng = np.random.default_rng(1)
     kernel = np.exp(-0.5 * (np.arange(-6, 7) / 2.0) ** 2)
     noise = rng.normal(0, 1, (64, 96))
     for axis in (0, 1):
         noise = np.apply_along_axis(lambda line: np.convolve(line, kernel, mode="same"), axis, noise)
     lightness = 50 + 6 * noise / noise.std()
-    assert (resolve_seams(lightness) != lightness).mean() < 0.05
-    assert _reach(lightness, 32, 48).mean() > 0.85
+    reach = _reach(lightness, 32, 48)
+    monkeypatch.setattr(propagate, "resolve_seams", lambda lightness, sigma: lightness)
+    as_it_is = _reach(lightness, 32, 48)
+    assert as_it_is.mean() > 0.85 and abs(reach.mean() - as_it_is.mean()) < 0.02
 
 
 def test_resolving_seams_leaves_an_upright_step_and_a_smooth_ramp_alone() -> None:

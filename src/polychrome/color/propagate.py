@@ -32,12 +32,13 @@ import numpy as np
 HINT_WEIGHT = 1000.0
 
 # How a seam is told from texture (resolve_seams), fixed on synthetic shapes and textures alone
-# (tests/color/test_propagate.py). In a 5x5 window, a quarter of the cells on each side: fewer takes the
-# extremes of blotchy texture for two sides, more misses the seams at a shape's corners and tips. A step of
-# over 4 sigma, the steps the weights are meant to stop. Several passes, as a blurred edge's seam is two
-# cells wide and resolves from its sides inward.
-SEAM_RADIUS = 2
-SEAM_SIDE = 6
+# (tests/color/test_propagate.py). A 7x7 window, so that a soft edge's seam, two or three cells wide at
+# larger render sizes, still has flat sides in view; about a fifth of its cells on each side (8 to 11
+# stopped every synthetic shape and cost blotchy texture little: fewer takes texture's extremes for two
+# sides, more misses the seams at a shape's corners and tips); a step of over 4 sigma, the steps the
+# weights are meant to stop; several passes, as a wide seam resolves from its sides inward.
+SEAM_RADIUS = 3
+SEAM_SIDE = 10
 SEAM_STEP = 4.0
 SEAM_PASSES = 4
 
@@ -105,12 +106,12 @@ def resolve_seams(lightness: np.ndarray, sigma: float = 3.0) -> np.ndarray:
     """``lightness`` ``(H, W)`` (L in 0..100) with each seam cell set to the lightness of the side it is
     nearer to; a copy, float64.
 
-    A seam cell's 5x5 neighbourhood holds two flat sides, at least ``SEAM_SIDE`` cells within ``sigma`` of
+    A seam cell's 7x7 neighbourhood holds two flat sides, at least ``SEAM_SIDE`` cells within ``sigma`` of
     its darkest value and as many within ``sigma`` of its lightest, more than ``SEAM_STEP * sigma`` apart:
     area averaging's mix of the two along a sharp edge. Texture rarely has so many cells at both extremes,
     and a smooth ramp has no such step, so both stay as they are.
 
-    >>> edge = np.repeat([[30.0, 30.0, 30.0, 45.0, 80.0, 80.0, 80.0]], 5, axis=0)
+    >>> edge = np.repeat([[30.0, 30.0, 30.0, 45.0, 80.0, 80.0, 80.0]], 7, axis=0)
     >>> resolve_seams(edge)[0].tolist()
     [30.0, 30.0, 30.0, 30.0, 80.0, 80.0, 80.0]
     """
@@ -118,16 +119,37 @@ def resolve_seams(lightness: np.ndarray, sigma: float = 3.0) -> np.ndarray:
     r = SEAM_RADIUS
     size = 2 * r + 1
     # Edge padding leaves a window's extremes as they are; the mask keeps padded cells out of the counts.
-    inside = np.lib.stride_tricks.sliding_window_view(np.pad(np.ones(out.shape, bool), r), (size, size))
+    real = np.lib.stride_tricks.sliding_window_view(np.pad(np.ones(out.shape, bool), r), (size, size))
     for _ in range(SEAM_PASSES):
-        window = np.lib.stride_tricks.sliding_window_view(np.pad(out, r, mode="edge"), (size, size))
-        darkest, lightest = window.min(axis=(2, 3)), window.max(axis=(2, 3))
-        dark_side = (inside & (window <= darkest[..., None, None] + sigma)).sum(axis=(2, 3))
-        light_side = (inside & (window >= lightest[..., None, None] - sigma)).sum(axis=(2, 3))
-        seam = (lightest - darkest > SEAM_STEP * sigma) & (dark_side >= SEAM_SIDE) & (light_side >= SEAM_SIDE)
-        nearer = np.where(out - darkest < lightest - out, darkest, lightest)
-        out = np.where(seam, nearer, out)
+        padded = np.pad(out, r, mode="edge")
+        # The extremes row-wise then column-wise (a window's min is separable); the side counts only where
+        # the step is strong enough to matter, a small share of the cells.
+        darkest = _sliding(_sliding(padded, size, 0, np.minimum), size, 1, np.minimum)
+        lightest = _sliding(_sliding(padded, size, 0, np.maximum), size, 1, np.maximum)
+        rows, cols = np.nonzero(lightest - darkest > SEAM_STEP * sigma)
+        if rows.size == 0:
+            break
+        window = np.lib.stride_tricks.sliding_window_view(padded, (size, size))[rows, cols]
+        inside = real[rows, cols]
+        low, high = darkest[rows, cols, None, None], lightest[rows, cols, None, None]
+        dark_side = (inside & (window <= low + sigma)).sum(axis=(1, 2))
+        light_side = (inside & (window >= high - sigma)).sum(axis=(1, 2))
+        seam = (dark_side >= SEAM_SIDE) & (light_side >= SEAM_SIDE)
+        rows, cols, low, high = rows[seam], cols[seam], low[seam, 0, 0], high[seam, 0, 0]
+        value = out[rows, cols]
+        out[rows, cols] = np.where(value - low < high - value, low, high)
     return out
+
+
+def _sliding(padded: np.ndarray, size: int, axis: int, reduce) -> np.ndarray:
+    """``reduce`` (``np.minimum`` or ``np.maximum``) over windows of ``size`` along ``axis`` of an array
+    padded by ``size // 2`` at both ends of that axis."""
+    lines = np.moveaxis(padded, axis, 0)
+    length = lines.shape[0] - size + 1
+    out = lines[:length].copy()
+    for start in range(1, size):
+        reduce(out, lines[start : start + length], out=out)
+    return np.moveaxis(out, 0, axis)
 
 
 def _hint_cells(shape: tuple[int, int], hints: list[GridHint]) -> tuple[np.ndarray, np.ndarray]:
