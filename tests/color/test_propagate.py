@@ -110,7 +110,10 @@ def test_a_hint_in_blotchy_texture_spreads_as_far_as_its_lightness_allows(monkey
     assert as_it_is.mean() > 0.85 and abs(reach.mean() - as_it_is.mean()) < 0.02
 
 
-def test_resolving_seams_leaves_an_upright_step_and_a_smooth_ramp_alone() -> None:
+def test_resolving_seams_leaves_an_upright_step_and_steep_shading_alone() -> None:
     step = np.repeat(np.where(np.arange(20) < 10, 30.0, 70.0)[None], 12, axis=0)
-    ramp = np.repeat(np.linspace(20, 80, 20)[None], 12, axis=0)
-    assert np.array_equal(resolve_seams(step), step) and np.array_equal(resolve_seams(ramp), ramp)
+    assert np.array_equal(resolve_seams(step), step)
+    rows, cols = np.mgrid[0:12, 0:30]
+    for slope in (1.5, 2.1, 2.5, 3.0, 3.5):
+        for ramp in (20 + slope * cols, 20 + slope * 0.7 * (rows + cols)):
+            assert np.array_equal(resolve_seams(ramp), ramp), slope

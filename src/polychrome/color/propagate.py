@@ -31,15 +31,16 @@ import numpy as np
 # reproduced there to within a fraction of a Lab unit.
 HINT_WEIGHT = 1000.0
 
-# How a seam is told from texture (resolve_seams), fixed on synthetic shapes and textures alone
-# (tests/color/test_propagate.py). A 7x7 window, so that a soft edge's seam, two or three cells wide at
-# larger render sizes, still has flat sides in view; about a fifth of its cells on each side (8 to 11
-# stopped every synthetic shape and cost blotchy texture little: fewer takes texture's extremes for two
-# sides, more misses the seams at a shape's corners and tips); a step of over 4 sigma, the steps the
-# weights are meant to stop; several passes, as a wide seam resolves from its sides inward.
+# How a seam is told from texture and shading (resolve_seams), fixed on synthetic shapes, textures and
+# ramps alone (tests/color/test_propagate.py). A 7x7 window, so that a soft edge's seam, two or three cells
+# wide at larger render sizes, still has flat sides in view; about a fifth of its cells on each side (8 to
+# 11 stopped every synthetic shape: fewer takes texture's extremes for two sides, more misses the seams at
+# a shape's corners and tips); a step of over 6 sigma, because a ramp with that many cells within sigma of
+# its lowest climbs at most sigma a cell, 6 sigma across the window (4 sigma made steep shading into
+# stairs that stopped the color); several passes, as a wide seam resolves from its sides inward.
 SEAM_RADIUS = 3
 SEAM_SIDE = 10
-SEAM_STEP = 4.0
+SEAM_STEP = 6.0
 SEAM_PASSES = 4
 
 
@@ -109,7 +110,7 @@ def resolve_seams(lightness: np.ndarray, sigma: float = 3.0) -> np.ndarray:
     A seam cell's 7x7 neighbourhood holds two flat sides, at least ``SEAM_SIDE`` cells within ``sigma`` of
     its darkest value and as many within ``sigma`` of its lightest, more than ``SEAM_STEP * sigma`` apart:
     area averaging's mix of the two along a sharp edge. Texture rarely has so many cells at both extremes,
-    and a smooth ramp has no such step, so both stay as they are.
+    and a ramp that has them climbs too little across the window, so both stay as they are.
 
     >>> edge = np.repeat([[30.0, 30.0, 30.0, 45.0, 80.0, 80.0, 80.0]], 7, axis=0)
     >>> resolve_seams(edge)[0].tolist()
