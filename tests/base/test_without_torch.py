@@ -49,6 +49,21 @@ def test_the_cli_colorizes_without_torch(tmp_path: Path, no_torch: dict[str, str
     assert "colorized 1" in done.stdout
 
 
+@pytest.mark.parametrize("method", ["spread", "network"])
+def test_hints_work_without_torch_by_either_method(
+    tmp_path: Path, no_torch: dict[str, str], method: str
+) -> None:
+    photo = _gray_photo(tmp_path / "old.png")
+    out = tmp_path / f"{method}.png"
+    hint = ["--hint", "32,24=#2050d0", "--hint-method", method]
+
+    done = _run([sys.executable, "-m", "polychrome", "colorize", str(photo), "-o", str(out), *hint], no_torch)
+
+    assert done.returncode == 0, done.stderr[-2000:]
+    red, green, blue = np.asarray(Image.open(out).convert("RGB"), dtype=float)[20:29, 28:37].mean((0, 1))
+    assert blue > red + 20  # the blue hint shows at its point
+
+
 def test_the_library_picks_onnx_and_never_imports_torch(tmp_path: Path, no_torch: dict[str, str]) -> None:
     photo = _gray_photo(tmp_path / "old.png")
     script = textwrap.dedent(

@@ -84,3 +84,7 @@ def test_hints_for_a_folder_are_refused(tmp_path: Path) -> None:
     _photo(tmp_path / "in" / "b.png")
     result = _invoke(tmp_path / "in", "-o", tmp_path / "out", "--hint", "1,1=red")
     assert result.exit_code == 2 and "give one photo" in " ".join(result.output.split())
+    (tmp_path / "in" / "b.png").unlink()  # a folder of one photo is still a folder
+    result = _invoke(tmp_path / "in", "-o", tmp_path / "out", "--hint", "1,1=red")
+    assert result.exit_code == 2 and "give one photo" in " ".join(result.output.split())
+    assert not (tmp_path / "out").exists()

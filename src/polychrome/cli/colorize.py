@@ -271,7 +271,7 @@ def colorize(
     hint_method: Annotated[
         str,
         typer.Option(
-            metavar="auto|spread|network",
+            metavar="METHOD",
             callback=_hint_method_name,
             help="spread: each hint spreads over the region of like lightness around it, up to strong edges, "
             "and the model's colors stay elsewhere. network: the built-in hint network colors the whole "
@@ -308,7 +308,7 @@ def colorize(
         _check_film_settings(film, jobs)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="'--format' / '--output'") from None
-    hints = _hints(hint or [], hints_file, jobs)
+    hints = _hints(hint or [], hints_file, jobs, inputs)
 
     for item, reason in problems:
         err.print(f"[red]error:[/red] {escape(printable_name(item))}: {escape(reason)}")
@@ -360,9 +360,10 @@ def _hint_method_name(value: str) -> str:
     return value
 
 
-def _hints(texts: list[str], path: Path | None, jobs: list[Job]) -> list[Hint]:
+def _hints(texts: list[str], path: Path | None, jobs: list[Job], inputs: list[Path]) -> list[Hint]:
     """The hints of --hint and --hints, refused (usage error) when malformed or given for anything but one
-    photo."""
+    photo named as such (a folder or glob that holds one photo today may hold more tomorrow)."""
+    from polychrome.pipelines.batch import is_glob
     from polychrome.pipelines.hints import HintError, load_hints, parse_hint
     from polychrome.video.formats import is_video
 
@@ -372,7 +373,9 @@ def _hints(texts: list[str], path: Path | None, jobs: list[Job]) -> list[Hint]:
         hints = [parse_hint(text) for text in texts] + (load_hints(path) if path is not None else [])
     except HintError as exc:
         raise typer.BadParameter(str(exc), param_hint="'--hint' / '--hints'") from None
-    if len(jobs) > 1 or any(is_video(job.source) for job in jobs):
+    first = str(inputs[0])
+    many = len(inputs) > 1 or Path(first).is_dir() or (is_glob(first) and not Path(first).exists())
+    if many or len(jobs) > 1 or any(is_video(job.source) for job in jobs):
         raise typer.BadParameter(
             "hints name points of one photo: give one photo (not a folder, several photos or a film)",
             param_hint="'--hint' / '--hints'",

@@ -104,7 +104,7 @@ def plan_jobs(
         and output.suffix.lower() in extensions
         and not output.is_dir()
         and not Path(first).is_dir()
-        and not (_is_glob(first) and not Path(first).exists())
+        and not (is_glob(first) and not Path(first).exists())
     )
     if single:
         if suffix is not None and suffix != output.suffix.lower():
@@ -291,7 +291,7 @@ def _expand(
         if path.suffix.lower() not in extensions:
             return [], [(text, _unsupported(path, extensions))]
         return [Job(path, renamed(output / path.name, path))], []
-    if _is_glob(text):
+    if is_glob(text):
         matches = sorted(glob.glob(text, recursive=True))
         images = [match for match in matches if Path(match).suffix.lower() in extensions]
         found = [
@@ -354,7 +354,8 @@ def _real(path: Path) -> Path:
     return Path(os.path.realpath(path))
 
 
-def _is_glob(text: str) -> bool:
+def is_glob(text: str) -> bool:
+    """Whether an input names files by a pattern (``*``, ``?``, ``[``) rather than one path."""
     return bool(_GLOB_CHARACTERS & set(text))
 
 
