@@ -12,6 +12,13 @@ hardly across a strong edge; ``prior`` lets a hint fade with distance (over abou
 cells inside a flat region). The result is ``(1 - alpha) * ab0 + beta``: the model's colors where no hint
 reaches, the hints' colors where they do. The same sparse system serves the three right-hand sides (1, a,
 b), solved matrix-free by conjugate gradients in numpy, so hints need neither torch nor scipy.
+
+The lightness comes area-averaged onto the grid, so a sharp slanted or curved edge leaves a seam of cells of
+in-between lightness that changes only gradually along the edge: neighbouring seam cells are alike, and a
+hint's color would walk along the seam to the other side (the prior is far too weak to stop any path of
+real conductance). The weights are therefore taken from the lightness with its seams resolved
+(:func:`resolve_seams`): a cell whose neighbourhood is two flat sides a strong step apart takes the
+lightness of the side it is nearer to, as the photo at full resolution has it.
 """
 
 from __future__ import annotations
@@ -23,6 +30,18 @@ import numpy as np
 # How strongly a hint holds its cells (against neighbour weights of at most 1 each): the hinted color is
 # reproduced there to within a fraction of a Lab unit.
 HINT_WEIGHT = 1000.0
+
+# How a seam is told from texture and shading (resolve_seams), fixed on synthetic shapes, textures and
+# ramps alone (tests/color/test_propagate.py). A 7x7 window, so that a soft edge's seam, two or three cells
+# wide at larger render sizes, still has flat sides in view; about a fifth of its cells on each side (8 to
+# 11 stopped every synthetic shape: fewer takes texture's extremes for two sides, more misses the seams at
+# a shape's corners and tips); a step of over 6 sigma, because a ramp with that many cells within sigma of
+# its lowest climbs at most sigma a cell, 6 sigma across the window (4 sigma made steep shading into
+# stairs that stopped the color); several passes, as a wide seam resolves from its sides inward.
+SEAM_RADIUS = 3
+SEAM_SIDE = 10
+SEAM_STEP = 6.0
+SEAM_PASSES = 4
 
 
 @dataclass(frozen=True)
@@ -58,7 +77,7 @@ def propagate_hints(
         raise ValueError(f"lightness (H, W) and ab (2, H, W) must agree, got {lightness.shape}, {ab.shape}")
     if not hints:
         return ab.copy()
-    lightness = lightness.astype(np.float64)
+    lightness = resolve_seams(lightness.astype(np.float64), sigma)
     prior = 1.0 / (reach * max(lightness.shape)) ** 2
     # Edge weights to the right and downward neighbours; the Laplacian is built from them.
     right = np.exp(-np.square(np.diff(lightness, axis=1)) / (2 * sigma**2))
@@ -82,6 +101,56 @@ def propagate_hints(
     alpha, beta_a, beta_b = _conjugate_gradients(apply, rhs, diagonal, tolerance, max_iterations)
     base = ab.astype(np.float64)
     return ((1.0 - alpha) * base + np.stack([beta_a, beta_b])).astype(ab.dtype)
+
+
+def resolve_seams(lightness: np.ndarray, sigma: float = 3.0) -> np.ndarray:
+    """``lightness`` ``(H, W)`` (L in 0..100) with each seam cell set to the lightness of the side it is
+    nearer to; a copy, float64.
+
+    A seam cell's 7x7 neighbourhood holds two flat sides, at least ``SEAM_SIDE`` cells within ``sigma`` of
+    its darkest value and as many within ``sigma`` of its lightest, more than ``SEAM_STEP * sigma`` apart:
+    area averaging's mix of the two along a sharp edge. Texture rarely has so many cells at both extremes,
+    and a ramp that has them climbs too little across the window, so both stay as they are.
+
+    >>> edge = np.repeat([[30.0, 30.0, 30.0, 45.0, 80.0, 80.0, 80.0]], 7, axis=0)
+    >>> resolve_seams(edge)[0].tolist()
+    [30.0, 30.0, 30.0, 30.0, 80.0, 80.0, 80.0]
+    """
+    out = np.array(lightness, dtype=np.float64)
+    r = SEAM_RADIUS
+    size = 2 * r + 1
+    # Edge padding leaves a window's extremes as they are; the mask keeps padded cells out of the counts.
+    real = np.lib.stride_tricks.sliding_window_view(np.pad(np.ones(out.shape, bool), r), (size, size))
+    for _ in range(SEAM_PASSES):
+        padded = np.pad(out, r, mode="edge")
+        # The extremes row-wise then column-wise (a window's min is separable); the side counts only where
+        # the step is strong enough to matter, a small share of the cells.
+        darkest = _sliding(_sliding(padded, size, 0, np.minimum), size, 1, np.minimum)
+        lightest = _sliding(_sliding(padded, size, 0, np.maximum), size, 1, np.maximum)
+        rows, cols = np.nonzero(lightest - darkest > SEAM_STEP * sigma)
+        if rows.size == 0:
+            break
+        window = np.lib.stride_tricks.sliding_window_view(padded, (size, size))[rows, cols]
+        inside = real[rows, cols]
+        low, high = darkest[rows, cols, None, None], lightest[rows, cols, None, None]
+        dark_side = (inside & (window <= low + sigma)).sum(axis=(1, 2))
+        light_side = (inside & (window >= high - sigma)).sum(axis=(1, 2))
+        seam = (dark_side >= SEAM_SIDE) & (light_side >= SEAM_SIDE)
+        rows, cols, low, high = rows[seam], cols[seam], low[seam, 0, 0], high[seam, 0, 0]
+        value = out[rows, cols]
+        out[rows, cols] = np.where(value - low < high - value, low, high)
+    return out
+
+
+def _sliding(padded: np.ndarray, size: int, axis: int, reduce) -> np.ndarray:
+    """``reduce`` (``np.minimum`` or ``np.maximum``) over windows of ``size`` along ``axis`` of an array
+    padded by ``size // 2`` at both ends of that axis."""
+    lines = np.moveaxis(padded, axis, 0)
+    length = lines.shape[0] - size + 1
+    out = lines[:length].copy()
+    for start in range(1, size):
+        reduce(out, lines[start : start + length], out=out)
+    return np.moveaxis(out, 0, axis)
 
 
 def _hint_cells(shape: tuple[int, int], hints: list[GridHint]) -> tuple[np.ndarray, np.ndarray]:
