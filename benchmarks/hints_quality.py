@@ -2,6 +2,7 @@
 
 Usage: python benchmarks/hints_quality.py PHOTOS [--counts 0 1 2 5 10 20 50] [--limit N] [--model MODEL]
            [--hint-model MODEL] [--methods 1 2] [--patch 5] [--plot docs/hints.png]
+           [--spread-reach R] [--spread-tolerance T]
 
 Each photo of PHOTOS is scored at the ``val5k`` protocol (shorter side 256, centre crop 256, gray photos left
 out) through `polychrome evaluate`'s scoring path. For each count N, every photo gets N hints at random
@@ -24,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from polychrome.color import propagate
 from polychrome.color.lab import gray_rgb
 from polychrome.evaluate.candidates import CandidateOutput
 from polychrome.evaluate.protocol import Batch, PhotoStream, get_protocol
@@ -87,7 +89,16 @@ def main() -> None:
     parser.add_argument("--methods", type=int, nargs="+", choices=[1, 2], default=[1, 2])
     parser.add_argument("--patch", type=int, default=5)
     parser.add_argument("--plot", type=Path, default=None)
+    parser.add_argument("--spread-reach", type=float, default=None, help="method 1's reach (propagate.REACH)")
+    parser.add_argument(
+        "--spread-tolerance", type=float, default=None, help="method 1's stop (propagate.TOLERANCE)"
+    )
     args = parser.parse_args()
+    # Settings of the spreading solver to compare, set where every solve reads them.
+    if args.spread_reach is not None:
+        propagate.REACH = args.spread_reach
+    if args.spread_tolerance is not None:
+        propagate.TOLERANCE = args.spread_tolerance
 
     methods = {}
     if 1 in args.methods:

@@ -43,6 +43,10 @@ SEAM_SIDE = 10
 SEAM_STEP = 6.0
 SEAM_PASSES = 4
 
+# How far a hint carries in a flat region (a multiple of the grid's longer side), and where the solve stops.
+REACH = 3.0
+TOLERANCE = 1e-5
+
 
 @dataclass(frozen=True)
 class GridHint:
@@ -61,8 +65,8 @@ def propagate_hints(
     ab: np.ndarray,
     hints: list[GridHint],
     sigma: float = 3.0,
-    reach: float = 3.0,
-    tolerance: float = 1e-5,
+    reach: float | None = None,
+    tolerance: float | None = None,
     max_iterations: int = 2000,
 ) -> np.ndarray:
     """``ab`` ``(2, H, W)`` with the hints spread over ``lightness`` ``(H, W)`` (L in 0..100); a copy.
@@ -71,12 +75,15 @@ def propagate_hints(
         sigma: the lightness difference (L units) at which neighbours' colors start to part.
         reach: how far a hint's color carries inside a flat region, as a multiple of the grid's longer side
             (the prior weight is ``1 / (reach * side)^2``): a hint colors its whole region, fading only
-            over distances like the photo's own size.
+            over distances like the photo's own size (:data:`REACH` if left out).
+        tolerance: the relative residual at which the solve stops (:data:`TOLERANCE` if left out).
     """
     if lightness.ndim != 2 or ab.shape != (2, *lightness.shape):
         raise ValueError(f"lightness (H, W) and ab (2, H, W) must agree, got {lightness.shape}, {ab.shape}")
     if not hints:
         return ab.copy()
+    reach = REACH if reach is None else reach
+    tolerance = TOLERANCE if tolerance is None else tolerance
     lightness = resolve_seams(lightness.astype(np.float64), sigma)
     prior = 1.0 / (reach * max(lightness.shape)) ** 2
     # Edge weights to the right and downward neighbours; the Laplacian is built from them.
