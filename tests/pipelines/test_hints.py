@@ -54,6 +54,16 @@ def test_a_hint_comes_out_at_its_point_and_not_across_the_edge(colorizer: Colori
     assert np.abs(lightness - gray).max() < 0.5
 
 
+def test_a_hint_holds_its_color_beside_another_hint_of_another_color(colorizer: Colorizer) -> None:
+    # Without its own cells around the point, the blue hint 24 px away pulled the red point 9 Lab units off.
+    photo = np.full((96, 128), 0.5, np.float32)
+    red, blue = Hint(40, 48, "#b22222"), Hint(64, 48, "#1e3cc8")
+    alone = _ab(colorizer(photo, output_type="np", hints=[red]).images[0])[48, 40]
+    together = _ab(colorizer(photo, output_type="np", hints=[red, blue]).images[0])
+    assert np.linalg.norm(together[48, 40] - alone) < 2.5
+    assert np.linalg.norm(together[48, 64] - hint_ab([blue])[0]) < 3.0
+
+
 def test_a_plain_model_spreads_hints_alike_on_onnx_runtime(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -43,6 +43,10 @@ SEAM_SIDE = 10
 SEAM_STEP = 6.0
 SEAM_PASSES = 4
 
+# The cells around a hint's point that hold its color where they share its lightness: all that bilinear
+# upsampling reads for a point in the hint's cell (the four nearest cell centres, within sqrt(2)).
+POINT_CELLS = 1.5
+
 # How far a hint carries in a flat region (a multiple of the grid's longer side), and where the solve stops.
 REACH = 3.0
 TOLERANCE = 1e-5
@@ -89,7 +93,7 @@ def propagate_hints(
     # Edge weights to the right and downward neighbours; the Laplacian is built from them.
     right = np.exp(-np.square(np.diff(lightness, axis=1)) / (2 * sigma**2))
     down = np.exp(-np.square(np.diff(lightness, axis=0)) / (2 * sigma**2))
-    held, targets = _hint_cells(lightness.shape, hints)
+    held, targets = _hint_cells(lightness, hints, sigma)
     diagonal = prior + HINT_WEIGHT * held
     diagonal[:, :-1] += right
     diagonal[:, 1:] += right
@@ -160,16 +164,21 @@ def _sliding(padded: np.ndarray, size: int, axis: int, reduce) -> np.ndarray:
     return np.moveaxis(out, 0, axis)
 
 
-def _hint_cells(shape: tuple[int, int], hints: list[GridHint]) -> tuple[np.ndarray, np.ndarray]:
+def _hint_cells(lightness: np.ndarray, hints: list[GridHint], sigma: float) -> tuple[np.ndarray, np.ndarray]:
     """Which cells the hints hold (0..1, the share of hints covering them) and the mean target ab there."""
-    height, width = shape
+    height, width = lightness.shape
     rows, cols = np.mgrid[0:height, 0:width]
-    count = np.zeros(shape)
-    total = np.zeros((2, *shape))
+    count = np.zeros(lightness.shape)
+    total = np.zeros((2, *lightness.shape))
     for hint in hints:
-        # At least the cell the point falls in, however small the radius.
-        inside = (rows - hint.row) ** 2 + (cols - hint.col) ** 2 <= max(hint.radius, 0.5) ** 2
-        inside[min(max(round(hint.row), 0), height - 1), min(max(round(hint.col), 0), width - 1)] = True
+        row, col = min(max(round(hint.row), 0), height - 1), min(max(round(hint.col), 0), width - 1)
+        distance = np.sqrt((rows - hint.row) ** 2 + (cols - hint.col) ** 2)
+        inside = distance <= max(hint.radius, 0.5)
+        # The full-resolution merge takes a point's color from the cells around it (bilinearly), so those
+        # of the point's own lightness hold too: else another hint's color, spread into them, pulls the
+        # point off its own. Cells across an edge are not held, so the color does not cross it.
+        inside |= (distance <= POINT_CELLS) & (np.abs(lightness - lightness[row, col]) <= sigma)
+        inside[row, col] = True  # at least the cell the point falls in, however small the radius
         count += inside
         total[0] += inside * hint.a
         total[1] += inside * hint.b
