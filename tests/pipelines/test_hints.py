@@ -64,6 +64,20 @@ def test_a_hint_holds_its_color_beside_another_hint_of_another_color(colorizer: 
     assert np.linalg.norm(together[48, 64] - hint_ab([blue])[0]) < 3.0
 
 
+def test_python_takes_one_hint_or_the_command_lines_strings(colorizer: Colorizer) -> None:
+    photo = _halves()
+    listed = colorizer(photo, output_type="np", hints=[Hint(20, 40, "#3a7f2b", radius=3)]).images[0]
+    for given in (Hint(20, 40, "#3a7f2b", radius=3), "20,40,3=#3a7f2b", ["20,40,3=#3a7f2b"]):
+        assert np.array_equal(colorizer(photo, output_type="np", hints=given).images[0], listed)
+    for wrong, name in ((42, "int"), ([Hint(1, 1, "red"), (1, 2)], "tuple")):
+        with pytest.raises(
+            TypeError, match=rf"^hints must be Hint objects or strings such as .*, got {name}$"
+        ):
+            colorizer(photo, hints=wrong)
+    with pytest.raises(HintError, match="write it as X,Y=#rrggbb"):
+        colorizer(photo, hints="somewhere red")
+
+
 def test_a_plain_model_spreads_hints_alike_on_onnx_runtime(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

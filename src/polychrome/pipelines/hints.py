@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -119,6 +120,22 @@ def _relative(fractions: list[bool], written: list[str], where: str) -> bool:
         f"{where}: {fraction} reads as a fraction of the photo but {pixels} as pixels; write X and Y both as "
         "fractions within 0..1 with a decimal point (0.0,0.5) or both as pixels"
     )
+
+
+def as_hints(hints: Hint | str | Iterable[Hint | str]) -> list[Hint]:
+    """Hints as the Python API takes them: :class:`Hint` objects or the command line's ``X,Y=COLOR``
+    strings, one or a list; anything else is a one-line :class:`TypeError`."""
+    if isinstance(hints, Hint | str):
+        hints = [hints]
+    wanted = "hints must be Hint objects or strings such as '120,80=#b22222'"
+    try:
+        items = list(hints)
+    except TypeError:
+        raise TypeError(f"{wanted}, got {type(hints).__name__}") from None
+    for item in items:
+        if not isinstance(item, Hint | str):
+            raise TypeError(f"{wanted}, got {type(item).__name__}")
+    return [parse_hint(item) if isinstance(item, str) else item for item in items]
 
 
 def load_hints(path: str | Path) -> list[Hint]:

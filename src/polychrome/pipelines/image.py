@@ -34,7 +34,7 @@ from polychrome.color.constants import DECODE_METHODS
 from polychrome.images import LoadedImage, load_image, to_uint8
 from polychrome.pipelines.backends import ONNX_DEVICES, Backend, choose_backend, model_files, torch_needed
 from polychrome.pipelines.calibration import RenderCalibration
-from polychrome.pipelines.hints import Hint, render_hint_map, spread_hints
+from polychrome.pipelines.hints import Hint, as_hints, render_hint_map, spread_hints
 from polychrome.pipelines.onnx_network import OnnxNetwork
 from polychrome.pipelines.render_size import render_shape
 
@@ -358,7 +358,7 @@ class Colorizer:
         decode: DecodeOptions | None = None,
         output_type: OutputType = "pil",
         batch_size: int = 8,
-        hints: Sequence[Hint] = (),
+        hints: Hint | str | Sequence[Hint | str] = (),
         hint_method: str = "auto",
     ) -> ColorizerOutput:
         """Colorize one photo or several.
@@ -375,9 +375,10 @@ class Colorizer:
             output_type: ``pil``, ``np`` or ``pt`` (see :class:`ColorizerOutput`).
             batch_size: photos of one size given one after another go through the network together, at
                 most this many at a time.
-            hints: colors the owner knows (:class:`~polychrome.pipelines.hints.Hint`), the same for each
-                photo. With a plain model they are spread from their points along each photo's lightness
-                and hold as given, whatever the other controls. A model trained to take hints
+            hints: colors the owner knows (:class:`~polychrome.pipelines.hints.Hint`, or strings as the
+                command line writes them, ``"120,80=#b22222"``; one or a list), the same for each photo.
+                With a plain model they are spread from their points along each photo's lightness and
+                hold as given, whatever the other controls. A model trained to take hints
                 (``takes_hints``, e.g. ``effunet_lite0_hint_reg``, on either backend) is given them
                 instead, as a hint map at the render size, and colors the photo around them itself; the
                 saturation and warm/cool controls then act on its output, hinted places included.
@@ -393,6 +394,7 @@ class Colorizer:
         """
         if output_type not in ("pil", "np", "pt"):
             raise ValueError(f"output_type must be pil, np or pt, got {output_type!r}")
+        hints = as_hints(hints)
         if hints or hint_method not in HINT_METHODS:  # a misspelt method is refused with or without hints
             self.check_hint_method(hint_method)
         if hints and hint_method == "network" and not self._takes_hints():
