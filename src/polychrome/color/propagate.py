@@ -47,7 +47,9 @@ SEAM_PASSES = 4
 # upsampling reads for a point in the hint's cell (the four nearest cell centres, within sqrt(2)).
 POINT_CELLS = 1.5
 
-# How far a hint carries in a flat region (a multiple of the grid's longer side), and where the solve stops.
+# How far a hint carries in a flat region (a multiple of the grid's longer side), and where the solve stops;
+# the stop sets how far a hint reaches in practice (propagate_hints), and a converged solve with a prior
+# strong enough to keep hints local failed to fill their regions (BENCHMARKS section 14).
 REACH = 3.0
 TOLERANCE = 1e-5
 
@@ -77,10 +79,11 @@ def propagate_hints(
 
     Args:
         sigma: the lightness difference (L units) at which neighbours' colors start to part.
-        reach: how far a hint's color carries inside a flat region, as a multiple of the grid's longer side
-            (the prior weight is ``1 / (reach * side)^2``): a hint colors its whole region, fading only
-            over distances like the photo's own size (:data:`REACH` if left out).
-        tolerance: the relative residual at which the solve stops (:data:`TOLERANCE` if left out).
+        reach: how far a hint's color carries inside a flat region in the system, as a multiple of the
+            grid's longer side (the prior weight is ``1 / (reach * side)^2``; :data:`REACH` if left out).
+        tolerance: the relative residual at which the solve stops (:data:`TOLERANCE` if left out). With
+            the default reach the stop, more than the prior, is what keeps a hint local: solved to its end
+            the system carries a few hints over nearly all of a photo (BENCHMARKS section 14).
     """
     if lightness.ndim != 2 or ab.shape != (2, *lightness.shape):
         raise ValueError(f"lightness (H, W) and ab (2, H, W) must agree, got {lightness.shape}, {ab.shape}")
